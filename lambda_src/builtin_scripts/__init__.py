@@ -1,0 +1,1 @@
+"""Example scripts shipped with lambdafan; each is a plain script following the contract."""

@@ -1,0 +1,68 @@
+"""Lambda entry points: `lambda_src.handlers.director`, `.worker`, `.notifier`.
+
+They only wire AWS clients and the bundled settings into the handler functions, which take
+everything as arguments and so run unchanged in the local executor and the tests.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import boto3
+
+from lambda_src.aws_session import RETRY_CONFIG
+from lambda_src.director import DirectorDeps, run_director
+from lambda_src.invoke import lambda_invoker
+from lambda_src.notifier import run_notifier
+from lambda_src.scripts import Script, load_script
+from lambda_src.settings import FleetSettings, load_settings, resolve_script_path
+from lambda_src.table import DynamoStore
+from lambda_src.worker import WorkerDeps, run_worker
+
+
+@functools.cache
+def _settings() -> FleetSettings:
+    return load_settings()
+
+
+@functools.cache
+def _session() -> Any:
+    return boto3.Session()
+
+
+@functools.cache
+def _scripts() -> tuple[Script, ...]:
+    return tuple(load_script(resolve_script_path(r), r.name) for r in _settings().scripts)
+
+
+def _store() -> DynamoStore:
+    return DynamoStore(_session().client("dynamodb", config=RETRY_CONFIG), _settings().table_name)
+
+
+def _invoker() -> Any:
+    return lambda_invoker(_session().client("lambda", config=RETRY_CONFIG), _settings())
+
+
+def director(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = _settings()
+    organizations = (
+        _session().client("organizations", config=RETRY_CONFIG) if settings.organization else None
+    )
+    deps = DirectorDeps(store=_store(), organizations=organizations, invoke=_invoker())
+    return run_director(event, settings, deps)
+
+
+def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    deps = WorkerDeps(
+        store=_store(),
+        base_session=_session(),
+        invoke=_invoker(),
+        scripts=_scripts(),
+        remaining_ms=context.get_remaining_time_in_millis,
+    )
+    return run_worker(event, _settings(), deps).as_dict()
+
+
+def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_notifier(event, _settings(), _store())

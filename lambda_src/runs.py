@@ -1,0 +1,120 @@
+"""The run lifecycle: run ids, expiry, and marking accounts done exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+
+from lambda_src import table
+from lambda_src.table import ItemStore
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_run_id(now: dt.datetime) -> str:
+    """A run id that sorts by start time: `20261126T224104Z-3f9a1c`."""
+    return f"{now.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def iso(now: dt.datetime) -> str:
+    return now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def expiry(now: dt.datetime, ttl_days: int) -> int:
+    """Epoch seconds after which DynamoDB's TTL may delete an item."""
+    return int((now + dt.timedelta(days=ttl_days)).timestamp())
+
+
+def start_run(
+    store: ItemStore,
+    run_id: str,
+    *,
+    accounts_expected: int,
+    scripts: Sequence[str],
+    trigger: str,
+    now: dt.datetime,
+    ttl_days: int,
+) -> None:
+    """Create the run item; must happen before the first Worker is invoked."""
+    store.put_items(
+        [
+            table.run_item(
+                run_id,
+                started_at=iso(now),
+                accounts_expected=accounts_expected,
+                scripts=scripts,
+                trigger=trigger,
+                expires_at=expiry(now, ttl_days),
+            )
+        ]
+    )
+
+
+def finish_account(
+    store: ItemStore,
+    run_id: str,
+    account_id: str,
+    account_name: str,
+    *,
+    records_by_script: Mapping[str, int],
+    errors: int,
+    failed: bool,
+    now: dt.datetime,
+    ttl_days: int,
+) -> bool:
+    """Mark an account done; True only for the one call that completes the run.
+
+    The done item is a conditional put, so a duplicate Worker for the same account counts once.
+    The run's totals are then recomputed from the done items (a consistent Query) rather than
+    trusted to counters, and exactly one caller wins the conditional switch to `complete`.
+    """
+    marker = table.account_done_item(
+        run_id,
+        account_id,
+        account_name,
+        records_by_script=records_by_script,
+        errors=errors,
+        failed=failed,
+        finished_at=iso(now),
+        expires_at=expiry(now, ttl_days),
+    )
+    if not store.put_new(marker):
+        return False
+    run_key = table.run_pk(run_id), "RUN"
+    # Live progress for pollers; the exact totals are set when the run completes.
+    store.add(
+        *run_key,
+        {
+            "accounts_done": 1,
+            "accounts_failed": int(failed),
+            "records": marker["records"],
+            "errors": errors,
+        },
+    )
+    run = table.get_run(store, run_id)
+    if run is None:
+        return False
+    done = list(table.account_items(store, run_id))
+    if len(done) < int(run["accounts_expected"]):
+        return False
+    return complete_run(store, run_id, done, now)
+
+
+def complete_run(
+    store: ItemStore, run_id: str, done: Sequence[Mapping[str, object]], now: dt.datetime
+) -> bool:
+    """Switch a running run to complete with totals from its done items; False if already done."""
+    totals = {
+        "status": "complete",
+        "finished_at": iso(now),
+        "accounts_done": len(done),
+        "accounts_failed": sum(1 for d in done if d.get("failed")),
+        "records": sum(int(str(d.get("records", 0))) for d in done),
+        "errors": sum(int(str(d.get("errors", 0))) for d in done),
+    }
+    return store.update_if(table.run_pk(run_id), "RUN", totals, when=("status", "running"))

@@ -1,0 +1,145 @@
+"""The script contract: a user's .py file defining `collect(session, region, account)`.
+
+Scripts are checked from their source before they are imported (syntax, `collect` present and
+callable with three arguments, `SCOPE` valid), so a broken script is reported with its file and
+line instead of failing halfway through a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Scope = Literal["region", "account"]
+SCOPES: tuple[Scope, ...] = ("region", "account")
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_scripts"
+# Region reported for records and errors of account-scoped scripts.
+GLOBAL_REGION = "global"
+
+
+@dataclass(frozen=True)
+class Account:
+    """The account a script runs in, as passed to `collect`."""
+
+    id: str
+    name: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+Collect = Callable[[Any, str, Account], "Iterable[Mapping[str, Any]] | Mapping[str, Any] | None"]
+
+
+class ScriptError(Exception):
+    """A script that cannot be used; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Script:
+    """A loaded, validated script."""
+
+    name: str
+    path: Path
+    scope: Scope
+    collect: Collect
+
+
+def builtin_scripts() -> dict[str, Path]:
+    """The example scripts shipped with lambdafan, by name."""
+    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.py")) if not p.name.startswith("_")}
+
+
+def check_script(path: Path) -> Scope:
+    """Validate a script's source without running it; returns its scope."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScriptError(f"{path}: cannot read script: {exc.strerror or exc}") from None
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise ScriptError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    collect = _find_collect(tree)
+    if collect is None:
+        raise ScriptError(
+            f"{path}:1: no top-level function `collect(session, region, account)` defined"
+        )
+    _check_signature(path, collect)
+    return _scope_of(path, tree)
+
+
+def _find_collect(tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    found = None
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "collect":
+            found = node
+    return found
+
+
+def _check_signature(path: Path, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    if isinstance(fn, ast.AsyncFunctionDef):
+        raise ScriptError(f"{path}:{fn.lineno}: `collect` must be a plain function, not async")
+    args = fn.args
+    positional = [*args.posonlyargs, *args.args]
+    required_kwonly = [
+        a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None
+    ]
+    required = len(positional) - len(args.defaults)
+    takes_three = (len(positional) >= 3 or args.vararg is not None) and required <= 3
+    if not takes_three or required_kwonly:
+        names = ", ".join(a.arg for a in positional) or "nothing"
+        raise ScriptError(
+            f"{path}:{fn.lineno}: `collect` must take (session, region, account); "
+            f"it takes ({names})"
+        )
+
+
+def _scope_of(path: Path, tree: ast.Module) -> Scope:
+    scope: Scope = "region"
+    for node in tree.body:
+        if not isinstance(node, ast.Assign):
+            continue
+        if not any(isinstance(t, ast.Name) and t.id == "SCOPE" for t in node.targets):
+            continue
+        value = node.value
+        if not (isinstance(value, ast.Constant) and value.value in SCOPES):
+            raise ScriptError(f'{path}:{node.lineno}: SCOPE must be "region" or "account"')
+        scope = value.value
+    return scope
+
+
+def load_script(path: Path, name: str | None = None) -> Script:
+    """Check and import a script; errors while importing are reported with file and line."""
+    scope = check_script(path)
+    script_name = name or path.stem
+    spec = importlib.util.spec_from_file_location(f"lambdafan_script_{script_name}", path)
+    if spec is None or spec.loader is None:
+        raise ScriptError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ScriptError(f"{_where(exc, path)}: fails on import: {_describe(exc)}") from None
+    return Script(name=script_name, path=path, scope=scope, collect=module.collect)
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """`file:line` of the deepest frame of `exc` inside the script, or just the file."""
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename) == path:
+            line = frame.lineno
+    return f"{path}:{line}" if line else str(path)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def script_location(exc: BaseException, path: Path) -> str:
+    """Where a running script failed, as `file:line`, for error items."""
+    return _where(exc, path)

@@ -1,0 +1,129 @@
+"""The fleet's settings as the handlers see them, and the deterministic resource names.
+
+The CLI turns the user's YAML into `FleetSettings`; deploy ships them as `fleet.json` inside the
+bundle, the local executor passes them directly. Handler code hard-codes none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SETTINGS_FILE_ENV = "LAMBDAFAN_SETTINGS_FILE"
+BUNDLED_SETTINGS = Path(__file__).resolve().parent.parent / "fleet.json"
+FLEET_TAG = "lambdafan:fleet"
+
+
+def function_name(fleet: str, kind: str) -> str:
+    """Name of the fleet's `director`, `worker` or `notifier` function."""
+    return f"{fleet}-{kind}"
+
+
+def table_name(fleet: str) -> str:
+    """Name of the fleet's results table."""
+    return f"{fleet}-results"
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """An account named explicitly in the config."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ScriptRef:
+    """A script to run: its name (unique in the fleet) and its file, absolute or bundle-relative."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Where the Notifier sends the run summary; every channel is optional."""
+
+    slack_webhook_parameter: str | None = None
+    email_sender: str | None = None
+    email_recipients: tuple[str, ...] = ()
+    sns_topic_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """Everything the Director, Worker and Notifier need to know about their fleet."""
+
+    fleet: str
+    home_region: str
+    scripts: tuple[ScriptRef, ...]
+    accounts: tuple[AccountRef, ...] = ()
+    organization: bool = False
+    organization_ous: tuple[str, ...] = ()
+    exclude_accounts: tuple[str, ...] = ()
+    # None means every region enabled in the account (resolved by the Worker, per account).
+    regions: tuple[str, ...] | None = None
+    member_role: str = "lambdafan-member"
+    external_id: str | None = None
+    session_duration: int = 3600
+    ttl_days: int = 30
+    notify: NotifySettings = field(default_factory=NotifySettings)
+
+    @property
+    def table_name(self) -> str:
+        return table_name(self.fleet)
+
+    @property
+    def worker_function(self) -> str:
+        return function_name(self.fleet, "worker")
+
+    @property
+    def notifier_function(self) -> str:
+        return function_name(self.fleet, "notifier")
+
+    def to_json(self) -> str:
+        """Serialise for `fleet.json`; stable key order so the bundle stays reproducible."""
+        return json.dumps(asdict(self), sort_keys=True, indent=1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FleetSettings:
+        regions = data.get("regions")
+        return cls(
+            fleet=data["fleet"],
+            home_region=data["home_region"],
+            scripts=tuple(ScriptRef(**s) for s in data["scripts"]),
+            accounts=tuple(AccountRef(**a) for a in data.get("accounts", ())),
+            organization=bool(data.get("organization", False)),
+            organization_ous=tuple(data.get("organization_ous", ())),
+            exclude_accounts=tuple(data.get("exclude_accounts", ())),
+            regions=None if regions is None else tuple(regions),
+            member_role=data.get("member_role", "lambdafan-member"),
+            external_id=data.get("external_id"),
+            session_duration=int(data.get("session_duration", 3600)),
+            ttl_days=int(data.get("ttl_days", 30)),
+            notify=_notify_from_dict(data.get("notify") or {}),
+        )
+
+
+def _notify_from_dict(data: dict[str, Any]) -> NotifySettings:
+    return NotifySettings(
+        slack_webhook_parameter=data.get("slack_webhook_parameter"),
+        email_sender=data.get("email_sender"),
+        email_recipients=tuple(data.get("email_recipients", ())),
+        sns_topic_arn=data.get("sns_topic_arn"),
+    )
+
+
+def load_settings(path: str | None = None) -> FleetSettings:
+    """Read the settings deploy put in the bundle (or the file named by LAMBDAFAN_SETTINGS_FILE)."""
+    source = Path(path or os.environ.get(SETTINGS_FILE_ENV) or BUNDLED_SETTINGS)
+    return FleetSettings.from_dict(json.loads(source.read_text(encoding="utf-8")))
+
+
+def resolve_script_path(ref: ScriptRef) -> Path:
+    """A script's file: absolute paths as given, relative ones against the bundle root."""
+    path = Path(ref.path)
+    return path if path.is_absolute() else BUNDLED_SETTINGS.parent / path

@@ -1,0 +1,414 @@
+"""The results table: the only module that knows its keys and item shapes.
+
+Layout (single table, on-demand, TTL attribute `expires_at`):
+
+| item              | pk                        | sk                               |
+|-------------------|---------------------------|----------------------------------|
+| run               | RUN#<run_id>              | RUN                              |
+| account done      | RUN#<run_id>              | ACCT#<account_id>                |
+| error             | RUN#<run_id>              | ERR#<account_id>#<script>#<region> |
+| record            | RUN#<run_id>#<account_id> | REC#<script>#<region>#<digest>   |
+
+Run items also carry `gsi1pk = "RUNS"`, `gsi1sk = <run_id>`: the sparse index `runs` lists runs
+newest first. Records get a partition per (run, account) so a large run spreads its writes;
+everything else about a run sits in its own partition, read with one strongly consistent Query.
+Record keys are a digest of the record's content, so a retried Worker overwrites, never duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import Any, Protocol
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from lambda_src.records import from_dynamo, to_dynamo
+
+Item = dict[str, Any]
+
+RUNS_INDEX = "runs"
+TTL_ATTRIBUTE = "expires_at"
+ACCOUNT_WIDE = "*"  # script and region of an error that stops a whole account
+
+
+class ItemStore(Protocol):
+    """What the run lifecycle needs from storage: DynamoDB in the cloud, memory on a laptop."""
+
+    def put_items(self, items: Sequence[Item]) -> None:
+        """Write items, overwriting any with the same key."""
+
+    def put_new(self, item: Item) -> bool:
+        """Write an item only if its key is free; False if it already existed."""
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        """Read one item, strongly consistent."""
+
+    def query(
+        self, pk: str, sk_prefix: str = "", *, newest_first: bool = False, consistent: bool = False
+    ) -> Iterator[Item]:
+        """Items of one partition whose sort key starts with `sk_prefix`, paged lazily."""
+
+    def query_runs(self) -> Iterator[Item]:
+        """Run items, newest first, from the `runs` index."""
+
+    def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
+        """Atomically add to numeric attributes of an item."""
+
+    def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
+        """Set attributes only if attribute `when[0]` equals `when[1]`; False otherwise."""
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def records_pk(run_id: str, account_id: str) -> str:
+    return f"RUN#{run_id}#{account_id}"
+
+
+def record_sk_prefix(script: str | None = None, region: str | None = None) -> str:
+    """Sort-key prefix selecting records of one script (and region) within an account."""
+    if script is None:
+        return "REC#"
+    return f"REC#{script}#" if region is None else f"REC#{script}#{region}#"
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """Content digest of a converted record: same record, same key."""
+    canonical = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
+
+
+# --- item builders --------------------------------------------------------------------------
+
+
+def run_item(
+    run_id: str,
+    *,
+    started_at: str,
+    accounts_expected: int,
+    scripts: Sequence[str],
+    trigger: str,
+    expires_at: int,
+) -> Item:
+    """The run item, created by the Director before any Worker starts."""
+    return {
+        "pk": run_pk(run_id),
+        "sk": "RUN",
+        "kind": "run",
+        "gsi1pk": "RUNS",
+        "gsi1sk": run_id,
+        "run_id": run_id,
+        "status": "running",
+        "trigger": trigger,
+        "started_at": started_at,
+        "scripts": list(scripts),
+        "accounts_expected": accounts_expected,
+        "accounts_done": 0,
+        "accounts_failed": 0,
+        "records": 0,
+        "errors": 0,
+        TTL_ATTRIBUTE: expires_at,
+    }
+
+
+def account_done_item(
+    run_id: str,
+    account_id: str,
+    account_name: str,
+    *,
+    records_by_script: Mapping[str, int],
+    errors: int,
+    failed: bool,
+    finished_at: str,
+    expires_at: int,
+) -> Item:
+    """Marks one account finished; written once per (run, account)."""
+    return {
+        "pk": run_pk(run_id),
+        "sk": f"ACCT#{account_id}",
+        "kind": "account",
+        "run_id": run_id,
+        "account_id": account_id,
+        "account_name": account_name,
+        "records": sum(records_by_script.values()),
+        "records_by_script": dict(records_by_script),
+        "errors": errors,
+        "failed": failed,
+        "finished_at": finished_at,
+        TTL_ATTRIBUTE: expires_at,
+    }
+
+
+def record_item(
+    run_id: str,
+    account_id: str,
+    account_name: str,
+    script: str,
+    region: str,
+    record: Mapping[str, Any],
+    *,
+    collected_at: str,
+    expires_at: int,
+    seen: MutableMapping[str, int],
+) -> Item:
+    """One record. `seen` counts digests within one (script, region) so that identical records
+    yielded by the same pair get distinct, still deterministic, keys."""
+    data = to_dynamo(record)
+    digest = record_digest(data)
+    occurrence = seen.get(digest, 0)
+    seen[digest] = occurrence + 1
+    suffix = f"{digest}.{occurrence}" if occurrence else digest
+    return {
+        "pk": records_pk(run_id, account_id),
+        "sk": f"{record_sk_prefix(script, region)}{suffix}",
+        "kind": "record",
+        "run_id": run_id,
+        "account_id": account_id,
+        "account_name": account_name,
+        "script": script,
+        "region": region,
+        "collected_at": collected_at,
+        "data": data,
+        TTL_ATTRIBUTE: expires_at,
+    }
+
+
+def error_item(
+    run_id: str,
+    account_id: str,
+    account_name: str,
+    script: str,
+    region: str,
+    *,
+    error_type: str,
+    message: str,
+    collected_at: str,
+    expires_at: int,
+) -> Item:
+    """The failure of one (account, script, region), or of a whole account (script `*`)."""
+    return {
+        "pk": run_pk(run_id),
+        "sk": f"ERR#{account_id}#{script}#{region}",
+        "kind": "error",
+        "run_id": run_id,
+        "account_id": account_id,
+        "account_name": account_name,
+        "script": script,
+        "region": region,
+        "error_type": error_type,
+        "message": message[:2000],
+        "collected_at": collected_at,
+        TTL_ATTRIBUTE: expires_at,
+    }
+
+
+# --- reads the CLI and the Notifier use (all Queries) ---------------------------------------
+
+
+def latest_run(store: ItemStore) -> Item | None:
+    """The newest run item, or None when the table holds no run."""
+    return next(iter(store.query_runs()), None)
+
+
+def get_run(store: ItemStore, run_id: str) -> Item | None:
+    return store.get(run_pk(run_id), "RUN")
+
+
+def account_items(store: ItemStore, run_id: str) -> Iterator[Item]:
+    """The accounts that finished in a run, strongly consistent."""
+    return store.query(run_pk(run_id), "ACCT#", consistent=True)
+
+
+def run_errors(store: ItemStore, run_id: str, account_id: str | None = None) -> Iterator[Item]:
+    prefix = "ERR#" if account_id is None else f"ERR#{account_id}#"
+    return store.query(run_pk(run_id), prefix)
+
+
+def account_records(
+    store: ItemStore,
+    run_id: str,
+    account_id: str,
+    script: str | None = None,
+    region: str | None = None,
+) -> Iterator[Item]:
+    """One account's records in a run, optionally of one script and region."""
+    return store.query(records_pk(run_id, account_id), record_sk_prefix(script, region))
+
+
+def run_records(store: ItemStore, run_id: str, script: str | None = None) -> Iterator[Item]:
+    """Every record of a run: one Query per finished account, paged lazily."""
+    for account in account_items(store, run_id):
+        yield from account_records(store, run_id, account["account_id"], script)
+
+
+def record_view(item: Item) -> Item:
+    """A record item as the user sees it: where it came from, then the record's own fields."""
+    data = from_dynamo(item.get("data") or {})
+    return {
+        "account_id": item["account_id"],
+        "account_name": item["account_name"],
+        "region": item["region"],
+        "script": item["script"],
+        **(data if isinstance(data, dict) else {"value": data}),
+    }
+
+
+def plain(item: Item) -> Item:
+    """An item with DynamoDB numbers turned back into ints and floats."""
+    result = from_dynamo(item)
+    assert isinstance(result, dict)
+    return result
+
+
+# --- DynamoDB ---------------------------------------------------------------------------------
+
+
+def table_definition(name: str) -> dict[str, Any]:
+    """`create_table` arguments for the keys and index above (deploy adds tags, SSE and TTL)."""
+    attributes = ("pk", "sk", "gsi1pk", "gsi1sk")
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in attributes],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": RUNS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
+BATCH_SIZE = 25  # BatchWriteItem's limit
+MAX_BATCH_ATTEMPTS = 8
+
+
+class WriteError(Exception):
+    """Items that DynamoDB still refused after every retry."""
+
+
+class DynamoStore:
+    """`ItemStore` on a DynamoDB table, via a low-level client (thread-safe, unlike resources)."""
+
+    def __init__(
+        self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self.client = client
+        self.table = table
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
+        self._sleep = sleep
+
+    def _ser(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._serializer.serialize(v) for k, v in item.items()}
+
+    def _de(self, item: Mapping[str, Any]) -> Item:
+        return {k: self._deserializer.deserialize(v) for k, v in item.items()}
+
+    def put_items(self, items: Sequence[Item]) -> None:
+        # Duplicate keys in one BatchWriteItem are rejected; the last write of a key wins anyway.
+        unique = {(i["pk"], i["sk"]): i for i in items}
+        pending = [{"PutRequest": {"Item": self._ser(i)}} for i in unique.values()]
+        for start in range(0, len(pending), BATCH_SIZE):
+            self._write_batch(pending[start : start + BATCH_SIZE])
+
+    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
+        for attempt in range(MAX_BATCH_ATTEMPTS):
+            response = self.client.batch_write_item(RequestItems={self.table: requests})
+            requests = response.get("UnprocessedItems", {}).get(self.table, [])
+            if not requests:
+                return
+            self._sleep(min(0.05 * 2**attempt, 5.0))
+        raise WriteError(
+            f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} tries"
+        )
+
+    def put_new(self, item: Item) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=self._ser(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        response = self.client.get_item(
+            TableName=self.table, Key=self._ser({"pk": pk, "sk": sk}), ConsistentRead=True
+        )
+        return self._de(response["Item"]) if "Item" in response else None
+
+    def query(
+        self, pk: str, sk_prefix: str = "", *, newest_first: bool = False, consistent: bool = False
+    ) -> Iterator[Item]:
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": pk}
+        if sk_prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = sk_prefix
+        yield from self._paged_query(
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=self._ser(values),
+            ScanIndexForward=not newest_first,
+            ConsistentRead=consistent,
+        )
+
+    def query_runs(self) -> Iterator[Item]:
+        yield from self._paged_query(
+            IndexName=RUNS_INDEX,
+            KeyConditionExpression="gsi1pk = :runs",
+            ExpressionAttributeValues={":runs": {"S": "RUNS"}},
+            ScanIndexForward=False,
+        )
+
+    def _paged_query(self, **kwargs: Any) -> Iterator[Item]:
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(TableName=self.table, **kwargs):
+            for raw in page.get("Items", []):
+                yield self._de(raw)
+
+    def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
+        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values = {f":c{i}": value for i, value in enumerate(counters.values())}
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._ser({"pk": pk, "sk": sk}),
+            UpdateExpression="ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=self._ser(values),
+        )
+
+    def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
+        names = {f"#v{i}": name for i, name in enumerate(values)}
+        names["#when"] = when[0]
+        attr_values = {f":v{i}": to_dynamo(v) for i, v in enumerate(values.values())}
+        attr_values[":when"] = when[1]
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._ser({"pk": pk, "sk": sk}),
+                UpdateExpression="SET " + ", ".join(f"#v{i} = :v{i}" for i in range(len(values))),
+                ConditionExpression="#when = :when",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=self._ser(attr_values),
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True

@@ -1,0 +1,341 @@
+"""The Worker: runs every script in every region of one account and streams records to the table.
+
+One thread per (script, region) pair; records go on one queue that a writer thread drains into
+the table in batches while scripts still run. A pair that fails becomes an error item and the
+others go on; an account whose role cannot be assumed becomes one error item.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambda_src import runs, table
+from lambda_src.aws_session import RETRY_CONFIG, AccountSession, assume_member_role
+from lambda_src.invoke import Invoke
+from lambda_src.regions import enabled_regions
+from lambda_src.runs import Clock
+from lambda_src.scripts import GLOBAL_REGION, Account, Script, script_location
+from lambda_src.settings import FleetSettings
+from lambda_src.table import ACCOUNT_WIDE, Item, ItemStore
+
+# Stop scripts this long before Lambda's deadline: enough to flush and record the timeouts.
+DEADLINE_RESERVE_S = 20.0
+QUEUE_SIZE = 2_000
+FLUSH_INTERVAL_S = 0.25
+
+
+@dataclass
+class WorkerDeps:
+    """What a Worker talks to; the Lambda handler and the local executor build it differently."""
+
+    store: ItemStore
+    base_session: Any  # boto3.Session with the caller's own credentials
+    invoke: Invoke
+    scripts: Sequence[Script]
+    clock: Clock = runs.utcnow
+    # Run pairs on this pool (the local executor shares one across Workers); else a pool per call.
+    pool: cf.Executor | None = None
+    # Milliseconds left before Lambda stops the function; None when there is no deadline.
+    remaining_ms: Callable[[], int] | None = None
+
+
+@dataclass(frozen=True)
+class Pair:
+    script: Script
+    region: str
+
+
+@dataclass
+class PairOutcome:
+    records: int = 0
+    error: Item | None = None
+
+
+@dataclass
+class WorkerResult:
+    """What one Worker did, returned to the caller (and logged by Lambda)."""
+
+    run_id: str
+    account_id: str
+    account_name: str
+    records_by_script: dict[str, int] = field(default_factory=dict)
+    errors: list[Item] = field(default_factory=list)
+    completed_run: bool = False
+    duplicate: bool = False
+
+    @property
+    def records(self) -> int:
+        return sum(self.records_by_script.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "account_id": self.account_id,
+            "records": self.records,
+            "errors": len(self.errors),
+            "completed_run": self.completed_run,
+            "duplicate": self.duplicate,
+        }
+
+
+def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDeps) -> WorkerResult:
+    """Handle one Worker event: `{run_id, account: {id, name}, regions: [..] | null, scripts}`."""
+    started = time.monotonic()
+    account = Account(id=str(event["account"]["id"]), name=str(event["account"]["name"]))
+    wanted = event.get("scripts")
+    scripts = [s for s in deps.scripts if wanted is None or s.name in wanted]
+    work = _AccountRun(
+        run_id=str(event["run_id"]),
+        account=account,
+        deps=deps,
+        expires_at=runs.expiry(deps.clock(), settings.ttl_days),
+    )
+    result = WorkerResult(work.run_id, account.id, account.name, {s.name: 0 for s in scripts})
+    try:
+        session = _account_session(settings, deps, account, work.run_id)
+        regions = event.get("regions")
+        if regions is None:
+            regions = enabled_regions(session.client("ec2", region_name=settings.home_region))
+    except Exception as exc:
+        result.errors.append(work.failure(ACCOUNT_WIDE, ACCOUNT_WIDE, exc))
+    else:
+        pairs = [
+            Pair(s, r)
+            for s in scripts
+            for r in ([GLOBAL_REGION] if s.scope == "account" else regions)
+        ]
+        with RecordWriter(deps.store) as writer:
+            for pair, outcome in work.run_pairs(pairs, session, writer, _deadline(deps, started)):
+                result.records_by_script[pair.script.name] += outcome.records
+                if outcome.error is not None:
+                    result.errors.append(outcome.error)
+        if writer.failure is not None:
+            result.errors.append(work.failure(ACCOUNT_WIDE, "writer", writer.failure))
+    deps.store.put_items(result.errors)
+    return _finish(result, settings, deps)
+
+
+def _finish(result: WorkerResult, settings: FleetSettings, deps: WorkerDeps) -> WorkerResult:
+    account_failed = any(e["script"] == ACCOUNT_WIDE for e in result.errors)
+    completed = runs.finish_account(
+        deps.store,
+        result.run_id,
+        result.account_id,
+        result.account_name,
+        records_by_script=result.records_by_script,
+        errors=len(result.errors),
+        failed=account_failed,
+        now=deps.clock(),
+        ttl_days=settings.ttl_days,
+    )
+    result.completed_run = completed
+    if completed:
+        deps.invoke("notifier", {"run_id": result.run_id})
+    return result
+
+
+def _account_session(
+    settings: FleetSettings, deps: WorkerDeps, account: Account, run_id: str
+) -> AccountSession:
+    # A regional client: opt-in regions reject tokens from the global STS endpoint.
+    sts = deps.base_session.client("sts", region_name=settings.home_region, config=RETRY_CONFIG)
+    credentials = assume_member_role(
+        sts,
+        account.id,
+        settings.member_role,
+        session_name=f"lambdafan-{settings.fleet}-{run_id}",
+        external_id=settings.external_id,
+        duration=settings.session_duration,
+    )
+    return AccountSession(deps.base_session, credentials, settings.home_region)
+
+
+def _deadline(deps: WorkerDeps, started: float) -> float | None:
+    """Monotonic time by which unfinished pairs are abandoned, or None for no deadline."""
+    if deps.remaining_ms is None:
+        return None
+    remaining = deps.remaining_ms() / 1000.0
+    reserve = min(DEADLINE_RESERVE_S, remaining / 4)
+    return started + max(remaining - reserve, 0.0)
+
+
+@dataclass
+class _AccountRun:
+    """One Worker's work in one account: runs its pairs and builds its items."""
+
+    run_id: str
+    account: Account
+    deps: WorkerDeps
+    expires_at: int
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def failure(self, script: str, region: str, exc: BaseException, where: str = "") -> Item:
+        """The error item for a failed (script, region), or the whole account."""
+        return self._error(
+            script, region, _error_type(exc), f"{exc}{f' (at {where})' if where else ''}"
+        )
+
+    def _error(self, script: str, region: str, error_type: str, message: str) -> Item:
+        return table.error_item(
+            self.run_id,
+            self.account.id,
+            self.account.name,
+            script,
+            region,
+            error_type=error_type,
+            message=message,
+            collected_at=runs.iso(self.deps.clock()),
+            expires_at=self.expires_at,
+        )
+
+    def run_pairs(
+        self,
+        pairs: Sequence[Pair],
+        session: AccountSession,
+        writer: RecordWriter,
+        deadline: float | None,
+    ) -> Iterator[tuple[Pair, PairOutcome]]:
+        """Run the pairs concurrently; pairs still running at the deadline become timeouts."""
+        own_pool = self.deps.pool is None
+        pool = self.deps.pool or cf.ThreadPoolExecutor(
+            max_workers=max(len(pairs), 1), thread_name_prefix=f"pair-{self.account.id}"
+        )
+        try:
+            futures = {pool.submit(self.run_pair, pair, session, writer): pair for pair in pairs}
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            done, not_done = cf.wait(futures, timeout=timeout)
+            # Scripts still running stop at their next record; their late records are dropped.
+            self.cancelled.set()
+            for future in done:
+                yield futures[future], future.result()
+            for future in not_done:
+                future.cancel()
+                pair = futures[future]
+                message = "did not finish before the Worker's deadline; records so far were kept"
+                yield (
+                    pair,
+                    PairOutcome(
+                        error=self._error(pair.script.name, pair.region, "Timeout", message)
+                    ),
+                )
+        finally:
+            if own_pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def run_pair(self, pair: Pair, session: AccountSession, writer: RecordWriter) -> PairOutcome:
+        """Run one script in one region, streaming its records to the writer."""
+        outcome = PairOutcome()
+        seen: dict[str, int] = {}
+        try:
+            for record in _records(pair.script.collect(session, pair.region, self.account)):
+                if self.cancelled.is_set():
+                    break
+                item = table.record_item(
+                    self.run_id,
+                    self.account.id,
+                    self.account.name,
+                    pair.script.name,
+                    pair.region,
+                    record,
+                    collected_at=runs.iso(self.deps.clock()),
+                    expires_at=self.expires_at,
+                    seen=seen,
+                )
+                if not writer.put(item):
+                    break
+                outcome.records += 1
+        except Exception as exc:
+            where = script_location(exc, pair.script.path)
+            outcome.error = self.failure(pair.script.name, pair.region, exc, where)
+        return outcome
+
+
+def _records(result: Any) -> Iterator[Mapping[str, Any]]:
+    """What `collect` returned, as records: one dict, an iterable of dicts, or None."""
+    if result is None:
+        return
+    if isinstance(result, Mapping):
+        yield result
+        return
+    if not isinstance(result, Iterable) or isinstance(result, (str, bytes)):
+        raise TypeError(f"collect returned {type(result).__name__}; expected dicts")
+    for record in result:
+        if not isinstance(record, Mapping):
+            raise TypeError(f"collect yielded {type(record).__name__}; expected a dict")
+        yield record
+
+
+def _error_type(exc: BaseException) -> str:
+    """AWS error code for client errors (AccessDenied, Throttling…), else the exception class."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(exc).__name__
+
+
+_STOP = object()
+
+
+class RecordWriter:
+    """Drains a bounded queue of items into the store in batches, on its own thread."""
+
+    def __init__(self, store: ItemStore) -> None:
+        self._store = store
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="record-writer", daemon=True)
+        self.failure: Exception | None = None
+        self.written = 0
+
+    def __enter__(self) -> RecordWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def put(self, item: Item) -> bool:
+        """Queue an item; False once the writer is closed (late records of abandoned pairs)."""
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _drain(self) -> None:
+        batch: list[Item] = []
+        while True:
+            try:
+                item = self._queue.get(timeout=FLUSH_INTERVAL_S)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._flush(batch)
+                return
+            if item is not None:
+                batch.append(item)
+            if batch and (item is None or len(batch) >= table.BATCH_SIZE):
+                self._flush(batch)
+                batch = []
+
+    def _flush(self, batch: list[Item]) -> None:
+        if not batch:
+            return
+        try:
+            self._store.put_items(batch)
+            self.written += len(batch)
+        except Exception as exc:
+            # Keep draining: one failed batch must not block the scripts or lose the rest.
+            self.failure = exc

@@ -1,0 +1,1 @@
+"""lambdafan: run your boto3 scripts across every AWS account and region on Lambda."""

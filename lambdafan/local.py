@@ -1,0 +1,131 @@
+"""The local executor: the Director, Workers and Notifier run in this process.
+
+Only the Lambda invoke step is replaced, by an in-process dispatcher. Workers run in parallel and
+share one bounded pool for their (script, region) pairs: thousands of simultaneous threads in one
+process spend more time fighting over the GIL than working.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lambda_src import runs
+from lambda_src.aws_session import RETRY_CONFIG
+from lambda_src.director import DirectorDeps, run_director
+from lambda_src.notifier import RunSummary, run_notifier, summarize
+from lambda_src.runs import Clock
+from lambda_src.scripts import Script
+from lambda_src.settings import FleetSettings
+from lambda_src.table import ItemStore
+from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
+
+DEFAULT_THREADS = 32
+
+
+class RunObserver(Protocol):
+    """Told about a local run's progress (the CLI draws a progress bar from it)."""
+
+    def started(self, run_id: str, accounts_expected: int) -> None: ...
+
+    def account_done(self, result: WorkerResult) -> None: ...
+
+
+@dataclass
+class LocalRun:
+    """What a local run did: its id, its summary and what the Director reported."""
+
+    run_id: str
+    summary: RunSummary
+    unknown_accounts: list[str] = field(default_factory=list)
+    unknown_scripts: list[str] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+
+class LocalExecutor:
+    """Runs the fleet's handlers in-process with the caller's own AWS session."""
+
+    def __init__(
+        self,
+        settings: FleetSettings,
+        session: Any,
+        store: ItemStore,
+        scripts: Sequence[Script],
+        *,
+        threads: int = DEFAULT_THREADS,
+        clock: Clock = runs.utcnow,
+        observer: RunObserver | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session = session
+        self.store = store
+        self.scripts = scripts
+        self.threads = threads
+        self.clock = clock
+        self.observer = observer
+
+    def run(
+        self,
+        accounts: Sequence[str] | None = None,
+        scripts: Sequence[str] | None = None,
+        run_id: str | None = None,
+    ) -> LocalRun:
+        """Run once, as the deployed fleet would, and wait for every account to finish."""
+        event: dict[str, Any] = {"trigger": "local"}
+        if run_id:
+            event["run_id"] = run_id
+        if accounts:
+            event["accounts"] = list(accounts)
+        if scripts:
+            event["scripts"] = list(scripts)
+        notifications: list[dict[str, Any]] = []
+        workers: list[cf.Future[WorkerResult]] = []
+        lock = threading.Lock()
+        with (
+            cf.ThreadPoolExecutor(self.threads, thread_name_prefix="pair") as pair_pool,
+            cf.ThreadPoolExecutor(self.threads, thread_name_prefix="worker") as worker_pool,
+        ):
+            worker_deps = WorkerDeps(
+                store=self.store,
+                base_session=self.session,
+                invoke=lambda kind, payload: dispatch(kind, payload),
+                scripts=self.scripts,
+                clock=self.clock,
+                pool=pair_pool,
+            )
+
+            def dispatch(kind: str, payload: dict[str, Any]) -> None:
+                if kind == "worker":
+                    future = worker_pool.submit(run_worker, payload, self.settings, worker_deps)
+                    with lock:
+                        workers.append(future)
+                else:
+                    notifications.append(run_notifier(payload, self.settings, self.store))
+
+            started = run_director(event, self.settings, self._director_deps(dispatch))
+            if self.observer:
+                self.observer.started(started["run_id"], started["accounts"])
+            for future in cf.as_completed(workers):
+                result = future.result()
+                if self.observer:
+                    self.observer.account_done(result)
+        return LocalRun(
+            run_id=started["run_id"],
+            summary=summarize(self.store, started["run_id"]),
+            unknown_accounts=started["unknown_accounts"],
+            unknown_scripts=started["unknown_scripts"],
+            notifications=notifications,
+        )
+
+    def _director_deps(self, dispatch: Callable[[str, dict[str, Any]], None]) -> DirectorDeps:
+        organizations = None
+        if self.settings.organization:
+            organizations = self.session.client(
+                "organizations", region_name=self.settings.home_region, config=RETRY_CONFIG
+            )
+        return DirectorDeps(
+            store=self.store, organizations=organizations, invoke=dispatch, clock=self.clock
+        )

@@ -1,0 +1,74 @@
+"""Shared fixtures: fake AWS credentials, an in-process moto, the results table, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambda_src.scripts import Script, load_script
+from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
+from lambda_src.table import DynamoStore, table_definition
+
+SCRIPTS = Path(__file__).parent / "scripts"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach real AWS or read the developer's profile."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    """A boto3 Session talking to in-process moto."""
+    with mock_aws():
+        yield boto3.Session(region_name=REGION)
+
+
+def make_settings(
+    fleet: str = "test",
+    accounts: tuple[str, ...] = ("111111111111", "222222222222"),
+    regions: tuple[str, ...] | None = ("us-east-1", "eu-west-1"),
+    scripts: tuple[str, ...] = ("whoami",),
+    **overrides: Any,
+) -> FleetSettings:
+    return FleetSettings(
+        fleet=fleet,
+        home_region=REGION,
+        scripts=tuple(ScriptRef(name, str(SCRIPTS / f"{name}.py")) for name in scripts),
+        accounts=tuple(AccountRef(a, f"acct-{a[:3]}") for a in accounts),
+        regions=regions,
+        member_role="OrganizationAccountAccessRole",
+        **overrides,
+    )
+
+
+def load_scripts(settings: FleetSettings) -> list[Script]:
+    return [load_script(Path(ref.path), ref.name) for ref in settings.scripts]
+
+
+def create_table(session: Any, settings: FleetSettings) -> DynamoStore:
+    client = session.client("dynamodb")
+    client.create_table(**table_definition(settings.table_name))
+    return DynamoStore(client, settings.table_name, sleep=lambda _: None)
+
+
+def all_items(session: Any, table: str) -> list[dict[str, Any]]:
+    """Every item in the table (a Scan: for test assertions only, never in product code)."""
+    client = session.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        items.extend(page["Items"])
+    return items
