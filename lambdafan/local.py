@@ -18,10 +18,12 @@ from lambda_src.aws_session import RETRY_CONFIG
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.notifier import RunSummary, run_notifier, summarize
 from lambda_src.runs import Clock
-from lambda_src.scripts import Script
-from lambda_src.settings import FleetSettings
-from lambda_src.table import ItemStore
+from lambda_src.scripts import Script, ScriptError, load_script
+from lambda_src.settings import FleetSettings, resolve_script_path
+from lambda_src.table import DynamoStore, ItemStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
+from lambdafan.errors import UsageError
+from lambdafan.memory_store import MemoryStore
 
 DEFAULT_THREADS = 32
 
@@ -129,3 +131,21 @@ class LocalExecutor:
         return DirectorDeps(
             store=self.store, organizations=organizations, invoke=dispatch, clock=self.clock
         )
+
+
+def open_store(session: Any, settings: FleetSettings) -> tuple[ItemStore, bool]:
+    """The fleet's table when it exists (True), else an in-memory store (False)."""
+    client = session.client("dynamodb", region_name=settings.home_region, config=RETRY_CONFIG)
+    try:
+        client.describe_table(TableName=settings.table_name)
+    except client.exceptions.ResourceNotFoundException:
+        return MemoryStore(), False
+    return DynamoStore(client, settings.table_name), True
+
+
+def load_fleet_scripts(settings: FleetSettings) -> list[Script]:
+    """Import the fleet's scripts; a broken one is a usage error naming file and line."""
+    try:
+        return [load_script(resolve_script_path(ref), ref.name) for ref in settings.scripts]
+    except ScriptError as exc:
+        raise UsageError(str(exc)) from None

@@ -1,0 +1,189 @@
+"""The `lambdafan` command: parse options, call one function, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import boto3
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambda_src import table
+from lambdafan import render
+from lambdafan.config import Config, ConfigError, load_config
+from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.local import DEFAULT_THREADS, LocalExecutor, load_fleet_scripts, open_store
+
+app = typer.Typer(
+    help="Run your boto3 scripts across every AWS account and region on a Lambda fleet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    config: Path
+    profile: str | None
+    region: str | None
+
+    def load(self) -> Config:
+        return load_config(self.config)
+
+    def session(self, config: Config) -> Any:
+        """The user's own AWS session (profile, region; AWS_ENDPOINT_URL is honoured by boto3)."""
+        try:
+            return boto3.Session(
+                profile_name=self.profile, region_name=self.region or config.home_region
+            )
+        except BotoCoreError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def user_errors(command: F) -> F:
+    """Turn errors the user can act on into one red line and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            render.error(str(exc))
+            raise typer.Exit(2) from None
+        except LambdafanError as exc:
+            render.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            render.error(f"AWS {err.get('Code', 'error')}: {err.get('Message', exc)}")
+            raise typer.Exit(1) from None
+        except BotoCoreError as exc:
+            render.error(f"AWS: {exc}")
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# The global options are accepted before the command (`lambdafan -c f.yaml run`) and after it
+# (`lambdafan run -c f.yaml`), like the AWS CLI's; a value given after the command wins.
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="LAMBDAFAN_CONFIG",
+        help="The fleet's YAML config file [default: lambdafan.yaml].",
+        show_default=False,
+    ),
+]
+ProfileOption = Annotated[
+    str | None, typer.Option(help="AWS profile to use (default: the usual AWS chain).")
+]
+RegionOption = Annotated[
+    str | None, typer.Option(help="AWS region for lambdafan's own calls (default: home_region).")
+]
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """lambdafan: your laptop's boto3 scripts, run across every account and region.
+
+    AWS_ENDPOINT_URL is honoured, so every command works against a local AWS emulator too.
+    """
+    ctx.obj = GlobalOptions(config=config or Path("lambdafan.yaml"), profile=profile, region=region)
+
+
+def _options(
+    ctx: typer.Context, config: Path | None, profile: str | None, region: str | None
+) -> GlobalOptions:
+    given: GlobalOptions = ctx.obj
+    return GlobalOptions(
+        config=config or given.config,
+        profile=profile or given.profile,
+        region=region or given.region,
+    )
+
+
+@app.command()
+@user_errors
+def run(
+    ctx: typer.Context,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local", help="Run the Director, Workers and Notifier here, with your credentials."
+        ),
+    ] = False,
+    account: Annotated[
+        list[str] | None, typer.Option("--account", "-a", help="Only this account (repeatable).")
+    ] = None,
+    script: Annotated[
+        list[str] | None, typer.Option("--script", "-s", help="Only this script (repeatable).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write every record as JSON Lines.")
+    ] = None,
+    threads: Annotated[
+        int, typer.Option(min=1, max=512, help="Threads shared by all (script, region) pairs.")
+    ] = DEFAULT_THREADS,
+    limit: Annotated[int, typer.Option(min=0, help="Rows shown per script table.")] = 20,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Run the fleet's scripts once.
+
+    \b
+    Example, on your laptop with your own credentials, before anything is deployed:
+      lambdafan run --local -c lambdafan.yaml --output records.jsonl
+
+    Exit code 0 when every (account, script, region) succeeded, 1 when any failed, 2 for bad
+    input. Records are stored in the fleet's table when it exists, else kept in memory.
+    """
+    if not local:
+        raise UsageError("only `lambdafan run --local` is available in this version")
+    options = _options(ctx, config, profile, region)
+    fleet = options.load()
+    settings = fleet.to_settings()
+    unknown = sorted(set(script or ()) - {s.name for s in settings.scripts})
+    if unknown:
+        names = ", ".join(s.name for s in settings.scripts)
+        raise UsageError(f"unknown script {', '.join(unknown)} (this fleet has: {names})")
+    session = options.session(fleet)
+    store, in_table = open_store(session, settings)
+    if not in_table:
+        render.note(f"table {settings.table_name} not found: results are kept in memory only")
+    executor = LocalExecutor(
+        settings, session, store, load_fleet_scripts(settings), threads=threads
+    )
+    with render.RunProgress() as progress:
+        executor.observer = progress
+        result = executor.run(accounts=account, scripts=script)
+    if result.unknown_accounts:
+        raise UsageError(f"account {', '.join(result.unknown_accounts)} is not in this fleet")
+    rows = (table.record_view(item) for item in table.run_records(store, result.run_id))
+    if output is not None:
+        written = render.write_jsonl(output, rows)
+        render.note(f"{written} records written to {output}")
+        rows = (table.record_view(item) for item in table.run_records(store, result.run_id))
+    render.print_records(rows, limit)
+    render.print_summary(result.summary)
+    raise typer.Exit(0 if result.summary.ok else 1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,148 @@
+"""Everything lambdafan prints: rich tables and panels for people, JSON Lines for pipes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lambda_src.notifier import RunSummary, format_summary
+from lambda_src.worker import WorkerResult
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ORIGIN_COLUMNS = ("account_name", "account_id", "region", "script")
+MAX_RECORD_COLUMNS = 8
+MAX_CELL = 40
+
+
+def error(message: str) -> None:
+    """One red line on stderr."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+def note(message: str) -> None:
+    err_console.print(f"[dim]{message}[/]", soft_wrap=True)
+
+
+def records_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> Iterator[Table]:
+    """One table per script (scripts have different fields), at most `limit` rows each."""
+    by_script: dict[str, list[Mapping[str, Any]]] = {}
+    totals: dict[str, int] = {}
+    for row in rows:
+        script = str(row["script"])
+        totals[script] = totals.get(script, 0) + 1
+        kept = by_script.setdefault(script, [])
+        if len(kept) < limit:
+            kept.append(row)
+    for script, kept in by_script.items():
+        fields = _record_fields(kept, _fields_that_fit(console.width))
+        table = Table(title=f"{script} ({totals[script]} records)", title_justify="left")
+        table.add_column("account", overflow="ellipsis", min_width=8, max_width=20, no_wrap=True)
+        table.add_column("account id", min_width=12, no_wrap=True)
+        table.add_column("region", min_width=9, no_wrap=True)
+        for name in fields:
+            table.add_column(
+                name, overflow="ellipsis", min_width=6, max_width=MAX_CELL, no_wrap=True
+            )
+        for row in kept:
+            table.add_row(
+                str(row["account_name"]),
+                str(row["account_id"]),
+                str(row["region"]),
+                *(_cell(row.get(name)) for name in fields),
+            )
+        if totals[script] > len(kept):
+            table.caption = f"… {totals[script] - len(kept)} more rows not shown"
+        yield table
+
+
+def _fields_that_fit(width: int) -> int:
+    """How many record columns fit beside account, id and region (~45 columns wide)."""
+    return max(2, min(MAX_RECORD_COLUMNS, (width - 45) // 14))
+
+
+def _record_fields(rows: Iterable[Mapping[str, Any]], most: int) -> list[str]:
+    fields: dict[str, None] = {}
+    for row in rows:
+        for name in row:
+            if name not in ORIGIN_COLUMNS:
+                fields.setdefault(name)
+    return list(fields)[:most]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= MAX_CELL * 3 else text[: MAX_CELL * 3] + "…"
+
+
+def print_records(rows: Iterable[Mapping[str, Any]], limit: int) -> int:
+    """Print the tables (or say there is nothing); returns how many tables there were."""
+    count = 0
+    for table in records_tables(rows, limit):
+        console.print(table)
+        count += 1
+    if not count:
+        console.print("no records found")
+    return count
+
+
+def print_summary(summary: RunSummary) -> None:
+    style = "green" if summary.ok else "red"
+    console.print(f"[{style}]{format_summary(summary)}[/]")
+
+
+def write_jsonl(target: Path | IO[str], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write rows as JSON Lines; returns how many."""
+    written = 0
+    handle = target.open("w", encoding="utf-8") if isinstance(target, Path) else target
+    try:
+        for row in rows:
+            handle.write(json.dumps(row, default=str, sort_keys=False) + "\n")
+            written += 1
+    finally:
+        if isinstance(target, Path):
+            handle.close()
+    return written
+
+
+class RunProgress:
+    """A live bar of accounts done / expected with record and error counts (a RunObserver)."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("accounts  {task.fields[records]} records  {task.fields[errors]} errors"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        )
+        self._task = self._progress.add_task("run", total=None, records=0, errors=0, start=False)
+        self._records = 0
+        self._errors = 0
+
+    def __enter__(self) -> RunProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def started(self, run_id: str, accounts_expected: int) -> None:
+        self._progress.update(self._task, description=run_id, total=accounts_expected)
+        self._progress.start_task(self._task)
+
+    def account_done(self, result: WorkerResult) -> None:
+        self._records += result.records
+        self._errors += len(result.errors)
+        self._progress.update(self._task, advance=1, records=self._records, errors=self._errors)
