@@ -110,7 +110,7 @@ def _worker_not_started(
             )
         ]
     )
-    if runs.finish_account(
+    finish = runs.finish_account(
         deps.store,
         run_id,
         account.id,
@@ -120,5 +120,6 @@ def _worker_not_started(
         failed=True,
         now=now,
         ttl_days=settings.ttl_days,
-    ):
+    )
+    if finish is runs.Finish.COMPLETED:
         deps.invoke("notifier", {"run_id": run_id})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from lambda_src import table
 from lambda_src.table import ItemStore
@@ -55,6 +57,14 @@ def start_run(
     )
 
 
+class Finish(enum.Enum):
+    """What marking an account done did to its run."""
+
+    DUPLICATE = "duplicate"  # this account was already done: nothing counted
+    COUNTED = "counted"  # counted; other accounts are still running
+    COMPLETED = "completed"  # counted, and this call completed the run: notify
+
+
 def finish_account(
     store: ItemStore,
     run_id: str,
@@ -66,8 +76,8 @@ def finish_account(
     failed: bool,
     now: dt.datetime,
     ttl_days: int,
-) -> bool:
-    """Mark an account done; True only for the one call that completes the run.
+) -> Finish:
+    """Mark an account done; `Finish.COMPLETED` for exactly one call per run.
 
     The done item is a conditional put, so a duplicate Worker for the same account counts once.
     The run's totals are then recomputed from the done items (a consistent Query) rather than
@@ -84,7 +94,7 @@ def finish_account(
         expires_at=expiry(now, ttl_days),
     )
     if not store.put_new(marker):
-        return False
+        return Finish.DUPLICATE
     run_key = table.run_pk(run_id), "RUN"
     # Live progress for pollers; the exact totals are set when the run completes.
     store.add(
@@ -97,16 +107,14 @@ def finish_account(
         },
     )
     run = table.get_run(store, run_id)
-    if run is None:
-        return False
     done = list(table.account_items(store, run_id))
-    if len(done) < int(run["accounts_expected"]):
-        return False
-    return complete_run(store, run_id, done, now)
+    if run is None or len(done) < int(run["accounts_expected"]):
+        return Finish.COUNTED
+    return Finish.COMPLETED if complete_run(store, run_id, done, now) else Finish.COUNTED
 
 
 def complete_run(
-    store: ItemStore, run_id: str, done: Sequence[Mapping[str, object]], now: dt.datetime
+    store: ItemStore, run_id: str, done: Sequence[Mapping[str, Any]], now: dt.datetime
 ) -> bool:
     """Switch a running run to complete with totals from its done items; False if already done."""
     totals = {
@@ -114,7 +122,7 @@ def complete_run(
         "finished_at": iso(now),
         "accounts_done": len(done),
         "accounts_failed": sum(1 for d in done if d.get("failed")),
-        "records": sum(int(str(d.get("records", 0))) for d in done),
-        "errors": sum(int(str(d.get("errors", 0))) for d in done),
+        "records": sum(int(d.get("records", 0)) for d in done),
+        "errors": sum(int(d.get("errors", 0)) for d in done),
     }
     return store.update_if(table.run_pk(run_id), "RUN", totals, when=("status", "running"))

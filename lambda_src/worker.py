@@ -123,7 +123,7 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
 
 def _finish(result: WorkerResult, settings: FleetSettings, deps: WorkerDeps) -> WorkerResult:
     account_failed = any(e["script"] == ACCOUNT_WIDE for e in result.errors)
-    completed = runs.finish_account(
+    finish = runs.finish_account(
         deps.store,
         result.run_id,
         result.account_id,
@@ -134,8 +134,9 @@ def _finish(result: WorkerResult, settings: FleetSettings, deps: WorkerDeps) -> 
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
-    result.completed_run = completed
-    if completed:
+    result.completed_run = finish is runs.Finish.COMPLETED
+    result.duplicate = finish is runs.Finish.DUPLICATE
+    if result.completed_run:
         deps.invoke("notifier", {"run_id": result.run_id})
     return result
 

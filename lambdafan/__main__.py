@@ -1,0 +1,5 @@
+"""`python -m lambdafan` is the `lambdafan` command."""
+
+from lambdafan.cli import main
+
+main()
