@@ -8,6 +8,7 @@ the process's one base Session (and its botocore session, loaders and caches); a
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from botocore.config import Config
@@ -15,8 +16,12 @@ from botocore.config import Config
 # Throttling at 1,000 accounts is normal (Organizations, STS, describe calls): back off, retry.
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
-# boto3 Sessions are not thread-safe while creating clients (shared loaders, lazy components).
+# A boto3 Session is not thread-safe while it lazily builds its components and loads a
+# service's models, i.e. for the first client of each service. Later clients only read that
+# state, so they are created without the lock: holding it for every client made 32 threads
+# queue behind each other (a lock convoy under the GIL).
 _CLIENT_LOCK = threading.Lock()
+_warm_services: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 
 class AccountSession:
@@ -54,15 +59,21 @@ class AccountSession:
         if cacheable and key in self._clients:
             return self._clients[key]
         kwargs.setdefault("config", RETRY_CONFIG)
-        with _CLIENT_LOCK:
-            if cacheable and key in self._clients:
-                return self._clients[key]
-            made = self._base.client(
-                service_name, region_name=region, **self._credential_kwargs(), **kwargs
-            )
-            if cacheable:
-                self._clients[key] = made
+        if service_name in _warm_services.get(self._base, ()):
+            made = self._make_client(service_name, region, kwargs)
+        else:
+            with _CLIENT_LOCK:
+                made = self._make_client(service_name, region, kwargs)
+                _warm_services.setdefault(self._base, set()).add(service_name)
+        if cacheable:
+            # Two threads may race to create the same client; either one is fine to keep.
+            made = self._clients.setdefault(key, made)
         return made
+
+    def _make_client(self, service_name: str, region: str, kwargs: dict[str, Any]) -> Any:
+        return self._base.client(
+            service_name, region_name=region, **self._credential_kwargs(), **kwargs
+        )
 
     def resource(self, service_name: str, region_name: str | None = None, **kwargs: Any) -> Any:
         """A boto3 resource in this account (resources are not thread-safe: one per thread)."""

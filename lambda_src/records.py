@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import math
 from collections.abc import Mapping
 from decimal import Context, Decimal, Inexact, Rounded
 from typing import Any
 
 # DynamoDB numbers carry at most 38 significant digits; anything longer is kept as text.
 _DYNAMO_DECIMAL = Context(prec=38, traps=[Inexact, Rounded])
+# DynamoDB's number range: magnitudes from 1E-130 up to (not including) 1E+126.
+_SMALLEST = Decimal("1E-130")
+_TOO_LARGE = Decimal("1E+126")
 _MAX_DEPTH = 30  # DynamoDB allows 32 levels of nesting; the item wrapper uses two.
 
 
@@ -30,7 +32,7 @@ def to_dynamo(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if _depth >= _MAX_DEPTH:
-        return str(value)
+        return _too_deep(value)
     if isinstance(value, Mapping):
         return {str(k): to_dynamo(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -42,14 +44,23 @@ def to_dynamo(value: Any, _depth: int = 0) -> Any:
     return str(value)
 
 
-def _number(value: int | float | Decimal) -> Decimal | str:
-    if isinstance(value, float) and not math.isfinite(value):
+def _too_deep(value: Any) -> str:
+    try:
         return str(value)
+    except RecursionError:
+        return f"<{type(value).__name__} nested more than {_MAX_DEPTH} levels deep>"
+
+
+def _number(value: int | float | Decimal) -> Decimal | str:
+    """A Decimal DynamoDB stores exactly, or the number as text when it cannot."""
     try:
         # repr() of a float is its shortest round-tripping form: 0.1 stays 0.1.
-        return _DYNAMO_DECIMAL.create_decimal(repr(value) if isinstance(value, float) else value)
+        number = _DYNAMO_DECIMAL.create_decimal(repr(value) if isinstance(value, float) else value)
     except (Inexact, Rounded):
         return str(value)
+    if not number.is_finite() or (number and not _SMALLEST <= abs(number) < _TOO_LARGE):
+        return str(value)
+    return number
 
 
 def from_dynamo(value: Any) -> Any:

@@ -59,10 +59,15 @@ def check_script(path: Path) -> Scope:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScriptError(f"{path}: cannot read script: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScriptError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:
-        raise ScriptError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+        where = f"{path}:{exc.lineno}" if exc.lineno else str(path)
+        raise ScriptError(f"{where}: syntax error: {exc.msg}") from None
+    except ValueError as exc:  # null bytes, on Python versions that don't call it a SyntaxError
+        raise ScriptError(f"{path}: syntax error: {exc}") from None
     collect = _find_collect(tree)
     if collect is None:
         raise ScriptError(
@@ -101,11 +106,14 @@ def _check_signature(path: Path, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> 
 def _scope_of(path: Path, tree: ast.Module) -> Scope:
     scope: Scope = "region"
     for node in tree.body:
-        if not isinstance(node, ast.Assign):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
             continue
-        if not any(isinstance(t, ast.Name) and t.id == "SCOPE" for t in node.targets):
+        if not any(isinstance(t, ast.Name) and t.id == "SCOPE" for t in targets):
             continue
-        value = node.value
         if not (isinstance(value, ast.Constant) and value.value in SCOPES):
             raise ScriptError(f'{path}:{node.lineno}: SCOPE must be "region" or "account"')
         scope = value.value
@@ -122,7 +130,7 @@ def load_script(path: Path, name: str | None = None) -> Script:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise ScriptError(f"{_where(exc, path)}: fails on import: {_describe(exc)}") from None
     return Script(name=script_name, path=path, scope=scope, collect=module.collect)
 
@@ -130,8 +138,9 @@ def load_script(path: Path, name: str | None = None) -> Script:
 def _where(exc: BaseException, path: Path) -> str:
     """`file:line` of the deepest frame of `exc` inside the script, or just the file."""
     line = None
+    target = path.resolve()
     for frame in traceback.extract_tb(exc.__traceback__):
-        if Path(frame.filename) == path:
+        if Path(frame.filename).resolve() == target:
             line = frame.lineno
     return f"{path}:{line}" if line else str(path)
 

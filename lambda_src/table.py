@@ -333,7 +333,8 @@ class DynamoStore:
             requests = response.get("UnprocessedItems", {}).get(self.table, [])
             if not requests:
                 return
-            self._sleep(min(0.05 * 2**attempt, 5.0))
+            if attempt + 1 < MAX_BATCH_ATTEMPTS:
+                self._sleep(min(0.05 * 2**attempt, 5.0))
         raise WriteError(
             f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} tries"
         )
@@ -399,7 +400,7 @@ class DynamoStore:
         names = {f"#v{i}": name for i, name in enumerate(values)}
         names["#when"] = when[0]
         attr_values = {f":v{i}": to_dynamo(v) for i, v in enumerate(values.values())}
-        attr_values[":when"] = when[1]
+        attr_values[":when"] = to_dynamo(when[1])
         try:
             self.client.update_item(
                 TableName=self.table,

@@ -251,7 +251,7 @@ class _AccountRun:
                 if not writer.put(item):
                     break
                 outcome.records += 1
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a script calling sys.exit() fails only itself
             where = script_location(exc, pair.script.path)
             outcome.error = self.failure(pair.script.name, pair.region, exc, where)
         return outcome

@@ -1,0 +1,314 @@
+"""The script contract: `check_script` (source only) and `load_script` (import) report broken
+scripts with their file and line."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lambda_src.scripts import (
+    BUILTIN_DIR,
+    Account,
+    ScriptError,
+    builtin_scripts,
+    check_script,
+    load_script,
+)
+
+VALID = """\
+def collect(session, region, account):
+    yield {"region": region, "account": account.id}
+"""
+
+
+def write(tmp_path: Path, source: str, name: str = "script.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, *, load: bool = False) -> str:
+    with pytest.raises(ScriptError) as info:
+        (load_script if load else check_script)(path)
+    return str(info.value)
+
+
+# --- valid scripts ----------------------------------------------------------------------------
+
+
+def test_valid_script_defaults_to_region_scope(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID, "whoami_here.py")
+
+    assert check_script(path) == "region"
+    script = load_script(path)
+
+    assert script.name == "whoami_here"
+    assert script.path == path
+    assert script.scope == "region"
+    records = script.collect(None, "eu-west-1", Account("123456789012", "me"))
+    assert list(records or []) == [{"region": "eu-west-1", "account": "123456789012"}]
+
+
+def test_account_scope_and_explicit_name(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        '''Lists IAM things.'''
+        import json
+
+        SCOPE = "account"
+
+
+        def collect(session, region, account):
+            return {"scope": SCOPE}
+        """,
+    )
+    assert check_script(path) == "account"
+    script = load_script(path, name="iam")
+    assert (script.name, script.scope) == ("iam", "account")
+    assert script.collect(None, "global", Account("1", "one")) == {"scope": "account"}
+
+
+def test_explicit_region_scope(tmp_path: Path) -> None:
+    path = write(tmp_path, 'SCOPE = "region"\n' + VALID)
+    assert check_script(path) == "region"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "session, region, account",
+        "session, region, account, extra=1",
+        "session, region, account=None",
+        "*args",
+        "session, *rest",
+        "session, region, account, *args, flag=False, **kwargs",
+        "session, region, account, /",
+        "s, r, a",
+    ],
+)
+def test_accepted_signatures(tmp_path: Path, signature: str) -> None:
+    path = write(tmp_path, f"def collect({signature}):\n    return []\n")
+    assert check_script(path) == "region"
+    assert load_script(path).collect(None, "us-east-1", Account("1", "one")) == []
+
+
+def test_decorated_collect_and_last_definition_wins(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        import functools
+
+        def collect(session):
+            return []
+
+        @functools.lru_cache(maxsize=None)
+        def collect(session, region, account):
+            return ()
+        """,
+    )
+    assert check_script(path) == "region"
+
+
+# --- broken scripts: file and line ------------------------------------------------------------
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        import boto3
+
+        def collect(session, region, account)
+            return []
+        """,
+    )
+    message = error_of(path)
+    assert message.startswith(f"{path}:3: syntax error: ")
+    assert re.match(rf"{re.escape(str(path))}:3: syntax error: \S", message)
+
+
+def test_syntax_error_later_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + "\n\nx = (1,\ny = 2\nz = [\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:")
+    line = int(message[len(str(path)) + 1 :].split(":", 1)[0])
+    assert line >= 5  # never the top of the file for an error at the bottom
+    assert "syntax error" in message
+
+
+def test_no_collect(tmp_path: Path) -> None:
+    path = write(tmp_path, "def gather(session, region, account):\n    return []\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:1: ")
+    assert "collect" in message
+
+
+def test_collect_that_is_not_top_level_does_not_count(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        class Thing:
+            def collect(self, session, region, account):
+                return []
+
+        if True:
+            def collect(session, region, account):
+                return []
+
+        collect = lambda session, region, account: []
+        """,
+    )
+    assert error_of(path).startswith(f"{path}:1: no top-level function `collect")
+
+
+@pytest.mark.parametrize(
+    ("signature", "takes"),
+    [
+        ("session", "(session)"),
+        ("session, region", "(session, region)"),
+        ("session, region, account, extra", "(session, region, account, extra)"),
+        ("session, region, account, *, verbose", "(session, region, account)"),
+        ("*args, required", "(nothing)"),
+        ("**kwargs", "(nothing)"),
+        ("", "(nothing)"),
+    ],
+)
+def test_wrong_arity_names_the_def_line(tmp_path: Path, signature: str, takes: str) -> None:
+    path = write(
+        tmp_path,
+        f'''\
+"""A script."""
+import json
+
+
+def collect({signature}):
+    return []
+''',
+    )
+    message = error_of(path)
+    assert message.startswith(f"{path}:5: `collect` must take (session, region, account)")
+    assert message.endswith(f"it takes {takes}")
+
+
+def test_async_collect_is_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "import asyncio\n\n\nasync def collect(session, region, account):\n    return []\n",
+    )
+    message = error_of(path)
+    assert message.startswith(f"{path}:4: ")
+    assert "async" in message
+
+
+@pytest.mark.parametrize("value", ['"global"', '"Account"', "None", "REGION", '["region"]'])
+def test_bad_scope_names_its_line(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f'import os\n\nREGION = "region"\nSCOPE = {value}\n\n' + VALID)
+    message = error_of(path)
+    assert message == f'{path}:4: SCOPE must be "region" or "account"'
+
+
+def test_last_scope_assignment_wins(tmp_path: Path) -> None:
+    path = write(tmp_path, 'SCOPE = "region"\nSCOPE = "account"\n' + VALID)
+    assert check_script(path) == "account"
+
+
+def test_annotated_scope_is_honoured(tmp_path: Path) -> None:
+    path = write(tmp_path, 'SCOPE: str = "account"\n' + VALID)
+    assert check_script(path) == "account"
+
+
+def test_script_failing_on_import_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '"""Needs a module we do not have."""\n\nimport not_a_module\n' + VALID)
+    message = error_of(path, load=True)
+    assert message.startswith(f"{path}:3: fails on import: ")
+    assert "ModuleNotFoundError" in message
+    assert "not_a_module" in message
+
+
+def test_import_error_points_at_the_deepest_line_in_the_script(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        def helper():
+            return {}["missing"]
+
+        TABLE = helper()
+
+        def collect(session, region, account):
+            return []
+        """,
+    )
+    message = error_of(path, load=True)
+    assert message.startswith(f"{path}:2: fails on import: KeyError")
+
+
+def test_import_error_raised_in_another_module_names_the_script_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "import json\n\nCONFIG = json.loads('{')\n" + VALID)
+    message = error_of(path, load=True)
+    assert message.startswith(f"{path}:3: fails on import: JSONDecodeError")
+
+
+def test_import_error_line_with_a_relative_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "import os\n\nimport not_a_module\n" + VALID, "bad.py")
+    monkeypatch.chdir(tmp_path)
+    message = error_of(Path("bad.py"), load=True)
+    assert message.startswith("bad.py:3: fails on import: ModuleNotFoundError")
+
+
+def test_import_is_checked_first(tmp_path: Path) -> None:
+    """A script that cannot be used is never imported (its top level is not run)."""
+    marker = tmp_path / "ran"
+    path = write(
+        tmp_path, f"open({str(marker)!r}, 'w').close()\n\ndef collect(session):\n    pass\n"
+    )
+    assert error_of(path, load=True).startswith(f"{path}:3: ")
+    assert not marker.exists()
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere" / "gone.py"
+    message = error_of(path)
+    assert message.startswith(f"{path}: cannot read script: ")
+    assert "No such file" in message
+    assert error_of(path, load=True) == message
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    assert error_of(tmp_path).startswith(f"{tmp_path}: cannot read script: ")
+
+
+def test_undecodable_script_is_a_script_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin.py"
+    path.write_bytes("# caf\xe9\n".encode("latin-1") + VALID.encode())
+    assert error_of(path).startswith(f"{path}")
+
+
+def test_null_byte_error_has_no_none_line(tmp_path: Path) -> None:
+    path = tmp_path / "nul.py"
+    path.write_bytes(VALID.encode() + b"\x00\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}")
+    assert ":None:" not in message
+
+
+# --- built-ins ----------------------------------------------------------------------------------
+
+
+def test_builtin_scripts() -> None:
+    scripts = builtin_scripts()
+    assert {"ec2_instances", "s3_buckets", "iam_users_without_mfa"} <= set(scripts)
+    assert "__init__" not in scripts
+    assert not [name for name in scripts if name.startswith("_")]
+    assert list(scripts) == sorted(scripts)
+    for name, path in scripts.items():
+        assert path == BUILTIN_DIR / f"{name}.py"
+        assert path.is_file()
+        assert check_script(path) in ("region", "account")
+    assert check_script(scripts["ec2_instances"]) == "region"
+    assert check_script(scripts["s3_buckets"]) == "account"
