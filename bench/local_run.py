@@ -52,9 +52,8 @@ def one_run(accounts: int, regions: int, threads: int, table: bool) -> dict[str,
             client = session.client("dynamodb")
             client.create_table(**table_definition(settings.table_name))
             store = DynamoStore(client, settings.table_name)
-        executor = LocalExecutor(
-            settings, session, store, load_fleet_scripts(settings), threads=threads  # type: ignore[arg-type]
-        )
+        scripts = load_fleet_scripts(settings)
+        executor = LocalExecutor(settings, session, store, scripts, threads=threads)  # type: ignore[arg-type]
         start = time.perf_counter()
         result = executor.run()
         wall = time.perf_counter() - start
@@ -82,7 +81,8 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(one_run(args.accounts, args.regions, args.threads[0], not args.memory_store)))
+        figures = one_run(args.accounts, args.regions, args.threads[0], not args.memory_store)
+        print(json.dumps(figures))
         return
     for threads in args.threads:
         command = [
