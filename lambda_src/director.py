@@ -9,7 +9,7 @@ from typing import Any
 
 from lambda_src import runs, table
 from lambda_src.accounts import resolve_accounts
-from lambda_src.invoke import Invoke
+from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.runs import Clock
 from lambda_src.scripts import Account
 from lambda_src.settings import FleetSettings
@@ -52,7 +52,7 @@ def run_director(
     )
     if not accounts:
         runs.complete_run(deps.store, run_id, [], now)
-        deps.invoke("notifier", {"run_id": run_id})
+        notify_completed(deps.invoke, run_id)
     else:
         _start_workers(run_id, accounts, scripts, settings, deps)
     return {
@@ -122,4 +122,4 @@ def _worker_not_started(
         ttl_days=settings.ttl_days,
     )
     if finish is runs.Finish.COMPLETED:
-        deps.invoke("notifier", {"run_id": run_id})
+        notify_completed(deps.invoke, run_id)

@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 import boto3
+import botocore.session
 
 from lambda_src.aws_session import RETRY_CONFIG
 from lambda_src.director import DirectorDeps, run_director
@@ -28,7 +29,10 @@ def _settings() -> FleetSettings:
 
 @functools.cache
 def _session() -> Any:
-    return boto3.Session()
+    core = botocore.session.get_session()
+    # Opt-in regions reject tokens from the global STS endpoint; older botocores default to it.
+    core.set_config_variable("sts_regional_endpoints", "regional")
+    return boto3.Session(botocore_session=core)
 
 
 @functools.cache
@@ -60,6 +64,7 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         invoke=_invoker(),
         scripts=_scripts(),
         remaining_ms=context.get_remaining_time_in_millis,
+        cloudwatch=_session().client("cloudwatch", config=RETRY_CONFIG),
     )
     return run_worker(event, _settings(), deps).as_dict()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from lambda_src.settings import FleetSettings
 
 # invoke("worker" | "notifier", payload): fire and forget.
 Invoke = Callable[[str, dict[str, Any]], None]
+log = logging.getLogger(__name__)
 
 
 def lambda_invoker(lambda_client: Any, settings: FleetSettings) -> Invoke:
@@ -24,3 +26,15 @@ def lambda_invoker(lambda_client: Any, settings: FleetSettings) -> Invoke:
         )
 
     return invoke
+
+
+def notify_completed(invoke: Invoke, run_id: str) -> bool:
+    """Start the Notifier for a completed run. A failure is logged, not raised: the run is
+    complete in the table whatever happens to its summary, and raising would make Lambda retry
+    a Worker whose account is already counted."""
+    try:
+        invoke("notifier", {"run_id": run_id})
+    except Exception:
+        log.exception("run %s is complete but the Notifier could not be started", run_id)
+        return False
+    return True

@@ -17,7 +17,8 @@ from typing import Any
 
 from lambda_src import runs, table
 from lambda_src.aws_session import RETRY_CONFIG, AccountSession, assume_member_role
-from lambda_src.invoke import Invoke
+from lambda_src.invoke import Invoke, notify_completed
+from lambda_src.metrics import account_metrics, put_metrics
 from lambda_src.regions import enabled_regions
 from lambda_src.runs import Clock
 from lambda_src.scripts import GLOBAL_REGION, Account, Script, script_location
@@ -43,6 +44,8 @@ class WorkerDeps:
     pool: cf.Executor | None = None
     # Milliseconds left before Lambda stops the function; None when there is no deadline.
     remaining_ms: Callable[[], int] | None = None
+    # CloudWatch client for per-account metrics; None skips them (local runs).
+    cloudwatch: Any | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,15 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
         if writer.failure is not None:
             result.errors.append(work.failure(ACCOUNT_WIDE, "writer", writer.failure))
     deps.store.put_items(result.errors)
+    if deps.cloudwatch is not None:
+        data = account_metrics(
+            settings.fleet,
+            result.records_by_script,
+            len(result.errors),
+            time.monotonic() - started,
+            deps.clock(),
+        )
+        put_metrics(deps.cloudwatch, data)
     return _finish(result, settings, deps)
 
 
@@ -137,7 +149,7 @@ def _finish(result: WorkerResult, settings: FleetSettings, deps: WorkerDeps) -> 
     result.completed_run = finish is runs.Finish.COMPLETED
     result.duplicate = finish is runs.Finish.DUPLICATE
     if result.completed_run:
-        deps.invoke("notifier", {"run_id": result.run_id})
+        notify_completed(deps.invoke, result.run_id)
     return result
 
 

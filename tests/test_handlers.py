@@ -1,0 +1,146 @@
+"""The Lambda entry points wire bundled settings and real boto3 clients into the handlers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from lambda_src import handlers, table
+from lambda_src.metrics import NAMESPACE, account_metrics
+from lambda_src.settings import SETTINGS_FILE_ENV, FleetSettings
+from lambda_src.table import DynamoStore
+from tests.conftest import create_table, make_settings
+
+A, B = "111111111111", "222222222222"
+
+
+class FakeContext:
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+@pytest.fixture
+def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FleetSettings]:
+    """moto (Lambda without Docker), the results table, fleet.json where the bundle keeps it."""
+    settings = make_settings(accounts=(A, B), scripts=("whoami",))
+    (tmp_path / "fleet.json").write_text(settings.to_json())
+    monkeypatch.setenv(SETTINGS_FILE_ENV, str(tmp_path / "fleet.json"))
+    for cached in (handlers._settings, handlers._session, handlers._scripts):
+        cached.cache_clear()
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        create_table(boto3.Session(), settings)
+        yield settings
+    for cached in (handlers._settings, handlers._session, handlers._scripts):
+        cached.cache_clear()
+
+
+def create_functions(settings: FleetSettings) -> None:
+    role = boto3.client("iam").create_role(RoleName="fn", AssumeRolePolicyDocument="{}")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as bundle:
+        bundle.writestr("noop.py", "def handler(event, context):\n    return None\n")
+    for name in (settings.worker_function, settings.notifier_function):
+        boto3.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role["Role"]["Arn"],
+            Handler="noop.handler",
+            Code={"ZipFile": code.getvalue()},
+        )
+
+
+def test_settings_round_trip_through_fleet_json(deployed: FleetSettings) -> None:
+    assert handlers._settings() == deployed
+
+
+def test_director_handler_starts_a_run_and_invokes_workers(deployed: FleetSettings) -> None:
+    create_functions(deployed)
+    response = handlers.director({"source": "aws.events"}, FakeContext())
+    assert response["accounts"] == 2 and response["scripts"] == ["whoami"]
+    store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
+    run = table.get_run(store, response["run_id"])
+    assert run is not None
+    assert (run["trigger"], run["accounts_expected"], run["status"]) == ("schedule", 2, "running")
+    # Both async invokes were accepted: no account was marked failed.
+    assert list(table.run_errors(store, response["run_id"])) == []
+
+
+def test_director_marks_accounts_failed_when_invoking_the_worker_fails(
+    deployed: FleetSettings,
+) -> None:
+    def refuse(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ResourceNotFoundException", "Message": "no such function"}},
+            "Invoke",
+        )
+
+    handlers._session().events.register("before-call.lambda.Invoke", refuse)
+    response = handlers.director({}, FakeContext())
+    store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
+    errors = list(table.run_errors(store, response["run_id"]))
+    assert sorted(e["account_id"] for e in errors) == [A, B]
+    assert all("Worker could not be started" in e["message"] for e in errors)
+    # Every account is accounted for, so the run completed (and tried to notify).
+    run = table.get_run(store, response["run_id"])
+    assert run is not None and run["status"] == "complete" and run["accounts_failed"] == 2
+
+
+def test_worker_handler_writes_records_and_metrics(deployed: FleetSettings) -> None:
+    create_functions(deployed)
+    store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
+    from lambda_src import runs
+
+    runs.start_run(
+        store, "r1", accounts_expected=1, scripts=["whoami"], trigger="test",
+        now=runs.utcnow(), ttl_days=1,
+    )  # fmt: skip
+    event = {"run_id": "r1", "account": {"id": A, "name": "a"}, "regions": ["us-east-1"]}
+
+    response = handlers.worker(event, FakeContext())
+
+    assert response == {
+        "run_id": "r1",
+        "account_id": A,
+        "records": 1,
+        "errors": 0,
+        "completed_run": True,
+        "duplicate": False,
+    }
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace=NAMESPACE)["Metrics"]
+    assert {m["MetricName"] for m in metrics} == {"Records", "Errors", "AccountDuration"}
+    summary = handlers.notifier({"run_id": "r1"}, FakeContext())
+    assert summary["summary"]["records"] == 1 and "records: 1" in summary["text"]
+
+
+def test_account_metrics_shape() -> None:
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    data = account_metrics("f", {"b": 2, "a": 1}, errors=3, duration_s=1.23456, now=now)
+    assert [(d["MetricName"], d["Value"]) for d in data] == [
+        ("Records", 1),
+        ("Records", 2),
+        ("Errors", 3),
+        ("AccountDuration", 1.235),
+    ]
+    assert data[0]["Dimensions"] == [
+        {"Name": "Fleet", "Value": "f"},
+        {"Name": "Script", "Value": "a"},
+    ]
+
+
+def test_worker_event_from_director_shape(deployed: FleetSettings) -> None:
+    """What the Director sends is exactly what the Worker reads."""
+    sent: list[dict[str, Any]] = []
+    from lambda_src.director import DirectorDeps, run_director
+
+    store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
+    run_director({}, deployed, DirectorDeps(store, None, lambda k, p: sent.append(p)))
+    assert sorted(sent[0]) == ["account", "regions", "run_id", "scripts"]
