@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 import functools
+import re
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +17,16 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src import table
+from lambda_src.scripts import ScriptError
 from lambdafan import render
 from lambdafan.config import Config, ConfigError, load_config
+from lambdafan.deploy import names
+from lambdafan.deploy.apply import Applier
+from lambdafan.deploy.bundle import build_bundle
+from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.destroy import destroy_fleet
+from lambdafan.deploy.fleet import Identity, caller_identity, fleet_arns, plan_deploy
+from lambdafan.deploy.member_role import member_role_template
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.local import DEFAULT_THREADS, LocalExecutor, load_fleet_scripts, open_store
 
@@ -27,6 +39,12 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+class MemberPermissionsChoice(str, enum.Enum):
+    read_only = "ReadOnlyAccess"
+    security_audit = "SecurityAudit"
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,150 @@ def run(
     render.print_records(rows, limit)
     render.print_summary(result.summary)
     raise typer.Exit(0 if result.summary.ok else 1)
+
+
+@app.command()
+@user_errors
+def deploy(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Create or update the fleet in the home region: roles, functions, log groups, schedule, table.
+
+    \b
+    Shows the plan (create / update / unchanged / delete) and applies it. Safe to run again:
+    with nothing changed, it says so and makes no change.
+      lambdafan deploy --dry-run
+      lambdafan deploy
+    """
+    options = _options(ctx, config, profile, region)
+    fleet = options.load()
+    clients = DeployClients.from_session(options.session(fleet), fleet.home_region)
+    started = time.monotonic()
+    plan = _guard_scripts(lambda: plan_deploy(fleet, clients))
+    render.print_plan(plan.changes)
+    if dry_run or not plan.has_changes:
+        return
+    todo = [c for c in plan.changes if c.action != "unchanged"]
+    with render.StepProgress("deploying", len(todo)) as progress:
+        applier = Applier(
+            clients, fleet.fleet, on_change=lambda c: progress.advance(f"{c.kind} {c.name}")
+        )
+        applier.apply(plan.changes)
+    render.console.print(
+        f"Deployed fleet {fleet.fleet} in {fleet.home_region} ({time.monotonic() - started:.1f}s)."
+    )
+
+
+@app.command()
+@user_errors
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    delete_data: Annotated[
+        bool, typer.Option("--delete-data", help="Also delete the results table.")
+    ] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Delete every resource of the fleet; the results table is kept unless --delete-data.
+
+    \b
+    Resources already gone are skipped, so an interrupted destroy can simply be run again.
+      lambdafan destroy --yes
+    """
+    options = _options(ctx, config, profile, region)
+    fleet = options.load()
+    what = "the fleet and its results" if delete_data else "the fleet (keeping its results table)"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("destroy asks for confirmation: run it in a terminal or pass --yes")
+        if not typer.confirm(f"Delete {what} {fleet.fleet} in {fleet.home_region}?"):
+            raise typer.Exit(1)
+    clients = DeployClients.from_session(options.session(fleet), fleet.home_region)
+    steps = destroy_fleet(clients, fleet.fleet, delete_data=delete_data)
+    render.print_destroyed(steps, None if delete_data else names.table_name(fleet.fleet))
+
+
+@app.command("member-role")
+@user_errors
+def member_role(
+    ctx: typer.Context,
+    permissions: Annotated[
+        MemberPermissionsChoice,
+        typer.Option(help="The AWS-managed policy the member role gets."),
+    ] = MemberPermissionsChoice.read_only,
+    account_id: Annotated[
+        str | None,
+        typer.Option(help="The fleet's account (default: the one your credentials are in)."),
+    ] = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Print the CloudFormation template of the role the Worker assumes in every account.
+
+    \b
+    Deploy it to every member account, e.g. as a service-managed StackSet:
+      lambdafan member-role > member-role.json
+      aws cloudformation create-stack-set --stack-set-name lambdafan-member \\
+        --template-body file://member-role.json --capabilities CAPABILITY_NAMED_IAM \\
+        --permission-model SERVICE_MANAGED \\
+        --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false
+    """
+    options = _options(ctx, config, profile, region)
+    fleet = options.load()
+    settings = fleet.to_settings()
+    if account_id is None:
+        clients = DeployClients.from_session(options.session(fleet), fleet.home_region)
+        identity = caller_identity(clients)
+    else:
+        if not re.fullmatch(r"\d{12}", account_id):
+            raise UsageError(f"--account-id: {account_id!r} is not a 12-digit account id")
+        identity = Identity(account_id=account_id, partition="aws")
+    arns = fleet_arns(fleet, identity)
+    template = member_role_template(
+        fleet=fleet.fleet,
+        worker_role_arn=arns.role_arn("worker"),
+        role_name=settings.member_role,
+        external_id=settings.external_id,
+        permissions=permissions.value,
+    )
+    render.console.print(template, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def validate(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Check the config and every script without touching AWS.
+
+    \b
+      lambdafan validate -c lambdafan.yaml
+    """
+    options = _options(ctx, config, profile, region)
+    fleet = options.load()
+    settings = fleet.to_settings()
+    scripts = load_fleet_scripts(settings)
+    bundle = _guard_scripts(lambda: build_bundle(settings, include_scripts=True))
+    render.print_validation(settings, scripts, fleet.schedule, len(bundle.data))
+
+
+def _guard_scripts(build: Callable[[], T]) -> T:
+    try:
+        return build()
+    except ScriptError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def main() -> None:

@@ -416,8 +416,22 @@ class _NotifierSize(FunctionSize):
     timeout: Timeout = 60
 
 
+# The values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)  # fmt: skip
+
+
+def _log_retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        raise ValueError(f"{days} is not a CloudWatch Logs retention (one of: {allowed})")
+    return days
+
+
 class Functions(_Model):
-    """Sizes of the fleet's three functions."""
+    """Sizes of the fleet's three functions, and how long their logs are kept."""
+
+    log_retention_days: Annotated[int, AfterValidator(_log_retention)] = 30
 
     director: Annotated[FunctionSize, BeforeValidator(_null_is_empty)] = Field(
         default_factory=FunctionSize

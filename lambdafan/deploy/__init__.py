@@ -1,0 +1,1 @@
+"""Deploying a fleet: bundle, policies, resource model, plan, apply, destroy."""

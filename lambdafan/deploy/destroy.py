@@ -1,0 +1,73 @@
+"""Destroy: remove every resource of a fleet in reverse creation order, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from botocore.exceptions import ClientError
+
+from lambdafan.deploy import names
+from lambdafan.deploy.apply import delete_schedule
+from lambdafan.deploy.clients import DeployClients, error_code
+from lambdafan.deploy.state import NOT_FOUND
+
+
+def _gone(exc: ClientError) -> bool:
+    return error_code(exc) in NOT_FOUND
+
+
+def destroy_fleet(
+    clients: DeployClients,
+    fleet: str,
+    *,
+    delete_data: bool,
+    on_step: Callable[[str, str, bool], None] | None = None,
+) -> list[tuple[str, str, bool]]:
+    """Delete the fleet; resources already gone are fine. Returns (kind, name, deleted) steps.
+
+    The results table is kept unless `delete_data`: runs are cheap to redo, history is not.
+    """
+    steps: list[tuple[str, str, bool]] = []
+
+    def step(kind: str, name: str, delete: Callable[[], object]) -> None:
+        try:
+            delete()
+            deleted = True
+        except ClientError as exc:
+            if not _gone(exc):
+                raise
+            deleted = False
+        steps.append((kind, name, deleted))
+        if on_step:
+            on_step(kind, name, deleted)
+
+    # Targets before the rule, and the Director's permission, all in delete_schedule.
+    steps.append(("schedule", names.rule_name(fleet), delete_schedule(clients, fleet)))
+    if on_step:
+        on_step(*steps[-1])
+    functions = [names.function_name(fleet, kind) for kind in names.KINDS]
+    roles = [names.role_name(fleet, kind) for kind in names.KINDS]
+    groups = [names.log_group_name(fleet, kind) for kind in names.KINDS]
+    for function in functions:
+        step("function", function, partial(clients.lambda_.delete_function, FunctionName=function))
+    for role in roles:
+        step("role", role, partial(_delete_role, clients, role))
+    for group in groups:
+        step("log group", group, partial(clients.logs.delete_log_group, logGroupName=group))
+    if delete_data:
+        table = names.table_name(fleet)
+        step("table", table, partial(clients.dynamodb.delete_table, TableName=table))
+    return steps
+
+
+def _delete_role(clients: DeployClients, role: str) -> None:
+    iam = clients.iam
+    # A role with inline or attached policies cannot be deleted.
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
+        for policy in page["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role, PolicyName=policy)
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
+        for policy in page["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
+    iam.delete_role(RoleName=role)

@@ -1,0 +1,351 @@
+"""The fleet's IAM documents: the Lambda trust policy and one least-privilege inline policy per
+function. Pure functions over ARNs, so they are tested without AWS and a re-deploy can compare
+the wanted document with the one IAM returns.
+
+Every statement names this fleet's own resources by full ARN. A statement may use `"*"` only for
+actions listed in `WILDCARD_ACTIONS`, each with the reason AWS leaves no narrower choice;
+`_statement` refuses anything else, so a new wildcard cannot slip in unreviewed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Any
+
+from lambda_src.metrics import NAMESPACE
+from lambda_src.settings import FleetSettings, NotifySettings
+from lambda_src.table import table_definition
+
+from . import names
+
+POLICY_VERSION = "2012-10-17"
+
+Statement = dict[str, Any]
+PolicyDocument = dict[str, Any]
+
+WILDCARD_ACTIONS: dict[str, str] = {
+    "cloudwatch:PutMetricData": (
+        "PutMetricData supports no resource-level permissions; it is limited instead by a "
+        f"cloudwatch:namespace condition to the {NAMESPACE!r} namespace"
+    ),
+    "organizations:ListAccounts": (
+        "Organizations list actions: resource-level permissions not supported for ListAccounts"
+    ),
+    "organizations:ListAccountsForParent": (
+        "Organizations list actions: ListAccountsForParent accepts root/OU ARNs, but those embed "
+        "the organization id (arn:aws:organizations::<mgmt>:ou/o-xxx/ou-yyy), which deploy does "
+        "not know; the action is read-only"
+    ),
+    "organizations:ListOrganizationalUnitsForParent": (
+        "Organizations list actions: ListOrganizationalUnitsForParent accepts root/OU ARNs, but "
+        "those embed the organization id, which deploy does not know; the action is read-only"
+    ),
+}
+
+# IAM accepts only alphanumeric Sids in identity policies (moto does not check this).
+_SID = re.compile(r"^[A-Za-z0-9]+$")
+# Characters that would turn a name spliced into an ARN into a pattern matching other fleets.
+_GLOB = re.compile(r"[*?]")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True)
+class FleetArns:
+    """The ARNs of one deployed fleet, from which every policy is built."""
+
+    partition: str  # "aws", "aws-cn", "aws-us-gov"
+    account_id: str  # where the fleet is deployed
+    region: str  # home region: table, functions, log groups, notify resources
+    fleet: str
+    member_role: str  # role name assumed in every member account
+    notify: NotifySettings = field(default_factory=NotifySettings)
+
+    def __post_init__(self) -> None:
+        # A `*` or `?` in a name would widen every ARN built from it to other fleets' resources.
+        for label, value in (
+            ("partition", self.partition),
+            ("region", self.region),
+            ("fleet", self.fleet),
+            ("member role", self.member_role),
+        ):
+            if not value or _GLOB.search(value):
+                raise ValueError(f"{label} {value!r} must be non-empty and contain no * or ?")
+        if not _ACCOUNT_ID.match(self.account_id):
+            raise ValueError(f"account id {self.account_id!r} must be 12 digits")
+
+    @classmethod
+    def from_settings(
+        cls, settings: FleetSettings, account_id: str, partition: str = "aws"
+    ) -> FleetArns:
+        """The ARNs of the fleet `settings` describes, deployed in `account_id`."""
+        return cls(
+            partition=partition,
+            account_id=account_id,
+            region=settings.home_region,
+            fleet=settings.fleet,
+            member_role=settings.member_role,
+            notify=settings.notify,
+        )
+
+    def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
+
+    @property
+    def table_arn(self) -> str:
+        return self._arn("dynamodb", f"table/{names.table_name(self.fleet)}")
+
+    @property
+    def table_index_arns(self) -> list[str]:
+        """One ARN per index the table is created with: named, not `index/*`."""
+        definition = table_definition(names.table_name(self.fleet))
+        return sorted(
+            f"{self.table_arn}/index/{index['IndexName']}"
+            for index in definition.get("GlobalSecondaryIndexes", [])
+        )
+
+    def function_arn(self, kind: str) -> str:
+        _check_kind(kind)
+        return self._arn("lambda", f"function:{names.function_name(self.fleet, kind)}")
+
+    @property
+    def director_function_arn(self) -> str:
+        return self.function_arn("director")
+
+    @property
+    def worker_function_arn(self) -> str:
+        return self.function_arn("worker")
+
+    @property
+    def notifier_function_arn(self) -> str:
+        return self.function_arn("notifier")
+
+    def log_group_arn(self, kind: str) -> str:
+        """The function's own log group (without the `:*` stream suffix)."""
+        _check_kind(kind)
+        return self._arn("logs", f"log-group:{names.log_group_name(self.fleet, kind)}")
+
+    def role_arn(self, kind: str) -> str:
+        """The execution role of the fleet's `kind` function."""
+        _check_kind(kind)
+        return self._arn("iam", f"role/{names.role_name(self.fleet, kind)}", regional=False)
+
+    @property
+    def member_role_arn_pattern(self) -> str:
+        """The member role in any account: the Worker may be pointed at any account."""
+        return f"arn:{self.partition}:iam::*:role/{self.member_role}"
+
+    def ssm_parameter_arn(self, name: str) -> str:
+        """ARN of a parameter given by name (`/a/b` or `a`) or already as an ARN."""
+        if name.startswith("arn:"):
+            return name
+        # Hierarchical names keep their leading slash: parameter/a/b, not parameter//a/b.
+        return self._arn("ssm", "parameter" + (name if name.startswith("/") else f"/{name}"))
+
+    def ses_identity_arns(self, sender: str) -> list[str]:
+        """The sender's address identity and its domain identity: SES authorizes a send against
+        whichever of the two is verified, so both are granted."""
+        address = parseaddr(sender)[1] or sender
+        identities = {address}
+        if "@" in address:
+            identities.add(address.rsplit("@", 1)[1])
+        return sorted(self._arn("ses", f"identity/{identity}") for identity in identities)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in names.KINDS:
+        raise ValueError(f"unknown function kind {kind!r}; expected one of {names.KINDS}")
+
+
+def _statement(
+    sid: str,
+    actions: Iterable[str],
+    resources: Iterable[str],
+    condition: Mapping[str, Any] | None = None,
+) -> Statement:
+    """One Allow statement, actions and resources sorted so documents compare equal."""
+    action_list = sorted(set(actions))
+    resource_list = sorted(set(resources))
+    if not _SID.match(sid):
+        raise ValueError(f"Sid {sid!r} must be alphanumeric")
+    if not action_list or not resource_list:
+        raise ValueError(f"statement {sid} needs actions and resources")
+    if any(action.endswith("*") for action in action_list):
+        raise ValueError(f"statement {sid}: wildcard actions are never granted")
+    if "*" in resource_list:
+        if resource_list != ["*"]:
+            raise ValueError(f"statement {sid}: '*' must not be mixed with ARNs")
+        unlisted = [a for a in action_list if a not in WILDCARD_ACTIONS]
+        if unlisted:
+            raise ValueError(f"statement {sid}: {unlisted} may not be granted on '*'")
+    statement: Statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": action_list,
+        "Resource": resource_list,
+    }
+    if condition:
+        statement["Condition"] = dict(condition)
+    return statement
+
+
+def lambda_trust_policy() -> PolicyDocument:
+    """Trust policy of the three execution roles: only the Lambda service may assume them."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "LambdaAssumeRole",
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def _logs(kind: str, arns: FleetArns) -> Statement:
+    group = arns.log_group_arn(kind)
+    # No logs:CreateLogGroup: deploy creates the group with a retention, and a function able to
+    # create it would recreate a deleted group without one (logs kept forever).
+    return _statement(
+        "WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [group, f"{group}:*"]
+    )
+
+
+def _table(sid: str, actions: Sequence[str], arns: FleetArns) -> list[Statement]:
+    """Item actions on the table; the index only supports Query, so only Query is granted there."""
+    statements = [_statement(sid, actions, [arns.table_arn])]
+    if "dynamodb:Query" in actions and arns.table_index_arns:
+        statements.append(_statement(f"{sid}Index", ["dynamodb:Query"], arns.table_index_arns))
+    return statements
+
+
+def _metrics() -> Statement:
+    return _statement(
+        "PutFleetMetrics",
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        {"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+    )
+
+
+_READ_WRITE = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+_READ = ("dynamodb:GetItem", "dynamodb:Query")
+
+
+def _director(arns: FleetArns) -> list[Statement]:
+    return [
+        _logs("director", arns),
+        # The Director starts the Notifier itself when a run has no accounts or every Worker
+        # failed to start.
+        _statement(
+            "InvokeWorkerAndNotifier",
+            ["lambda:InvokeFunction"],
+            [arns.worker_function_arn, arns.notifier_function_arn],
+        ),
+        *_table("ResultsTableReadWrite", _READ_WRITE, arns),
+        # Always granted, even without `organization: true`: read-only, and a config change then
+        # needs no policy change.
+        _statement(
+            "ListOrganizationAccounts",
+            [
+                "organizations:ListAccounts",
+                "organizations:ListAccountsForParent",
+                "organizations:ListOrganizationalUnitsForParent",
+            ],
+            ["*"],
+        ),
+    ]
+
+
+def _worker(arns: FleetArns) -> list[Statement]:
+    return [
+        _logs("worker", arns),
+        _statement("AssumeMemberRole", ["sts:AssumeRole"], [arns.member_role_arn_pattern]),
+        *_table("ResultsTableReadWrite", _READ_WRITE, arns),
+        _metrics(),
+        # The last Worker of a run starts the Notifier; never the Director or other Workers.
+        _statement("InvokeNotifier", ["lambda:InvokeFunction"], [arns.notifier_function_arn]),
+    ]
+
+
+def _notifier(arns: FleetArns) -> list[Statement]:
+    notify = arns.notify
+    statements = [_logs("notifier", arns), *_table("ResultsTableRead", _READ, arns)]
+    if notify.slack_webhook_parameter:
+        # A SecureString under the default aws/ssm key needs no KMS grant; a customer-managed
+        # key would need kms:Decrypt on that key, which is the user's to grant.
+        statements.append(
+            _statement(
+                "ReadSlackWebhookParameter",
+                ["ssm:GetParameter"],
+                [arns.ssm_parameter_arn(notify.slack_webhook_parameter)],
+            )
+        )
+    if notify.email_sender:
+        statements.append(
+            _statement(
+                "SendSummaryEmail",
+                ["ses:SendEmail", "ses:SendRawEmail"],
+                arns.ses_identity_arns(notify.email_sender),
+            )
+        )
+    if notify.sns_topic_arn:
+        statements.append(
+            _statement("PublishSummaryToSns", ["sns:Publish"], [notify.sns_topic_arn])
+        )
+    statements.append(_metrics())
+    return statements
+
+
+_BUILDERS = {"director": _director, "worker": _worker, "notifier": _notifier}
+
+
+def inline_policy(kind: str, arns: FleetArns) -> PolicyDocument:
+    """The inline policy of the `kind` function's execution role (deterministic, JSON-able)."""
+    _check_kind(kind)
+    return {"Version": POLICY_VERSION, "Statement": _BUILDERS[kind](arns)}
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def statement_actions(statement: Mapping[str, Any]) -> list[str]:
+    """A statement's actions as a list, whether IAM gave a string or a list."""
+    return _as_list(statement.get("Action", []))
+
+
+def statement_resources(statement: Mapping[str, Any]) -> list[str]:
+    """A statement's resources as a list, whether IAM gave a string or a list."""
+    return _as_list(statement.get("Resource", []))
+
+
+def wildcard_statements(policy: Mapping[str, Any]) -> list[Statement]:
+    """The statements of `policy` granted on `"*"` (each must hold only WILDCARD_ACTIONS)."""
+    statements = policy.get("Statement", [])
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    return [dict(s) for s in statements if "*" in statement_resources(s)]
+
+
+def unlisted_wildcard_actions(policy: Mapping[str, Any]) -> list[str]:
+    """Actions granted on `"*"` without an entry in WILDCARD_ACTIONS: must be empty."""
+    return sorted(
+        {
+            action
+            for statement in wildcard_statements(policy)
+            for action in statement_actions(statement)
+            if action not in WILDCARD_ACTIONS
+        }
+    )

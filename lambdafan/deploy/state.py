@@ -1,0 +1,157 @@
+"""Read what exists of a fleet, by deterministic name: the only AWS calls the planner needs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdafan.deploy import names
+from lambdafan.deploy.clients import DeployClients, error_code
+from lambdafan.deploy.model import FleetModel
+from lambdafan.deploy.plan import (
+    FleetState,
+    FunctionState,
+    LogGroupState,
+    RoleState,
+    ScheduleState,
+    TableState,
+)
+
+NOT_FOUND = frozenset(
+    {"ResourceNotFoundException", "ResourceNotFound", "NoSuchEntity", "NoSuchEntityException"}
+)
+
+
+def _absent(exc: ClientError) -> bool:
+    return error_code(exc) in NOT_FOUND
+
+
+def read_fleet_state(model: FleetModel, clients: DeployClients) -> FleetState:
+    """Describe every resource the model names (read-only calls only)."""
+    log_groups = {g.name: read_log_group(clients, g.name) for g in model.log_groups}
+    roles = {r.name: read_role(clients, r.name) for r in model.roles}
+    functions = {f.name: read_function(clients, f.name) for f in model.functions}
+    return FleetState(
+        table=read_table(clients, model.table.name),
+        log_groups={name: state for name, state in log_groups.items() if state},
+        roles={name: state for name, state in roles.items() if state},
+        functions={name: state for name, state in functions.items() if state},
+        schedule=read_schedule(clients, model.fleet),
+    )
+
+
+def read_table(clients: DeployClients, name: str) -> TableState | None:
+    db = clients.dynamodb
+    try:
+        table = db.describe_table(TableName=name)["Table"]
+    except ClientError as exc:
+        if _absent(exc):
+            return None
+        raise
+    ttl = db.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    backups = db.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+    pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+    tags = db.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
+    return TableState(
+        point_in_time_recovery=pitr == "ENABLED",
+        ttl_attribute=ttl.get("AttributeName")
+        if ttl.get("TimeToLiveStatus") == "ENABLED"
+        else None,
+        tags={t["Key"]: t["Value"] for t in tags},
+    )
+
+
+def read_log_group(clients: DeployClients, name: str) -> LogGroupState | None:
+    groups = clients.logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
+    group = next((g for g in groups if g["logGroupName"] == name), None)
+    if group is None:
+        return None
+    tags = clients.logs.list_tags_log_group(logGroupName=name).get("tags", {})
+    return LogGroupState(retention_days=group.get("retentionInDays"), tags=dict(tags))
+
+
+def read_role(clients: DeployClients, name: str) -> RoleState | None:
+    iam = clients.iam
+    try:
+        role = iam.get_role(RoleName=name)["Role"]
+    except ClientError as exc:
+        if _absent(exc):
+            return None
+        raise
+    policies: dict[str, dict[str, Any]] = {}
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=name):
+        for policy_name in page["PolicyNames"]:
+            document = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+            policies[policy_name] = _document(document)
+    tags = iam.list_role_tags(RoleName=name).get("Tags", [])
+    return RoleState(
+        trust_policy=_document(role["AssumeRolePolicyDocument"]),
+        policies=policies,
+        tags={t["Key"]: t["Value"] for t in tags},
+    )
+
+
+def _document(document: Any) -> dict[str, Any]:
+    """boto3 decodes policy documents to dicts; some endpoints hand back JSON text."""
+    if isinstance(document, str):
+        from urllib.parse import unquote
+
+        parsed: dict[str, Any] = json.loads(unquote(document))
+        return parsed
+    return dict(document)
+
+
+def read_function(clients: DeployClients, name: str) -> FunctionState | None:
+    try:
+        response = clients.lambda_.get_function(FunctionName=name)
+    except ClientError as exc:
+        if _absent(exc):
+            return None
+        raise
+    config = response["Configuration"]
+    return FunctionState(
+        role_arn=config["Role"],
+        handler=config.get("Handler", ""),
+        memory=int(config["MemorySize"]),
+        timeout=int(config["Timeout"]),
+        environment=dict(config.get("Environment", {}).get("Variables", {})),
+        code_sha256=config["CodeSha256"],
+        runtime=config.get("Runtime", ""),
+        architecture=(config.get("Architectures") or ["x86_64"])[0],
+        tags=dict(response.get("Tags", {})),
+    )
+
+
+def read_schedule(clients: DeployClients, fleet: str) -> ScheduleState | None:
+    events = clients.events
+    rule_name = names.rule_name(fleet)
+    try:
+        rule = events.describe_rule(Name=rule_name)
+    except ClientError as exc:
+        if _absent(exc):
+            return None
+        raise
+    targets = events.list_targets_by_rule(Rule=rule_name).get("Targets", [])
+    tags = events.list_tags_for_resource(ResourceARN=rule["Arn"]).get("Tags", [])
+    return ScheduleState(
+        expression=rule.get("ScheduleExpression"),
+        enabled=rule.get("State") == "ENABLED",
+        target_arns=tuple(sorted(t["Arn"] for t in targets)),
+        has_permission=has_permission(clients, names.function_name(fleet, "director"), fleet),
+        tags={t["Key"]: t["Value"] for t in tags},
+    )
+
+
+def has_permission(clients: DeployClients, function: str, fleet: str) -> bool:
+    """Whether the Director's resource policy has the schedule's statement (add_permission is
+    not idempotent, so it is read first)."""
+    try:
+        policy = clients.lambda_.get_policy(FunctionName=function)["Policy"]
+    except ClientError as exc:
+        if _absent(exc):
+            return False
+        raise
+    statements = json.loads(policy).get("Statement", [])
+    return any(s.get("Sid") == names.permission_id(fleet) for s in statements)

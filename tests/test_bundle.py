@@ -1,0 +1,175 @@
+"""The code bundle: reproducible to the byte, and importable as Lambda would import it."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from lambda_src.scripts import ScriptError, builtin_scripts
+from lambda_src.settings import SETTINGS_FILE_ENV, FleetSettings, ScriptRef
+from lambdafan.deploy import bundle as bundle_module
+from lambdafan.deploy.bundle import Bundle, build_bundle
+from tests.conftest import SCRIPTS, make_settings
+
+
+def _settings_with(tmp_path: Path, *names: str) -> FleetSettings:
+    """Settings running the built-in ec2_instances and copies (in tmp_path) of test scripts."""
+    refs = [ScriptRef("ec2_instances", str(builtin_scripts()["ec2_instances"]))]
+    for name in names:
+        copy = tmp_path / "src" / f"{name}.py"
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(SCRIPTS / f"{name}.py", copy)
+        refs.append(ScriptRef(name, str(copy)))
+    return dataclasses.replace(make_settings(), scripts=tuple(refs))
+
+
+def _fleet_json(bundle: Bundle) -> FleetSettings:
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        return FleetSettings.from_dict(json.loads(archive.read("fleet.json")))
+
+
+def test_building_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    settings = _settings_with(tmp_path, "whoami", "buckets")
+    first = build_bundle(settings, include_scripts=True)
+    for ref in settings.scripts[1:]:
+        os.utime(ref.path, (1_000_000_000, 1_000_000_000))
+    second = build_bundle(settings, include_scripts=True)
+
+    assert first == second
+    assert first.sha256 == base64.b64encode(hashlib.sha256(first.data).digest()).decode()
+    with zipfile.ZipFile(io.BytesIO(first.data)) as archive:
+        assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def test_entries_are_sorted_relative_regular_files(tmp_path: Path) -> None:
+    bundle = build_bundle(_settings_with(tmp_path, "whoami"), include_scripts=True)
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        infos = archive.infolist()
+    names = [i.filename for i in infos]
+
+    assert names == sorted(names) == list(bundle.files)
+    for info in infos:
+        assert info.external_attr >> 16 == stat.S_IFREG | 0o644, info.filename
+        assert info.create_system == 3
+        assert info.compress_type == zipfile.ZIP_DEFLATED
+        assert not info.is_dir()
+    for name in names:
+        assert not name.startswith("/") and ".." not in name.split("/") and "\\" not in name
+        assert "__pycache__" not in name and not name.endswith(".pyc")
+    assert {
+        "fleet.json",
+        "lambda_src/handlers.py",
+        "lambda_src/builtin_scripts/ec2_instances.py",
+        "user_scripts/whoami.py",
+    } <= set(names)
+
+
+def test_only_the_worker_bundle_holds_user_scripts(tmp_path: Path) -> None:
+    settings = _settings_with(tmp_path, "whoami")
+    worker = build_bundle(settings, include_scripts=True)
+    director = build_bundle(settings, include_scripts=False)
+
+    assert "user_scripts/whoami.py" in worker.files
+    assert not any(name.startswith("user_scripts/") for name in director.files)
+    assert "lambda_src/builtin_scripts/ec2_instances.py" in director.files
+    assert set(worker.files) - set(director.files) == {"user_scripts/whoami.py"}
+    # Same fleet.json in both: the Director and Notifier only need the scripts' names.
+    assert _fleet_json(worker) == _fleet_json(director)
+    assert [(r.name, r.path) for r in _fleet_json(director).scripts] == [
+        ("ec2_instances", "lambda_src/builtin_scripts/ec2_instances.py"),
+        ("whoami", "user_scripts/whoami.py"),
+    ]
+
+
+def test_bundle_settings_keep_everything_but_script_paths(tmp_path: Path) -> None:
+    settings = _settings_with(tmp_path, "whoami")
+    bundled = _fleet_json(build_bundle(settings, include_scripts=True))
+
+    assert all(not Path(r.path).is_absolute() for r in bundled.scripts)
+    assert dataclasses.replace(bundled, scripts=settings.scripts) == settings
+
+
+def test_extracted_worker_bundle_loads_its_settings_and_scripts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = build_bundle(_settings_with(tmp_path, "whoami", "buckets"), include_scripts=True)
+    root = tmp_path / "task"
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        archive.extractall(root)
+    monkeypatch.setenv(SETTINGS_FILE_ENV, str(root / "fleet.json"))
+    # cwd and PYTHONPATH are the extracted folder, as on Lambda (/var/task): the repo's own
+    # lambda_src must not be the one imported, or relative script paths would resolve there.
+    code = (
+        "from pathlib import Path\n"
+        "import lambda_src\n"
+        "from lambda_src.scripts import load_script\n"
+        "from lambda_src.settings import load_settings, resolve_script_path\n"
+        "root = Path.cwd().resolve()\n"
+        "assert Path(lambda_src.__file__).resolve().is_relative_to(root), lambda_src.__file__\n"
+        "for ref in load_settings().scripts:\n"
+        "    path = resolve_script_path(ref)\n"
+        "    assert path.resolve().is_relative_to(root), path\n"
+        "    print(load_script(path, ref.name).name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ec2_instances", "whoami", "buckets"]
+
+
+def test_a_script_edit_changes_only_the_worker_bundle(tmp_path: Path) -> None:
+    settings = _settings_with(tmp_path, "whoami")
+    worker = build_bundle(settings, include_scripts=True)
+    director = build_bundle(settings, include_scripts=False)
+    script = Path(settings.scripts[1].path)
+    script.write_text(script.read_text() + "\n# edited\n")
+
+    assert build_bundle(settings, include_scripts=True).sha256 != worker.sha256
+    assert build_bundle(settings, include_scripts=False).sha256 == director.sha256
+
+
+def test_a_settings_change_changes_every_bundle(tmp_path: Path) -> None:
+    settings = _settings_with(tmp_path, "whoami")
+    changed = dataclasses.replace(settings, ttl_days=settings.ttl_days + 1)
+
+    for include_scripts in (True, False):
+        before = build_bundle(settings, include_scripts=include_scripts)
+        after = build_bundle(changed, include_scripts=include_scripts)
+        assert before.sha256 != after.sha256
+
+
+def test_a_broken_script_is_reported_with_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("def collect(session, region, account):\n    return [\n")
+    settings = _settings_with(tmp_path, "whoami")
+    settings = dataclasses.replace(
+        settings, scripts=(*settings.scripts, ScriptRef("broken", str(broken)))
+    )
+
+    # Checked before anything is built: zipping would fail the test.
+    monkeypatch.setattr(bundle_module, "_zip", lambda entries: pytest.fail("zipped"))
+    for include_scripts in (True, False):
+        with pytest.raises(ScriptError, match=rf"^{re.escape(str(broken))}:2: syntax error"):
+            build_bundle(settings, include_scripts=include_scripts)

@@ -1,0 +1,438 @@
+"""The execution-role policies: least privilege, this fleet's ARNs only, accepted by IAM (moto)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from lambda_src.metrics import NAMESPACE
+from lambda_src.settings import NotifySettings
+from lambda_src.table import RUNS_INDEX
+from lambdafan.deploy import names, policies
+from lambdafan.deploy.policies import (
+    WILDCARD_ACTIONS,
+    FleetArns,
+    inline_policy,
+    lambda_trust_policy,
+    statement_actions,
+    statement_resources,
+    unlisted_wildcard_actions,
+    wildcard_statements,
+)
+from tests.conftest import make_settings
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+SLACK = "/lambdafan/a/slack-webhook"
+SENDER = "Ops Team <ops@example.com>"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:a-runs"
+FULL_NOTIFY = NotifySettings(
+    slack_webhook_parameter=SLACK,
+    email_sender=SENDER,
+    email_recipients=("me@example.com",),
+    sns_topic_arn=TOPIC,
+)
+NOTIFY_VARIANTS = {"no-notify": NotifySettings(), "all-channels": FULL_NOTIFY}
+
+
+def arns_for(fleet: str = "a", notify: NotifySettings | None = None) -> FleetArns:
+    return FleetArns(
+        partition="aws",
+        account_id=ACCOUNT,
+        region=REGION,
+        fleet=fleet,
+        member_role="lambdafan-member",
+        notify=notify or NotifySettings(),
+    )
+
+
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = policy["Statement"]
+    return result
+
+
+def actions_of(policy: dict[str, Any]) -> set[str]:
+    return {a for s in statements(policy) for a in statement_actions(s)}
+
+
+def resources_for(policy: dict[str, Any], action: str) -> set[str]:
+    return {
+        r
+        for s in statements(policy)
+        if action in statement_actions(s)
+        for r in statement_resources(s)
+    }
+
+
+def iam_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN matching: `*` any run of characters, `?` one character, nothing else special."""
+    regex = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
+    )
+    return re.fullmatch(regex, arn) is not None
+
+
+def fleet_resources(arns: FleetArns) -> set[str]:
+    """Every ARN a policy of this fleet may name (besides "*")."""
+    allowed = {arns.table_arn, *arns.table_index_arns, arns.member_role_arn_pattern}
+    for kind in names.KINDS:
+        allowed |= {arns.function_arn(kind), arns.log_group_arn(kind)}
+        allowed.add(arns.log_group_arn(kind) + ":*")
+    notify = arns.notify
+    if notify.slack_webhook_parameter:
+        allowed.add(arns.ssm_parameter_arn(notify.slack_webhook_parameter))
+    if notify.email_sender:
+        allowed |= set(arns.ses_identity_arns(notify.email_sender))
+    if notify.sns_topic_arn:
+        allowed.add(notify.sns_topic_arn)
+    return allowed
+
+
+# --- every kind ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("notify", NOTIFY_VARIANTS.values(), ids=NOTIFY_VARIANTS.keys())
+@pytest.mark.parametrize("kind", names.KINDS)
+def test_statements_name_only_this_fleets_resources_or_listed_wildcards(
+    kind: str, notify: NotifySettings
+) -> None:
+    arns = arns_for(notify=notify)
+    policy = inline_policy(kind, arns)
+    allowed = fleet_resources(arns)
+    configured = {arns.ssm_parameter_arn(SLACK), TOPIC, *arns.ses_identity_arns(SENDER)}
+    assert policy["Version"] == "2012-10-17"
+    for statement in statements(policy):
+        assert statement["Effect"] == "Allow"
+        resources = statement_resources(statement)
+        assert resources, statement
+        if "*" in resources:
+            assert resources == ["*"], "'*' must not be mixed with ARNs"
+            assert set(statement_actions(statement)) <= WILDCARD_ACTIONS.keys()
+            continue
+        for resource in resources:
+            assert resource in allowed, resource
+            assert resource.startswith(f"arn:aws:"), resource
+            if resource not in configured:
+                # Every fleet-owned ARN names the fleet (or is the shared member-role name).
+                assert "/a-" in resource or ":a-" in resource or "lambdafan-member" in resource
+    assert unlisted_wildcard_actions(policy) == []
+
+
+@pytest.mark.parametrize("kind", names.KINDS)
+def test_no_wildcard_actions_and_unique_alphanumeric_sids(kind: str) -> None:
+    policy = inline_policy(kind, arns_for(notify=FULL_NOTIFY))
+    for action in actions_of(policy):
+        service, _, name = action.partition(":")
+        assert service and name, action
+        assert "*" not in action and "?" not in action, action
+    sids = [s["Sid"] for s in statements(policy)]
+    assert len(sids) == len(set(sids))
+    # IAM identity policies accept only alphanumeric Sids; moto does not check this.
+    assert all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
+
+
+def test_every_wildcard_action_has_a_reason() -> None:
+    assert WILDCARD_ACTIONS
+    for action, reason in WILDCARD_ACTIONS.items():
+        assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), action
+        assert reason.strip(), action
+
+
+def test_wildcard_statements_are_exactly_the_listed_ones() -> None:
+    arns = arns_for(notify=FULL_NOTIFY)
+    wildcard = {
+        kind: {
+            a for s in wildcard_statements(inline_policy(kind, arns)) for a in statement_actions(s)
+        }
+        for kind in names.KINDS
+    }
+    assert wildcard == {
+        "director": {
+            "organizations:ListAccounts",
+            "organizations:ListAccountsForParent",
+            "organizations:ListOrganizationalUnitsForParent",
+        },
+        "worker": {"cloudwatch:PutMetricData"},
+        "notifier": {"cloudwatch:PutMetricData"},
+    }
+    # Nothing listed goes unused: the list is the reviewed set of exceptions, not a wishlist.
+    assert set().union(*wildcard.values()) == WILDCARD_ACTIONS.keys()
+
+
+def test_helpers_read_single_string_forms_iam_may_return() -> None:
+    policy = {"Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}}
+    assert wildcard_statements(policy) == [policy["Statement"]]
+    assert unlisted_wildcard_actions(policy) == ["s3:GetObject"]
+
+
+@pytest.mark.parametrize("kind", names.KINDS)
+def test_logs_only_own_group_and_never_create_group(kind: str) -> None:
+    arns = arns_for()
+    policy = inline_policy(kind, arns)
+    assert "logs:CreateLogGroup" not in actions_of(policy)
+    group = arns.log_group_arn(kind)
+    assert group == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/a-{kind}"
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        assert resources_for(policy, action) == {group, f"{group}:*"}
+
+
+@pytest.mark.parametrize("kind", names.KINDS)
+def test_metrics_only_in_the_lambdafan_namespace(kind: str) -> None:
+    policy = inline_policy(kind, arns_for())
+    metric_statements = [
+        s for s in statements(policy) if "cloudwatch:PutMetricData" in statement_actions(s)
+    ]
+    if kind == "director":
+        assert metric_statements == []
+        return
+    assert len(metric_statements) == 1
+    assert metric_statements[0]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": NAMESPACE}
+    }
+
+
+@pytest.mark.parametrize("kind", names.KINDS)
+def test_deterministic_and_sorted(kind: str) -> None:
+    first = inline_policy(kind, arns_for(notify=FULL_NOTIFY))
+    second = inline_policy(kind, arns_for(notify=FULL_NOTIFY))
+    assert first == second
+    assert json.dumps(first) == json.dumps(second)
+    for statement in statements(first):
+        assert statement["Action"] == sorted(statement["Action"])
+        assert statement["Resource"] == sorted(statement["Resource"])
+
+
+@pytest.mark.parametrize("kind", names.KINDS)
+def test_fits_iam_inline_policy_size_limit(kind: str) -> None:
+    policy = inline_policy(kind, arns_for(fleet="f" * 40, notify=FULL_NOTIFY))
+    # A role's inline policies may total 10,240 characters, whitespace not counted.
+    assert len(json.dumps(policy, separators=(",", ":"))) < 10_240
+
+
+# --- per function -------------------------------------------------------------------------------
+
+
+def test_director_invokes_worker_and_notifier_but_cannot_assume_roles() -> None:
+    arns = arns_for()
+    policy = inline_policy("director", arns)
+    assert not any(a.startswith("sts:") for a in actions_of(policy))
+    assert resources_for(policy, "lambda:InvokeFunction") == {
+        arns.worker_function_arn,
+        arns.notifier_function_arn,
+    }
+    assert arns.director_function_arn not in resources_for(policy, "lambda:InvokeFunction")
+
+
+def test_director_table_access() -> None:
+    arns = arns_for()
+    policy = inline_policy("director", arns)
+    for action in ("PutItem", "UpdateItem", "GetItem", "BatchWriteItem"):
+        assert resources_for(policy, f"dynamodb:{action}") == {arns.table_arn}
+    assert resources_for(policy, "dynamodb:Query") == {arns.table_arn, *arns.table_index_arns}
+    assert not any(a in actions_of(policy) for a in ("dynamodb:Scan", "dynamodb:DeleteItem"))
+
+
+def test_worker_assumes_member_role_and_invokes_only_the_notifier() -> None:
+    arns = arns_for()
+    policy = inline_policy("worker", arns)
+    assert resources_for(policy, "sts:AssumeRole") == {
+        "arn:aws:iam::*:role/lambdafan-member"
+    }
+    invoked = resources_for(policy, "lambda:InvokeFunction")
+    assert invoked == {arns.notifier_function_arn}
+    assert arns.director_function_arn not in invoked
+    assert arns.worker_function_arn not in invoked
+    for action in ("BatchWriteItem", "PutItem", "UpdateItem", "GetItem"):
+        assert resources_for(policy, f"dynamodb:{action}") == {arns.table_arn}
+    assert not any(a.startswith("organizations:") for a in actions_of(policy))
+
+
+def test_notifier_reads_the_table_only() -> None:
+    arns = arns_for()
+    policy = inline_policy("notifier", arns)
+    dynamo = {a for a in actions_of(policy) if a.startswith("dynamodb:")}
+    assert dynamo == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert resources_for(policy, "dynamodb:GetItem") == {arns.table_arn}
+    assert not any(a.startswith(("lambda:", "sts:")) for a in actions_of(policy))
+
+
+def test_notifier_without_channels_has_no_ssm_ses_sns() -> None:
+    actions = actions_of(inline_policy("notifier", arns_for()))
+    assert not any(a.startswith(("ssm:", "ses:", "sns:", "kms:")) for a in actions)
+
+
+CHANNELS = {
+    "slack": (NotifySettings(slack_webhook_parameter=SLACK), {"ssm:GetParameter"}),
+    "email": (
+        NotifySettings(email_sender=SENDER, email_recipients=("me@example.com",)),
+        {"ses:SendEmail", "ses:SendRawEmail"},
+    ),
+    "sns": (NotifySettings(sns_topic_arn=TOPIC), {"sns:Publish"}),
+}
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_notifier_grants_exactly_the_configured_channel(channel: str) -> None:
+    notify, expected = CHANNELS[channel]
+    actions = actions_of(inline_policy("notifier", arns_for(notify=notify)))
+    assert {a for a in actions if a.startswith(("ssm:", "ses:", "sns:"))} == expected
+
+
+def test_notifier_channel_resources() -> None:
+    policy = inline_policy("notifier", arns_for(notify=FULL_NOTIFY))
+    assert resources_for(policy, "ssm:GetParameter") == {
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/lambdafan/a/slack-webhook"
+    }
+    identities = {
+        f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/ops@example.com",
+        f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/example.com",
+    }
+    assert resources_for(policy, "ses:SendEmail") == identities
+    assert resources_for(policy, "ses:SendRawEmail") == identities
+    assert resources_for(policy, "sns:Publish") == {TOPIC}
+
+
+@pytest.mark.parametrize(
+    ("name", "arn_suffix"),
+    [
+        ("/a/b", "parameter/a/b"),
+        ("flat", "parameter/flat"),
+        (f"arn:aws:ssm:eu-west-1:{ACCOUNT}:parameter/x", None),
+    ],
+)
+def test_ssm_parameter_arn_forms(name: str, arn_suffix: str | None) -> None:
+    arn = arns_for().ssm_parameter_arn(name)
+    if arn_suffix is None:
+        assert arn == name
+    else:
+        assert arn == f"arn:aws:ssm:{REGION}:{ACCOUNT}:{arn_suffix}"
+
+
+# --- no reach into other fleets -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", names.KINDS)
+def test_no_prefix_wildcards_reach_another_fleet(kind: str) -> None:
+    mine, theirs = arns_for("a", FULL_NOTIFY), arns_for("ab", FULL_NOTIFY)
+    other = {theirs.table_arn, *theirs.table_index_arns, theirs.table_arn + "/index/other"}
+    for other_kind in names.KINDS:
+        other |= {theirs.function_arn(other_kind), theirs.role_arn(other_kind)}
+        group = theirs.log_group_arn(other_kind)
+        other |= {group, f"{group}:log-stream:2024/01/01/[$LATEST]abc"}
+    policy = inline_policy(kind, mine)
+    wildcard = {id(s) for s in statements(policy) if "*" in statement_resources(s)}
+    for statement in statements(policy):
+        if id(statement) in wildcard:
+            continue
+        for pattern in statement_resources(statement):
+            assert not [arn for arn in other if iam_matches(pattern, arn)], pattern
+    # Sanity check of the matcher itself: the fleet's own stream is covered.
+    own = mine.log_group_arn(kind)
+    assert iam_matches(f"{own}:*", f"{own}:log-stream:2024/01/01/[$LATEST]abc")
+
+
+def test_index_is_named_not_wildcarded() -> None:
+    arns = arns_for()
+    assert arns.table_arn == f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/a-results"
+    assert arns.table_index_arns == [f"{arns.table_arn}/index/{RUNS_INDEX}"]
+
+
+@pytest.mark.parametrize("field", ["fleet", "member_role", "region"])
+@pytest.mark.parametrize("bad", ["a*", "a?", ""])
+def test_names_that_would_widen_arns_are_refused(field: str, bad: str) -> None:
+    values = {
+        "partition": "aws",
+        "account_id": ACCOUNT,
+        "region": REGION,
+        "fleet": "a",
+        "member_role": "m",
+        field: bad,
+    }
+    with pytest.raises(ValueError):
+        FleetArns(**values)
+
+
+def test_bad_account_id_and_unknown_kind_are_refused() -> None:
+    with pytest.raises(ValueError):
+        FleetArns("aws", "*", REGION, "a", "m")
+    with pytest.raises(ValueError):
+        inline_policy("scheduler", arns_for())
+
+
+def test_a_wildcard_outside_the_list_cannot_be_built() -> None:
+    with pytest.raises(ValueError, match="may not be granted"):
+        policies._statement("Bad", ["s3:GetObject"], ["*"])
+    with pytest.raises(ValueError, match="wildcard actions"):
+        policies._statement("Bad", ["dynamodb:*"], ["arn:aws:dynamodb:x:1:table/t"])
+    with pytest.raises(ValueError, match="mixed"):
+        policies._statement("Bad", ["cloudwatch:PutMetricData"], ["*", "arn:aws:x"])
+
+
+def test_from_settings_and_named_arns() -> None:
+    settings = make_settings(fleet="prod", notify=FULL_NOTIFY)
+    arns = FleetArns.from_settings(settings, ACCOUNT, partition="aws-us-gov")
+    assert arns.fleet == "prod"
+    assert arns.region == settings.home_region
+    assert arns.member_role == "OrganizationAccountAccessRole"
+    assert arns.notify == FULL_NOTIFY
+    assert arns.role_arn("worker") == f"arn:aws-us-gov:iam::{ACCOUNT}:role/prod-worker"
+    assert arns.director_function_arn == (
+        f"arn:aws-us-gov:lambda:{settings.home_region}:{ACCOUNT}:function:prod-director"
+    )
+    assert arns.member_role_arn_pattern == (
+        "arn:aws-us-gov:iam::*:role/OrganizationAccountAccessRole"
+    )
+
+
+def test_trust_policy_lets_only_lambda_assume() -> None:
+    trust = lambda_trust_policy()
+    assert trust["Version"] == "2012-10-17"
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Effect"] == "Allow"
+
+
+# --- IAM accepts them ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("notify", NOTIFY_VARIANTS.values(), ids=NOTIFY_VARIANTS.keys())
+def test_iam_accepts_roles_and_policies(notify: NotifySettings) -> None:
+    with mock_aws():
+        iam = boto3.client("iam")
+        account = boto3.client("sts").get_caller_identity()["Account"]
+        arns = arns_for(notify=notify)
+        arns = FleetArns(
+            arns.partition, account, arns.region, arns.fleet, arns.member_role, arns.notify
+        )
+        for kind in names.KINDS:
+            role = names.role_name(arns.fleet, kind)
+            created = iam.create_role(
+                RoleName=role, AssumeRolePolicyDocument=json.dumps(lambda_trust_policy())
+            )["Role"]
+            assert created["Arn"] == arns.role_arn(kind)
+            assert iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"] == (
+                lambda_trust_policy()
+            )
+            document = inline_policy(kind, arns)
+            policy_name = names.inline_policy_name(arns.fleet, kind)
+            iam.put_role_policy(
+                RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+            )
+            stored = iam.get_role_policy(RoleName=role, PolicyName=policy_name)
+            assert stored["PolicyDocument"] == document
+
+
+def test_moto_does_validate_inline_policies() -> None:
+    """Guards the test above: moto must reject a malformed document, or acceptance means nothing."""
+    with mock_aws():
+        iam = boto3.client("iam")
+        iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()))
+        bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]}
+        with pytest.raises(iam.exceptions.MalformedPolicyDocumentException):
+            iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps(bad))
