@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +90,9 @@ def _free_port() -> int:
         return port
 
 
+RECORDING = Path(os.environ.get("TMPDIR", "/tmp")) / f"lambdafan-moto-recording-{os.getpid()}"
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """moto's server on 127.0.0.1 for CLI end-to-end tests; yields its endpoint URL."""
@@ -95,6 +101,7 @@ def moto_server() -> Iterator[str]:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_RECORDER_FILEPATH": str(RECORDING)},
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -120,6 +127,59 @@ def server(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     urllib.request.urlopen(request, timeout=10).close()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     yield moto_server
+
+
+class Recorder:
+    """moto's request recorder: which AWS operations a command made."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def _post(self, action: str) -> None:
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/recorder/{action}", method="POST"
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def start(self) -> None:
+        self._post("reset-recording")
+        self._post("start-recording")
+
+    def stop(self) -> list[str]:
+        """Stop; return the operations recorded, as `service:Operation` (Lambda: method+path)."""
+        self._post("stop-recording")
+        lines = RECORDING.read_text().splitlines() if RECORDING.exists() else []
+        return [_operation(json.loads(line)) for line in lines if line.strip()]
+
+
+def _operation(entry: dict[str, Any]) -> str:
+    headers = {k.lower(): v for k, v in entry["headers"].items()}
+    scope = headers.get("authorization", "").split("Credential=")[-1].split("/")
+    service = scope[3] if len(scope) > 3 else "?"
+    target = headers.get("x-amz-target")
+    if target:
+        return f"{service}:{target.split('.')[-1]}"
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    action = urllib.parse.parse_qs(body).get("Action") if "Action=" in body else None
+    if action:
+        return f"{service}:{action[0]}"
+    path = urllib.parse.urlparse(entry["url"]).path
+    return f"{service}:{entry['method']} {path}"
+
+
+READ_PREFIXES = ("Describe", "Get", "List", "GET ")
+
+
+def mutating(operations: list[str]) -> list[str]:
+    """The operations that change something: everything but Describe*, Get*, List* and GETs."""
+    return [op for op in operations if not op.split(":", 1)[1].startswith(READ_PREFIXES)]
+
+
+@pytest.fixture
+def recorder(server: str) -> Recorder:
+    return Recorder(server)
 
 
 def lambdafan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

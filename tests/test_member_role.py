@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -86,6 +87,15 @@ def test_every_reference_is_defined() -> None:
     for parameter in doc["Parameters"].values():
         assert parameter["Type"] == "String"
         assert "Default" in parameter  # nothing to fill in when deploying
+
+
+def test_worker_role_default_satisfies_its_allowed_pattern() -> None:
+    """moto ignores AllowedPattern (it created a stack with WorkerRoleArn="bad"), so check here
+    that the baked-in default passes it and a non-ARN does not."""
+    parameter = template()["Parameters"]["WorkerRoleArn"]
+    assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
+    assert re.fullmatch(parameter["AllowedPattern"], "arn:aws-cn:iam::123456789012:role/a/b")
+    assert not re.fullmatch(parameter["AllowedPattern"], "prod-worker")
 
 
 def test_trusts_exactly_the_worker_role() -> None:
@@ -242,8 +252,6 @@ def test_stack_set_parameters_override_the_defaults(
     other_worker = "arn:aws:iam::210987654321:role/prod-worker"
     with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
         _, iam = create_stack(text, {"ExternalId": override, "WorkerRoleArn": other_worker})
-        (statement,) = iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"][
-            "Statement"
-        ]
+        (statement,) = iam.get_role(RoleName=ROLE)["Role"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Principal"] == {"AWS": other_worker}
         assert statement.get("Condition") == condition

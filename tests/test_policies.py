@@ -71,9 +71,7 @@ def resources_for(policy: dict[str, Any], action: str) -> set[str]:
 
 def iam_matches(pattern: str, arn: str) -> bool:
     """IAM's ARN matching: `*` any run of characters, `?` one character, nothing else special."""
-    regex = "".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern
-    )
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, arn) is not None
 
 
@@ -116,7 +114,7 @@ def test_statements_name_only_this_fleets_resources_or_listed_wildcards(
             continue
         for resource in resources:
             assert resource in allowed, resource
-            assert resource.startswith(f"arn:aws:"), resource
+            assert resource.startswith("arn:aws:"), resource
             if resource not in configured:
                 # Every fleet-owned ARN names the fleet (or is the shared member-role name).
                 assert "/a-" in resource or ":a-" in resource or "lambdafan-member" in resource
@@ -240,9 +238,7 @@ def test_director_table_access() -> None:
 def test_worker_assumes_member_role_and_invokes_only_the_notifier() -> None:
     arns = arns_for()
     policy = inline_policy("worker", arns)
-    assert resources_for(policy, "sts:AssumeRole") == {
-        "arn:aws:iam::*:role/lambdafan-member"
-    }
+    assert resources_for(policy, "sts:AssumeRole") == {"arn:aws:iam::*:role/lambdafan-member"}
     invoked = resources_for(policy, "lambda:InvokeFunction")
     assert invoked == {arns.notifier_function_arn}
     assert arns.director_function_arn not in invoked
@@ -345,7 +341,7 @@ def test_index_is_named_not_wildcarded() -> None:
 @pytest.mark.parametrize("field", ["fleet", "member_role", "region"])
 @pytest.mark.parametrize("bad", ["a*", "a?", ""])
 def test_names_that_would_widen_arns_are_refused(field: str, bad: str) -> None:
-    values = {
+    values: dict[str, Any] = {
         "partition": "aws",
         "account_id": ACCOUNT,
         "region": REGION,

@@ -1,0 +1,265 @@
+"""`lambdafan deploy` / `destroy` end to end: the CLI in a subprocess against moto's server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from lambda_src.settings import FLEET_TAG
+from lambdafan.config import load_config
+from lambdafan.deploy.bundle import build_bundle
+from tests.conftest import SCRIPTS, Recorder, lambdafan, mutating
+
+REGION = "us-east-1"
+
+
+def write_config(folder: Path, fleet: str = "e2e", **changes: Any) -> Path:
+    script = folder / "whoami.py"
+    if not script.exists():
+        shutil.copy(SCRIPTS / "whoami.py", script)
+    config = {
+        "fleet": fleet,
+        "home_region": REGION,
+        "schedule": "rate(1 day)",
+        "accounts": {"list": ["111111111111"]},
+        "regions": [REGION],
+        "scripts": ["ec2_instances", "whoami.py"],
+        "functions": {"worker": {"memory": 1024}},
+        **changes,
+    }
+    path = folder / "lambdafan.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def deploy(config: Path, *extra: str) -> str:
+    done = lambdafan("deploy", "-c", str(config), *extra)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION)
+
+
+def fleet_resources(fleet: str) -> dict[str, list[str]]:
+    """Every resource whose name belongs to `fleet`, by kind, as AWS lists them."""
+    functions = [f["FunctionName"] for f in client("lambda").list_functions()["Functions"]]
+    roles = [r["RoleName"] for r in client("iam").list_roles()["Roles"]]
+    groups = client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{fleet}-")
+    rules = client("events").list_rules(NamePrefix=f"{fleet}-")["Rules"]
+    tables = client("dynamodb").list_tables()["TableNames"]
+    return {
+        "functions": sorted(f for f in functions if f.startswith(f"{fleet}-")),
+        "roles": sorted(r for r in roles if r.startswith(f"{fleet}-")),
+        "log groups": sorted(g["logGroupName"] for g in groups["logGroups"]),
+        "rules": sorted(r["Name"] for r in rules),
+        "tables": sorted(t for t in tables if t.startswith(f"{fleet}-")),
+    }
+
+
+def test_deploy_creates_every_resource_tagged(server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    out = deploy(config)
+    assert "Plan: 11 to create, 0 to update, 0 to delete, 0 unchanged." in out
+    tag = {FLEET_TAG: "e2e"}
+
+    db = client("dynamodb")
+    table = db.describe_table(TableName="e2e-results")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSEDescription"]["Status"] == "ENABLED"
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["runs"]
+    ttl = db.describe_time_to_live(TableName="e2e-results")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+    assert db.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"] == [
+        {"Key": FLEET_TAG, "Value": "e2e"}
+    ]
+
+    logs = client("logs")
+    for kind in ("director", "worker", "notifier"):
+        group = f"/aws/lambda/e2e-{kind}"
+        found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        assert [(g["logGroupName"], g["retentionInDays"]) for g in found] == [(group, 30)]
+        assert logs.list_tags_log_group(logGroupName=group)["tags"] == tag
+
+        role = client("iam").get_role(RoleName=f"e2e-{kind}")["Role"]
+        assert {t["Key"]: t["Value"] for t in role["Tags"]} == tag
+        policies = client("iam").list_role_policies(RoleName=f"e2e-{kind}")["PolicyNames"]
+        assert policies == [f"e2e-{kind}"]
+
+        function = client("lambda").get_function(FunctionName=f"e2e-{kind}")
+        configuration = function["Configuration"]
+        assert configuration["Runtime"] == "python3.12"
+        assert configuration["Handler"] == f"lambda_src.handlers.{kind}"
+        assert configuration["Role"] == role["Arn"]
+        assert configuration["Architectures"] == ["arm64"]
+        assert function["Tags"] == tag
+
+    settings = load_config(config).to_settings()
+    worker = client("lambda").get_function(FunctionName="e2e-worker")["Configuration"]
+    # The CLI's bundle, built in another process, has the bytes this process builds.
+    assert worker["CodeSha256"] == build_bundle(settings, include_scripts=True).sha256
+    assert worker["MemorySize"] == 1024 and worker["Timeout"] == 900
+
+    events = client("events")
+    rule = events.describe_rule(Name="e2e-schedule")
+    assert (rule["ScheduleExpression"], rule["State"]) == ("rate(1 day)", "ENABLED")
+    director_arn = client("lambda").get_function(FunctionName="e2e-director")["Configuration"][
+        "FunctionArn"
+    ]
+    assert [t["Arn"] for t in events.list_targets_by_rule(Rule="e2e-schedule")["Targets"]] == [
+        director_arn
+    ]
+    assert events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"] == [
+        {"Key": FLEET_TAG, "Value": "e2e"}
+    ]
+    policy = json.loads(client("lambda").get_policy(FunctionName="e2e-director")["Policy"])
+    assert [(s["Sid"], s["Principal"]) for s in policy["Statement"]] == [
+        ("e2e-schedule", {"Service": "events.amazonaws.com"})
+    ]
+
+
+def test_second_deploy_and_dry_run_change_nothing(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path)
+    deploy(config)
+
+    recorder.start()
+    out = deploy(config)
+    operations = recorder.stop()
+
+    assert "No changes: the fleet is up to date." in out
+    assert operations, "the recorder saw the deploy's reads"
+    assert mutating(operations) == []
+
+    recorder.start()
+    deploy(write_config(tmp_path, functions={"worker": {"memory": 2048}}), "--dry-run")
+    assert mutating(recorder.stop()) == []
+    assert (
+        client("lambda").get_function(FunctionName="e2e-worker")["Configuration"]["MemorySize"]
+        == 1024
+    )
+
+
+def test_memory_change_updates_that_function_only(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    deploy(write_config(tmp_path))
+    recorder.start()
+    out = deploy(write_config(tmp_path, functions={"worker": {"memory": 2048}}))
+    operations = mutating(recorder.stop())
+    assert "memory 1024 → 2048" in out
+    assert operations == ["lambda:PUT /2015-03-31/functions/e2e-worker/configuration"]
+    worker = client("lambda").get_function(FunctionName="e2e-worker")["Configuration"]
+    assert worker["MemorySize"] == 2048
+
+
+def test_script_change_uploads_the_workers_code_only(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path)
+    deploy(config)
+    before = client("lambda").get_function(FunctionName="e2e-director")["Configuration"]
+    script = tmp_path / "whoami.py"
+    script.write_text(script.read_text() + "\n# a comment changes the bytes\n")
+
+    recorder.start()
+    deploy(config)
+    operations = mutating(recorder.stop())
+
+    assert operations == ["lambda:PUT /2015-03-31/functions/e2e-worker/code"]
+    after = client("lambda").get_function(FunctionName="e2e-director")["Configuration"]
+    assert after["CodeSha256"] == before["CodeSha256"]
+
+
+def test_removing_the_schedule_deletes_rule_target_and_permission(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    deploy(write_config(tmp_path))
+    recorder.start()
+    out = deploy(write_config(tmp_path, schedule=None))
+    operations = mutating(recorder.stop())
+    assert "Plan: 0 to create, 0 to update, 1 to delete, 10 unchanged." in out
+    assert operations == [
+        "events:RemoveTargets",
+        "events:DeleteRule",
+        "lambda:DELETE /2015-03-31/functions/e2e-director/policy/e2e-schedule",
+    ]
+    assert client("events").list_rules(NamePrefix="e2e-")["Rules"] == []
+
+
+def test_destroy_removes_the_fleet_and_spares_another(server: str, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ours = write_config(tmp_path / "a", fleet="e2e")
+    theirs = write_config(tmp_path / "b", fleet="e2e-other")
+    deploy(ours)
+    deploy(theirs)
+    others_before = fleet_resources("e2e-other")
+
+    done = lambdafan("destroy", "-c", str(ours), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "kept the results table e2e-results" in done.stdout
+
+    left = fleet_resources("e2e")
+    # Prefix listing for "e2e-" also matches the other fleet: only ours must be gone.
+    for kind, names in left.items():
+        assert [n for n in names if "e2e-other" not in n] == (
+            ["e2e-results"] if kind == "tables" else []
+        ), kind
+    assert fleet_resources("e2e-other") == others_before
+
+    again = lambdafan("destroy", "-c", str(ours), "--yes", "--delete-data")
+    assert again.returncode == 0, again.stderr
+    assert "already gone" in again.stdout
+    assert "e2e-results" not in client("dynamodb").list_tables()["TableNames"]
+    assert fleet_resources("e2e-other") == others_before
+
+
+def test_destroy_without_yes_outside_a_terminal_refuses(server: str, tmp_path: Path) -> None:
+    done = lambdafan("destroy", "-c", str(write_config(tmp_path)))
+    assert done.returncode == 2
+    assert "pass --yes" in done.stderr
+
+
+def test_broken_script_stops_deploy_before_any_upload(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "whoami.py").write_text("def collect(session, region, account):\n    yield {\n")
+    recorder.start()
+    done = lambdafan("deploy", "-c", str(config))
+    assert mutating(recorder.stop()) == []
+    assert done.returncode == 2
+    assert "whoami.py:2: syntax error" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("permissions", ["ReadOnlyAccess", "SecurityAudit"])
+def test_member_role_template_trusts_this_fleets_worker(
+    server: str, tmp_path: Path, permissions: str
+) -> None:
+    config = write_config(tmp_path, member_role={"name": "audit", "external_id": "xyz-123"})
+    done = lambdafan("member-role", "-c", str(config), "--permissions", permissions)
+    assert done.returncode == 0, done.stderr
+    template = json.loads(done.stdout)
+    text = json.dumps(template)
+    account = client("sts").get_caller_identity()["Account"]
+    assert f"arn:aws:iam::{account}:role/e2e-worker" in text
+    assert permissions in text and "xyz-123" in text and "audit" in text
+
+
+def test_validate_checks_without_aws(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = lambdafan("validate", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "ok: fleet e2e" in done.stdout and "script whoami (region)" in done.stdout
+    (tmp_path / "whoami.py").write_text("def collect(session):\n    return None\n")
+    bad = lambdafan("validate", "-c", str(config))
+    assert bad.returncode == 2 and "collect` must take (session, region, account)" in bad.stderr
