@@ -1,0 +1,186 @@
+"""The planner, pure: desired fleet vs described state → changes, with no AWS at all."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lambdafan.config import Config, load_config
+from lambdafan.deploy.model import FleetModel, fleet_model
+from lambdafan.deploy.plan import (
+    Change,
+    FleetState,
+    FunctionState,
+    LogGroupState,
+    RoleState,
+    ScheduleState,
+    TableState,
+    normalize_policy,
+    plan_fleet,
+)
+from lambdafan.deploy.policies import FleetArns
+from tests.conftest import SCRIPTS
+
+
+def config(tmp_path: Path, **changes: Any) -> Config:
+    data = {
+        "fleet": "plan",
+        "home_region": "us-east-1",
+        "accounts": {"list": ["111111111111"]},
+        "scripts": [str(SCRIPTS / "whoami.py")],
+        **changes,
+    }
+    path = tmp_path / "lambdafan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path)
+
+
+def model(tmp_path: Path, **changes: Any) -> FleetModel:
+    cfg = config(tmp_path, **changes)
+    return fleet_model(cfg, FleetArns.from_settings(cfg.to_settings(), "123456789012"))
+
+
+def in_sync(m: FleetModel) -> FleetState:
+    """What AWS would report right after deploying `m` (plus tags someone else added)."""
+    extra = {"owner": "ops"}
+    schedule = None
+    if m.schedule:
+        schedule = ScheduleState(
+            expression=m.schedule.expression,
+            enabled=True,
+            target_arns=(m.schedule.director_arn,),
+            has_permission=True,
+            tags={**m.schedule.tags, **extra},
+        )
+    return FleetState(
+        table=TableState(
+            m.table.point_in_time_recovery, m.table.ttl_attribute, {**m.table.tags, **extra}
+        ),
+        log_groups={g.name: LogGroupState(g.retention_days, dict(g.tags)) for g in m.log_groups},
+        roles={
+            r.name: RoleState(r.trust_policy, {r.policy_name: r.policy}, dict(r.tags))
+            for r in m.roles
+        },
+        functions={
+            f.name: FunctionState(
+                role_arn=f.role_arn,
+                handler=f.handler,
+                memory=f.memory,
+                timeout=f.timeout,
+                environment=dict(f.environment),
+                code_sha256=f.bundle.sha256,
+                runtime=f.runtime,
+                architecture=f.architecture,
+                tags=dict(f.tags),
+            )
+            for f in m.functions
+        },
+        schedule=schedule,
+    )
+
+
+def acting(changes: list[Change]) -> list[tuple[str, str, str, list[str]]]:
+    return [
+        (c.action, c.kind, c.name, [f.field for f in c.fields])
+        for c in changes
+        if c.action != "unchanged"
+    ]
+
+
+def test_nothing_exists_so_everything_is_created_in_dependency_order(tmp_path: Path) -> None:
+    changes = plan_fleet(model(tmp_path), FleetState())
+    assert [c.action for c in changes] == ["create"] * 11
+    assert [c.kind for c in changes] == (
+        ["table"] + ["log group"] * 3 + ["role"] * 3 + ["function"] * 3 + ["schedule"]
+    )
+
+
+def test_in_sync_fleet_is_unchanged_despite_foreign_tags(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    assert acting(plan_fleet(m, in_sync(m))) == []
+
+
+def test_one_memory_setting_updates_one_field_of_one_function(tmp_path: Path) -> None:
+    before = model(tmp_path)
+    after = model(tmp_path, functions={"notifier": {"memory": 512}})
+    assert acting(plan_fleet(after, in_sync(before))) == [
+        ("update", "function", "plan-notifier", ["memory"])
+    ]
+
+
+def test_changed_script_is_a_code_change_of_the_worker_only(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    state = in_sync(m)
+    worker = state.functions["plan-worker"]
+    state.functions["plan-worker"] = dataclasses.replace(worker, code_sha256="old")
+    assert acting(plan_fleet(m, state)) == [("update", "function", "plan-worker", ["code"])]
+
+
+def test_aws_policy_shapes_are_not_changes(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    state = in_sync(m)
+    role = m.roles[0]
+    # IAM returns one-element lists as strings and statements in any order.
+    reshaped = {
+        "Version": role.policy["Version"],
+        "Statement": [
+            {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in s.items()}
+            for s in reversed(role.policy["Statement"])
+        ],
+    }
+    state.roles[role.name] = RoleState(role.trust_policy, {role.policy_name: reshaped}, role.tags)
+    assert normalize_policy(reshaped) == normalize_policy(role.policy)
+    assert acting(plan_fleet(m, state)) == []
+
+
+def test_policy_drift_missing_policy_and_tags_are_updates(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    state = in_sync(m)
+    director, worker = m.roles[0], m.roles[1]
+    state.roles[director.name] = RoleState(director.trust_policy, {}, {})
+    state.log_groups[m.log_groups[0].name] = LogGroupState(None, {})
+    assert acting(plan_fleet(m, state)) == [
+        ("update", "log group", m.log_groups[0].name, ["retention_days", "tags"]),
+        ("update", "role", director.name, ["policy", "tags"]),
+    ]
+    assert worker.name not in [c[2] for c in acting(plan_fleet(m, state))]
+
+
+def test_removed_schedule_is_deleted_and_a_new_one_created(tmp_path: Path) -> None:
+    with_schedule = model(tmp_path)
+    without = model(tmp_path, schedule=None)
+    assert acting(plan_fleet(without, in_sync(with_schedule))) == [
+        ("delete", "schedule", "plan-schedule", [])
+    ]
+    assert acting(plan_fleet(without, in_sync(without))) == []
+    assert acting(plan_fleet(with_schedule, in_sync(without))) == [
+        ("create", "schedule", "plan-schedule", [])
+    ]
+
+
+def test_schedule_drift(tmp_path: Path) -> None:
+    m = model(tmp_path, schedule="rate(2 hours)")
+    state = in_sync(m)
+    assert state.schedule is not None
+    state = dataclasses.replace(
+        state,
+        schedule=dataclasses.replace(
+            state.schedule, expression="rate(1 day)", target_arns=(), has_permission=False
+        ),
+    )
+    assert acting(plan_fleet(m, state)) == [
+        ("update", "schedule", "plan-schedule", ["expression", "target", "permission"])
+    ]
+
+
+def test_table_ttl_off_and_pitr_requested(tmp_path: Path) -> None:
+    m = model(tmp_path, results={"point_in_time_recovery": True})
+    state = dataclasses.replace(
+        in_sync(m), table=TableState(point_in_time_recovery=False, ttl_attribute=None, tags={})
+    )
+    assert acting(plan_fleet(m, state)) == [
+        ("update", "table", "plan-results", ["point_in_time_recovery", "ttl_attribute", "tags"])
+    ]
