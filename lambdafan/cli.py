@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import enum
-import functools
 import re
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import boto3
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src import table
-from lambda_src.scripts import ScriptError
 from lambdafan import render
-from lambdafan.config import Config, ConfigError, load_config
+from lambdafan.cli_common import (
+    ConfigOption,
+    ProfileOption,
+    RegionOption,
+    app,
+    guard_scripts,
+    options,
+    user_errors,
+)
 from lambdafan.deploy import names
 from lambdafan.deploy.apply import Applier
 from lambdafan.deploy.bundle import build_bundle
@@ -27,112 +29,13 @@ from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.destroy import destroy_fleet
 from lambdafan.deploy.fleet import Identity, caller_identity, fleet_arns, plan_deploy
 from lambdafan.deploy.member_role import member_role_template
-from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.errors import UsageError
 from lambdafan.local import DEFAULT_THREADS, LocalExecutor, load_fleet_scripts, open_store
-
-app = typer.Typer(
-    help="Run your boto3 scripts across every AWS account and region on a Lambda fleet.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
 
 
 class MemberPermissionsChoice(str, enum.Enum):
     read_only = "ReadOnlyAccess"
     security_audit = "SecurityAudit"
-
-
-@dataclass(frozen=True)
-class GlobalOptions:
-    config: Path
-    profile: str | None
-    region: str | None
-
-    def load(self) -> Config:
-        return load_config(self.config)
-
-    def session(self, config: Config) -> Any:
-        """The user's own AWS session (profile, region; AWS_ENDPOINT_URL is honoured by boto3)."""
-        try:
-            return boto3.Session(
-                profile_name=self.profile, region_name=self.region or config.home_region
-            )
-        except BotoCoreError as exc:
-            raise UsageError(str(exc)) from None
-
-
-def user_errors(command: F) -> F:
-    """Turn errors the user can act on into one red line and an exit code, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as exc:
-            render.error(str(exc))
-            raise typer.Exit(2) from None
-        except LambdafanError as exc:
-            render.error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
-        except ClientError as exc:
-            err = exc.response.get("Error", {})
-            render.error(f"AWS {err.get('Code', 'error')}: {err.get('Message', exc)}")
-            raise typer.Exit(1) from None
-        except BotoCoreError as exc:
-            render.error(f"AWS: {exc}")
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-# The global options are accepted before the command (`lambdafan -c f.yaml run`) and after it
-# (`lambdafan run -c f.yaml`), like the AWS CLI's; a value given after the command wins.
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        envvar="LAMBDAFAN_CONFIG",
-        help="The fleet's YAML config file [default: lambdafan.yaml].",
-        show_default=False,
-    ),
-]
-ProfileOption = Annotated[
-    str | None, typer.Option(help="AWS profile to use (default: the usual AWS chain).")
-]
-RegionOption = Annotated[
-    str | None, typer.Option(help="AWS region for lambdafan's own calls (default: home_region).")
-]
-
-
-@app.callback()
-def global_options(
-    ctx: typer.Context,
-    config: ConfigOption = None,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-) -> None:
-    """lambdafan: your laptop's boto3 scripts, run across every account and region.
-
-    AWS_ENDPOINT_URL is honoured, so every command works against a local AWS emulator too.
-    """
-    ctx.obj = GlobalOptions(config=config or Path("lambdafan.yaml"), profile=profile, region=region)
-
-
-def _options(
-    ctx: typer.Context, config: Path | None, profile: str | None, region: str | None
-) -> GlobalOptions:
-    given: GlobalOptions = ctx.obj
-    return GlobalOptions(
-        config=config or given.config,
-        profile=profile or given.profile,
-        region=region or given.region,
-    )
 
 
 @app.command()
@@ -173,14 +76,14 @@ def run(
     """
     if not local:
         raise UsageError("only `lambdafan run --local` is available in this version")
-    options = _options(ctx, config, profile, region)
-    fleet = options.load()
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
     settings = fleet.to_settings()
     unknown = sorted(set(script or ()) - {s.name for s in settings.scripts})
     if unknown:
         names = ", ".join(s.name for s in settings.scripts)
         raise UsageError(f"unknown script {', '.join(unknown)} (this fleet has: {names})")
-    session = options.session(fleet)
+    session = opts.session(fleet)
     store, in_table = open_store(session, settings)
     if not in_table:
         render.note(f"table {settings.table_name} not found: results are kept in memory only")
@@ -221,11 +124,11 @@ def deploy(
       lambdafan deploy --dry-run
       lambdafan deploy
     """
-    options = _options(ctx, config, profile, region)
-    fleet = options.load()
-    clients = DeployClients.from_session(options.session(fleet), fleet.home_region)
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    clients = DeployClients.from_session(opts.session(fleet), fleet.home_region)
     started = time.monotonic()
-    plan = _guard_scripts(lambda: plan_deploy(fleet, clients))
+    plan = guard_scripts(lambda: plan_deploy(fleet, clients))
     render.print_plan(plan.changes)
     if dry_run or not plan.has_changes:
         return
@@ -258,15 +161,15 @@ def destroy(
     Resources already gone are skipped, so an interrupted destroy can simply be run again.
       lambdafan destroy --yes
     """
-    options = _options(ctx, config, profile, region)
-    fleet = options.load()
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
     what = "the fleet and its results" if delete_data else "the fleet (keeping its results table)"
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError("destroy asks for confirmation: run it in a terminal or pass --yes")
         if not typer.confirm(f"Delete {what} {fleet.fleet} in {fleet.home_region}?"):
             raise typer.Exit(1)
-    clients = DeployClients.from_session(options.session(fleet), fleet.home_region)
+    clients = DeployClients.from_session(opts.session(fleet), fleet.home_region)
     steps = destroy_fleet(clients, fleet.fleet, delete_data=delete_data)
     render.print_destroyed(steps, None if delete_data else names.table_name(fleet.fleet))
 
@@ -297,11 +200,11 @@ def member_role(
         --permission-model SERVICE_MANAGED \\
         --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false
     """
-    options = _options(ctx, config, profile, region)
-    fleet = options.load()
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
     settings = fleet.to_settings()
     if account_id is None:
-        clients = DeployClients.from_session(options.session(fleet), fleet.home_region)
+        clients = DeployClients.from_session(opts.session(fleet), fleet.home_region)
         identity = caller_identity(clients)
     else:
         if not re.fullmatch(r"\d{12}", account_id):
@@ -331,19 +234,12 @@ def validate(
     \b
       lambdafan validate -c lambdafan.yaml
     """
-    options = _options(ctx, config, profile, region)
-    fleet = options.load()
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
     settings = fleet.to_settings()
     scripts = load_fleet_scripts(settings)
-    bundle = _guard_scripts(lambda: build_bundle(settings, include_scripts=True))
+    bundle = guard_scripts(lambda: build_bundle(settings, include_scripts=True))
     render.print_validation(settings, scripts, fleet.schedule, len(bundle.data))
-
-
-def _guard_scripts(build: Callable[[], T]) -> T:
-    try:
-        return build()
-    except ScriptError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def main() -> None:
