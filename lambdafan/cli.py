@@ -244,4 +244,7 @@ def validate(
 
 def main() -> None:
     """Console-script entry point."""
+    # Importing the command modules registers their commands on `app`.
+    from lambdafan import cli_results, cli_script, cli_status  # noqa: F401
+
     app()

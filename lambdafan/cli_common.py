@@ -80,7 +80,7 @@ ConfigOption = Annotated[
         "--config",
         "-c",
         envvar="LAMBDAFAN_CONFIG",
-        help="The fleet's YAML config file [default: lambdafan.yaml].",
+        help="The fleet's YAML config file (default: lambdafan.yaml).",
         show_default=False,
     ),
 ]

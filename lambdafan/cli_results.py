@@ -1,0 +1,1 @@
+"""`lambdafan results` commands (being written)."""

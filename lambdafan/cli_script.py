@@ -1,0 +1,1 @@
+"""`lambdafan script` commands (being written)."""

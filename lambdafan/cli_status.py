@@ -1,0 +1,1 @@
+"""`lambdafan status` commands (being written)."""
