@@ -244,7 +244,8 @@ def validate(
 
 def main() -> None:
     """Console-script entry point."""
-    # Importing the command modules registers their commands on `app`.
-    from lambdafan import cli_results, cli_script, cli_status  # noqa: F401
-
     app()
+
+
+# Importing the command modules registers their commands on `app` (after the ones above).
+from lambdafan import cli_results, cli_script, cli_status  # noqa: E402, F401
