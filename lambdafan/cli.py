@@ -7,12 +7,16 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from lambda_src import table
-from lambdafan import render
+from lambda_src.aws_session import RETRY_CONFIG
+from lambda_src.notifier import RunSummary, summarize
+from lambda_src.settings import FleetSettings
+from lambda_src.table import ItemStore
+from lambdafan import remote_run, render
 from lambdafan.cli_common import (
     ConfigOption,
     ProfileOption,
@@ -29,7 +33,7 @@ from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.destroy import destroy_fleet
 from lambdafan.deploy.fleet import Identity, caller_identity, fleet_arns, plan_deploy
 from lambdafan.deploy.member_role import member_role_template
-from lambdafan.errors import UsageError
+from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.local import DEFAULT_THREADS, LocalExecutor, load_fleet_scripts, open_store
 
 
@@ -42,6 +46,9 @@ class MemberPermissionsChoice(str, enum.Enum):
 @user_errors
 def run(
     ctx: typer.Context,
+    now: Annotated[
+        bool, typer.Option("--now", help="Start the deployed fleet now (the Director, async).")
+    ] = False,
     local: Annotated[
         bool,
         typer.Option(
@@ -54,6 +61,17 @@ def run(
     script: Annotated[
         list[str] | None, typer.Option("--script", "-s", help="Only this script (repeatable).")
     ] = None,
+    wait: Annotated[
+        bool | None,
+        typer.Option(
+            "--wait/--no-wait",
+            help="With --now: watch the run until it completes (default: in a terminal).",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        int, typer.Option(min=1, help="With --now: stop waiting after this many seconds.")
+    ] = 900,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write every record as JSON Lines.")
     ] = None,
@@ -65,44 +83,83 @@ def run(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Run the fleet's scripts once.
+    """Run the fleet's scripts once: on the deployed fleet (--now) or in this process (--local).
 
     \b
-    Example, on your laptop with your own credentials, before anything is deployed:
-      lambdafan run --local -c lambdafan.yaml --output records.jsonl
+    Examples:
+      lambdafan run --now                       # the deployed fleet, watched until done
+      lambdafan run --now --account 111111111111 --script s3_buckets --no-wait
+      lambdafan run --local --output records.jsonl   # your laptop, before deploying
+      lambdafan run --now --local               # the deployed fleet's table, handlers here
 
-    Exit code 0 when every (account, script, region) succeeded, 1 when any failed, 2 for bad
-    input. Records are stored in the fleet's table when it exists, else kept in memory.
+    With --local, records go to the fleet's table when it exists (required with --now), else
+    they are kept in memory. Exit code 0 when every (account, script, region) succeeded, 1
+    when any failed, 2 for bad input.
     """
-    if not local:
-        raise UsageError("only `lambdafan run --local` is available in this version")
+    if not now and not local:
+        raise UsageError("say where to run: --now (the deployed fleet) or --local (here)")
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
     settings = fleet.to_settings()
     unknown = sorted(set(script or ()) - {s.name for s in settings.scripts})
     if unknown:
-        names = ", ".join(s.name for s in settings.scripts)
-        raise UsageError(f"unknown script {', '.join(unknown)} (this fleet has: {names})")
+        known = ", ".join(s.name for s in settings.scripts)
+        raise UsageError(f"unknown script {', '.join(unknown)} (this fleet has: {known})")
+    bad_ids = [a for a in account or () if not re.fullmatch(r"\d{12}", a)]
+    if bad_ids:
+        raise UsageError(f"--account: {bad_ids[0]!r} is not a 12-digit account id")
     session = opts.session(fleet)
     store, in_table = open_store(session, settings)
-    if not in_table:
-        render.note(f"table {settings.table_name} not found: results are kept in memory only")
-    executor = LocalExecutor(
-        settings, session, store, load_fleet_scripts(settings), threads=threads
-    )
-    with render.RunProgress() as progress:
-        executor.observer = progress
-        result = executor.run(accounts=account, scripts=script)
-    if result.unknown_accounts:
-        raise UsageError(f"account {', '.join(result.unknown_accounts)} is not in this fleet")
-    rows = (table.record_view(item) for item in table.run_records(store, result.run_id))
+    if now and not in_table:
+        raise LambdafanError(
+            f"table {settings.table_name} not found: deploy the fleet first (lambdafan deploy)"
+        )
+    if now and not local:
+        summary = _run_deployed(session, settings, store, account, script, wait, timeout)
+        if summary is None:
+            return
+    else:
+        if not in_table:
+            render.note(f"table {settings.table_name} not found: results are kept in memory only")
+        executor = LocalExecutor(
+            settings, session, store, load_fleet_scripts(settings), threads=threads
+        )
+        with render.RunProgress() as progress:
+            executor.observer = progress
+            result = executor.run(accounts=account, scripts=script)
+        if result.unknown_accounts:
+            raise UsageError(f"account {', '.join(result.unknown_accounts)} is not in this fleet")
+        summary = result.summary
+    rows = (table.record_view(item) for item in table.run_records(store, summary.run_id))
     if output is not None:
         written = render.write_jsonl(output, rows)
         render.note(f"{written} records written to {output}")
-        rows = (table.record_view(item) for item in table.run_records(store, result.run_id))
+        rows = (table.record_view(item) for item in table.run_records(store, summary.run_id))
     render.print_records(rows, limit)
-    render.print_summary(result.summary)
-    raise typer.Exit(0 if result.summary.ok else 1)
+    render.print_summary(summary)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+def _run_deployed(
+    session: Any,
+    settings: FleetSettings,
+    store: ItemStore,
+    accounts: list[str] | None,
+    scripts: list[str] | None,
+    wait: bool | None,
+    timeout: int,
+) -> RunSummary | None:
+    """Start the deployed Director; watch the run when asked (None when not waiting)."""
+    lambda_client = session.client("lambda", region_name=settings.home_region, config=RETRY_CONFIG)
+    run_id = remote_run.start_run(lambda_client, settings, accounts=accounts, scripts=scripts)
+    render.console.print(f"started run {run_id}")
+    if not (sys.stdout.isatty() if wait is None else wait):
+        render.note(f"follow it with: lambdafan results --follow --run {run_id}")
+        return None
+    with render.RunProgress() as progress:
+        progress.started(run_id, 0)
+        remote_run.wait_for_run(store, run_id, timeout_s=timeout, on_update=progress.show)
+    return summarize(store, run_id)
 
 
 @app.command()

@@ -145,6 +145,16 @@ class RunProgress:
         self._progress.update(self._task, description=run_id, total=accounts_expected)
         self._progress.start_task(self._task)
 
+    def show(self, run: Mapping[str, Any]) -> None:
+        """Draw the counters of a polled run item (the deployed fleet's progress)."""
+        self._progress.update(
+            self._task,
+            total=int(run.get("accounts_expected", 0)) or None,
+            completed=int(run.get("accounts_done", 0)),
+            records=int(run.get("records", 0)),
+            errors=int(run.get("errors", 0)),
+        )
+
     def account_done(self, result: WorkerResult) -> None:
         self._records += result.records
         self._errors += len(result.errors)
