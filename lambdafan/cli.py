@@ -189,8 +189,7 @@ def deploy(
     render.print_plan(plan.changes)
     if dry_run or not plan.has_changes:
         return
-    todo = [c for c in plan.changes if c.action != "unchanged"]
-    with render.StepProgress("deploying", len(todo)) as progress:
+    with render.StepProgress("deploying", len(plan.pending)) as progress:
         applier = Applier(
             clients, fleet.fleet, on_change=lambda c: progress.advance(f"{c.kind} {c.name}")
         )
@@ -305,4 +304,4 @@ def main() -> None:
 
 
 # Importing the command modules registers their commands on `app` (after the ones above).
-from lambdafan import cli_results, cli_script, cli_status  # noqa: E402, F401
+from lambdafan import cli_demo, cli_results, cli_script, cli_status  # noqa: E402, F401

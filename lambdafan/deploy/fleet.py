@@ -35,8 +35,13 @@ class Plan:
     changes: list[Change]
 
     @property
+    def pending(self) -> list[Change]:
+        """The changes apply will make (everything but `unchanged`)."""
+        return [c for c in self.changes if c.action != "unchanged"]
+
+    @property
     def has_changes(self) -> bool:
-        return any(c.action != "unchanged" for c in self.changes)
+        return bool(self.pending)
 
 
 def plan_deploy(config: Config, clients: DeployClients) -> Plan:

@@ -23,6 +23,8 @@ err_console = Console(stderr=True, highlight=False)
 ORIGIN_COLUMNS = ("account_name", "account_id", "region", "script")
 MAX_RECORD_COLUMNS = 8
 MAX_CELL = 40
+# Widest the account, account id and region columns get, with their borders.
+ORIGIN_WIDTH = 16 + 12 + 14 + 3 * 3 + 1
 
 
 def error(message: str) -> None:
@@ -46,13 +48,19 @@ def records_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> Iterator[Ta
             kept.append(row)
     for script, kept in by_script.items():
         fields = _record_fields(kept, _fields_that_fit(console.width))
+        # rich never shrinks no_wrap columns, so give each record column its share of the width.
+        share = (console.width - ORIGIN_WIDTH - 3 * len(fields)) // max(len(fields), 1)
         table = Table(title=f"{script} ({totals[script]} records)", title_justify="left")
-        table.add_column("account", overflow="ellipsis", min_width=8, max_width=20, no_wrap=True)
+        table.add_column("account", overflow="ellipsis", min_width=8, max_width=16, no_wrap=True)
         table.add_column("account id", min_width=12, no_wrap=True)
-        table.add_column("region", min_width=9, no_wrap=True)
+        table.add_column("region", min_width=9, max_width=14, no_wrap=True)
         for name in fields:
             table.add_column(
-                name, overflow="ellipsis", min_width=6, max_width=MAX_CELL, no_wrap=True
+                name,
+                overflow="ellipsis",
+                min_width=6,
+                max_width=max(6, min(MAX_CELL, share)),
+                no_wrap=True,
             )
         for row in kept:
             table.add_row(
@@ -67,8 +75,8 @@ def records_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> Iterator[Ta
 
 
 def _fields_that_fit(width: int) -> int:
-    """How many record columns fit beside account, id and region (~45 columns wide)."""
-    return max(2, min(MAX_RECORD_COLUMNS, (width - 45) // 14))
+    """How many record columns fit beside account, id and region, about 12 characters each."""
+    return max(2, min(MAX_RECORD_COLUMNS, (width - ORIGIN_WIDTH) // 15))
 
 
 def _record_fields(rows: Iterable[Mapping[str, Any]], most: int) -> list[str]:
@@ -252,3 +260,30 @@ def print_validation(
     for script in scripts:
         console.print(f"  script {script.name} ({script.scope}): {script.path}")
     console.print(f"  Worker bundle: {bundle_size:,} bytes")
+
+
+def step(message: str) -> None:
+    """A demo step: a bold arrow and one line."""
+    console.print(f"\n[bold cyan]▶[/] [bold]{message}[/]", soft_wrap=True)
+
+
+def print_notification(text: str) -> None:
+    """The Notifier's summary, as it would be posted."""
+    console.print("\n[bold]Notifier summary[/] (what Slack, email or SNS would receive):")
+    console.print(text, markup=False, highlight=False)
+
+
+def print_kept_demo(endpoint: str, pid: int, config: Path) -> None:
+    """How to keep exploring a demo left running with --keep."""
+    console.print("\n[bold]The fake AWS is still running.[/] Explore it with:", soft_wrap=True)
+    lines = [
+        f"export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=demo "
+        "AWS_SECRET_ACCESS_KEY=demo AWS_DEFAULT_REGION=us-east-1",
+        f"lambdafan -c {config} results",
+        f"lambdafan -c {config} runs",
+        f"lambdafan -c {config} status",
+        f"lambdafan -c {config} run --now --local",
+        f"kill {pid}    # stop the fake AWS",
+    ]
+    for line in lines:
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
