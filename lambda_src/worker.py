@@ -191,7 +191,7 @@ class _AccountRun:
     def failure(self, script: str, region: str, exc: BaseException, where: str = "") -> Item:
         """The error item for a failed (script, region), or the whole account."""
         return self._error(
-            script, region, _error_type(exc), f"{exc}{f' (at {where})' if where else ''}"
+            script, region, error_type_of(exc), f"{exc}{f' (at {where})' if where else ''}"
         )
 
     def _error(self, script: str, region: str, error_type: str, message: str) -> Item:
@@ -246,7 +246,7 @@ class _AccountRun:
         outcome = PairOutcome()
         seen: dict[str, int] = {}
         try:
-            for record in _records(pair.script.collect(session, pair.region, self.account)):
+            for record in records_of(pair.script.collect(session, pair.region, self.account)):
                 if self.cancelled.is_set():
                     break
                 item = table.record_item(
@@ -269,7 +269,7 @@ class _AccountRun:
         return outcome
 
 
-def _records(result: Any) -> Iterator[Mapping[str, Any]]:
+def records_of(result: Any) -> Iterator[Mapping[str, Any]]:
     """What `collect` returned, as records: one dict, an iterable of dicts, or None."""
     if result is None:
         return
@@ -284,7 +284,7 @@ def _records(result: Any) -> Iterator[Mapping[str, Any]]:
         yield record
 
 
-def _error_type(exc: BaseException) -> str:
+def error_type_of(exc: BaseException) -> str:
     """AWS error code for client errors (AccessDenied, Throttling…), else the exception class."""
     response = getattr(exc, "response", None)
     if isinstance(response, dict):

@@ -1,1 +1,175 @@
-"""`lambdafan script` commands (being written)."""
+"""`lambdafan script` commands: start a script, try it in one account, list what is available."""
+
+from __future__ import annotations
+
+import enum
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lambda_src.scripts import Account
+from lambdafan.cli_common import (
+    ConfigOption,
+    ProfileOption,
+    app,
+    guard_scripts,
+    options,
+    user_errors,
+)
+from lambdafan.config import ConfigError
+from lambdafan.errors import UsageError
+from lambdafan.render import scripts as render
+from lambdafan.script_tools import (
+    account_name,
+    choose_credentials,
+    list_scripts,
+    optional_config,
+    run_once,
+    user_session,
+    write_starter,
+)
+
+script_app = typer.Typer(
+    help="Write a new script, try one in one account, list the scripts you can run.",
+    no_args_is_help=True,
+)
+app.add_typer(script_app, name="script")
+
+DEFAULT_CONFIG = Path("lambdafan.yaml")
+
+
+class ScopeChoice(str, enum.Enum):
+    region = "region"
+    account = "account"
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+@script_app.command("new")
+@user_errors
+def new(
+    name: Annotated[
+        str, typer.Argument(help="Script name: letters, digits, '_' and '-' (the file's stem).")
+    ],
+    scope: Annotated[
+        ScopeChoice,
+        typer.Option(help="region: once per account and region; account: once per account."),
+    ] = ScopeChoice.region,
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Folder to write NAME.py in.", show_default="current")
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter script that follows the script contract.
+
+    \b
+    Example: an IAM script that runs once per account, in ./scripts
+      lambdafan script new users_without_tags --scope account --dir scripts
+    """
+    path = write_starter(name, scope.value, folder, force=force)
+    render.print_starter_created(path, scope.value)
+
+
+@script_app.command("test")
+@user_errors
+def try_script(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The script's .py file.", show_default=False)],
+    account: Annotated[
+        str, typer.Option("--account", "-a", help="Account id to run in.", show_default=False)
+    ],
+    region: Annotated[
+        str | None,
+        typer.Option(
+            help="Region to run a region-scoped script in (default: your session's region).",
+            show_default=False,
+        ),
+    ] = None,
+    no_assume: Annotated[
+        bool,
+        typer.Option(
+            "--no-assume",
+            help="Use your current credentials as they are; --account is then only a label.",
+        ),
+    ] = False,
+    role: Annotated[
+        str | None,
+        typer.Option(help="Member role to assume (default: member_role.name of the config)."),
+    ] = None,
+    external_id: Annotated[
+        str | None,
+        typer.Option(help="External id for the role (default: the config's, if any)."),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="table for people, json for JSON Lines.")
+    ] = OutputFormat.table,
+    limit: Annotated[int, typer.Option(min=1, help="Rows shown in the table.")] = 50,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Run one script once, in one account and region, with your own credentials.
+
+    \b
+    It assumes the member role in the account, exactly as the fleet's Worker does:
+      lambdafan script test my_script.py --account 111111111111 --region eu-west-1
+    Already signed in to that account? Use your credentials as they are:
+      lambdafan script test my_script.py --account 111111111111 --no-assume
+
+    Exit code: 0 the script finished, 1 it raised (the error names file:line),
+    2 a broken script or bad options.
+    """
+    if not re.fullmatch(r"\d{12}", account):
+        raise UsageError(f"--account: {account!r} is not a 12-digit account id")
+    # The command's --region is where the script runs; lambdafan's own calls (STS) use the
+    # global --region or the config's home region, as the Worker uses the home region.
+    opts = options(ctx, config, profile, None)
+    try:
+        fleet = optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
+    except ConfigError as exc:
+        if not (no_assume or role):
+            raise ConfigError(f"{exc} (or pass --role NAME to test without the config)") from None
+        # The config is only consulted for the role name, which the user gave: go on without it.
+        render.warning(f"ignoring the config: {exc}")
+        fleet = None
+    credentials = choose_credentials(
+        fleet,
+        assume=not no_assume,
+        role=role,
+        external_id=external_id,
+        why_none=f"which role should be assumed in {account}? No config found ({opts.config})",
+    )
+    base = user_session(opts.profile, opts.region or (fleet.home_region if fleet else None))
+    run = guard_scripts(
+        lambda: run_once(
+            file,
+            base_session=base,
+            account=Account(id=account, name=account_name(fleet, account)),
+            region=region,
+            credentials=credentials,
+        )
+    )
+    render.print_script_run(run, json_lines=output_format is OutputFormat.json, limit=limit)
+    raise typer.Exit(0 if run.ok else 1)
+
+
+@script_app.command("list")
+@user_errors
+def list_(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+) -> None:
+    """List the fleet's scripts (from the config, when there is one) and the built-in scripts.
+
+    \b
+    Shows each script's name, scope, source and the first line of its docstring:
+      lambdafan script list -c lambdafan.yaml
+    Built-in scripts can be named in `scripts:` without a path, e.g. `- ec2_instances`.
+    """
+    opts = options(ctx, config, None, None)
+    fleet = optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
+    render.print_script_list(list_scripts(fleet), opts.config if fleet else None)

@@ -1,0 +1,88 @@
+"""What the `lambdafan script` commands print."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from lambda_src.scripts import Scope
+from lambdafan.render import console, err_console, error, records_tables, write_jsonl
+from lambdafan.script_tools import ScriptInfo, ScriptRun
+
+
+def warning(message: str) -> None:
+    """One yellow line on stderr: something the user should know, not a failure."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
+
+
+def print_starter_created(path: Path, scope: Scope) -> None:
+    """Where the starter went and the two next steps."""
+    region = " --region us-east-1" if scope == "region" else ""
+    console.print(f"[green]created[/] {escape(str(path))} ({scope}-scoped starter)", soft_wrap=True)
+    console.print("next:")
+    console.print(
+        f"  1. edit it, then try it in one account:\n"
+        f"     lambdafan script test {escape(str(path))} --account 111111111111{region}",
+        soft_wrap=True,
+    )
+    console.print(
+        f"  2. add it to `scripts:` in lambdafan.yaml:  - {escape(str(path))}", soft_wrap=True
+    )
+
+
+def print_script_run(run: ScriptRun, *, json_lines: bool, limit: int) -> None:
+    """The records (a table, or JSON Lines on stdout), a count line, warnings and the failure."""
+    for message in run.warnings:
+        warning(message)
+    if json_lines:
+        write_jsonl(sys.stdout, run.rows)
+        sys.stdout.flush()
+    else:
+        for records in records_tables(run.rows, limit):
+            console.print(records)
+    where = f"{run.script} in {run.account.id} / {run.region}"
+    count = f"{len(run.rows)} record{'' if len(run.rows) == 1 else 's'}"
+    summary = f"{count} from {where} in {run.elapsed:.2f}s"
+    if run.failure is not None:
+        summary += " before it failed"
+    # With JSON Lines on stdout, everything for people goes to stderr so pipes stay clean.
+    (err_console if json_lines else console).print(
+        f"[{'green' if run.ok else 'red'}]{escape(summary)}[/]", soft_wrap=True
+    )
+    if run.failure is not None:
+        error(escape(run.failure.line()))
+
+
+def scripts_table(infos: Sequence[ScriptInfo], *, with_config: bool) -> Table:
+    """One row per script: name, scope, source and the first line of its docstring."""
+    table = Table(title="Scripts", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("scope", no_wrap=True)
+    if with_config:
+        table.add_column("in config", no_wrap=True)
+    table.add_column("source", overflow="fold")
+    table.add_column("summary", overflow="fold")
+    for info in infos:
+        scope = f"[red]{info.scope}[/]" if info.scope == "broken" else info.scope
+        cells = [escape(info.name), scope]
+        if with_config:
+            cells.append("[green]yes[/]" if info.configured else "")
+        cells += [escape(info.source), escape(info.summary)]
+        table.add_row(*cells)
+    return table
+
+
+def print_script_list(infos: Sequence[ScriptInfo], config: Path | None) -> None:
+    """The scripts table, and which config (if any) it was read from."""
+    console.print(scripts_table(infos, with_config=config is not None))
+    if config is None:
+        console.print(
+            "[dim]no config found (lambdafan.yaml): showing the built-in scripts; "
+            "use -c FILE for a fleet's scripts[/]"
+        )
+    else:
+        console.print(f"[dim]configured scripts from {escape(str(config))}[/]", soft_wrap=True)

@@ -1,0 +1,244 @@
+"""`lambdafan script new | test | list` end to end: subprocesses, `test` against moto's server."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import lambdafan
+
+MEMBER = "111111111111"
+ROLE = "OrganizationAccountAccessRole"
+
+WHOAMI = """\
+\"\"\"Which account the session is really in.\"\"\"
+
+
+def collect(session, region, account):
+    identity = session.client("sts", region_name=region).get_caller_identity()
+    yield {"caller": identity["Account"], "marker": "hello-record", "seen_region": region}
+"""
+
+
+def write(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def write_config(folder: Path, scripts: list[str], **extra: Any) -> Path:
+    config = {
+        "fleet": "cli-script",
+        "home_region": "us-east-1",
+        "accounts": {"list": [{"id": MEMBER, "name": "prod"}]},
+        "member_role": {"name": ROLE},
+        "scripts": scripts,
+        **extra,
+    }
+    path = folder / "fleet.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# --- new -------------------------------------------------------------------------------------
+
+
+def test_new_writes_a_starter_and_says_what_to_do_next(tmp_path: Path) -> None:
+    done = lambdafan("script", "new", "inventory", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "inventory.py"
+    assert 'SCOPE = "region"' in path.read_text()
+    assert "inventory.py" in done.stdout
+    assert "lambdafan script test inventory.py --account" in done.stdout
+    assert "scripts:" in done.stdout and "lambdafan.yaml" in done.stdout
+
+
+def test_new_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
+    assert lambdafan("script", "new", "inv", cwd=tmp_path).returncode == 0
+    (tmp_path / "inv.py").write_text("# edited\n")
+
+    refused = lambdafan("script", "new", "inv", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "already exists (use --force" in one_error_line(refused.stderr)
+    assert (tmp_path / "inv.py").read_text() == "# edited\n"
+
+    forced = lambdafan("script", "new", "inv", "--force", "--scope", "account", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert 'SCOPE = "account"' in (tmp_path / "inv.py").read_text()
+
+
+def test_new_rejects_a_bad_name_and_honours_dir(tmp_path: Path) -> None:
+    bad = lambdafan("script", "new", "my script!", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "not a valid script name" in one_error_line(bad.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+    placed = lambdafan(
+        "script", "new", "users", "--scope", "account", "--dir", "scripts", cwd=tmp_path
+    )
+    assert placed.returncode == 0, placed.stderr
+    assert (tmp_path / "scripts" / "users.py").is_file()
+
+
+# --- test ------------------------------------------------------------------------------------
+
+
+def test_test_prints_the_records_of_the_assumed_account(server: str, tmp_path: Path) -> None:
+    write(tmp_path, "whoami.py", WHOAMI)
+
+    done = lambdafan(
+        "script", "test", "whoami.py", "--account", MEMBER, "--region", "eu-west-1",
+        "--role", ROLE, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert "whoami (1 records)" in done.stdout
+    assert "hello-record" in done.stdout and "eu-west-1" in done.stdout
+    assert f"1 record from whoami in {MEMBER} / eu-west-1 in " in done.stdout
+    assert done.stderr == ""
+
+
+def test_test_json_lines_and_the_role_from_the_config(server: str, tmp_path: Path) -> None:
+    write(tmp_path, "whoami.py", WHOAMI)
+    config = write_config(tmp_path, ["whoami.py"])
+
+    done = lambdafan(
+        "script", "test", "whoami.py", "-a", MEMBER, "--format", "json", "-c", str(config),
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert rows == [
+        {
+            "account_id": MEMBER,
+            "account_name": "prod",
+            "region": "us-east-1",
+            "script": "whoami",
+            "caller": MEMBER,
+            "marker": "hello-record",
+            "seen_region": "us-east-1",
+        }
+    ]
+    assert "1 record from whoami" in done.stderr
+
+
+def test_test_no_assume_uses_your_credentials_and_warns(server: str, tmp_path: Path) -> None:
+    write(tmp_path, "whoami.py", WHOAMI)
+
+    done = lambdafan(
+        "script", "test", "whoami.py", "-a", MEMBER, "--no-assume", "--format", "json",
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert row["account_id"] == MEMBER and row["caller"] != MEMBER
+    assert f"not {MEMBER}" in done.stderr and "warning:" in done.stderr
+
+
+def test_test_of_the_starter_runs_clean(server: str, tmp_path: Path) -> None:
+    assert lambdafan("script", "new", "users", "--scope", "account", cwd=tmp_path).returncode == 0
+
+    done = lambdafan("script", "test", "users.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert f"0 records from users in {MEMBER} / global" in done.stdout
+
+
+def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "boom.py",
+        """\
+        def collect(session, region, account):
+            yield {"n": 1}
+            raise RuntimeError("it broke")
+        """,
+    )
+
+    done = lambdafan("script", "test", "boom.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
+
+    assert done.returncode == 1
+    assert one_error_line(done.stderr) == "error: boom.py:3: RuntimeError: it broke"
+    assert "1 record from boom" in done.stdout and "before it failed" in done.stdout
+
+
+def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
+    write(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
+
+    done = lambdafan("script", "test", "broken.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "broken.py:1: syntax error" in one_error_line(done.stderr)
+    assert done.stdout == ""
+
+
+def test_test_needs_a_role_a_config_or_no_assume(server: str, tmp_path: Path) -> None:
+    write(tmp_path, "whoami.py", WHOAMI)
+
+    done = lambdafan("script", "test", "whoami.py", "-a", MEMBER, cwd=tmp_path)
+
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "--role NAME" in line and "--no-assume" in line
+
+
+def test_test_rejects_a_bad_account_id(tmp_path: Path) -> None:
+    done = lambdafan("script", "test", "x.py", "-a", "12345", "--no-assume", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "not a 12-digit account id" in one_error_line(done.stderr)
+
+
+# --- list ------------------------------------------------------------------------------------
+
+
+def row_of(stdout: str, name: str) -> str:
+    return next(line for line in stdout.splitlines() if f" {name} " in line)
+
+
+def test_list_shows_the_builtins_with_their_scope(tmp_path: Path) -> None:
+    done = lambdafan("script", "list", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "region" in row_of(done.stdout, "ec2_instances")
+    assert "built-in" in row_of(done.stdout, "ec2_instances")
+    assert "account" in row_of(done.stdout, "s3_buckets")
+    assert "Every S3 bucket in the account" in row_of(done.stdout, "s3_buckets")
+    assert "no config found" in done.stdout
+
+
+def test_list_shows_the_configured_scripts(tmp_path: Path) -> None:
+    write(tmp_path, "whoami.py", WHOAMI)
+    config = write_config(tmp_path, ["whoami.py", "s3_buckets"])
+
+    done = lambdafan("script", "list", "-c", str(config), cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    mine = row_of(done.stdout, "whoami")
+    assert "region" in mine and "whoami.py" in mine and "yes" in mine
+    assert "Which account the session is really in." in mine
+    assert "yes" in row_of(done.stdout, "s3_buckets")
+    assert "yes" not in row_of(done.stdout, "ec2_instances")
+    assert done.stdout.index(" whoami ") < done.stdout.index(" ec2_instances ")
+
+
+def test_list_with_a_broken_config_is_an_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, ["missing.py"])
+
+    done = lambdafan("script", "list", "-c", str(config), cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "missing.py: file not found" in one_error_line(done.stderr)
