@@ -45,6 +45,7 @@ def run_director(
         deps.store,
         run_id,
         accounts_expected=len(accounts),
+        accounts=[a.id for a in accounts],
         scripts=scripts,
         trigger=trigger,
         now=now,

@@ -41,6 +41,7 @@ def start_run(
     trigger: str,
     now: dt.datetime,
     ttl_days: int,
+    accounts: Sequence[str] = (),
 ) -> None:
     """Create the run item; must happen before the first Worker is invoked."""
     store.put_items(
@@ -52,6 +53,7 @@ def start_run(
                 scripts=scripts,
                 trigger=trigger,
                 expires_at=expiry(now, ttl_days),
+                accounts=accounts,
             )
         ]
     )

@@ -96,8 +96,10 @@ def run_item(
     scripts: Sequence[str],
     trigger: str,
     expires_at: int,
+    accounts: Sequence[str] = (),
 ) -> Item:
-    """The run item, created by the Director before any Worker starts."""
+    """The run item, created by the Director before any Worker starts. It lists the run's
+    account ids so readers can find records of accounts that have not finished yet."""
     return {
         "pk": run_pk(run_id),
         "sk": "RUN",
@@ -109,6 +111,7 @@ def run_item(
         "trigger": trigger,
         "started_at": started_at,
         "scripts": list(scripts),
+        "accounts": list(accounts),
         "accounts_expected": accounts_expected,
         "accounts_done": 0,
         "accounts_failed": 0,
@@ -237,9 +240,13 @@ def account_records(
     account_id: str,
     script: str | None = None,
     region: str | None = None,
+    *,
+    consistent: bool = False,
 ) -> Iterator[Item]:
     """One account's records in a run, optionally of one script and region."""
-    return store.query(records_pk(run_id, account_id), record_sk_prefix(script, region))
+    return store.query(
+        records_pk(run_id, account_id), record_sk_prefix(script, region), consistent=consistent
+    )
 
 
 def run_records(store: ItemStore, run_id: str, script: str | None = None) -> Iterator[Item]:

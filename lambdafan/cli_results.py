@@ -1,1 +1,212 @@
-"""`lambdafan results` commands (being written)."""
+"""`lambdafan results` and `lambdafan runs`: read what runs found back from the fleet's table."""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Annotated, TypeVar
+
+import typer
+
+from lambda_src import table
+from lambda_src.table import Item, ItemStore
+from lambdafan import render, results
+from lambdafan.cli_common import (
+    ConfigOption,
+    ProfileOption,
+    RegionOption,
+    app,
+    options,
+    user_errors,
+)
+from lambdafan.errors import UsageError
+from lambdafan.render import results as show
+
+T = TypeVar("T")
+
+DEFAULT_TABLE_ROWS = 50
+SIGINT_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports when the reader of a pipe went away
+
+
+class ResultsFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class RunsFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command("results")
+@user_errors
+def results_command(
+    ctx: typer.Context,
+    account: Annotated[
+        str | None, typer.Option("--account", "-a", help="Only this account (12 digits).")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="The run to show (default: the latest).")
+    ] = None,
+    script: Annotated[str | None, typer.Option("--script", "-s", help="Only this script.")] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="Only this region ('global' for account-wide scripts)."),
+    ] = None,
+    errors: Annotated[
+        bool, typer.Option("--errors", help="Show the run's errors instead of its records.")
+    ] = False,
+    output_format: Annotated[
+        ResultsFormat,
+        typer.Option(
+            "--format", help="table for people; json (JSON Lines, for jq) or csv for pipes."
+        ),
+    ] = ResultsFormat.table,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=f"Most rows: per script table in table format (default {DEFAULT_TABLE_ROWS}), "
+            "in all for json and csv (default: every row).",
+            show_default=False,
+        ),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Print new results as a running run writes them, until done."
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.1, hidden=True, help="Seconds between reads with --follow.")
+    ] = results.DEFAULT_INTERVAL,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Show what a run found: its records (or --errors), as tables, JSON Lines or CSV.
+
+    \b
+    Examples:
+      lambdafan results --account 111111111111 --script ec2_instances
+      lambdafan results --run 20260101T000000Z-3f9a1c --format json | jq .instance_id
+      lambdafan results --errors --region eu-west-1
+      lambdafan results --follow          # watch the latest run until it completes
+
+    --region filters results; the table itself is always read in the fleet's home_region.
+    """
+    if account is not None:
+        results.check_account_id(account)
+    if follow and output_format is ResultsFormat.csv:
+        raise UsageError("--follow prints table or json: CSV needs every column before a row")
+    opts = options(ctx, config, profile, None)
+    fleet = opts.load()
+    settings = fleet.to_settings()
+    store = results.open_table(opts.session(fleet), settings)
+    try:
+        with results.missing_table(settings.table_name):
+            run = results.find_run(store, run_id, settings.table_name)
+            query = results.ResultsQuery(
+                run_id=str(run["run_id"]),
+                account=account,
+                script=script,
+                region=region,
+                errors=errors,
+                known_accounts=tuple(a.id for a in settings.accounts),
+            )
+            if follow:
+                _follow(store, run, query, output_format, limit, interval)
+            else:
+                _show_once(store, run, query, output_format, limit)
+    except KeyboardInterrupt:
+        show.stopped("stopped")
+        raise typer.Exit(SIGINT_EXIT) from None
+    except BrokenPipeError:
+        show.stdout_closed()
+        raise typer.Exit(SIGPIPE_EXIT) from None
+
+
+def _show_once(
+    store: ItemStore,
+    run: Item,
+    query: results.ResultsQuery,
+    output_format: ResultsFormat,
+    limit: int | None,
+) -> None:
+    if query.account is not None:
+        results.require_account(store, run, query.account)
+    rows = results.read_results(store, query, run)
+    if output_format is ResultsFormat.json:
+        show.write_json_lines(_at_most(rows, limit))
+    elif output_format is ResultsFormat.csv:
+        origin = results.ERROR_FIELDS if query.errors else show.CSV_ORIGIN
+        show.write_csv(_at_most(rows, limit), origin)
+    else:
+        table_rows = DEFAULT_TABLE_ROWS if limit is None else limit
+        render.note(f"run {query.run_id} ({run['status']}, started {run['started_at']})")
+        if query.errors:
+            show.print_error_table(rows, table_rows, query.run_id)
+        else:
+            show.print_record_tables(rows, table_rows)
+        if results.is_running(run):
+            render.note("the run is still running: --follow prints results as they arrive")
+
+
+def _follow(
+    store: ItemStore,
+    run: Item,
+    query: results.ResultsQuery,
+    output_format: ResultsFormat,
+    limit: int | None,
+    interval: float,
+) -> None:
+    running = results.is_running(run)
+    if query.account is not None and not running:
+        results.require_account(store, run, query.account)
+    if running:
+        render.note(f"following run {query.run_id} until it completes (Ctrl-C stops)")
+    rows = _at_most(results.follow_results(store, query, interval=interval), limit)
+    if output_format is ResultsFormat.json:
+        shown = show.write_json_lines(rows, flush=True)
+    else:
+        shown = show.print_follow_rows(rows, errors=query.errors)
+    if query.account is not None and not shown:
+        # The account never reported while we watched: say so if it was not in the run after all.
+        results.require_account(store, table.get_run(store, query.run_id) or run, query.account)
+
+
+def _at_most(rows: Iterable[T], limit: int | None) -> Iterator[T]:
+    return iter(rows) if limit is None else itertools.islice(rows, limit)
+
+
+@app.command("runs")
+@user_errors
+def runs_command(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 10,
+    output_format: Annotated[
+        RunsFormat, typer.Option("--format", help="table, or json (JSON Lines) for pipes.")
+    ] = RunsFormat.table,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """List recent runs, newest first: duration, accounts done, records, errors, status.
+
+    \b
+    Examples:
+      lambdafan runs
+      lambdafan runs --limit 3 --format json | jq -r .run_id
+    """
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    settings = fleet.to_settings()
+    store = results.open_table(opts.session(fleet), settings)
+    with results.missing_table(settings.table_name):
+        recent = results.recent_runs(store, limit)
+    if output_format is RunsFormat.json:
+        show.write_runs_json(recent)
+    else:
+        show.print_runs(recent)

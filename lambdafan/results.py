@@ -1,0 +1,293 @@
+"""Reading a run back from the results table: records, errors, runs, and following a live run.
+
+Every function takes an `ItemStore` and reads with Queries (and GetItem on a known key), never a
+Scan; iterators page lazily so the CLI can print while DynamoDB is still answering. Nothing here
+prints: the CLI hands what these return to `lambdafan.render.results`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import itertools
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambda_src import table
+from lambda_src.aws_session import RETRY_CONFIG
+from lambda_src.settings import FleetSettings
+from lambda_src.table import DynamoStore, Item, ItemStore
+from lambdafan.errors import LambdafanError, UsageError
+
+Row = dict[str, Any]
+
+DEFAULT_INTERVAL = 2.0
+ERROR_FIELDS = (
+    "account_id",
+    "account_name",
+    "region",
+    "script",
+    "error_type",
+    "message",
+    "collected_at",
+)
+
+
+@dataclass(frozen=True)
+class ResultsQuery:
+    """What `lambdafan results` asks for: one run, optionally narrowed.
+
+    `known_accounts` are the accounts listed in the config. Records are partitioned per
+    (run, account) and only finished accounts have an item in the run's partition, so while a run
+    is still going these are the only way to find the records of accounts not yet done.
+    """
+
+    run_id: str
+    account: str | None = None
+    script: str | None = None
+    region: str | None = None
+    errors: bool = False
+    known_accounts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One line of `lambdafan runs`."""
+
+    run_id: str
+    status: str
+    trigger: str
+    started_at: str
+    finished_at: str | None
+    duration_seconds: float | None
+    accounts_expected: int
+    accounts_done: int
+    accounts_failed: int
+    records: int
+    errors: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row for JSON output: stored fields as they are, plus the duration."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "trigger": self.trigger,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_seconds": self.duration_seconds,
+            "accounts_expected": self.accounts_expected,
+            "accounts_done": self.accounts_done,
+            "accounts_failed": self.accounts_failed,
+            "records": self.records,
+            "errors": self.errors,
+        }
+
+
+# --- opening the table ----------------------------------------------------------------------
+
+
+def open_table(session: Any, settings: FleetSettings) -> DynamoStore:
+    """The fleet's table in its home region (where deploy puts it, whatever --region says).
+
+    No DescribeTable first: a missing table shows up as ResourceNotFoundException on the first
+    read, which `missing_table` turns into a message.
+    """
+    client = session.client("dynamodb", region_name=settings.home_region, config=RETRY_CONFIG)
+    return DynamoStore(client, settings.table_name)
+
+
+@contextlib.contextmanager
+def missing_table(table_name: str) -> Iterator[None]:
+    """Turn 'table not found' from any read inside the block into a message the user can act on."""
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        raise LambdafanError(
+            f"table {table_name} not found: deploy the fleet first (lambdafan deploy) "
+            "or run lambdafan run --local"
+        ) from None
+
+
+def check_account_id(account: str) -> str:
+    """An AWS account id is exactly 12 digits (leading zeros included)."""
+    if not re.fullmatch(r"\d{12}", account):
+        raise UsageError(f"--account: {account!r} is not a 12-digit account id")
+    return account
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def find_run(store: ItemStore, run_id: str | None, table_name: str) -> Item:
+    """The run item of `run_id`, or of the latest run when None."""
+    if run_id is not None:
+        run = table.get_run(store, run_id)
+        if run is None:
+            raise LambdafanError(f"run {run_id} not found")
+        return run
+    latest = table.latest_run(store)
+    if latest is None:
+        raise LambdafanError(
+            f"no runs in table {table_name} yet: start one with lambdafan run --local"
+        )
+    return latest
+
+
+def recent_runs(store: ItemStore, limit: int) -> list[RunRow]:
+    """The newest `limit` runs from the `runs` index (one Query page for small limits)."""
+    return [run_row(item) for item in itertools.islice(store.query_runs(), limit)]
+
+
+def run_row(item: Item) -> RunRow:
+    """A run item as a `runs` row; the duration only once the run has finished."""
+    run = table.plain(item)
+    started = str(run.get("started_at", ""))
+    finished = run.get("finished_at")
+    duration = None
+    if run.get("status") != "running" and finished:
+        duration = _seconds_between(started, str(finished))
+    return RunRow(
+        run_id=str(run["run_id"]),
+        status=str(run.get("status", "")),
+        trigger=str(run.get("trigger", "")),
+        started_at=started,
+        finished_at=None if finished is None else str(finished),
+        duration_seconds=duration,
+        accounts_expected=int(run.get("accounts_expected", 0)),
+        accounts_done=int(run.get("accounts_done", 0)),
+        accounts_failed=int(run.get("accounts_failed", 0)),
+        records=int(run.get("records", 0)),
+        errors=int(run.get("errors", 0)),
+    )
+
+
+def _seconds_between(start: str, end: str) -> float | None:
+    try:
+        return (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+    except ValueError:
+        return None  # written by something else: show no duration rather than fail
+
+
+def is_running(run: Item) -> bool:
+    """Whether Workers may still write to the run (its status switches to `complete` once)."""
+    return run.get("status") == "running"
+
+
+# --- records and errors -----------------------------------------------------------------------
+
+
+def read_results(store: ItemStore, query: ResultsQuery, run: Item) -> Iterator[Row]:
+    """The rows of one read of `run`: record views, or error views with `query.errors`."""
+    view = error_view if query.errors else table.record_view
+    for item in _items(store, query, run, consistent=False):
+        yield view(item)
+
+
+def _items(store: ItemStore, query: ResultsQuery, run: Item, *, consistent: bool) -> Iterator[Item]:
+    if query.errors:
+        return _error_items(store, query, consistent=consistent)
+    return _record_items(store, query, run, consistent=consistent)
+
+
+def _record_items(
+    store: ItemStore, query: ResultsQuery, run: Item, *, consistent: bool
+) -> Iterator[Item]:
+    # Script and region together are a key prefix; region alone is not (scripts come first in
+    # the sort key), so it is filtered here, after the Query.
+    key_region = query.region if query.script is not None else None
+    prefix = table.record_sk_prefix(query.script, key_region)
+    for account in _accounts(store, query, run):
+        for item in store.query(
+            table.records_pk(query.run_id, account), prefix, consistent=consistent
+        ):
+            if query.region is None or item.get("region") == query.region:
+                yield item
+
+
+def _accounts(store: ItemStore, query: ResultsQuery, run: Item) -> Iterator[str]:
+    """The accounts whose record partitions to read: finished ones, plus, while the run is still
+    going, the run's other accounts (listed on the run item; else those of the config)."""
+    if query.account is not None:
+        yield query.account
+        return
+    done: set[str] = set()
+    for item in table.account_items(store, query.run_id):
+        done.add(str(item["account_id"]))
+        yield str(item["account_id"])
+    if is_running(run):
+        for account in run.get("accounts") or query.known_accounts:
+            if account not in done:
+                done.add(account)
+                yield account
+
+
+def _error_items(store: ItemStore, query: ResultsQuery, *, consistent: bool) -> Iterator[Item]:
+    prefix = "ERR#" if query.account is None else f"ERR#{query.account}#"
+    for item in store.query(table.run_pk(query.run_id), prefix, consistent=consistent):
+        if query.script is not None and item.get("script") != query.script:
+            continue
+        if query.region is not None and item.get("region") != query.region:
+            continue
+        yield item
+
+
+def error_view(item: Item) -> Row:
+    """An error item as the user sees it."""
+    plain = table.plain(item)
+    return {name: plain.get(name) for name in ERROR_FIELDS}
+
+
+def require_account(store: ItemStore, run: Item, account: str) -> None:
+    """Fail unless `account` took part in the run: it finished, or left a record or an error."""
+    run_id = str(run["run_id"])
+    if store.get(table.run_pk(run_id), f"ACCT#{account}") is not None:
+        return
+    records = store.query(table.records_pk(run_id, account), table.record_sk_prefix())
+    errors = table.run_errors(store, run_id, account)
+    if next(records, None) is not None or next(errors, None) is not None:
+        return
+    still = " (yet: the run is still running)" if is_running(run) else ""
+    raise LambdafanError(f"account {account} has no results in run {run_id}{still}")
+
+
+# --- following a running run ------------------------------------------------------------------
+
+
+def follow_results(
+    store: ItemStore,
+    query: ResultsQuery,
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Row]:
+    """Rows of a run as they arrive, each once, like `tail -f`; ends when the run is complete.
+
+    Each pass reads the run's status *before* its items: when that status is already `complete`
+    every item was written before the pass began, so that pass is the final, complete read.
+    Passes over a finished run use strongly consistent Queries so the final read misses nothing.
+    """
+    seen: set[tuple[str, str]] = set()
+    view = error_view if query.errors else table.record_view
+    while True:
+        started = clock()
+        run = table.get_run(store, query.run_id)
+        if run is None:
+            raise LambdafanError(f"run {query.run_id} not found")
+        running = is_running(run)
+        for item in _items(store, query, run, consistent=not running):
+            key = (str(item["pk"]), str(item["sk"]))
+            if key not in seen:
+                seen.add(key)
+                yield view(item)
+        if not running:
+            return
+        # Poll every `interval` seconds, not `interval` plus however long the pass took.
+        sleep(max(0.0, interval - (clock() - started)))
