@@ -1,0 +1,209 @@
+"""Fleet status from the deploy plan, pure: desired model + described state → statuses."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lambda_src import runs, table
+from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.plan import FleetState, ScheduleState, plan_fleet
+from lambdafan.fleet_status import (
+    FleetStatus,
+    ResourceStatus,
+    last_run,
+    resource_statuses,
+    schedule_status,
+)
+from lambdafan.render.status import last_run_line, schedule_line, verdict
+from tests.conftest import create_table, make_settings
+from tests.test_plan import in_sync, model
+
+NOW = datetime(2026, 11, 26, 22, 41, 4, tzinfo=timezone.utc)
+DEFAULT = "cron(0 6 * * ? *)"  # the config's default schedule
+
+
+def states(statuses: tuple[ResourceStatus, ...]) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return [(s.kind, s.name, s.state, s.fields) for s in statuses]
+
+
+def not_ok(statuses: tuple[ResourceStatus, ...]) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    return [row for row in states(statuses) if row[2] != "ok"]
+
+
+def fleet_status(resources: tuple[ResourceStatus, ...], **changes: Any) -> FleetStatus:
+    values: dict[str, Any] = {
+        "fleet": "plan",
+        "region": "us-east-1",
+        "resources": resources,
+        "schedule": schedule_status([], None, NOW),
+        "table_name": "plan-results",
+        "table_exists": True,
+        "last_run": None,
+        **changes,
+    }
+    return FleetStatus(**values)
+
+
+def test_in_sync_fleet_is_all_ok_and_its_schedule_fires_next_morning(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    changes = plan_fleet(m, in_sync(m))
+    statuses = resource_statuses(changes)
+    assert [s.state for s in statuses] == ["ok"] * 11
+    assert [s.kind for s in statuses] == (
+        ["table"] + ["log group"] * 3 + ["role"] * 3 + ["function"] * 3 + ["schedule"]
+    )
+    schedule = schedule_status(changes, DEFAULT, NOW)
+    assert (schedule.deployed, schedule.enabled, schedule.fires) == (DEFAULT, True, True)
+    assert schedule.next_run == datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+    status = fleet_status(statuses, schedule=schedule)
+    assert status.ok and status.deployed
+    assert "ok" in verdict(status)
+    assert schedule_line(schedule) == f"schedule: {DEFAULT} — next run 2026-11-27 06:00 UTC"
+
+
+def test_nothing_exists_so_everything_is_missing_and_nothing_fires(tmp_path: Path) -> None:
+    changes = plan_fleet(model(tmp_path), FleetState())
+    statuses = resource_statuses(changes)
+    assert {s.state for s in statuses} == {"missing"}
+    schedule = schedule_status(changes, DEFAULT, NOW)
+    assert (schedule.deployed, schedule.next_run, schedule.fires) == (None, None, False)
+    status = fleet_status(statuses, schedule=schedule, table_exists=False)
+    assert not status.ok and not status.deployed
+    assert "not deployed" in verdict(status)
+    assert "not deployed, never fires" in schedule_line(schedule)
+    assert "does not exist" in last_run_line(status)
+
+
+def test_memory_change_is_drift_of_that_function_naming_the_field(tmp_path: Path) -> None:
+    before = model(tmp_path)
+    after = model(tmp_path, functions={"notifier": {"memory": 512}})
+    statuses = resource_statuses(plan_fleet(after, in_sync(before)))
+    assert not_ok(statuses) == [("function", "plan-notifier", "drifted", ("memory",))]
+    status = fleet_status(statuses)
+    assert not status.ok and status.deployed
+    assert status.count("drifted") == 1
+    assert "1 drifted" in verdict(status)
+
+
+def test_deleted_log_group_is_missing(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    state = in_sync(m)
+    del state.log_groups["/aws/lambda/plan-worker"]
+    statuses = resource_statuses(plan_fleet(m, state))
+    assert not_ok(statuses) == [("log group", "/aws/lambda/plan-worker", "missing", ())]
+
+
+def test_several_drifted_fields_are_all_listed(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    state = in_sync(m)
+    worker = state.functions["plan-worker"]
+    state.functions["plan-worker"] = dataclasses.replace(worker, timeout=3, code_sha256="old")
+    statuses = resource_statuses(plan_fleet(m, state))
+    assert not_ok(statuses) == [("function", "plan-worker", "drifted", ("timeout", "code"))]
+
+
+def test_schedule_the_config_no_longer_wants_is_unwanted_and_still_fires(tmp_path: Path) -> None:
+    deployed = model(tmp_path)
+    wanted = model(tmp_path, schedule=None)
+    changes = plan_fleet(wanted, in_sync(deployed))
+    statuses = resource_statuses(changes)
+    assert not_ok(statuses) == [("schedule", "plan-schedule", "unwanted", ())]
+    rule = in_sync(deployed).schedule
+    schedule = schedule_status(changes, None, NOW, unwanted=rule)
+    assert (schedule.wanted, schedule.deployed) == (None, DEFAULT)
+    assert schedule.next_run == datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+    assert "(not in the config)" in schedule_line(schedule)
+    assert "1 unwanted" in verdict(fleet_status(statuses, schedule=schedule))
+
+
+def test_no_schedule_wanted_or_deployed(tmp_path: Path) -> None:
+    m = model(tmp_path, schedule=None)
+    changes = plan_fleet(m, in_sync(m))
+    assert {s.state for s in resource_statuses(changes)} == {"ok"}
+    schedule = schedule_status(changes, None, NOW)
+    assert (schedule.deployed, schedule.fires) == (None, False)
+    assert schedule_line(schedule).startswith("schedule: none")
+
+
+def test_changed_expression_reports_the_one_that_actually_fires(tmp_path: Path) -> None:
+    before = model(tmp_path, schedule="cron(0 9 ? * MON-FRI *)")
+    after = model(tmp_path)
+    changes = plan_fleet(after, in_sync(before))
+    assert not_ok(resource_statuses(changes)) == [
+        ("schedule", "plan-schedule", "drifted", ("expression",))
+    ]
+    schedule = schedule_status(changes, DEFAULT, NOW)
+    assert schedule.deployed == "cron(0 9 ? * MON-FRI *)"
+    # Thursday evening: the deployed rule fires Friday 09:00, not the config's 06:00.
+    assert schedule.next_run == datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    assert f"(config: {DEFAULT})" in schedule_line(schedule)
+
+
+def test_disabled_rule_never_fires(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    state = in_sync(m)
+    assert state.schedule is not None
+    state = dataclasses.replace(state, schedule=dataclasses.replace(state.schedule, enabled=False))
+    changes = plan_fleet(m, state)
+    assert not_ok(resource_statuses(changes)) == [
+        ("schedule", "plan-schedule", "drifted", ("enabled",))
+    ]
+    schedule = schedule_status(changes, DEFAULT, NOW)
+    assert (schedule.enabled, schedule.next_run, schedule.fires) == (False, None, False)
+    assert schedule_line(schedule).endswith("disabled, never fires")
+
+
+def test_rate_schedule_has_an_interval_not_a_time(tmp_path: Path) -> None:
+    m = model(tmp_path, schedule="rate(1 day)")
+    schedule = schedule_status(plan_fleet(m, in_sync(m)), "rate(1 day)", NOW)
+    assert (schedule.next_run, schedule.every) == (None, "every 1 day")
+    assert schedule_line(schedule) == "schedule: rate(1 day) — every 1 day"
+
+
+def test_unknown_cron_form_says_unknown(tmp_path: Path) -> None:
+    state = ScheduleState("cron(0 12 L * ? *)", True, (), True, {})
+    schedule = schedule_status(
+        [plan_fleet(model(tmp_path, schedule=None), FleetState(schedule=state))[-1]],
+        None,
+        NOW,
+        unwanted=state,
+    )
+    assert schedule_line(schedule).endswith("next run unknown")
+
+
+def test_last_run_is_the_newest_run_with_plain_numbers(aws: Any) -> None:
+    settings = make_settings()
+    clients = DeployClients.from_session(aws, "us-east-1")
+    assert last_run(clients, settings.table_name) is None  # no table: nothing to show
+
+    store = create_table(aws, settings)
+    assert last_run(clients, settings.table_name) is None  # a table, no run yet
+    for run_id, day in (("20261125T060000Z-aaaaaa", 25), ("20261126T060000Z-bbbbbb", 26)):
+        runs.start_run(
+            store,
+            run_id,
+            accounts_expected=2,
+            scripts=["whoami"],
+            trigger="schedule",
+            now=datetime(2026, 11, day, 6, 0, tzinfo=timezone.utc),
+            ttl_days=30,
+        )
+    store.add(table.run_pk("20261126T060000Z-bbbbbb"), "RUN", {"accounts_done": 1, "records": 7})
+
+    run = last_run(clients, settings.table_name)
+    assert run is not None
+    assert (run["run_id"], run["accounts_done"], run["records"]) == (
+        "20261126T060000Z-bbbbbb",
+        1,
+        7,
+    )
+    assert type(run["records"]) is int
+    line = last_run_line(fleet_status((), last_run=run))
+    assert line == (
+        "last run: 20261126T060000Z-bbbbbb, running, 1/2 accounts, 7 records, 0 errors, "
+        "started 2026-11-26 06:00:00 UTC"
+    )
+    assert last_run_line(fleet_status((), last_run=None)) == "last run: no runs yet"
