@@ -37,7 +37,7 @@ def demo(
 ) -> None:
     """See lambdafan work end to end in one command, with no AWS account and no network.
 
-    \\b
+    \b
     Starts moto's server on 127.0.0.1, creates a fake organization (accounts in an OU, with
     EC2 instances, S3 buckets and IAM users), writes a config for it, deploys the fleet
     (showing the plan), runs every script in every account and region in this process, and
