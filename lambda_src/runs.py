@@ -12,6 +12,8 @@ from lambda_src import table
 from lambda_src.table import ItemStore
 
 Clock = Callable[[], dt.datetime]
+# The run item's string set of the accounts that are done.
+DONE_SET = "done_accounts"
 
 
 def utcnow() -> dt.datetime:
@@ -81,9 +83,11 @@ def finish_account(
 ) -> Finish:
     """Mark an account done; `Finish.COMPLETED` for exactly one call per run.
 
-    The done item is a conditional put, so a duplicate Worker for the same account counts once.
-    The run's totals are then recomputed from the done items (a consistent Query) rather than
-    trusted to counters, and exactly one caller wins the conditional switch to `complete`.
+    The account's done item (its counts) is written first; then one conditional update adds the
+    account to the run item's `done_accounts` set and its counters, only if it is not in the set
+    yet. So a duplicate Worker counts nothing, and the update's result says exactly when the
+    last account is in: that Worker reads the done items once to set exact totals, and the
+    conditional switch to `complete` lets exactly one caller win.
     """
     marker = table.account_done_item(
         run_id,
@@ -95,24 +99,32 @@ def finish_account(
         finished_at=iso(now),
         expires_at=expiry(now, ttl_days),
     )
-    if not store.put_new(marker):
+    # A plain put: a retried Worker rewrites the same item, never a second one.
+    store.put_items([marker])
+    counters = {
+        "accounts_done": 1,
+        "accounts_failed": int(failed),
+        "records": marker["records"],
+        "errors": errors,
+    }
+    run = store.add_member(table.run_pk(run_id), "RUN", DONE_SET, account_id, counters)
+    if run is None:
         return Finish.DUPLICATE
-    run_key = table.run_pk(run_id), "RUN"
-    # Live progress for pollers; the exact totals are set when the run completes.
-    store.add(
-        *run_key,
-        {
-            "accounts_done": 1,
-            "accounts_failed": int(failed),
-            "records": marker["records"],
-            "errors": errors,
-        },
-    )
-    run = table.get_run(store, run_id)
-    done = list(table.account_items(store, run_id))
-    if run is None or len(done) < int(run["accounts_expected"]):
+    if len(run.get(DONE_SET) or ()) < int(run.get("accounts_expected", 0)):
         return Finish.COUNTED
-    return Finish.COMPLETED if complete_run(store, run_id, done, now) else Finish.COUNTED
+    return Finish.COMPLETED if complete_if_all_done(store, run_id, now) else Finish.COUNTED
+
+
+def complete_if_all_done(store: ItemStore, run_id: str, now: dt.datetime) -> bool:
+    """Complete the run when every expected account has its done item; True for the one call
+    that completed it. Also a safety net for callers that know all Workers have returned."""
+    run = table.get_run(store, run_id)
+    if run is None or run.get("status") != "running":
+        return False
+    done = list(table.account_items(store, run_id))
+    if len(done) < int(run["accounts_expected"]):
+        return False
+    return complete_run(store, run_id, done, now)
 
 
 def complete_run(

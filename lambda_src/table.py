@@ -57,6 +57,12 @@ class ItemStore(Protocol):
     def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
         """Atomically add to numeric attributes of an item."""
 
+    def add_member(
+        self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
+    ) -> Item | None:
+        """Atomically add `member` to the string set `set_name` and add `counters`, only if
+        `member` is not in the set yet. Returns the updated item, or None if it was there."""
+
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
         """Set attributes only if attribute `when[0]` equals `when[1]`; False otherwise."""
 
@@ -393,15 +399,36 @@ class DynamoStore:
                 yield self._de(raw)
 
     def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
+        self.client.update_item(**self._add_request(pk, sk, counters))
+
+    def add_member(
+        self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
+    ) -> Item | None:
+        request = self._add_request(pk, sk, counters)
+        request["UpdateExpression"] += ", #set :member"
+        request["ExpressionAttributeNames"]["#set"] = set_name
+        request["ExpressionAttributeValues"][":member"] = {"SS": [member]}
+        request["ExpressionAttributeValues"][":one"] = {"S": member}
+        try:
+            response = self.client.update_item(
+                **request,
+                ConditionExpression="NOT contains(#set, :one)",
+                ReturnValues="ALL_NEW",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return self._de(response["Attributes"])
+
+    def _add_request(self, pk: str, sk: str, counters: Mapping[str, int]) -> dict[str, Any]:
         names = {f"#c{i}": name for i, name in enumerate(counters)}
         values = {f":c{i}": value for i, value in enumerate(counters.values())}
-        self.client.update_item(
-            TableName=self.table,
-            Key=self._ser({"pk": pk, "sk": sk}),
-            UpdateExpression="ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=self._ser(values),
-        )
+        return {
+            "TableName": self.table,
+            "Key": self._ser({"pk": pk, "sk": sk}),
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": self._ser(values),
+        }
 
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
         names = {f"#v{i}": name for i, name in enumerate(values)}

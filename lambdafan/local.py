@@ -114,6 +114,10 @@ class LocalExecutor:
                 result = future.result()
                 if self.observer:
                     self.observer.account_done(result)
+            # Every Worker has returned: if none completed the run (moto in-process can lose
+            # concurrent counter increments; DynamoDB does not), complete and notify here.
+            if runs.complete_if_all_done(self.store, started["run_id"], self.clock()):
+                dispatch("notifier", {"run_id": started["run_id"]})
         return LocalRun(
             run_id=started["run_id"],
             summary=summarize(self.store, started["run_id"]),

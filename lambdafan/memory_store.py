@@ -56,9 +56,24 @@ class MemoryStore:
 
     def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
         with self._lock:
+            self._add(pk, sk, counters)
+
+    def add_member(
+        self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
+    ) -> Item | None:
+        with self._lock:
             item = self._items.setdefault((pk, sk), {"pk": pk, "sk": sk})
-            for name, value in counters.items():
-                item[name] = item.get(name, 0) + value
+            members = item.setdefault(set_name, set())
+            if member in members:
+                return None
+            members.add(member)
+            self._add(pk, sk, counters)
+            return copy.deepcopy(item)
+
+    def _add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
+        item = self._items.setdefault((pk, sk), {"pk": pk, "sk": sk})
+        for name, value in counters.items():
+            item[name] = item.get(name, 0) + value
 
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
         with self._lock:

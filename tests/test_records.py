@@ -452,6 +452,25 @@ def test_put_new_only_once(store: DynamoStore) -> None:
     assert stored[TTL_ATTRIBUTE] == EXPIRES
 
 
+@pytest.mark.parametrize("kind", ["dynamodb", "memory"])
+def test_add_member_counts_each_member_once(store: DynamoStore, kind: str) -> None:
+    from lambdafan.memory_store import MemoryStore
+
+    target: DynamoStore | MemoryStore = store if kind == "dynamodb" else MemoryStore()
+    target.put_items(
+        [run_item("r2", started_at="t", accounts_expected=2, scripts=["s"], trigger="manual",
+                  expires_at=EXPIRES)]
+    )  # fmt: skip
+    counters = {"accounts_done": 1, "records": 4}
+    first = target.add_member(run_pk("r2"), "RUN", "done", "111111111111", counters)
+    assert first is not None and first["accounts_done"] == 1 and first["records"] == 4
+    # The same member again changes nothing: the condition fails as a whole.
+    assert target.add_member(run_pk("r2"), "RUN", "done", "111111111111", counters) is None
+    second = target.add_member(run_pk("r2"), "RUN", "done", "222222222222", counters)
+    assert second is not None and set(second["done"]) == {"111111111111", "222222222222"}
+    assert (second["accounts_done"], second["records"]) == (2, 8)
+
+
 def test_add_and_update_if(store: DynamoStore) -> None:
     item = run_item(
         "r1",
