@@ -1,6 +1,7 @@
 """Benchmark: a local run over many accounts x regions against in-process moto.
 
     python bench/local_run.py --accounts 120 --regions 16 --threads 32 64 128
+    python bench/local_run.py --accounts 12 --regions 16 --baseline   # a laptop script's loop
 
 Each setting runs in its own process so peak memory (ru_maxrss) is that run's alone. Prints one
 line per setting: wall time of the run (Director to Notifier), records stored, peak RSS.
@@ -72,6 +73,45 @@ def one_run(accounts: int, regions: int, threads: int, table: bool) -> dict[str,
     }
 
 
+def laptop_loop(accounts: int, regions: int) -> dict[str, object]:
+    """The baseline: what a laptop script does, one account and region after another, with a
+    boto3 Session per account, same script, same in-process moto."""
+    os.environ.update(
+        AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
+    )
+    import boto3
+    from moto import mock_aws
+
+    from lambda_src.scripts import Account, load_script
+
+    script = load_script(HERE / "sleepy_call.py")
+    records = 0
+    with mock_aws():
+        sts = boto3.client("sts", region_name="us-east-1")
+        start = time.perf_counter()
+        for n in range(1, accounts + 1):
+            creds = sts.assume_role(
+                RoleArn=f"arn:aws:iam::{n:012d}:role/OrganizationAccountAccessRole",
+                RoleSessionName="laptop",
+            )["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
+            for region in REGIONS[:regions]:
+                records += len(list(script.collect(session, region, Account(f"{n:012d}", "a"))))
+        wall = time.perf_counter() - start
+    return {
+        "baseline": "sequential laptop loop",
+        "accounts": accounts,
+        "regions": regions,
+        "records": records,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=120)
@@ -79,7 +119,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--memory-store", action="store_true", help="skip the DynamoDB table")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline", action="store_true", help="time the sequential laptop loop instead"
+    )
     args = parser.parse_args()
+    if args.baseline:
+        print(json.dumps(laptop_loop(args.accounts, args.regions)))
+        return
     if args.child:
         figures = one_run(args.accounts, args.regions, args.threads[0], not args.memory_store)
         print(json.dumps(figures))
