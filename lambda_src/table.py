@@ -11,8 +11,10 @@ Layout (single table, on-demand, TTL attribute `expires_at`):
 
 Run items also carry `gsi1pk = "RUNS"`, `gsi1sk = <run_id>`: the sparse index `runs` lists runs
 newest first. They list the run's `accounts`, and `done_accounts` (a string set) grows as each
-account finishes, in the same conditional update as the run's counters. Records get a partition per (run, account) so a large run spreads its writes;
-everything else about a run sits in its own partition, read with one strongly consistent Query.
+account finishes, in the same conditional update as the run's counters.
+
+Records get a partition per (run, account) so a large run spreads its writes; everything else
+about a run sits in its own partition, read with one strongly consistent Query.
 Record keys are a digest of the record's content, so a retried Worker overwrites, never duplicates.
 """
 
