@@ -221,6 +221,15 @@ def error_item(
     }
 
 
+# DynamoDB's item limit is 400 KB; keep a margin for the size of attribute names and numbers.
+MAX_ITEM_BYTES = 390_000
+
+
+def too_large(item: Item) -> bool:
+    """Whether an item would exceed DynamoDB's item size limit (JSON size as the estimate)."""
+    return len(json.dumps(item, default=str).encode("utf-8")) > MAX_ITEM_BYTES
+
+
 # --- reads the CLI and the Notifier use (all Queries) ---------------------------------------
 
 

@@ -11,6 +11,7 @@ import concurrent.futures as cf
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,8 +119,11 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
                 result.records_by_script[pair.script.name] += outcome.records
                 if outcome.error is not None:
                     result.errors.append(outcome.error)
-        if writer.failure is not None:
-            result.errors.append(work.failure(ACCOUNT_WIDE, "writer", writer.failure))
+        for (script, region), count in writer.failed.items():
+            # Count only what was stored, and say which pair lost records.
+            result.records_by_script[script] -= count
+            message = f"{count} records could not be stored: {writer.failure}"
+            _add_error(result.errors, work.error_item(script, region, "WriteError", message))
     deps.store.put_items(result.errors)
     if deps.cloudwatch is not None:
         data = account_metrics(
@@ -190,11 +194,11 @@ class _AccountRun:
 
     def failure(self, script: str, region: str, exc: BaseException, where: str = "") -> Item:
         """The error item for a failed (script, region), or the whole account."""
-        return self._error(
+        return self.error_item(
             script, region, error_type_of(exc), f"{exc}{f' (at {where})' if where else ''}"
         )
 
-    def _error(self, script: str, region: str, error_type: str, message: str) -> Item:
+    def error_item(self, script: str, region: str, error_type: str, message: str) -> Item:
         return table.error_item(
             self.run_id,
             self.account.id,
@@ -220,7 +224,13 @@ class _AccountRun:
             max_workers=max(len(pairs), 1), thread_name_prefix=f"pair-{self.account.id}"
         )
         try:
-            futures = {pool.submit(self.run_pair, pair, session, writer): pair for pair in pairs}
+            # Each pair counts into its own outcome, so an abandoned pair still reports what it
+            # had stored when the deadline came.
+            outcomes = {pair: PairOutcome() for pair in pairs}
+            futures = {
+                pool.submit(self.run_pair, pair, session, writer, outcomes[pair]): pair
+                for pair in pairs
+            }
             timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             done, not_done = cf.wait(futures, timeout=timeout)
             # Scripts still running stop at their next record; their late records are dropped.
@@ -230,21 +240,23 @@ class _AccountRun:
             for future in not_done:
                 future.cancel()
                 pair = futures[future]
-                message = "did not finish before the Worker's deadline; records so far were kept"
-                yield (
-                    pair,
-                    PairOutcome(
-                        error=self._error(pair.script.name, pair.region, "Timeout", message)
-                    ),
+                outcome = outcomes[pair]
+                message = (
+                    "did not finish before the Worker's deadline; "
+                    f"the {outcome.records} records found so far were kept"
                 )
+                outcome.error = self.error_item(pair.script.name, pair.region, "Timeout", message)
+                yield pair, outcome
         finally:
             if own_pool:
                 pool.shutdown(wait=False, cancel_futures=True)
 
-    def run_pair(self, pair: Pair, session: AccountSession, writer: RecordWriter) -> PairOutcome:
+    def run_pair(
+        self, pair: Pair, session: AccountSession, writer: RecordWriter, outcome: PairOutcome
+    ) -> PairOutcome:
         """Run one script in one region, streaming its records to the writer."""
-        outcome = PairOutcome()
         seen: dict[str, int] = {}
+        too_large = 0
         try:
             for record in records_of(pair.script.collect(session, pair.region, self.account)):
                 if self.cancelled.is_set():
@@ -260,13 +272,33 @@ class _AccountRun:
                     expires_at=self.expires_at,
                     seen=seen,
                 )
+                if table.too_large(item):
+                    # One oversized item would make DynamoDB reject its whole batch.
+                    too_large += 1
+                    continue
                 if not writer.put(item):
                     break
                 outcome.records += 1
         except (Exception, SystemExit) as exc:  # a script calling sys.exit() fails only itself
             where = script_location(exc, pair.script.path)
             outcome.error = self.failure(pair.script.name, pair.region, exc, where)
+        if too_large and outcome.error is None:
+            outcome.error = self.error_item(
+                pair.script.name,
+                pair.region,
+                "RecordTooLarge",
+                f"{too_large} records over DynamoDB's 400 KB item limit were not stored",
+            )
         return outcome
+
+
+def _add_error(errors: list[Item], item: Item) -> None:
+    """Add an error item; a second error for the same pair joins the first (same key)."""
+    for existing in errors:
+        if existing["sk"] == item["sk"]:
+            existing["message"] = f"{existing['message']}; {item['error_type']}: {item['message']}"
+            return
+    errors.append(item)
 
 
 def records_of(result: Any) -> Iterator[Mapping[str, Any]]:
@@ -306,6 +338,7 @@ class RecordWriter:
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="record-writer", daemon=True)
         self.failure: Exception | None = None
+        self.failed: Counter[tuple[str, str]] = Counter()
         self.written = 0
 
     def __enter__(self) -> RecordWriter:
@@ -349,6 +382,15 @@ class RecordWriter:
         try:
             self._store.put_items(batch)
             self.written += len(batch)
-        except Exception as exc:
-            # Keep draining: one failed batch must not block the scripts or lose the rest.
-            self.failure = exc
+            return
+        except Exception:
+            pass
+        # One bad item fails its whole batch: write them one by one to lose only that one.
+        for item in batch:
+            try:
+                self._store.put_items([item])
+                self.written += 1
+            except Exception as exc:
+                # Keep draining: a failed item must not block the scripts or lose the rest.
+                self.failed[str(item.get("script")), str(item.get("region"))] += 1
+                self.failure = exc

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import re
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from lambdafan.cli_common import (
     ProfileOption,
     RegionOption,
     app,
+    check_account_id,
     guard_scripts,
     options,
     user_errors,
@@ -105,9 +105,20 @@ def run(
     if unknown:
         known = ", ".join(s.name for s in settings.scripts)
         raise UsageError(f"unknown script {', '.join(unknown)} (this fleet has: {known})")
-    bad_ids = [a for a in account or () if not re.fullmatch(r"\d{12}", a)]
-    if bad_ids:
-        raise UsageError(f"--account: {bad_ids[0]!r} is not a 12-digit account id")
+    for account_id in account or ():
+        check_account_id(account_id)
+    if not settings.organization:
+        # Without Organizations the fleet's accounts are known here: refuse unknown ones before
+        # anything runs (with it, the Director reports them).
+        fleet_accounts = {a.id for a in settings.accounts} - set(settings.exclude_accounts)
+        strangers = sorted(set(account or ()) - fleet_accounts)
+        if strangers:
+            raise UsageError(f"account {', '.join(strangers)} is not in this fleet")
+    if output is not None:
+        try:
+            output.open("a", encoding="utf-8").close()
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {output}: {exc.strerror}") from None
     session = opts.session(fleet)
     store, in_table = open_store(session, settings)
     if now and not in_table:
@@ -263,8 +274,7 @@ def member_role(
         clients = DeployClients.from_session(opts.session(fleet), fleet.home_region)
         identity = caller_identity(clients)
     else:
-        if not re.fullmatch(r"\d{12}", account_id):
-            raise UsageError(f"--account-id: {account_id!r} is not a 12-digit account id")
+        check_account_id(account_id, "--account-id")
         identity = Identity(account_id=account_id, partition="aws")
     arns = fleet_arns(fleet, identity)
     template = member_role_template(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,3 +125,10 @@ def guard_scripts(build: Callable[[], T]) -> T:
         return build()
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_account_id(account: str, option: str = "--account") -> str:
+    """An AWS account id is exactly 12 digits (leading zeros included)."""
+    if not re.fullmatch(r"\d{12}", account):
+        raise UsageError(f"{option}: {account!r} is not a 12-digit account id")
+    return account

@@ -17,6 +17,7 @@ from lambdafan.cli_common import (
     ProfileOption,
     RegionOption,
     app,
+    check_account_id,
     options,
     user_errors,
 )
@@ -98,7 +99,7 @@ def results_command(
     --region filters results; the table itself is always read in the fleet's home_region.
     """
     if account is not None:
-        results.check_account_id(account)
+        check_account_id(account)
     if follow and output_format is ResultsFormat.csv:
         raise UsageError("--follow prints table or json: CSV needs every column before a row")
     opts = options(ctx, config, profile, None)

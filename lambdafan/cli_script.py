@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +13,12 @@ from lambdafan.cli_common import (
     ConfigOption,
     ProfileOption,
     app,
+    check_account_id,
     guard_scripts,
     options,
     user_errors,
 )
 from lambdafan.config import ConfigError
-from lambdafan.errors import UsageError
 from lambdafan.render import scripts as render
 from lambdafan.script_tools import (
     account_name,
@@ -123,8 +122,7 @@ def try_script(
     Exit code: 0 the script finished, 1 it raised (the error names file:line),
     2 a broken script or bad options.
     """
-    if not re.fullmatch(r"\d{12}", account):
-        raise UsageError(f"--account: {account!r} is not a 12-digit account id")
+    check_account_id(account)
     # The command's --region is where the script runs; lambdafan's own calls (STS) use the
     # global --region or the config's home region, as the Worker uses the home region.
     opts = options(ctx, config, profile, None)

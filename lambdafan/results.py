@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from lambda_src import table
 from lambda_src.aws_session import RETRY_CONFIG
 from lambda_src.settings import FleetSettings
 from lambda_src.table import DynamoStore, Item, ItemStore
-from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.errors import LambdafanError
 
 Row = dict[str, Any]
 
@@ -113,13 +112,6 @@ def missing_table(table_name: str) -> Iterator[None]:
             f"table {table_name} not found: deploy the fleet first (lambdafan deploy) "
             "or run lambdafan run --local"
         ) from None
-
-
-def check_account_id(account: str) -> str:
-    """An AWS account id is exactly 12 digits (leading zeros included)."""
-    if not re.fullmatch(r"\d{12}", account):
-        raise UsageError(f"--account: {account!r} is not a 12-digit account id")
-    return account
 
 
 # --- runs -------------------------------------------------------------------------------------

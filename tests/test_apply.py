@@ -207,3 +207,24 @@ def test_permission_is_added_once() -> None:
             applier.apply([Change("create", "schedule", "fx-schedule", spec=spec)])
         statements = json.loads(lam.get_policy(FunctionName="fx-director")["Policy"])["Statement"]
         assert [s["Sid"] for s in statements] == ["fx-schedule"]
+
+
+def test_ttl_on_another_attribute_is_a_clear_error() -> None:
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        spec = TableSpec(name="fx-results", point_in_time_recovery=False, tags={})
+        applier = Applier(clients(dynamodb=db), "fx", sleep=Sleeps())
+        applier.apply([Change("create", "table", spec.name, spec=spec)])
+        db.update_time_to_live(
+            TableName=spec.name,
+            TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"},
+        )
+        db.update_time_to_live(
+            TableName=spec.name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "other"},
+        )
+        update = Change(
+            "update", "table", spec.name, (FieldChange("ttl_attribute", "other", "x"),), spec
+        )
+        with pytest.raises(DeployError, match="uses attribute 'other'"):
+            applier.apply([update])

@@ -107,3 +107,31 @@ def test_missing_config_file(server: str, tmp_path: Path) -> None:
     done = lambdafan("run", "--local", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: lambdafan.yaml: config file not found"
+
+
+def test_record_and_error_text_is_never_read_as_markup(server: str, tmp_path: Path) -> None:
+    script = tmp_path / "brackets.py"
+    script.write_text(
+        "def collect(session, region, account):\n"
+        "    yield {'name': 'web [/prod] [red]x'}\n"
+        "    raise ValueError('bad [/x]')\n"
+    )
+    config = write_config(tmp_path, [])
+    data = yaml.safe_load(config.read_text())
+    data["scripts"] = [str(script)]
+    config.write_text(yaml.safe_dump(data))
+
+    done = lambdafan("run", "--local", "-c", str(config))
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "web [/prod] [red]x" in done.stdout
+    assert "ValueError: bad [/x]" in done.stdout
+
+
+def test_unwritable_output_fails_before_the_run(server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, ["whoami"])
+    done = lambdafan("run", "--local", "-c", str(config), "-o", str(tmp_path / "no" / "x.jsonl"))
+    assert done.returncode == 2
+    assert "--output" in done.stderr and "Traceback" not in done.stderr
+    assert "accounts:" not in done.stdout

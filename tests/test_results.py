@@ -14,6 +14,7 @@ import pytest
 from lambda_src import runs, table
 from lambda_src.table import DynamoStore, ItemStore
 from lambdafan import results
+from lambdafan.cli_common import check_account_id
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.local import LocalExecutor
 from lambdafan.render import results as show
@@ -140,10 +141,10 @@ def test_missing_table_is_one_actionable_message(aws: Any) -> None:
 
 
 def test_account_ids_and_accounts_not_in_the_run(filled: Filled) -> None:
-    assert results.check_account_id("012345678901") == "012345678901"
+    assert check_account_id("012345678901") == "012345678901"
     for bad in ("12345", "1234567890123", "abcdefghijkl", "11111111111a"):
         with pytest.raises(UsageError, match="not a 12-digit account id"):
-            results.check_account_id(bad)
+            check_account_id(bad)
     run = results.find_run(filled.store, filled.run_id, "t")
     results.require_account(filled.store, run, A)
     with pytest.raises(

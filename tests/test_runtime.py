@@ -12,9 +12,9 @@ from botocore.exceptions import ClientError
 from lambda_src import runs, table
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.notifier import format_summary, summarize
-from lambda_src.settings import ScriptRef
+from lambda_src.settings import FleetSettings, ScriptRef
 from lambda_src.table import DynamoStore
-from lambda_src.worker import WorkerDeps, run_worker
+from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.local import LocalExecutor
 from lambdafan.memory_store import MemoryStore
 from tests.conftest import all_items, create_table, load_scripts, make_settings
@@ -150,13 +150,35 @@ def test_failures_stay_local(aws: Any) -> None:
     assert "3/3 done, 1 failed" in text and "AccessDenied" in text
 
 
-def test_many_concurrent_workers_notify_exactly_once(aws: Any) -> None:
+@pytest.mark.parametrize("kind", ["dynamodb", "memory"])
+def test_many_concurrent_workers_notify_exactly_once(aws: Any, kind: str) -> None:
     accounts = tuple(f"{n:012d}" for n in range(1, 25))
     settings = make_settings(accounts=accounts, regions=("us-east-1",), scripts=("whoami",))
-    store = create_table(aws, settings)
-    result = LocalExecutor(settings, aws, store, load_scripts(settings), threads=16).run()
+    store = create_table(aws, settings) if kind == "dynamodb" else MemoryStore()
+    finished: list[WorkerResult] = []
+
+    class Collect:
+        def started(self, run_id: str, accounts_expected: int) -> None:
+            pass
+
+        def account_done(self, result: WorkerResult) -> None:
+            finished.append(result)
+
+    executor = LocalExecutor(
+        settings, aws, store, load_scripts(settings), threads=16, observer=Collect()
+    )
+    result = executor.run()
     assert len(result.notifications) == 1
     assert result.summary.accounts_done == 24 and result.summary.records == 24
+    assert len(finished) == 24
+    completed_by_workers = sum(r.completed_run for r in finished)
+    if kind == "memory":
+        # A Worker, not the executor's safety net, completed the run: exactly one of them.
+        assert completed_by_workers == 1
+    else:
+        # In-process moto can lose concurrent updates (DynamoDB does not); then the executor's
+        # safety net completes the run. Never more than one completer either way.
+        assert completed_by_workers <= 1
 
 
 def test_records_are_collected_with_the_member_accounts_credentials(aws: Any) -> None:
@@ -198,6 +220,9 @@ def test_worker_stops_at_its_deadline_and_keeps_what_it_found(aws: Any) -> None:
         ),
     )
     assert [(e["region"], e["error_type"]) for e in result.errors] == [("eu-west-1", "Timeout")]
+    assert "the 1 records found so far were kept" in result.errors[0]["message"]
+    # The abandoned pair's stored record is counted, like the finished pair's.
+    assert result.records_by_script == {"slow_in_eu": 2}
     steps = sorted((r["region"], r["data"]["step"]) for r in table.run_records(store, "r1"))
     assert steps == [("eu-west-1", "start"), ("us-east-1", "start")]
     assert result.completed_run
@@ -293,3 +318,57 @@ def test_collect_may_return_a_dict_none_or_a_list(aws: Any, tmp_path: Any, retur
     found = [table.plain(r["data"]) for r in table.run_records(store, result.run_id)]
     assert sorted(found, key=str) == sorted(expected, key=str)
     assert result.summary.ok
+
+
+def _one_script(tmp_path: Any, source: str) -> FleetSettings:
+    script_file = tmp_path / "one.py"
+    script_file.write_text(source)
+    return dataclasses.replace(
+        make_settings(accounts=(A,), regions=("us-east-1",)),
+        scripts=(ScriptRef("one", str(script_file)),),
+    )
+
+
+def test_an_oversized_record_is_an_error_of_its_pair_and_the_rest_land(
+    aws: Any, tmp_path: Any
+) -> None:
+    settings = _one_script(
+        tmp_path,
+        "def collect(session, region, account):\n"
+        "    for i in range(20):\n"
+        "        yield {'i': i}\n"
+        "    yield {'blob': 'x' * 500_000}\n",
+    )
+    store = create_table(aws, settings)
+    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    assert len(list(table.run_records(store, result.run_id))) == 20
+    assert result.summary.records == 20
+    assert [(e.script, e.region, e.error_type) for e in result.summary.errors] == [
+        ("one", "us-east-1", "RecordTooLarge")
+    ]
+    assert result.summary.accounts_failed == 0
+
+
+class RefusingStore(MemoryStore):
+    """A store that refuses records with `bad` in them, as DynamoDB refuses invalid items."""
+
+    def put_items(self, items: Any) -> None:
+        if any(i.get("kind") == "record" and "bad" in i["data"] for i in items):
+            raise ValueError("ValidationException: item refused")
+        super().put_items(items)
+
+
+def test_a_refused_record_loses_only_itself(aws: Any, tmp_path: Any) -> None:
+    settings = _one_script(
+        tmp_path,
+        "def collect(session, region, account):\n"
+        "    for i in range(30):\n"
+        "        yield {'bad': i} if i == 7 else {'i': i}\n",
+    )
+    store = RefusingStore()
+    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    assert len(list(table.run_records(store, result.run_id))) == 29
+    assert result.summary.records == 29
+    [error] = result.summary.errors
+    assert (error.script, error.region, error.error_type) == ("one", "us-east-1", "WriteError")
+    assert "1 records could not be stored" in error.message

@@ -129,8 +129,20 @@ class Applier:
         db = self.clients.dynamodb
         # update_time_to_live fails when TTL is already enabled: look first.
         ttl = db.describe_time_to_live(TableName=spec.name)["TimeToLiveDescription"]
-        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-            return
+        status = ttl.get("TimeToLiveStatus")
+        if status in ("ENABLED", "ENABLING"):
+            if ttl.get("AttributeName") == spec.ttl_attribute:
+                return
+            raise DeployError(
+                f"TTL on table {spec.name} uses attribute {ttl.get('AttributeName')!r}, "
+                f"lambdafan needs {spec.ttl_attribute!r}: disable TTL on the table, then deploy "
+                "again (AWS allows one TTL change per hour)"
+            )
+        if status == "DISABLING":
+            raise DeployError(
+                f"TTL on table {spec.name} is being disabled: deploy again once it is off "
+                "(up to an hour)"
+            )
         db.update_time_to_live(
             TableName=spec.name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},

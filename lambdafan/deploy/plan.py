@@ -234,7 +234,3 @@ def _normalize_statement(statement: Mapping[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
-
-
-def is_noop(changes: list[Change]) -> bool:
-    return all(c.action == "unchanged" for c in changes)

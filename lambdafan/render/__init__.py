@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from lambda_src.notifier import RunSummary, format_summary
 from lambda_src.scripts import Script
@@ -28,12 +30,12 @@ ORIGIN_WIDTH = 16 + 12 + 14 + 3 * 3 + 1
 
 
 def error(message: str) -> None:
-    """One red line on stderr."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """One red line on stderr. Messages quote user data, so they are never read as markup."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def note(message: str) -> None:
-    err_console.print(f"[dim]{message}[/]", soft_wrap=True)
+    err_console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
 
 
 def records_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> Iterator[Table]:
@@ -56,7 +58,7 @@ def records_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> Iterator[Ta
         table.add_column("region", min_width=9, max_width=14, no_wrap=True)
         for name in fields:
             table.add_column(
-                name,
+                Text(name),
                 overflow="ellipsis",
                 min_width=6,
                 max_width=max(6, min(MAX_CELL, share)),
@@ -64,9 +66,9 @@ def records_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> Iterator[Ta
             )
         for row in kept:
             table.add_row(
-                str(row["account_name"]),
+                Text(str(row["account_name"])),
                 str(row["account_id"]),
-                str(row["region"]),
+                Text(str(row["region"])),
                 *(_cell(row.get(name)) for name in fields),
             )
         if totals[script] > len(kept):
@@ -88,11 +90,12 @@ def _record_fields(rows: Iterable[Mapping[str, Any]], most: int) -> list[str]:
     return list(fields)[:most]
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
+    """A record value as plain text: what scripts return is data, never rich markup."""
     if value is None:
-        return ""
+        return Text("")
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= MAX_CELL * 3 else text[: MAX_CELL * 3] + "…"
+    return Text(text if len(text) <= MAX_CELL * 3 else text[: MAX_CELL * 3] + "…")
 
 
 def print_records(rows: Iterable[Mapping[str, Any]], limit: int) -> int:
@@ -108,7 +111,7 @@ def print_records(rows: Iterable[Mapping[str, Any]], limit: int) -> int:
 
 def print_summary(summary: RunSummary) -> None:
     style = "green" if summary.ok else "red"
-    console.print(f"[{style}]{format_summary(summary)}[/]")
+    console.print(Text(format_summary(summary), style=style))
 
 
 def write_jsonl(target: Path | IO[str], rows: Iterable[Mapping[str, Any]]) -> int:
@@ -258,7 +261,7 @@ def print_validation(
     console.print(f"  regions: {regions}")
     console.print(f"  schedule: {schedule or 'none'}")
     for script in scripts:
-        console.print(f"  script {script.name} ({script.scope}): {script.path}")
+        console.print(Text(f"  script {script.name} ({script.scope}): {script.path}"))
     console.print(f"  Worker bundle: {bundle_size:,} bytes")
 
 

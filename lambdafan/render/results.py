@@ -46,10 +46,10 @@ def print_error_table(rows: Iterable[Mapping[str, Any]], limit: int, run_id: str
         if total <= limit:
             table.add_row(
                 Text(f"{row['account_name']}\n{row['account_id']}"),
-                str(row["region"]),
-                str(row["script"]),
-                str(row["error_type"]),
-                _truncate(str(row["message"]), MAX_MESSAGE),
+                Text(str(row["region"])),
+                Text(str(row["script"])),
+                Text(str(row["error_type"])),
+                Text(_truncate(str(row["message"]), MAX_MESSAGE)),
             )
     if not total:
         console.print(f"no errors in run {run_id}")
@@ -190,7 +190,7 @@ def _status(status: str, errors: int) -> str:
 
 def stopped(message: str) -> None:
     """A dim line on stderr when the user stops a command (Ctrl-C)."""
-    err_console.print(f"[dim]{message}[/]", soft_wrap=True)
+    err_console.print(Text(message, style="dim"), soft_wrap=True)
 
 
 def stdout_closed() -> None:
