@@ -13,9 +13,10 @@ import boto3
 import botocore.session
 
 from lambda_src.aws_session import RETRY_CONFIG
+from lambda_src.delivery import Channels
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.invoke import lambda_invoker
-from lambda_src.notifier import run_notifier
+from lambda_src.notifier import NotifierDeps, run_notifier
 from lambda_src.scripts import Script, load_script
 from lambda_src.settings import FleetSettings, load_settings, resolve_script_path
 from lambda_src.table import DynamoStore
@@ -70,4 +71,16 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_notifier(event, _settings(), _store())
+    notify = _settings().notify
+    session = _session()
+
+    def client(service: str, wanted: object) -> Any:
+        return session.client(service, config=RETRY_CONFIG) if wanted else None
+
+    channels = Channels(
+        ssm=client("ssm", notify.slack_webhook_parameter),
+        ses=client("ses", notify.email_sender),
+        sns=client("sns", notify.sns_topic_arn),
+    )
+    deps = NotifierDeps(store=_store(), channels=channels, cloudwatch=client("cloudwatch", True))
+    return run_notifier(event, _settings(), deps)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lambda_src import table
+from lambda_src.delivery import Channels, Delivery, deliver
+from lambda_src.metrics import put_metrics
 from lambda_src.settings import FleetSettings
 from lambda_src.table import ItemStore
 
@@ -113,9 +116,58 @@ def format_summary(summary: RunSummary, max_errors: int = MAX_ERRORS_SHOWN) -> s
     return "\n".join(lines)
 
 
+def subject_line(summary: RunSummary, fleet: str) -> str:
+    verdict = "OK" if summary.ok else f"{len(summary.errors)} error(s)"
+    return f"lambdafan {fleet}: run {summary.run_id} {verdict}, {summary.records} records"
+
+
+def run_metrics(summary: RunSummary, fleet: str, now: dt.datetime) -> list[dict[str, Any]]:
+    """The run's CloudWatch metrics (pure): records, errors, failed accounts, duration."""
+    values: dict[str, tuple[float, str]] = {
+        "RunRecords": (summary.records, "Count"),
+        "RunErrors": (len(summary.errors), "Count"),
+        "RunAccountsFailed": (summary.accounts_failed, "Count"),
+    }
+    if summary.finished_at:
+        started = dt.datetime.fromisoformat(summary.started_at)
+        finished = dt.datetime.fromisoformat(summary.finished_at)
+        values["RunDuration"] = ((finished - started).total_seconds(), "Seconds")
+    return [
+        {
+            "MetricName": name,
+            "Dimensions": [{"Name": "Fleet", "Value": fleet}],
+            "Timestamp": now,
+            "Value": value,
+            "Unit": unit,
+        }
+        for name, (value, unit) in values.items()
+    ]
+
+
+@dataclass
+class NotifierDeps:
+    """What the Notifier talks to; without channels (local runs) it only summarizes."""
+
+    store: ItemStore
+    channels: Channels | None = None
+    cloudwatch: Any | None = None
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
+
+
 def run_notifier(
-    event: Mapping[str, Any], settings: FleetSettings, store: ItemStore
+    event: Mapping[str, Any], settings: FleetSettings, deps: NotifierDeps
 ) -> dict[str, Any]:
-    """Handle `{run_id}`: summarize the run. Delivery to Slack/email/SNS is configured per fleet."""
-    summary = summarize(store, str(event["run_id"]))
-    return {"summary": summary.as_dict(), "text": format_summary(summary)}
+    """Handle `{run_id}`: summarize the run, send it to the configured channels, put metrics."""
+    summary = summarize(deps.store, str(event["run_id"]))
+    text = format_summary(summary)
+    delivered: list[Delivery] = []
+    if deps.channels is not None:
+        subject = subject_line(summary, settings.fleet)
+        delivered = deliver(subject, text, settings.notify, deps.channels)
+    if deps.cloudwatch is not None:
+        put_metrics(deps.cloudwatch, run_metrics(summary, settings.fleet, deps.clock()))
+    return {
+        "summary": summary.as_dict(),
+        "text": text,
+        "delivered": [asdict(d) for d in delivered],
+    }

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from lambda_src import runs
 from lambda_src.aws_session import RETRY_CONFIG
 from lambda_src.director import DirectorDeps, run_director
-from lambda_src.notifier import RunSummary, run_notifier, summarize
+from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
 from lambda_src.runs import Clock
 from lambda_src.scripts import Script, ScriptError, load_script
 from lambda_src.settings import FleetSettings, resolve_script_path
@@ -105,7 +105,9 @@ class LocalExecutor:
                     with lock:
                         workers.append(future)
                 else:
-                    notifications.append(run_notifier(payload, self.settings, self.store))
+                    # A laptop run summarizes but never posts to the fleet's channels.
+                    deps = NotifierDeps(store=self.store)
+                    notifications.append(run_notifier(payload, self.settings, deps))
 
             started = run_director(event, self.settings, self._director_deps(dispatch))
             if self.observer:
