@@ -43,9 +43,6 @@ class ItemStore(Protocol):
     def put_items(self, items: Sequence[Item]) -> None:
         """Write items, overwriting any with the same key."""
 
-    def put_new(self, item: Item) -> bool:
-        """Write an item only if its key is free; False if it already existed."""
-
     def get(self, pk: str, sk: str) -> Item | None:
         """Read one item, strongly consistent."""
 
@@ -56,9 +53,6 @@ class ItemStore(Protocol):
 
     def query_runs(self) -> Iterator[Item]:
         """Run items, newest first, from the `runs` index."""
-
-    def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
-        """Atomically add to numeric attributes of an item."""
 
     def add_member(
         self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
@@ -364,17 +358,6 @@ class DynamoStore:
             f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} tries"
         )
 
-    def put_new(self, item: Item) -> bool:
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=self._ser(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
-
     def get(self, pk: str, sk: str) -> Item | None:
         response = self.client.get_item(
             TableName=self.table, Key=self._ser({"pk": pk, "sk": sk}), ConsistentRead=True
@@ -409,9 +392,6 @@ class DynamoStore:
         for page in paginator.paginate(TableName=self.table, **kwargs):
             for raw in page.get("Items", []):
                 yield self._de(raw)
-
-    def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
-        self.client.update_item(**self._add_request(pk, sk, counters))
 
     def add_member(
         self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]

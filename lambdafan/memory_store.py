@@ -23,14 +23,6 @@ class MemoryStore:
             for item in items:
                 self._items[item["pk"], item["sk"]] = copy.deepcopy(item)
 
-    def put_new(self, item: Item) -> bool:
-        with self._lock:
-            key = item["pk"], item["sk"]
-            if key in self._items:
-                return False
-            self._items[key] = copy.deepcopy(item)
-            return True
-
     def get(self, pk: str, sk: str) -> Item | None:
         with self._lock:
             item = self._items.get((pk, sk))
@@ -53,10 +45,6 @@ class MemoryStore:
         with self._lock:
             runs = [copy.deepcopy(i) for i in self._items.values() if i.get("gsi1pk") == "RUNS"]
         return iter(sorted(runs, key=lambda i: str(i["gsi1sk"]), reverse=True))
-
-    def add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
-        with self._lock:
-            self._add(pk, sk, counters)
 
     def add_member(
         self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]

@@ -191,7 +191,10 @@ def test_last_run_is_the_newest_run_with_plain_numbers(aws: Any) -> None:
             now=datetime(2026, 11, day, 6, 0, tzinfo=timezone.utc),
             ttl_days=30,
         )
-    store.add(table.run_pk("20261126T060000Z-bbbbbb"), "RUN", {"accounts_done": 1, "records": 7})
+    store.add_member(
+        table.run_pk("20261126T060000Z-bbbbbb"), "RUN", runs.DONE_SET, "a",
+        {"accounts_done": 1, "records": 7},
+    )  # fmt: skip
 
     run = last_run(clients, settings.table_name)
     assert run is not None

@@ -435,23 +435,6 @@ def test_rewriting_the_same_records_overwrites(store: DynamoStore) -> None:
     assert len(list(store.query(records[0]["pk"]))) == 3
 
 
-def test_put_new_only_once(store: DynamoStore) -> None:
-    item = run_item(
-        "r9",
-        started_at="2024-01-01T00:00:00Z",
-        accounts_expected=1,
-        scripts=["s3"],
-        trigger="manual",
-        expires_at=EXPIRES,
-    )
-    assert store.put_new(item) is True
-    assert store.put_new({**item, "trigger": "schedule"}) is False
-    stored = get_run(store, "r9")
-    assert stored is not None
-    assert stored["trigger"] == "manual"
-    assert stored[TTL_ATTRIBUTE] == EXPIRES
-
-
 @pytest.mark.parametrize("kind", ["dynamodb", "memory"])
 def test_add_member_counts_each_member_once(store: DynamoStore, kind: str) -> None:
     from lambdafan.memory_store import MemoryStore
@@ -471,7 +454,7 @@ def test_add_member_counts_each_member_once(store: DynamoStore, kind: str) -> No
     assert (second["accounts_done"], second["records"]) == (2, 8)
 
 
-def test_add_and_update_if(store: DynamoStore) -> None:
+def test_update_if(store: DynamoStore) -> None:
     item = run_item(
         "r1",
         started_at="2024-01-01T00:00:00Z",
@@ -481,12 +464,6 @@ def test_add_and_update_if(store: DynamoStore) -> None:
         expires_at=EXPIRES,
     )
     store.put_items([item])
-
-    store.add(run_pk("r1"), "RUN", {"records": 5, "errors": 1})
-    store.add(run_pk("r1"), "RUN", {"records": 7, "accounts_done": 1})
-    run = get_run(store, "r1")
-    assert run is not None
-    assert (run["records"], run["errors"], run["accounts_done"]) == (12, 1, 1)
 
     wrong = store.update_if(run_pk("r1"), "RUN", {"status": "done"}, ("status", "finished"))
     assert wrong is False
@@ -513,15 +490,17 @@ def test_add_and_update_if(store: DynamoStore) -> None:
 def test_query_runs_newest_first(store: DynamoStore) -> None:
     run_ids = ["20240103T000000Z-c", "20240101T000000Z-a", "20240102T000000Z-b"]
     for run_id in run_ids:
-        store.put_new(
-            run_item(
-                run_id,
-                started_at=run_id,
-                accounts_expected=1,
-                scripts=["s3"],
-                trigger="manual",
-                expires_at=EXPIRES,
-            )
+        store.put_items(
+            [
+                run_item(
+                    run_id,
+                    started_at=run_id,
+                    accounts_expected=1,
+                    scripts=["s3"],
+                    trigger="manual",
+                    expires_at=EXPIRES,
+                )
+            ]
         )
     # Items that are not runs stay out of the sparse index.
     store.put_items([rec({"a": 1}, run="20240104T000000Z-d")])
