@@ -253,6 +253,14 @@ def member_role(
         str | None,
         typer.Option(help="The fleet's account (default: the one your credentials are in)."),
     ] = None,
+    also_trust: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--also-trust",
+            help="Another role/user ARN that may assume the member role (repeatable), e.g. "
+            "yours, for `run --local` and `script test`.",
+        ),
+    ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -277,13 +285,17 @@ def member_role(
         check_account_id(account_id, "--account-id")
         identity = Identity(account_id=account_id, partition="aws")
     arns = fleet_arns(fleet, identity)
-    template = member_role_template(
-        fleet=fleet.fleet,
-        worker_role_arn=arns.role_arn("worker"),
-        role_name=settings.member_role,
-        external_id=settings.external_id,
-        permissions=permissions.value,
-    )
+    try:
+        template = member_role_template(
+            fleet=fleet.fleet,
+            worker_role_arn=arns.role_arn("worker"),
+            role_name=settings.member_role,
+            external_id=settings.external_id,
+            permissions=permissions.value,
+            also_trust=also_trust or (),
+        )
+    except ValueError as exc:
+        raise UsageError(f"member-role: {exc}") from None
     render.console.print(template, markup=False, highlight=False, soft_wrap=True)
 
 

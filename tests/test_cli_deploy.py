@@ -263,3 +263,16 @@ def test_validate_checks_without_aws(tmp_path: Path) -> None:
     (tmp_path / "whoami.py").write_text("def collect(session):\n    return None\n")
     bad = lambdafan("validate", "-c", str(config))
     assert bad.returncode == 2 and "collect` must take (session, region, account)" in bad.stderr
+
+
+def test_member_role_can_also_trust_the_operators_role(server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    mine = "arn:aws:iam::123456789012:role/Admin"
+    done = lambdafan("member-role", "-c", str(config), "--also-trust", mine)
+    assert done.returncode == 0, done.stderr
+    statement = json.loads(done.stdout)["Resources"]["MemberRole"]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]["Statement"][0]
+    assert statement["Principal"]["AWS"] == [{"Ref": "WorkerRoleArn"}, mine]
+    bad = lambdafan("member-role", "-c", str(config), "--also-trust", "Admin")
+    assert bad.returncode == 2 and "not an IAM role, user or account-root ARN" in bad.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from . import names
@@ -19,6 +20,7 @@ MANAGED_POLICIES: tuple[MemberPermissions, ...] = ("ReadOnlyAccess", "SecurityAu
 # IAM's own limits, checked here so a bad name fails before a StackSet fails in 500 accounts.
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _ROLE_ARN = r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$"
+_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(root|(role|user)/[\w+=,.@/-]+)$")
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 MIN_SESSION, MAX_SESSION = 3600, 43200
 
@@ -31,6 +33,7 @@ def member_role_template(
     external_id: str | None,
     permissions: MemberPermissions,
     max_session_duration: int = MIN_SESSION,
+    also_trust: Sequence[str] = (),
 ) -> str:
     """A CloudFormation template (JSON text) creating the member role `role_name`.
 
@@ -41,7 +44,9 @@ def member_role_template(
     The trust names the Worker role's ARN, so IAM rejects the template until that role exists
     (deploy the fleet first), and a Worker role deleted and re-created is no longer trusted
     (IAM keeps the old role's unique id): update the stack set after `destroy` + `deploy`.
-    `max_session_duration` must cover the fleet's `session_duration`.
+    `max_session_duration` must cover the fleet's `session_duration`. `also_trust` adds IAM
+    principals (your own role, a CI role) that may assume the role too, for `run --local` and
+    `script test` from outside the fleet.
     """
     if permissions not in MANAGED_POLICIES:
         raise ValueError(f"permissions must be one of {MANAGED_POLICIES}, not {permissions!r}")
@@ -51,13 +56,20 @@ def member_role_template(
         raise ValueError(f"not an IAM role ARN: {worker_role_arn!r}")
     if external_id and not _EXTERNAL_ID.match(external_id):
         raise ValueError("external id must be 2-1224 characters of [\\w+=,.@:/-]")
+    for principal in also_trust:
+        if not _PRINCIPAL.match(principal):
+            raise ValueError(f"not an IAM role, user or account-root ARN: {principal!r}")
     if not MIN_SESSION <= max_session_duration <= MAX_SESSION:
         raise ValueError(f"max session duration must be {MIN_SESSION}-{MAX_SESSION} seconds")
 
     trust_statement: dict[str, Any] = {
         "Sid": "LambdafanWorker",
         "Effect": "Allow",
-        "Principal": {"AWS": {"Ref": "WorkerRoleArn"}},
+        "Principal": {
+            "AWS": [{"Ref": "WorkerRoleArn"}, *also_trust]
+            if also_trust
+            else {"Ref": "WorkerRoleArn"}
+        },
         "Action": "sts:AssumeRole",
         # AWS::NoValue drops the key, so without an external id there is no Condition at all.
         "Condition": {
