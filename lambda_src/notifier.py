@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lambda_src import table
+from lambda_src import runs, table
 from lambda_src.delivery import Channels, Delivery, deliver
 from lambda_src.metrics import put_metrics
 from lambda_src.settings import FleetSettings
-from lambda_src.table import ItemStore
+from lambda_src.table import ACCOUNT_WIDE, ItemStore
 
 MAX_ERRORS_SHOWN = 10
 
@@ -157,7 +157,13 @@ class NotifierDeps:
 def run_notifier(
     event: Mapping[str, Any], settings: FleetSettings, deps: NotifierDeps
 ) -> dict[str, Any]:
-    """Handle `{run_id}`: summarize the run, send it to the configured channels, put metrics."""
+    """Handle `{run_id}`: summarize the run, send it to the configured channels, put metrics.
+
+    Also handles Lambda's on-failure record of a Worker whose retries are exhausted: that
+    account is recorded as failed, and if it was the last one, the run is reported as usual.
+    """
+    if "requestPayload" in event and "requestContext" in event:
+        return _worker_gave_up(event, settings, deps)
     summary = summarize(deps.store, str(event["run_id"]))
     text = format_summary(summary)
     delivered: list[Delivery] = []
@@ -171,3 +177,47 @@ def run_notifier(
         "text": text,
         "delivered": [asdict(d) for d in delivered],
     }
+
+
+def _worker_gave_up(
+    event: Mapping[str, Any], settings: FleetSettings, deps: NotifierDeps
+) -> dict[str, Any]:
+    payload = event["requestPayload"]
+    context = event.get("requestContext") or {}
+    response = event.get("responsePayload") or {}
+    run_id = str(payload["run_id"])
+    account_id, account_name = str(payload["account"]["id"]), str(payload["account"]["name"])
+    reason = response.get("errorMessage") or context.get("condition") or "unknown error"
+    now = deps.clock()
+    deps.store.put_items(
+        [
+            table.error_item(
+                run_id,
+                account_id,
+                account_name,
+                ACCOUNT_WIDE,
+                ACCOUNT_WIDE,
+                error_type=str(response.get("errorType") or "WorkerFailed"),
+                message=(
+                    f"the Worker failed {context.get('approximateInvokeCount', 'every')} "
+                    f"time(s) and Lambda gave up: {reason}"
+                ),
+                collected_at=runs.iso(now),
+                expires_at=runs.expiry(now, settings.ttl_days),
+            )
+        ]
+    )
+    finish = runs.finish_account(
+        deps.store,
+        run_id,
+        account_id,
+        account_name,
+        records_by_script={},
+        errors=1,
+        failed=True,
+        now=now,
+        ttl_days=settings.ttl_days,
+    )
+    if finish is runs.Finish.COMPLETED:
+        return run_notifier({"run_id": run_id}, settings, deps)
+    return {"run_id": run_id, "account_failed": account_id, "finish": finish.value}

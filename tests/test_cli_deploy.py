@@ -106,6 +106,12 @@ def test_deploy_creates_every_resource_tagged(server: str, tmp_path: Path) -> No
     # The CLI's bundle, built in another process, has the bytes this process builds.
     assert worker["CodeSha256"] == build_bundle(settings, include_scripts=True).sha256
     assert worker["MemorySize"] == 1024 and worker["Timeout"] == 900
+    # A Worker Lambda gives up on reaches the Notifier, which marks its account failed.
+    invoke_config = client("lambda").get_function_event_invoke_config(FunctionName="e2e-worker")
+    notifier_arn = client("lambda").get_function(FunctionName="e2e-notifier")["Configuration"][
+        "FunctionArn"
+    ]
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == notifier_arn
 
     events = client("events")
     rule = events.describe_rule(Name="e2e-schedule")

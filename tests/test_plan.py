@@ -75,6 +75,7 @@ def in_sync(m: FleetModel) -> FleetState:
                 runtime=f.runtime,
                 architecture=f.architecture,
                 tags=dict(f.tags),
+                on_failure=f.on_failure,
             )
             for f in m.functions
         },
@@ -184,3 +185,18 @@ def test_table_ttl_off_and_pitr_requested(tmp_path: Path) -> None:
     assert acting(plan_fleet(m, state)) == [
         ("update", "table", "plan-results", ["point_in_time_recovery", "ttl_attribute", "tags"])
     ]
+
+
+def test_workers_failure_destination_is_the_notifier_and_drift_is_seen(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    destinations = {f.kind: f.on_failure for f in m.functions}
+    assert destinations == {
+        "director": None,
+        "worker": "arn:aws:lambda:us-east-1:123456789012:function:plan-notifier",
+        "notifier": None,
+    }
+    state = in_sync(m)
+    state.functions["plan-worker"] = dataclasses.replace(
+        state.functions["plan-worker"], on_failure=None
+    )
+    assert acting(plan_fleet(m, state)) == [("update", "function", "plan-worker", ["on_failure"])]

@@ -248,11 +248,15 @@ def test_worker_assumes_member_role_and_invokes_only_the_notifier() -> None:
     assert not any(a.startswith("organizations:") for a in actions_of(policy))
 
 
-def test_notifier_reads_the_table_only() -> None:
+def test_notifier_reads_and_writes_this_table_only() -> None:
     arns = arns_for()
     policy = inline_policy("notifier", arns)
     dynamo = {a for a in actions_of(policy) if a.startswith("dynamodb:")}
-    assert dynamo == {"dynamodb:GetItem", "dynamodb:Query"}
+    # It records accounts whose Worker failed for good, so it writes items too.
+    assert dynamo == {
+        "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    }  # fmt: skip
     assert resources_for(policy, "dynamodb:GetItem") == {arns.table_arn}
     assert not any(a.startswith(("lambda:", "sts:")) for a in actions_of(policy))
 

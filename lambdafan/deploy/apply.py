@@ -203,6 +203,7 @@ class Applier:
         assert isinstance(spec, FunctionSpec)
         if change.action == "create":
             self._create_function(spec)
+            self._set_on_failure(spec)
             return
         lam = self.clients.lambda_
         if any(change.changes(f) for f in FUNCTION_CONFIG_FIELDS):
@@ -223,9 +224,24 @@ class Applier:
                 self.sleep,
             )
             self._wait_updated(spec.name)
+        if change.changes("on_failure"):
+            self._set_on_failure(spec)
         if change.changes("tags"):
             arn = lam.get_function(FunctionName=spec.name)["Configuration"]["FunctionArn"]
             lam.tag_resource(Resource=arn, Tags=spec.tags)
+
+    def _set_on_failure(self, spec: FunctionSpec) -> None:
+        if spec.on_failure is None:
+            return
+        retrying(
+            lambda: self.clients.lambda_.put_function_event_invoke_config(
+                FunctionName=spec.name,
+                MaximumRetryAttempts=2,
+                DestinationConfig={"OnFailure": {"Destination": spec.on_failure}},
+            ),
+            function_busy,
+            self.sleep,
+        )
 
     def _configuration(self, spec: FunctionSpec) -> dict[str, Any]:
         return {

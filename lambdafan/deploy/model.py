@@ -57,6 +57,9 @@ class FunctionSpec:
     tags: dict[str, str]
     runtime: str = RUNTIME
     architecture: str = ARCHITECTURE
+    # Where Lambda sends an async event whose retries are exhausted (the Worker's go to the
+    # Notifier, which marks that account failed so the run still completes).
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ def fleet_model(config: Config, arns: FleetArns) -> FleetModel:
             environment={"LAMBDAFAN_FLEET": fleet},
             bundle=worker_bundle if kind == "worker" else plain_bundle,
             tags=tags,
+            on_failure=arns.notifier_function_arn if kind == "worker" else None,
         )
         for kind in names.KINDS
     )

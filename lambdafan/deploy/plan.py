@@ -54,6 +54,7 @@ class FunctionState:
     runtime: str
     architecture: str
     tags: dict[str, str]
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,7 @@ def _function_fields(spec: FunctionSpec, current: FunctionState) -> list[FieldCh
         # Architecture can only change together with the code.
         *_differ("code", current.code_sha256, spec.bundle.sha256),
         *_differ("architecture", current.architecture, spec.architecture),
+        *_differ("on_failure", current.on_failure, spec.on_failure),
         *_tags(current.tags, spec.tags),
     ]
 

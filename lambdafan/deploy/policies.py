@@ -240,7 +240,6 @@ _READ_WRITE = (
     "dynamodb:Query",
     "dynamodb:UpdateItem",
 )
-_READ = ("dynamodb:GetItem", "dynamodb:Query")
 
 
 def _director(arns: FleetArns) -> list[Statement]:
@@ -281,7 +280,9 @@ def _worker(arns: FleetArns) -> list[Statement]:
 
 def _notifier(arns: FleetArns) -> list[Statement]:
     notify = arns.notify
-    statements = [_logs("notifier", arns), *_table("ResultsTableRead", _READ, arns)]
+    # It writes too: a Worker whose retries are exhausted reaches the Notifier (Lambda's
+    # on-failure destination), which records that account as failed so the run completes.
+    statements = [_logs("notifier", arns), *_table("ResultsTableReadWrite", _READ_WRITE, arns)]
     if notify.slack_webhook_parameter:
         # A SecureString under the default aws/ssm key needs no KMS grant; a customer-managed
         # key would need kms:Decrypt on that key, which is the user's to grant.

@@ -121,7 +121,21 @@ def read_function(clients: DeployClients, name: str) -> FunctionState | None:
         runtime=config.get("Runtime", ""),
         architecture=(config.get("Architectures") or ["x86_64"])[0],
         tags=dict(response.get("Tags", {})),
+        on_failure=_on_failure(clients, name),
     )
+
+
+def _on_failure(clients: DeployClients, function: str) -> str | None:
+    try:
+        config = clients.lambda_.get_function_event_invoke_config(FunctionName=function)
+    except ClientError as exc:
+        if _absent(exc):
+            return None
+        raise
+    destination: str | None = (
+        config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+    )
+    return destination
 
 
 def read_schedule(clients: DeployClients, fleet: str) -> ScheduleState | None:
