@@ -150,7 +150,7 @@ def _show_once(
         if query.errors:
             show.print_error_table(rows, table_rows, query.run_id)
         else:
-            show.print_record_tables(rows, table_rows)
+            show.print_record_tables(rows, table_rows, results.known_totals(store, query, run))
         if results.is_running(run):
             render.note("the run is still running: --follow prints results as they arrive")
 

@@ -182,6 +182,22 @@ def read_results(store: ItemStore, query: ResultsQuery, run: Item) -> Iterator[R
         yield view(item)
 
 
+def known_totals(store: ItemStore, query: ResultsQuery, run: Item) -> dict[str, int] | None:
+    """Records per script of a finished run, from its done items (one Query), when the query's
+    filters allow it; None when only reading every record can tell (a region filter, or a run
+    still going)."""
+    if is_running(run) or query.region is not None or query.errors:
+        return None
+    totals: dict[str, int] = {}
+    for done in table.account_items(store, query.run_id):
+        if query.account is not None and done["account_id"] != query.account:
+            continue
+        for script, count in (done.get("records_by_script") or {}).items():
+            if query.script is None or script == query.script:
+                totals[str(script)] = totals.get(str(script), 0) + int(count)
+    return totals
+
+
 def _items(store: ItemStore, query: ResultsQuery, run: Item, *, consistent: bool) -> Iterator[Item]:
     if query.errors:
         return _error_items(store, query, consistent=consistent)

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -331,3 +332,38 @@ def test_json_lines_round_trip(capsys: pytest.CaptureFixture[str]) -> None:
     rows = [{"account_id": A, "nested": {"x": [1, 2.5]}}, {"account_id": B}]
     assert show.write_json_lines(rows) == 2
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == rows
+
+
+def test_table_mode_stops_reading_once_every_table_is_full() -> None:
+    from lambdafan.render import records_tables
+
+    consumed = 0
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal consumed
+        for i in range(100):
+            consumed += 1
+            yield {"account_id": "1", "account_name": "a", "region": "r", "script": "s", "i": i}
+
+    [table_] = list(records_tables(rows(), 5, totals={"s": 100}))
+    assert consumed == 5
+    assert table_.title == "s (100 records)" and table_.row_count == 5
+    consumed = 0
+    list(records_tables(rows(), 5))  # without known totals every row is counted
+    assert consumed == 100
+
+
+def test_known_totals_come_from_the_done_items(aws: Any) -> None:
+    settings = make_settings(accounts=(A, B), scripts=("whoami", "fails_in_eu"))
+    store = create_table(aws, settings)
+    run_id = LocalExecutor(settings, aws, store, load_scripts(settings)).run().run_id
+    run = table.get_run(store, run_id)
+    assert run is not None
+    assert results.known_totals(store, results.ResultsQuery(run_id), run) == {
+        "whoami": 4, "fails_in_eu": 6,
+    }  # fmt: skip
+    only_a = results.ResultsQuery(run_id, account=A, script="whoami")
+    assert results.known_totals(store, only_a, run) == {"whoami": 2}
+    assert (
+        results.known_totals(store, results.ResultsQuery(run_id, region="eu-west-1"), run) is None
+    )

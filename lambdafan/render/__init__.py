@@ -38,16 +38,26 @@ def note(message: str) -> None:
     err_console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
 
 
-def records_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> Iterator[Table]:
-    """One table per script (scripts have different fields), at most `limit` rows each."""
+def records_tables(
+    rows: Iterable[Mapping[str, Any]], limit: int, totals: Mapping[str, int] | None = None
+) -> Iterator[Table]:
+    """One table per script (scripts have different fields), at most `limit` rows each.
+
+    With `totals` (records per script, known in advance) reading stops as soon as every
+    script's table is full, so a big run is not read to the end just to count it.
+    """
     by_script: dict[str, list[Mapping[str, Any]]] = {}
-    totals: dict[str, int] = {}
+    counted: dict[str, int] = {}
+    wanted = None if totals is None else {s: min(n, limit) for s, n in totals.items() if n}
     for row in rows:
         script = str(row["script"])
-        totals[script] = totals.get(script, 0) + 1
+        counted[script] = counted.get(script, 0) + 1
         kept = by_script.setdefault(script, [])
         if len(kept) < limit:
             kept.append(row)
+        if wanted is not None and all(len(by_script.get(s, ())) >= n for s, n in wanted.items()):
+            break
+    totals = {**counted, **(totals or {})}
     for script, kept in by_script.items():
         fields = _record_fields(kept, _fields_that_fit(console.width))
         # rich never shrinks no_wrap columns, so give each record column its share of the width.
@@ -98,10 +108,12 @@ def _cell(value: Any) -> Text:
     return Text(text if len(text) <= MAX_CELL * 3 else text[: MAX_CELL * 3] + "…")
 
 
-def print_records(rows: Iterable[Mapping[str, Any]], limit: int) -> int:
+def print_records(
+    rows: Iterable[Mapping[str, Any]], limit: int, totals: Mapping[str, int] | None = None
+) -> int:
     """Print the tables (or say there is nothing); returns how many tables there were."""
     count = 0
-    for table in records_tables(rows, limit):
+    for table in records_tables(rows, limit, totals):
         console.print(table)
         count += 1
     if not count:

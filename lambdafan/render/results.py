@@ -23,9 +23,11 @@ CSV_ORIGIN = ("account_id", "account_name", "region", "script")
 MAX_MESSAGE = 100  # error messages are cut in tables only; JSON and CSV keep them whole
 
 
-def print_record_tables(rows: Iterable[Mapping[str, Any]], limit: int) -> int:
+def print_record_tables(
+    rows: Iterable[Mapping[str, Any]], limit: int, totals: Mapping[str, int] | None = None
+) -> int:
     """One table per script, at most `limit` rows each; returns how many tables."""
-    return print_records(rows, limit)
+    return print_records(rows, limit, totals)
 
 
 def print_error_table(rows: Iterable[Mapping[str, Any]], limit: int, run_id: str) -> int:
