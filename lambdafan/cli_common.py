@@ -89,7 +89,10 @@ ProfileOption = Annotated[
     str | None, typer.Option(help="AWS profile to use (default: the usual AWS chain).")
 ]
 RegionOption = Annotated[
-    str | None, typer.Option(help="AWS region for lambdafan's own calls (default: home_region).")
+    str | None,
+    typer.Option(
+        help="Your AWS session's default region (default: home_region, where the fleet lives).",
+    ),
 ]
 
 
