@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_src import runs, table
+from lambda_src import runs
 from lambda_src.accounts import resolve_accounts
 from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.runs import Clock
 from lambda_src.scripts import Account
 from lambda_src.settings import FleetSettings
-from lambda_src.table import ACCOUNT_WIDE, ItemStore
+from lambda_src.table import ItemStore
 
 INVOKE_THREADS = 32
 
@@ -95,31 +95,14 @@ def _start_workers(
 def _worker_not_started(
     run_id: str, account: Account, exc: Exception, settings: FleetSettings, deps: DirectorDeps
 ) -> None:
-    now = deps.clock()
-    deps.store.put_items(
-        [
-            table.error_item(
-                run_id,
-                account.id,
-                account.name,
-                ACCOUNT_WIDE,
-                ACCOUNT_WIDE,
-                error_type=type(exc).__name__,
-                message=f"Worker could not be started: {exc}",
-                collected_at=runs.iso(now),
-                expires_at=runs.expiry(now, settings.ttl_days),
-            )
-        ]
-    )
-    finish = runs.finish_account(
+    finish = runs.fail_account(
         deps.store,
         run_id,
         account.id,
         account.name,
-        records_by_script={},
-        errors=1,
-        failed=True,
-        now=now,
+        error_type=type(exc).__name__,
+        message=f"Worker could not be started: {exc}",
+        now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
     if finish is runs.Finish.COMPLETED:

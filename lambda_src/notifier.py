@@ -12,7 +12,7 @@ from lambda_src import runs, table
 from lambda_src.delivery import Channels, Delivery, deliver
 from lambda_src.metrics import put_metrics
 from lambda_src.settings import FleetSettings
-from lambda_src.table import ACCOUNT_WIDE, ItemStore
+from lambda_src.table import ItemStore
 
 MAX_ERRORS_SHOWN = 10
 
@@ -188,34 +188,17 @@ def _worker_gave_up(
     run_id = str(payload["run_id"])
     account_id, account_name = str(payload["account"]["id"]), str(payload["account"]["name"])
     reason = response.get("errorMessage") or context.get("condition") or "unknown error"
-    now = deps.clock()
-    deps.store.put_items(
-        [
-            table.error_item(
-                run_id,
-                account_id,
-                account_name,
-                ACCOUNT_WIDE,
-                ACCOUNT_WIDE,
-                error_type=str(response.get("errorType") or "WorkerFailed"),
-                message=(
-                    f"the Worker failed {context.get('approximateInvokeCount', 'every')} "
-                    f"time(s) and Lambda gave up: {reason}"
-                ),
-                collected_at=runs.iso(now),
-                expires_at=runs.expiry(now, settings.ttl_days),
-            )
-        ]
-    )
-    finish = runs.finish_account(
+    finish = runs.fail_account(
         deps.store,
         run_id,
         account_id,
         account_name,
-        records_by_script={},
-        errors=1,
-        failed=True,
-        now=now,
+        error_type=str(response.get("errorType") or "WorkerFailed"),
+        message=(
+            f"the Worker failed {context.get('approximateInvokeCount', 'every')} "
+            f"time(s) and Lambda gave up: {reason}"
+        ),
+        now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
     if finish is runs.Finish.COMPLETED:

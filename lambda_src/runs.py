@@ -115,6 +115,47 @@ def finish_account(
     return Finish.COMPLETED if complete_if_all_done(store, run_id, now) else Finish.COUNTED
 
 
+def fail_account(
+    store: ItemStore,
+    run_id: str,
+    account_id: str,
+    account_name: str,
+    *,
+    error_type: str,
+    message: str,
+    now: dt.datetime,
+    ttl_days: int,
+) -> Finish:
+    """Record that an account produced nothing (its Worker never ran, or Lambda gave up on it):
+    one account-wide error item, and the account done as failed, so the run still completes."""
+    store.put_items(
+        [
+            table.error_item(
+                run_id,
+                account_id,
+                account_name,
+                table.ACCOUNT_WIDE,
+                table.ACCOUNT_WIDE,
+                error_type=error_type,
+                message=message,
+                collected_at=iso(now),
+                expires_at=expiry(now, ttl_days),
+            )
+        ]
+    )
+    return finish_account(
+        store,
+        run_id,
+        account_id,
+        account_name,
+        records_by_script={},
+        errors=1,
+        failed=True,
+        now=now,
+        ttl_days=ttl_days,
+    )
+
+
 def complete_if_all_done(store: ItemStore, run_id: str, now: dt.datetime) -> bool:
     """Complete the run when every expected account has its done item; True for the one call
     that completed it. Also a safety net for callers that know all Workers have returned."""
