@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import re
 from collections.abc import Callable
@@ -17,6 +18,16 @@ from lambda_src.scripts import ScriptError
 from lambdafan import render
 from lambdafan.config import Config, ConfigError, load_config
 from lambdafan.errors import LambdafanError, UsageError
+
+DEFAULT_CONFIG = Path("lambdafan.yaml")
+
+
+class TableOrJson(str, enum.Enum):
+    """`--format` of commands that print a table for people or JSON Lines for pipes."""
+
+    table = "table"
+    json = "json"
+
 
 app = typer.Typer(
     help="Run your boto3 scripts across every AWS account and region on a Lambda fleet.",
@@ -107,7 +118,7 @@ def global_options(
 
     AWS_ENDPOINT_URL is honoured, so every command works against a local AWS emulator too.
     """
-    ctx.obj = GlobalOptions(config=config or Path("lambdafan.yaml"), profile=profile, region=region)
+    ctx.obj = GlobalOptions(config=config or DEFAULT_CONFIG, profile=profile, region=region)
 
 
 def options(

@@ -16,6 +16,7 @@ from lambdafan.cli_common import (
     ConfigOption,
     ProfileOption,
     RegionOption,
+    TableOrJson,
     app,
     check_account_id,
     options,
@@ -35,11 +36,6 @@ class ResultsFormat(str, enum.Enum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-class RunsFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
 
 
 @app.command("results")
@@ -188,8 +184,8 @@ def runs_command(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 10,
     output_format: Annotated[
-        RunsFormat, typer.Option("--format", help="table, or json (JSON Lines) for pipes.")
-    ] = RunsFormat.table,
+        TableOrJson, typer.Option("--format", help="table, or json (JSON Lines) for pipes.")
+    ] = TableOrJson.table,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -207,7 +203,7 @@ def runs_command(
     store = results.open_table(opts.session(fleet), settings)
     with results.missing_table(settings.table_name):
         recent = results.recent_runs(store, limit)
-    if output_format is RunsFormat.json:
+    if output_format is TableOrJson.json:
         show.write_runs_json(recent)
     else:
         show.print_runs(recent)

@@ -10,8 +10,10 @@ import typer
 
 from lambda_src.scripts import Account
 from lambdafan.cli_common import (
+    DEFAULT_CONFIG,
     ConfigOption,
     ProfileOption,
+    TableOrJson,
     app,
     check_account_id,
     guard_scripts,
@@ -36,17 +38,10 @@ script_app = typer.Typer(
 )
 app.add_typer(script_app, name="script")
 
-DEFAULT_CONFIG = Path("lambdafan.yaml")
-
 
 class ScopeChoice(str, enum.Enum):
     region = "region"
     account = "account"
-
-
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
 
 
 @script_app.command("new")
@@ -105,8 +100,8 @@ def try_script(
         typer.Option(help="External id for the role (default: the config's, if any)."),
     ] = None,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table for people, json for JSON Lines.")
-    ] = OutputFormat.table,
+        TableOrJson, typer.Option("--format", help="table for people, json for JSON Lines.")
+    ] = TableOrJson.table,
     limit: Annotated[int, typer.Option(min=1, help="Rows shown in the table.")] = 50,
     config: ConfigOption = None,
     profile: ProfileOption = None,
@@ -151,7 +146,7 @@ def try_script(
             credentials=credentials,
         )
     )
-    render.print_script_run(run, json_lines=output_format is OutputFormat.json, limit=limit)
+    render.print_script_run(run, json_lines=output_format is TableOrJson.json, limit=limit)
     raise typer.Exit(0 if run.ok else 1)
 
 
