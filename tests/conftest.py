@@ -46,6 +46,19 @@ def aws() -> Iterator[Any]:
         yield boto3.Session(region_name=REGION)
 
 
+def assumed(session: Any, account_id: str, role: str = "setup") -> Any:
+    """A plain boto3 Session inside another (moto) account, to create resources only it has."""
+    creds = session.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{role}", RoleSessionName="setup"
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
+    )
+
+
 def make_settings(
     fleet: str = "test",
     accounts: tuple[str, ...] = ("111111111111", "222222222222"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import yaml
 
-from tests.conftest import SCRIPTS, lambdafan
+from tests.conftest import SCRIPTS, assumed, lambdafan
 
 A, B = "111111111111", "022222222222"
 
@@ -19,16 +19,7 @@ A, B = "111111111111", "022222222222"
 def test_deploy_run_results_runs_status_destroy(server: str, tmp_path: Path) -> None:
     shutil.copy(SCRIPTS / "buckets.py", tmp_path / "buckets.py")
     for account, bucket in ((A, "alpha-logs"), (B, "beta-logs")):
-        creds = boto3.client("sts", region_name="us-east-1").assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/setup", RoleSessionName="setup"
-        )["Credentials"]
-        boto3.client(
-            "s3",
-            region_name="us-east-1",
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        ).create_bucket(Bucket=bucket)
+        assumed(boto3.Session(), account).client("s3").create_bucket(Bucket=bucket)
     config = tmp_path / "lambdafan.yaml"
     config.write_text(
         yaml.safe_dump(

@@ -17,7 +17,7 @@ from lambda_src.table import DynamoStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.local import LocalExecutor
 from lambdafan.memory_store import MemoryStore
-from tests.conftest import all_items, create_table, load_scripts, make_settings
+from tests.conftest import all_items, assumed, create_table, load_scripts, make_settings
 
 A, B, C = "111111111111", "022222222222", "333333333333"
 
@@ -25,21 +25,6 @@ A, B, C = "111111111111", "022222222222", "333333333333"
 def deserialized(session: Any, table_name: str) -> list[dict[str, Any]]:
     store = DynamoStore(session.client("dynamodb"), table_name)
     return [store._de(raw) for raw in all_items(session, table_name)]
-
-
-def assumed(session: Any, account_id: str) -> Any:
-    """A session in another moto account, for creating resources there."""
-    import boto3
-
-    creds = session.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/setup", RoleSessionName="setup"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name="us-east-1",
-    )
 
 
 def deny_assume_role(session: Any, account_id: str) -> None:

@@ -24,7 +24,7 @@ from lambdafan.script_tools import (
     starter_script,
     write_starter,
 )
-from tests.conftest import REGION, SCRIPTS
+from tests.conftest import REGION, SCRIPTS, assumed
 
 MEMBER = "111111111111"
 ROLE = "OrganizationAccountAccessRole"
@@ -32,17 +32,9 @@ ASSUME = Credentials(role=ROLE)
 OWN = Credentials(role=None)
 
 
-def assumed(session: Any, account_id: str = MEMBER) -> Any:
-    """A plain boto3 Session inside `account_id` (moto isolates each account's resources)."""
-    creds = session.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE}", RoleSessionName="setup"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
-    )
+def in_member(session: Any) -> Any:
+    """A session inside the member account (moto isolates each account's resources)."""
+    return assumed(session, MEMBER, ROLE)
 
 
 def write(folder: Path, name: str, source: str) -> Path:
@@ -81,7 +73,7 @@ def test_starter_follows_the_contract(tmp_path: Path, scope: Any) -> None:
 
 
 def test_region_starter_yields_one_record_per_instance(aws: Any, tmp_path: Path) -> None:
-    ec2 = assumed(aws).client("ec2", region_name="eu-west-1")
+    ec2 = in_member(aws).client("ec2", region_name="eu-west-1")
     image = ec2.describe_images()["Images"][0]["ImageId"]
     ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3, InstanceType="t3.micro")
     path = write_starter("instances", "region", tmp_path)
@@ -110,7 +102,7 @@ def test_region_starter_yields_one_record_per_instance(aws: Any, tmp_path: Path)
 
 
 def test_account_starter_yields_one_record_per_iam_user(aws: Any, tmp_path: Path) -> None:
-    iam = assumed(aws).client("iam")
+    iam = in_member(aws).client("iam")
     for user in ("alice", "bob"):
         iam.create_user(UserName=user)
     path = write_starter("users", "account", tmp_path)
@@ -134,7 +126,7 @@ def test_account_starter_yields_one_record_per_iam_user(aws: Any, tmp_path: Path
 
 
 def test_assume_runs_in_the_member_account_and_no_assume_in_your_own(aws: Any) -> None:
-    assumed(aws).client("s3").create_bucket(Bucket="member-only-bucket")
+    in_member(aws).client("s3").create_bucket(Bucket="member-only-bucket")
     buckets = SCRIPTS / "buckets.py"
     account = Account(MEMBER, "prod")
 
