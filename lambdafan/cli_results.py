@@ -111,7 +111,6 @@ def results_command(
                 script=script,
                 region=region,
                 errors=errors,
-                known_accounts=tuple(a.id for a in settings.accounts),
             )
             if follow:
                 _follow(store, run, query, output_format, limit, interval)

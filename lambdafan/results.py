@@ -39,19 +39,13 @@ ERROR_FIELDS = (
 
 @dataclass(frozen=True)
 class ResultsQuery:
-    """What `lambdafan results` asks for: one run, optionally narrowed.
-
-    `known_accounts` are the accounts listed in the config. Records are partitioned per
-    (run, account) and only finished accounts have an item in the run's partition, so while a run
-    is still going these are the only way to find the records of accounts not yet done.
-    """
+    """What `lambdafan results` asks for: one run, optionally narrowed."""
 
     run_id: str
     account: str | None = None
     script: str | None = None
     region: str | None = None
     errors: bool = False
-    known_accounts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,7 +215,7 @@ def _record_items(
 
 def _accounts(store: ItemStore, query: ResultsQuery, run: Item) -> Iterator[str]:
     """The accounts whose record partitions to read: finished ones, plus, while the run is still
-    going, the run's other accounts (listed on the run item; else those of the config)."""
+    going, the run's other accounts (the run item lists them all)."""
     if query.account is not None:
         yield query.account
         return
@@ -230,7 +224,7 @@ def _accounts(store: ItemStore, query: ResultsQuery, run: Item) -> Iterator[str]
         done.add(str(item["account_id"]))
         yield str(item["account_id"])
     if is_running(run):
-        for account in run.get("accounts") or query.known_accounts:
+        for account in run.get("accounts") or ():
             if account not in done:
                 done.add(account)
                 yield account

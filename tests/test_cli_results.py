@@ -218,8 +218,9 @@ NAMES = {A: "prod", B: "staging"}
 def _running_run(store: DynamoStore) -> None:
     now = runs.utcnow()
     runs.start_run(
-        store, RUN_ID, accounts_expected=2, scripts=["whoami"], trigger="test", now=now, ttl_days=1
-    )
+        store, RUN_ID, accounts_expected=2, accounts=[A, B], scripts=["whoami"], trigger="test",
+        now=now, ttl_days=1,
+    )  # fmt: skip
     _write_record(store, A, 1)
 
 

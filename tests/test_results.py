@@ -220,6 +220,7 @@ def _start(store: ItemStore, run_id: str) -> None:
         store,
         run_id,
         accounts_expected=2,
+        accounts=[A, B],
         scripts=["whoami"],
         trigger="test",
         now=NOW,
@@ -250,7 +251,7 @@ def test_follow_yields_each_record_once_and_stops_when_the_run_completes(aws: An
                 table.run_pk(run_id), "RUN", {"status": "complete"}, when=("status", "running")
             )
 
-    query = ResultsQuery(run_id, known_accounts=(A, B))
+    query = ResultsQuery(run_id)
     follow = results.follow_results(
         store, query, interval=2.0, sleep=sleep, clock=lambda: float(next(ticks))
     )
