@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.parse
 import urllib.request
@@ -17,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from moto import mock_aws
 
 from lambda_src.scripts import Script, load_script
@@ -57,6 +60,33 @@ def assumed(session: Any, account_id: str, role: str = "setup") -> Any:
         aws_session_token=creds["SessionToken"],
         region_name=REGION,
     )
+
+
+def write_script(folder: Path, name: str, source: str) -> Path:
+    """A script file in `folder`, its source dedented."""
+    path = folder / name
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return path
+
+
+def deployable_config(folder: Path, fleet: str, **changes: Any) -> Path:
+    """`folder/lambdafan.yaml` for a one-account fleet running a copy of tests/scripts/whoami.py."""
+    script = folder / "whoami.py"
+    if not script.exists():
+        shutil.copy(SCRIPTS / "whoami.py", script)
+    config = {
+        "fleet": fleet,
+        "home_region": REGION,
+        "schedule": "rate(1 day)",
+        "accounts": {"list": ["111111111111"]},
+        "regions": [REGION],
+        "scripts": ["ec2_instances", "whoami.py"],
+        "functions": {"worker": {"memory": 1024}},
+        **changes,
+    }
+    path = folder / "lambdafan.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def make_settings(

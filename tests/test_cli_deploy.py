@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-import yaml
 
 from lambda_src.settings import FLEET_TAG
 from lambdafan.config import load_config
 from lambdafan.deploy.bundle import build_bundle
-from tests.conftest import SCRIPTS, Recorder, lambdafan, mutating
+from tests.conftest import Recorder, deployable_config, lambdafan, mutating
 
 REGION = "us-east-1"
 
 
 def write_config(folder: Path, fleet: str = "e2e", **changes: Any) -> Path:
-    script = folder / "whoami.py"
-    if not script.exists():
-        shutil.copy(SCRIPTS / "whoami.py", script)
-    config = {
-        "fleet": fleet,
-        "home_region": REGION,
-        "schedule": "rate(1 day)",
-        "accounts": {"list": ["111111111111"]},
-        "regions": [REGION],
-        "scripts": ["ec2_instances", "whoami.py"],
-        "functions": {"worker": {"memory": 1024}},
-        **changes,
-    }
-    path = folder / "lambdafan.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return deployable_config(folder, fleet, **changes)
 
 
 def deploy(config: Path, *extra: str) -> str:

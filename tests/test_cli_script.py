@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.conftest import lambdafan
+from tests.conftest import lambdafan, write_script
 
 MEMBER = "111111111111"
 ROLE = "OrganizationAccountAccessRole"
@@ -22,12 +21,6 @@ def collect(session, region, account):
     identity = session.client("sts", region_name=region).get_caller_identity()
     yield {"caller": identity["Account"], "marker": "hello-record", "seen_region": region}
 """
-
-
-def write(folder: Path, name: str, source: str) -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return path
 
 
 def write_config(folder: Path, scripts: list[str], **extra: Any) -> Path:
@@ -96,7 +89,7 @@ def test_new_rejects_a_bad_name_and_honours_dir(tmp_path: Path) -> None:
 
 
 def test_test_prints_the_records_of_the_assumed_account(server: str, tmp_path: Path) -> None:
-    write(tmp_path, "whoami.py", WHOAMI)
+    write_script(tmp_path, "whoami.py", WHOAMI)
 
     done = lambdafan(
         "script", "test", "whoami.py", "--account", MEMBER, "--region", "eu-west-1",
@@ -111,7 +104,7 @@ def test_test_prints_the_records_of_the_assumed_account(server: str, tmp_path: P
 
 
 def test_test_json_lines_and_the_role_from_the_config(server: str, tmp_path: Path) -> None:
-    write(tmp_path, "whoami.py", WHOAMI)
+    write_script(tmp_path, "whoami.py", WHOAMI)
     config = write_config(tmp_path, ["whoami.py"])
 
     done = lambdafan(
@@ -136,7 +129,7 @@ def test_test_json_lines_and_the_role_from_the_config(server: str, tmp_path: Pat
 
 
 def test_test_no_assume_uses_your_credentials_and_warns(server: str, tmp_path: Path) -> None:
-    write(tmp_path, "whoami.py", WHOAMI)
+    write_script(tmp_path, "whoami.py", WHOAMI)
 
     done = lambdafan(
         "script", "test", "whoami.py", "-a", MEMBER, "--no-assume", "--format", "json",
@@ -159,7 +152,7 @@ def test_test_of_the_starter_runs_clean(server: str, tmp_path: Path) -> None:
 
 
 def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path: Path) -> None:
-    write(
+    write_script(
         tmp_path,
         "boom.py",
         """\
@@ -177,7 +170,7 @@ def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path:
 
 
 def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
-    write(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
+    write_script(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
 
     done = lambdafan("script", "test", "broken.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
 
@@ -187,7 +180,7 @@ def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
 
 
 def test_test_needs_a_role_a_config_or_no_assume(server: str, tmp_path: Path) -> None:
-    write(tmp_path, "whoami.py", WHOAMI)
+    write_script(tmp_path, "whoami.py", WHOAMI)
 
     done = lambdafan("script", "test", "whoami.py", "-a", MEMBER, cwd=tmp_path)
 
@@ -221,7 +214,7 @@ def test_list_shows_the_builtins_with_their_scope(tmp_path: Path) -> None:
 
 
 def test_list_shows_the_configured_scripts(tmp_path: Path) -> None:
-    write(tmp_path, "whoami.py", WHOAMI)
+    write_script(tmp_path, "whoami.py", WHOAMI)
     config = write_config(tmp_path, ["whoami.py", "s3_buckets"])
 
     done = lambdafan("script", "list", "-c", str(config), cwd=tmp_path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,34 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 
 from lambda_src import runs
 from lambda_src.table import DynamoStore
 from lambdafan.schedule_times import next_firing
-from tests.conftest import SCRIPTS, Recorder, lambdafan, mutating
+from tests.conftest import Recorder, deployable_config, lambdafan, mutating
 
 REGION = "us-east-1"
 SCHEDULE = "cron(0 6 * * ? *)"
 
 
 def write_config(folder: Path, fleet: str = "stat", **changes: Any) -> Path:
-    script = folder / "whoami.py"
-    if not script.exists():
-        shutil.copy(SCRIPTS / "whoami.py", script)
-    config = {
-        "fleet": fleet,
-        "home_region": REGION,
-        "schedule": SCHEDULE,
-        "accounts": {"list": ["111111111111"]},
-        "regions": [REGION],
-        "scripts": ["whoami.py"],
-        "functions": {"worker": {"memory": 1024}},
-        **changes,
-    }
-    path = folder / "lambdafan.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return deployable_config(
+        folder, fleet, **{"schedule": SCHEDULE, "scripts": ["whoami.py"], **changes}
+    )
 
 
 def deploy(config: Path) -> None:

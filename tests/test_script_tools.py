@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from lambdafan.script_tools import (
     starter_script,
     write_starter,
 )
-from tests.conftest import REGION, SCRIPTS, assumed
+from tests.conftest import REGION, SCRIPTS, assumed, write_script
 
 MEMBER = "111111111111"
 ROLE = "OrganizationAccountAccessRole"
@@ -35,12 +34,6 @@ OWN = Credentials(role=None)
 def in_member(session: Any) -> Any:
     """A session inside the member account (moto isolates each account's resources)."""
     return assumed(session, MEMBER, ROLE)
-
-
-def write(folder: Path, name: str, source: str) -> Path:
-    path = folder / name
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return path
 
 
 def write_config(folder: Path, scripts: list[str], **extra: Any) -> Path:
@@ -159,7 +152,7 @@ def test_no_assume_in_the_callers_own_account_does_not_warn(aws: Any) -> None:
 def test_a_raising_script_keeps_its_records_and_names_file_and_line(
     aws: Any, tmp_path: Path
 ) -> None:
-    path = write(
+    path = write_script(
         tmp_path,
         "boom.py",
         """\
@@ -184,7 +177,7 @@ def test_a_raising_script_keeps_its_records_and_names_file_and_line(
 
 
 def test_an_aws_error_in_a_script_is_named_by_its_code(aws: Any, tmp_path: Path) -> None:
-    path = write(
+    path = write_script(
         tmp_path,
         "missing.py",
         """\
@@ -201,8 +194,8 @@ def test_an_aws_error_in_a_script_is_named_by_its_code(aws: Any, tmp_path: Path)
 
 
 def test_what_collect_returns_is_checked_as_the_worker_checks_it(aws: Any, tmp_path: Path) -> None:
-    one = write(tmp_path, "one.py", "def collect(s, r, a):\n    return {'single': True}\n")
-    bad = write(tmp_path, "bad.py", "def collect(s, r, a):\n    return 5\n")
+    one = write_script(tmp_path, "one.py", "def collect(s, r, a):\n    return {'single': True}\n")
+    bad = write_script(tmp_path, "bad.py", "def collect(s, r, a):\n    return 5\n")
     kwargs: dict[str, Any] = {
         "base_session": aws,
         "account": Account(MEMBER, MEMBER),
@@ -217,7 +210,7 @@ def test_what_collect_returns_is_checked_as_the_worker_checks_it(aws: Any, tmp_p
 
 
 def test_a_broken_script_raises_before_anything_runs(aws: Any, tmp_path: Path) -> None:
-    path = write(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
+    path = write_script(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
     with pytest.raises(ScriptError, match=r"broken.py:1: syntax error"):
         run_once(
             path, base_session=aws, account=Account(MEMBER, MEMBER), region=None, credentials=OWN
@@ -324,7 +317,7 @@ def test_write_starter_creates_the_folder(tmp_path: Path) -> None:
 
 
 def test_list_shows_configured_scripts_first_then_unused_builtins(tmp_path: Path) -> None:
-    write(
+    write_script(
         tmp_path,
         "mine.py",
         '"""My own inventory.\n\nMore text."""\nSCOPE = "account"\n'
