@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from lambda_src.scripts import Account
 from lambda_src.settings import FleetSettings
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
+
+
+def is_account_id(value: str) -> bool:
+    """An AWS account id is exactly 12 ASCII digits, leading zeros included."""
+    return _ACCOUNT_ID.fullmatch(value) is not None and value.isascii()
 
 
 def resolve_accounts(
