@@ -20,7 +20,7 @@ from lambdafan.deploy.clients import DeployClients, error_code
 from lambdafan.deploy.fleet import plan_deploy
 from lambdafan.deploy.plan import Change, ScheduleState
 from lambdafan.deploy.state import NOT_FOUND, read_schedule
-from lambdafan.schedule_times import next_firing, rate_interval
+from lambdafan.schedule import next_firing, rate_interval
 
 ResourceState = Literal["ok", "missing", "drifted", "unwanted"]
 

@@ -17,7 +17,7 @@ import boto3
 
 from lambda_src import runs
 from lambda_src.table import DynamoStore
-from lambdafan.schedule_times import next_firing
+from lambdafan.schedule import next_firing
 from tests.conftest import Recorder, deployable_config, lambdafan, mutating
 
 REGION = "us-east-1"

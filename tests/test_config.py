@@ -10,7 +10,8 @@ import yaml
 
 from lambda_src import scripts as script_contract
 from lambda_src.settings import AccountRef, FleetSettings, NotifySettings, ScriptRef
-from lambdafan.config import Config, ConfigError, load_config, schedule_problem
+from lambdafan.config import Config, ConfigError, load_config
+from lambdafan.schedule import schedule_problem
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_BUILTINS = ("ec2_instances", "s3_buckets", "iam_users_without_mfa", "lambda_runtimes")

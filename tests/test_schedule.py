@@ -1,4 +1,4 @@
-"""Next firing time of EventBridge schedule expressions, with a fixed `now`."""
+"""EventBridge schedule expressions: what EventBridge accepts, and when a cron fires next."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lambdafan.schedule_times import eventbridge_weekday, next_firing, parse_cron, rate_interval
+from lambdafan.schedule import (
+    Cron,
+    Rate,
+    ScheduleError,
+    eventbridge_weekday,
+    next_firing,
+    parse_cron,
+    parse_schedule,
+    rate_interval,
+    schedule_problem,
+)
 
 
 def utc(text: str) -> datetime:
@@ -146,3 +156,112 @@ def test_eventbridge_weekdays_start_on_sunday() -> None:
 )
 def test_rate_interval(expression: str, expected: str | None) -> None:
     assert rate_interval(expression) == expected
+
+
+# --- validation: what EventBridge accepts ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "cron(0 6 * * ? *)",
+        "cron(0/15 * ? * MON-FRI *)",
+        "cron(0/15 8-17 ? * MON-FRI *)",
+        "cron(0 12 L * ? *)",
+        "cron(0 12 L * ? 2030)",
+        "cron(0 12 LW * ? *)",
+        "cron(0 12 15W * ? *)",
+        "cron(0 12 ? * L *)",
+        "cron(0 12 ? * 6L *)",
+        "cron(0 9 ? * 2#1 *)",
+        "cron(0 10 ? * 6#3 *)",
+        "cron(0 10 ? * mon#5 *)",
+        "cron(0 0 1 JUL ? *)",  # names containing L and W are names, not L or W forms
+        "cron(0 0 ? * WED *)",
+        "cron(0 22-2 * * ? *)",  # wrapping: valid, only not evaluated
+        "cron(59 23 31 12 ? 2199)",
+        "cron(0 0 1 1 ? 1970)",
+        "rate(1 minute)",
+        "rate(5 minutes)",
+        "rate(1 hour)",
+        "rate(12 hours)",
+        "rate(1 day)",
+        "rate(7 days)",
+        "rate(1491308 days)",
+    ],
+)
+def test_valid_schedules(schedule: str) -> None:
+    assert schedule_problem(schedule) is None
+
+
+@pytest.mark.parametrize(
+    ("schedule", "problem"),
+    [
+        # The four EventBridge used to reject only at the end of a deploy.
+        ("cron(99 99 * * ? *)", "minutes 99 is outside 0-59"),
+        ("cron(0 6 32 13 ? *)", "day-of-month 32 is outside 1-31"),
+        ("cron(0 6 1 13 ? *)", "month 13 is outside 1-12"),
+        ("cron(0 6 ? * FOO *)", "day-of-week 'FOO' is not a number 1-7 or a name SUN-SAT"),
+        (
+            "rate(99999999999999999999 days)",
+            "rate value 99999999999999999999 is too large: lambdafan caps the interval at "
+            "2147483647 minutes (a 32-bit int), so at most 1491308 days",
+        ),
+        ("rate(1491309 days)", "rate value 1491309 is too large"),
+        ("rate(35791395 hours)", "so at most 35791394 hours"),
+        ("cron(0 24 * * ? *)", "hours 24 is outside 0-23"),
+        ("cron(0 6 0 * ? *)", "day-of-month 0 is outside 1-31"),
+        ("cron(0 6 ? * 8 *)", "day-of-week 8 is outside 1-7"),
+        ("cron(0 6 * * ? 1969)", "year 1969 is outside 1970-2199"),
+        ("cron(0 6 * * ? 2200)", "year 2200 is outside 1970-2199"),
+        ("cron(0 6 * FOO ? *)", "month 'FOO' is not a number 1-12 or a name JAN-DEC"),
+        ("cron(0/0 6 * * ? *)", "minutes step 0 is outside 1-59"),
+        ("cron(0/60 6 * * ? *)", "minutes step 60 is outside 1-59"),
+        ("cron(0/x 6 * * ? *)", "minutes field '0/x' is not valid"),
+        ("cron(0 6 1,,2 * ? *)", "day-of-month is missing a value"),
+        # Wildcards only where EventBridge allows them.
+        ("cron(? 6 * * ? *)", "minutes field '?' is not valid"),
+        ("cron(L 6 * * ? *)", "minutes field 'L' is not valid"),
+        ("cron(0 6 * JAN#1 ? *)", "month field 'JAN#1' is not valid"),
+        ("cron(0 6 ? * 1/2 *)", "day-of-week field '1/2' is not valid"),
+        ("cron(0 6 2#1 * ? *)", "day-of-month field '2#1' is not valid"),
+        ("cron(0 6 ? * 2W *)", "day-of-week '2W' is not a number 1-7 or a name SUN-SAT"),
+        ("cron(0 6 ?,1 * ? *)", "'?' must be the whole day-of-month field, got '?,1'"),
+        (
+            "cron(0 6 L,15 * ? *)",
+            "day-of-month 'L,15': the L, W and # forms cannot be combined with other values",
+        ),
+        ("cron(0 6 ? * 2#6 *)", "day-of-week '2#6': the number after # must be 1-5"),
+        ("cron(0 6 32W * ? *)", "day-of-month 32 is outside 1-31"),
+        (
+            "cron(0 6 * * L *)",
+            "exactly one of day-of-month and day-of-week must be '?', got '*' and 'L'",
+        ),
+        ("cron(0 6 * * *)", "cron needs 6 fields, got 5"),
+        ("rate(5 minute)", "use 'minutes' with 5: rate(5 minutes)"),
+        ("rate(0 days)", "rate must be at least 1"),
+        ("rate(-5 days)", "rate needs a whole number and a unit, like rate(5 minutes)"),
+        ("rate(2 weeks)", "rate unit 'weeks' is not one of minute(s), hour(s), day(s)"),
+        ("daily", "use cron(minutes hours day-of-month month day-of-week year) or rate(N unit)"),
+        (
+            f"cron(0 6 * * ? {','.join(['2030'] * 60)})",
+            "the expression is 315 characters long; EventBridge accepts at most 256",
+        ),
+    ],
+)
+def test_invalid_schedules_say_what_is_wrong(schedule: str, problem: str) -> None:
+    message = schedule_problem(schedule)
+    assert message is not None
+    assert message.startswith(problem) or problem in message
+    assert "\n" not in message
+    with pytest.raises(ScheduleError):
+        parse_schedule(schedule)
+
+
+def test_parse_schedule_returns_what_it_parsed() -> None:
+    assert parse_schedule("rate(5 minutes)") == Rate(5, "minutes")
+    assert Rate(2, "days").minutes == 2880
+    cron = parse_schedule("cron(0 12 L * ? *)")
+    assert isinstance(cron, Cron)
+    assert not cron.evaluable  # valid, but its firings are not computed
+    assert isinstance(parse_schedule("cron(0 6 * * ? *)"), Cron)

@@ -1,0 +1,28 @@
+"""`load_config`: a config file read, validated, and every problem made one `ConfigError` line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from lambdafan.config.errors import ConfigError, kind
+from lambdafan.config.messages import summarise
+from lambdafan.config.schema import CONFIG_DIR_CONTEXT, Config
+from lambdafan.config.yaml_loader import read_yaml
+
+
+def load_config(path: Path) -> Config:
+    """Read, parse and validate a config file; any problem raises a one-line `ConfigError`."""
+    data = read_yaml(path)
+    if data is None:
+        raise ConfigError(f"{path}: config file is empty (see config.example.yaml)")
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of keys (fleet, home_region, accounts, ...), "
+            f"got {kind(data)}"
+        )
+    try:
+        return Config.model_validate(data, context={CONFIG_DIR_CONTEXT: path.parent.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {summarise(exc)}") from exc

@@ -1,0 +1,326 @@
+"""The shape of `lambdafan.yaml`: pydantic models, their cross-field checks, and `Config`'s
+conversion to the `FleetSettings` the functions run with."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from lambda_src import scripts as script_contract
+from lambda_src.settings import AccountRef, FleetSettings, NotifySettings, ScriptRef
+from lambdafan.config.errors import Invalid, kind
+from lambdafan.config.values import (
+    AccountId,
+    EmailAddress,
+    ExternalId,
+    FleetName,
+    LogRetentionDays,
+    Memory,
+    OrganizationalUnit,
+    Region,
+    RoleName,
+    Schedule,
+    SessionDuration,
+    SnsTopicArn,
+    SsmParameterName,
+    Text,
+    Timeout,
+    TtlDays,
+    account_id,
+    null_is_empty,
+)
+
+# Script names go into the results table's sort keys, where `#` separates fields.
+SCRIPT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+DEFAULT_SCHEDULE = "cron(0 6 * * ? *)"
+CONFIG_DIR_CONTEXT = "config_dir"
+
+
+class _Model(BaseModel):
+    # strict: YAML already types its values, so "true" or "300" in quotes is a mistake to report.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _account_entry(value: object) -> object:
+    # The short form `- "111111111111"` is checked here so its error points at the list item,
+    # not at an `id` key the user never wrote.
+    if isinstance(value, (str, int)):
+        return {"id": account_id(value)}
+    return value
+
+
+class AccountEntry(_Model):
+    """An account named in `accounts.list`."""
+
+    id: AccountId
+    name: Text = ""  # replaced by the id when not given
+
+    @model_validator(mode="after")
+    def _default_name(self) -> AccountEntry:
+        if not self.name:
+            self.name = self.id
+        return self
+
+
+class Organization(_Model):
+    """Account discovery through AWS Organizations."""
+
+    enabled: bool = False
+    ous: list[OrganizationalUnit] = Field(default_factory=list)
+
+
+class Accounts(_Model):
+    """Which accounts a run covers."""
+
+    entries: list[Annotated[AccountEntry, BeforeValidator(_account_entry)]] = Field(
+        default_factory=list, alias="list"
+    )
+    organization: Annotated[Organization, BeforeValidator(null_is_empty)] = Field(
+        default_factory=Organization
+    )
+    exclude: list[AccountId] = Field(default_factory=list)
+
+    @field_validator("entries")
+    @classmethod
+    def _unique_ids(cls, entries: list[AccountEntry]) -> list[AccountEntry]:
+        first_index: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            if entry.id in first_index:
+                raise Invalid(
+                    f"account {entry.id!r} is already listed at accounts.list"
+                    f"[{first_index[entry.id]}]",
+                    at=(index,),
+                )
+            first_index[entry.id] = index
+        return entries
+
+    @model_validator(mode="after")
+    def _something_to_run(self) -> Accounts:
+        if self.organization.ous and not self.organization.enabled:
+            raise Invalid(
+                "has no effect unless organization.enabled is true", at=("organization", "ous")
+            )
+        if not self.entries and not self.organization.enabled:
+            raise ValueError("name accounts in `list` or enable `organization`")
+        if not self.organization.enabled and {e.id for e in self.entries} <= set(self.exclude):
+            raise Invalid("excludes every account in `list`, so nothing would run", at=("exclude",))
+        return self
+
+
+class MemberRole(_Model):
+    """The role the Worker assumes in each account."""
+
+    name: RoleName = "lambdafan-member"
+    external_id: ExternalId | None = None
+    # The Worker assumes the member role with a role's credentials (role chaining): AWS caps that
+    # session at one hour.
+    session_duration: SessionDuration = 3600
+
+
+class Results(_Model):
+    """The results table."""
+
+    ttl_days: TtlDays = 30
+    point_in_time_recovery: bool = False
+
+
+class FunctionSize(_Model):
+    """Memory and timeout of one Lambda function."""
+
+    memory: Memory = 256
+    timeout: Timeout = 300
+
+
+class _WorkerSize(FunctionSize):
+    # Workers run every script of an account, so they get the most room by default.
+    memory: Memory = 1024
+    timeout: Timeout = 900
+
+
+class _NotifierSize(FunctionSize):
+    timeout: Timeout = 60
+
+
+class Functions(_Model):
+    """Sizes of the fleet's three functions, and how long their logs are kept."""
+
+    log_retention_days: LogRetentionDays = 30
+
+    director: Annotated[FunctionSize, BeforeValidator(null_is_empty)] = Field(
+        default_factory=FunctionSize
+    )
+    worker: Annotated[_WorkerSize, BeforeValidator(null_is_empty)] = Field(
+        default_factory=_WorkerSize
+    )
+    notifier: Annotated[_NotifierSize, BeforeValidator(null_is_empty)] = Field(
+        default_factory=_NotifierSize
+    )
+
+
+class Slack(_Model):
+    """Slack channel: the webhook URL lives in SSM, never in the config."""
+
+    webhook_parameter: SsmParameterName
+
+
+class Email(_Model):
+    """Email channel, sent through SES."""
+
+    sender: EmailAddress
+    recipients: Annotated[list[EmailAddress], Field(min_length=1)]
+
+
+class Sns(_Model):
+    """SNS channel."""
+
+    topic_arn: SnsTopicArn
+
+
+class Notify(_Model):
+    """Where run summaries go; every channel is optional."""
+
+    slack: Slack | None = None
+    email: Email | None = None
+    sns: Sns | None = None
+
+
+def _resolve_script(entry: str, config_dir: Path) -> Path:
+    if not entry.endswith(".py"):
+        builtins = script_contract.builtin_scripts()
+        if entry in builtins:
+            return builtins[entry]
+        available = ", ".join(builtins) or "none installed"
+        raise ValueError(
+            f"{entry!r} is not a built-in script (available: {available}); "
+            "a path to your own script must end in .py"
+        )
+    path = config_dir / Path(entry).expanduser()
+    if not path.is_file():
+        looked = "" if Path(entry).is_absolute() else f" (looked for {path})"
+        problem = "not a file" if path.exists() else "file not found"
+        raise ValueError(f"{entry}: {problem}{looked}")
+    return path.resolve()
+
+
+class Config(_Model):
+    """A validated `lambdafan.yaml`."""
+
+    fleet: FleetName
+    home_region: Region
+    schedule: Schedule | None = DEFAULT_SCHEDULE
+    accounts: Accounts
+    # None means every region enabled in each account.
+    regions: Annotated[list[Region], Field(min_length=1)] | None = None
+    member_role: Annotated[MemberRole, BeforeValidator(null_is_empty)] = Field(
+        default_factory=MemberRole
+    )
+    scripts: Annotated[list[Text], Field(min_length=1)]
+    results: Annotated[Results, BeforeValidator(null_is_empty)] = Field(default_factory=Results)
+    functions: Annotated[Functions, BeforeValidator(null_is_empty)] = Field(
+        default_factory=Functions
+    )
+    notify: Annotated[Notify, BeforeValidator(null_is_empty)] = Field(default_factory=Notify)
+
+    _config_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def config_dir(self) -> Path:
+        """The config file's folder; relative script paths are resolved against it."""
+        return self._config_dir
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _all_regions(cls, value: object) -> object:
+        if value == "all":
+            return None
+        if value is None or isinstance(value, str):
+            raise ValueError(f"use `all` or a list of region names, got {kind(value)}")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_regions(cls, regions: list[str] | None) -> list[str] | None:
+        seen: set[str] = set()
+        for index, region in enumerate(regions or ()):
+            if region in seen:
+                raise Invalid(f"{region!r} is listed twice", at=(index,))
+            seen.add(region)
+        return regions
+
+    @field_validator("scripts")
+    @classmethod
+    def _check_scripts(cls, entries: list[str], info: ValidationInfo) -> list[str]:
+        config_dir = _config_dir_from(info)
+        index_by_name: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            try:
+                path = _resolve_script(entry, config_dir)
+                script_contract.check_script(path)
+            except (ValueError, script_contract.ScriptError) as exc:
+                raise Invalid(str(exc), at=(index,)) from None
+            if not SCRIPT_NAME.fullmatch(path.stem):
+                raise Invalid(
+                    f"{path.name}: script file names may use only letters, digits, '_' and '-'",
+                    at=(index,),
+                )
+            if path.stem in index_by_name:
+                raise Invalid(
+                    f"two scripts are named {path.stem!r} (scripts[{index_by_name[path.stem]}] "
+                    "and this one); script names come from file names and must be unique",
+                    at=(index,),
+                )
+            index_by_name[path.stem] = index
+        return entries
+
+    @model_validator(mode="after")
+    def _remember_config_dir(self, info: ValidationInfo) -> Config:
+        self._config_dir = _config_dir_from(info)
+        return self
+
+    def script_paths(self) -> list[Path]:
+        """Absolute path of every script, in config order."""
+        return [_resolve_script(entry, self._config_dir) for entry in self.scripts]
+
+    def to_settings(self) -> FleetSettings:
+        """The settings the Director, Worker and Notifier run with."""
+        accounts = self.accounts
+        notify = self.notify
+        return FleetSettings(
+            fleet=self.fleet,
+            home_region=self.home_region,
+            scripts=tuple(ScriptRef(name=p.stem, path=str(p)) for p in self.script_paths()),
+            accounts=tuple(AccountRef(id=a.id, name=a.name) for a in accounts.entries),
+            organization=accounts.organization.enabled,
+            organization_ous=tuple(accounts.organization.ous),
+            exclude_accounts=tuple(accounts.exclude),
+            regions=None if self.regions is None else tuple(self.regions),
+            member_role=self.member_role.name,
+            external_id=self.member_role.external_id,
+            session_duration=self.member_role.session_duration,
+            ttl_days=self.results.ttl_days,
+            notify=NotifySettings(
+                slack_webhook_parameter=notify.slack.webhook_parameter if notify.slack else None,
+                email_sender=notify.email.sender if notify.email else None,
+                email_recipients=tuple(notify.email.recipients) if notify.email else (),
+                sns_topic_arn=notify.sns.topic_arn if notify.sns else None,
+            ),
+        )
+
+
+def _config_dir_from(info: ValidationInfo) -> Path:
+    context = info.context if isinstance(info.context, dict) else {}
+    config_dir = context.get(CONFIG_DIR_CONTEXT)
+    return config_dir if isinstance(config_dir, Path) else Path.cwd()

@@ -1,0 +1,154 @@
+"""Checks on single config values (account ids, regions, names, ARNs, sizes, the schedule), as
+annotated types the schema's fields use. Each failure says what is wrong with the value."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Annotated
+
+import botocore.session
+from pydantic import AfterValidator, BeforeValidator
+
+from lambda_src.accounts import is_account_id
+from lambdafan.config.errors import kind
+from lambdafan.schedule import schedule_problem
+
+
+def _matching(pattern: str, what: str) -> AfterValidator:
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _between(low: int, high: int, unit: str) -> AfterValidator:
+    """A validator keeping an int within `low`..`high` (`unit` names them in the message)."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high} {unit}, got {value}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def null_is_empty(value: object) -> object:
+    """A section given as null is an empty section."""
+    # `notify:` with nothing under it is how people comment a section out; treat it as absent.
+    return {} if value is None else value
+
+
+_QUOTE_HINT = "quote account ids in YAML: '012345678901'"
+
+
+def account_id(value: object) -> object:
+    """A 12-digit account id as text; YAML numbers are accepted only when they read back as one."""
+    if isinstance(value, bool):
+        raise ValueError(f"{kind(value)} is not a 12-digit account id")
+    if isinstance(value, int):
+        text = str(value)
+        if is_account_id(text):
+            return text
+        source = getattr(value, "source", text)
+        if source != text:
+            # YAML 1.1 reads 0-prefixed digits as octal: show both, or the error makes no sense.
+            raise ValueError(
+                f"{source} is not a 12-digit account id: YAML read it as the number {text} "
+                f"({_QUOTE_HINT})"
+            )
+        raise ValueError(f"{text} is not a 12-digit account id ({_QUOTE_HINT})")
+    if isinstance(value, str):
+        if not is_account_id(value):
+            raise ValueError(f"{value!r} is not a 12-digit account id")
+        return value
+    raise ValueError(f"expected a 12-digit account id, got {kind(value)}")
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region botocore knows, in every partition (aws, aws-cn, aws-us-gov, ...)."""
+    session = botocore.session.get_session()
+    return frozenset(
+        str(region)
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def _region(value: str) -> str:
+    if value not in known_regions():
+        raise ValueError(f"{value!r} is not an AWS region")
+    return value
+
+
+def _schedule(value: str) -> str:
+    problem = schedule_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a valid EventBridge schedule: {problem}")
+    return value
+
+
+# The values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)  # fmt: skip
+
+
+def _log_retention(days: int) -> int:
+    if days not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        raise ValueError(f"{days} is not a CloudWatch Logs retention (one of: {allowed})")
+    return days
+
+
+AccountId = Annotated[str, BeforeValidator(account_id)]
+Region = Annotated[str, AfterValidator(_region)]
+Text = Annotated[str, AfterValidator(_not_blank)]
+FleetName = Annotated[
+    str,
+    _matching(
+        r"[a-z][a-z0-9-]{2,39}",
+        "a valid fleet name (3-40 lowercase letters, digits or hyphens, starting with a letter)",
+    ),
+]
+OrganizationalUnit = Annotated[
+    str,
+    _matching(
+        r"ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32}",
+        "an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)",
+    ),
+]
+RoleName = Annotated[str, _matching(r"[A-Za-z0-9_+=,.@-]{1,64}", "a valid IAM role name")]
+ExternalId = Annotated[
+    str, _matching(r"[A-Za-z0-9_+=,.@:/-]{2,1224}", "a valid external id (2-1224 characters)")
+]
+SsmParameterName = Annotated[
+    str,
+    _matching(r"/[A-Za-z0-9_./-]{1,2047}", "an SSM parameter name like /lambdafan/slack-webhook"),
+]
+EmailAddress = Annotated[
+    str, _matching(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address like ops@example.com")
+]
+SnsTopicArn = Annotated[
+    str,
+    _matching(
+        r"arn:aws[-a-z]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?",
+        "an SNS topic ARN like arn:aws:sns:us-east-1:111111111111:lambdafan",
+    ),
+]
+Schedule = Annotated[str, AfterValidator(_schedule)]
+Memory = Annotated[int, _between(128, 10240, "MB")]
+Timeout = Annotated[int, _between(1, 900, "seconds")]
+SessionDuration = Annotated[int, _between(900, 3600, "seconds")]
+TtlDays = Annotated[int, _between(1, 3650, "days")]
+LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
