@@ -216,13 +216,11 @@ def _field_values(text: str, field: _Field) -> tuple[int, ...] | None:
             )
         _check_special(upper, text, field)
         return None
-    values: set[int] = set()
-    for part in parts:
-        found = _part_values(part, text, field)
-        if found is None:
-            return None
-        values.update(found)
-    return tuple(sorted(values))
+    # Every part is checked, even after one that cannot be evaluated.
+    found = [_part_values(part, text, field) for part in parts]
+    if any(values is None for values in found):
+        return None
+    return tuple(sorted({value for values in found if values is not None for value in values}))
 
 
 def _allowed_characters(field: _Field) -> str:

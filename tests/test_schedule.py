@@ -219,6 +219,7 @@ def test_valid_schedules(schedule: str) -> None:
         ("cron(0/60 6 * * ? *)", "minutes step 60 is outside 1-59"),
         ("cron(0/x 6 * * ? *)", "minutes field '0/x' is not valid"),
         ("cron(0 6 1,,2 * ? *)", "day-of-month is missing a value"),
+        ("cron(0 22-2,24 * * ? *)", "hours 24 is outside 0-23"),  # checked after a wrap too
         # Wildcards only where EventBridge allows them.
         ("cron(? 6 * * ? *)", "minutes field '?' is not valid"),
         ("cron(L 6 * * ? *)", "minutes field 'L' is not valid"),
