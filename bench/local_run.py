@@ -30,11 +30,11 @@ def one_run(accounts: int, regions: int, threads: int, table: bool) -> dict[str,
     os.environ.update(
         AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
     )
-    import boto3
     from moto import mock_aws
 
     from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
-    from lambda_src.table import DynamoStore, table_definition
+    from lambda_src.table import DynamoStore, ItemStore, table_definition
+    from lambdafan.aws import Aws
     from lambdafan.local import LocalExecutor, load_fleet_scripts
     from lambdafan.memory_store import MemoryStore
 
@@ -47,14 +47,14 @@ def one_run(accounts: int, regions: int, threads: int, table: bool) -> dict[str,
         member_role="OrganizationAccountAccessRole",
     )
     with mock_aws():
-        session = boto3.Session(region_name="us-east-1")
-        store: object = MemoryStore()
+        aws = Aws.connect(region="us-east-1", threads=threads)
+        store: ItemStore = MemoryStore()
         if table:
-            client = session.client("dynamodb")
+            client = aws.client("dynamodb")
             client.create_table(**table_definition(settings.table_name))
             store = DynamoStore(client, settings.table_name)
         scripts = load_fleet_scripts(settings)
-        executor = LocalExecutor(settings, session, store, scripts, threads=threads)  # type: ignore[arg-type]
+        executor = LocalExecutor(settings, aws, store, scripts, threads=threads)
         start = time.perf_counter()
         result = executor.run()
         wall = time.perf_counter() - start

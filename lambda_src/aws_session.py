@@ -13,6 +13,8 @@ from typing import Any
 
 from botocore.config import Config
 
+from lambda_src import names
+
 # Throttling at 1,000 accounts is normal (Organizations, STS, describe calls): back off, retry.
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
@@ -90,22 +92,19 @@ class AccountSession:
         return getattr(self._base, name)
 
 
-def member_role_arn(account_id: str, role_name: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iam::{account_id}:role/{role_name}"
-
-
 def assume_member_role(
     sts: Any,
     account_id: str,
     role_name: str,
     *,
+    partition: str,
     session_name: str,
     external_id: str | None,
     duration: int,
 ) -> dict[str, str]:
-    """Assume the member role in an account; returns the temporary credentials."""
+    """Assume the member role in an account of `partition`; returns the temporary credentials."""
     params: dict[str, Any] = {
-        "RoleArn": member_role_arn(account_id, role_name),
+        "RoleArn": names.role_arn(partition, account_id, role_name),
         "RoleSessionName": session_name[:64],
         "DurationSeconds": duration,
     }

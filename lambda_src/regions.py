@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lambda_src.names import partition_for
+
 ENABLED = frozenset({"opt-in-not-required", "opted-in"})
 
 
@@ -14,18 +16,10 @@ def enabled_regions(ec2: Any) -> list[str]:
     other partitions included, whatever the request asks.
     """
     response = ec2.describe_regions(AllRegions=False)
-    partition_prefix = _partition_prefix(ec2.meta.region_name)
+    partition = partition_for(ec2.meta.region_name)
     return sorted(
         r["RegionName"]
         for r in response["Regions"]
         if r.get("OptInStatus", "opt-in-not-required") in ENABLED
-        and _partition_prefix(r["RegionName"]) == partition_prefix
+        and partition_for(r["RegionName"]) == partition
     )
-
-
-_PARTITION_PREFIXES = ("cn-", "us-gov-", "us-isob-", "us-iso-", "eu-isoe-")
-
-
-def _partition_prefix(region: str) -> str:
-    """The region-name prefix of a non-commercial partition, or "" for the commercial one."""
-    return next((p for p in _PARTITION_PREFIXES if region.startswith(p)), "")

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lambda_src import table
+from lambda_src import names, table
 from lambda_src.table import ItemStore
 
 Clock = Callable[[], dt.datetime]
@@ -107,7 +107,7 @@ def finish_account(
         "records": marker["records"],
         "errors": errors,
     }
-    run = store.add_member(table.run_pk(run_id), "RUN", DONE_SET, account_id, counters)
+    run = store.add_member(names.run_pk(run_id), names.RUN_SK, DONE_SET, account_id, counters)
     if run is None:
         return Finish.DUPLICATE
     if len(run.get(DONE_SET) or ()) < int(run.get("accounts_expected", 0)):
@@ -180,4 +180,4 @@ def complete_run(
         "records": sum(int(d.get("records", 0)) for d in done),
         "errors": sum(int(d.get("errors", 0)) for d in done),
     }
-    return store.update_if(table.run_pk(run_id), "RUN", totals, when=("status", "running"))
+    return store.update_if(names.run_pk(run_id), names.RUN_SK, totals, when=("status", "running"))

@@ -1,4 +1,4 @@
-"""The fleet's settings as the handlers see them, and the deterministic resource names.
+"""The fleet's settings as the handlers see them (resource names are in `lambda_src.names`).
 
 The CLI turns the user's YAML into `FleetSettings`; deploy ships them as `fleet.json` inside the
 bundle, the local executor passes them directly. Handler code hard-codes none of them.
@@ -12,19 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lambda_src import names
+
 SETTINGS_FILE_ENV = "LAMBDAFAN_SETTINGS_FILE"
 BUNDLED_SETTINGS = Path(__file__).resolve().parent.parent / "fleet.json"
-FLEET_TAG = "lambdafan:fleet"
-
-
-def function_name(fleet: str, kind: str) -> str:
-    """Name of the fleet's `director`, `worker` or `notifier` function."""
-    return f"{fleet}-{kind}"
-
-
-def table_name(fleet: str) -> str:
-    """Name of the fleet's results table."""
-    return f"{fleet}-results"
 
 
 @dataclass(frozen=True)
@@ -71,18 +62,31 @@ class FleetSettings:
     session_duration: int = 3600
     ttl_days: int = 30
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # Fixed when the settings are made (at deploy) from the home region, and shipped in
+    # fleet.json: every ARN the handlers build (the member role's) is in this partition.
+    partition: str = ""
+
+    def __post_init__(self) -> None:
+        home = names.partition_for(self.home_region)
+        if not self.partition:
+            object.__setattr__(self, "partition", home)
+        elif self.partition != home:
+            # Loud, e.g. after dataclasses.replace(home_region=...) kept the old partition.
+            raise ValueError(
+                f"partition {self.partition!r} is not that of home region {self.home_region}"
+            )
 
     @property
     def table_name(self) -> str:
-        return table_name(self.fleet)
+        return names.table_name(self.fleet)
 
     @property
     def worker_function(self) -> str:
-        return function_name(self.fleet, "worker")
+        return names.function_name(self.fleet, "worker")
 
     @property
     def notifier_function(self) -> str:
-        return function_name(self.fleet, "notifier")
+        return names.function_name(self.fleet, "notifier")
 
     def to_json(self) -> str:
         """Serialise for `fleet.json`; stable key order so the bundle stays reproducible."""
@@ -105,6 +109,7 @@ class FleetSettings:
             session_duration=int(data.get("session_duration", 3600)),
             ttl_days=int(data.get("ttl_days", 30)),
             notify=_notify_from_dict(data.get("notify") or {}),
+            partition=data.get("partition", ""),
         )
 
 

@@ -1,21 +1,6 @@
-"""The results table: the only module that knows its keys and item shapes.
+"""The results table: its item shapes, the reads, and DynamoDB access (`DynamoStore`).
 
-Layout (single table, on-demand, TTL attribute `expires_at`):
-
-| item              | pk                        | sk                               |
-|-------------------|---------------------------|----------------------------------|
-| run               | RUN#<run_id>              | RUN                              |
-| account done      | RUN#<run_id>              | ACCT#<account_id>                |
-| error             | RUN#<run_id>              | ERR#<account_id>#<script>#<region> |
-| record            | RUN#<run_id>#<account_id> | REC#<script>#<region>#<digest>   |
-
-Run items also carry `gsi1pk = "RUNS"`, `gsi1sk = <run_id>`: the sparse index `runs` lists runs
-newest first. They list the run's `accounts`, and `done_accounts` (a string set) grows as each
-account finishes, in the same conditional update as the run's counters.
-
-Records get a partition per (run, account) so a large run spreads its writes; everything else
-about a run sits in its own partition, read with one strongly consistent Query.
-Record keys are a digest of the record's content, so a retried Worker overwrites, never duplicates.
+Items are built here; their keys, and the layout of the table, are in `lambda_src.names`.
 """
 
 from __future__ import annotations
@@ -28,11 +13,11 @@ from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from lambda_src import names
 from lambda_src.records import from_dynamo, to_dynamo
 
 Item = dict[str, Any]
 
-RUNS_INDEX = "runs"
 TTL_ATTRIBUTE = "expires_at"
 ACCOUNT_WIDE = "*"  # script and region of an error that stops a whole account
 
@@ -64,24 +49,6 @@ class ItemStore(Protocol):
         """Set attributes only if attribute `when[0]` equals `when[1]`; False otherwise."""
 
 
-# --- keys ---------------------------------------------------------------------------------
-
-
-def run_pk(run_id: str) -> str:
-    return f"RUN#{run_id}"
-
-
-def records_pk(run_id: str, account_id: str) -> str:
-    return f"RUN#{run_id}#{account_id}"
-
-
-def record_sk_prefix(script: str | None = None, region: str | None = None) -> str:
-    """Sort-key prefix selecting records of one script (and region) within an account."""
-    if script is None:
-        return "REC#"
-    return f"REC#{script}#" if region is None else f"REC#{script}#{region}#"
-
-
 def record_digest(record: Mapping[str, Any]) -> str:
     """Content digest of a converted record: same record, same key."""
     canonical = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
@@ -104,10 +71,10 @@ def run_item(
     """The run item, created by the Director before any Worker starts. It lists the run's
     account ids so readers can find records of accounts that have not finished yet."""
     return {
-        "pk": run_pk(run_id),
-        "sk": "RUN",
+        "pk": names.run_pk(run_id),
+        "sk": names.RUN_SK,
         "kind": "run",
-        "gsi1pk": "RUNS",
+        "gsi1pk": names.RUNS_INDEX_PK,
         "gsi1sk": run_id,
         "run_id": run_id,
         "status": "running",
@@ -137,8 +104,8 @@ def account_done_item(
 ) -> Item:
     """Marks one account finished; written once per (run, account)."""
     return {
-        "pk": run_pk(run_id),
-        "sk": f"ACCT#{account_id}",
+        "pk": names.run_pk(run_id),
+        "sk": names.account_sk(account_id),
         "kind": "account",
         "run_id": run_id,
         "account_id": account_id,
@@ -172,8 +139,8 @@ def record_item(
     seen[digest] = occurrence + 1
     suffix = f"{digest}.{occurrence}" if occurrence else digest
     return {
-        "pk": records_pk(run_id, account_id),
-        "sk": f"{record_sk_prefix(script, region)}{suffix}",
+        "pk": names.records_pk(run_id, account_id),
+        "sk": names.record_sk(script, region, suffix),
         "kind": "record",
         "run_id": run_id,
         "account_id": account_id,
@@ -200,8 +167,8 @@ def error_item(
 ) -> Item:
     """The failure of one (account, script, region), or of a whole account (script `*`)."""
     return {
-        "pk": run_pk(run_id),
-        "sk": f"ERR#{account_id}#{script}#{region}",
+        "pk": names.run_pk(run_id),
+        "sk": names.error_sk(account_id, script, region),
         "kind": "error",
         "run_id": run_id,
         "account_id": account_id,
@@ -233,17 +200,16 @@ def latest_run(store: ItemStore) -> Item | None:
 
 
 def get_run(store: ItemStore, run_id: str) -> Item | None:
-    return store.get(run_pk(run_id), "RUN")
+    return store.get(names.run_pk(run_id), names.RUN_SK)
 
 
 def account_items(store: ItemStore, run_id: str) -> Iterator[Item]:
     """The accounts that finished in a run, strongly consistent."""
-    return store.query(run_pk(run_id), "ACCT#", consistent=True)
+    return store.query(names.run_pk(run_id), names.ACCOUNT_SK_PREFIX, consistent=True)
 
 
 def run_errors(store: ItemStore, run_id: str, account_id: str | None = None) -> Iterator[Item]:
-    prefix = "ERR#" if account_id is None else f"ERR#{account_id}#"
-    return store.query(run_pk(run_id), prefix)
+    return store.query(names.run_pk(run_id), names.error_sk_prefix(account_id))
 
 
 def account_records(
@@ -257,7 +223,9 @@ def account_records(
 ) -> Iterator[Item]:
     """One account's records in a run, optionally of one script and region."""
     return store.query(
-        records_pk(run_id, account_id), record_sk_prefix(script, region), consistent=consistent
+        names.records_pk(run_id, account_id),
+        names.record_sk_prefix(script, region),
+        consistent=consistent,
     )
 
 
@@ -302,7 +270,7 @@ def table_definition(name: str) -> dict[str, Any]:
         ],
         "GlobalSecondaryIndexes": [
             {
-                "IndexName": RUNS_INDEX,
+                "IndexName": names.RUNS_INDEX,
                 "KeySchema": [
                     {"AttributeName": "gsi1pk", "KeyType": "HASH"},
                     {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
@@ -381,9 +349,9 @@ class DynamoStore:
 
     def query_runs(self) -> Iterator[Item]:
         yield from self._paged_query(
-            IndexName=RUNS_INDEX,
+            IndexName=names.RUNS_INDEX,
             KeyConditionExpression="gsi1pk = :runs",
-            ExpressionAttributeValues={":runs": {"S": "RUNS"}},
+            ExpressionAttributeValues={":runs": {"S": names.RUNS_INDEX_PK}},
             ScanIndexForward=False,
         )
 
@@ -412,19 +380,19 @@ class DynamoStore:
         return self._de(response["Attributes"])
 
     def _add_request(self, pk: str, sk: str, counters: Mapping[str, int]) -> dict[str, Any]:
-        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        attr_names = {f"#c{i}": name for i, name in enumerate(counters)}
         values = {f":c{i}": value for i, value in enumerate(counters.values())}
         return {
             "TableName": self.table,
             "Key": self._ser({"pk": pk, "sk": sk}),
             "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-            "ExpressionAttributeNames": names,
+            "ExpressionAttributeNames": attr_names,
             "ExpressionAttributeValues": self._ser(values),
         }
 
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
-        names = {f"#v{i}": name for i, name in enumerate(values)}
-        names["#when"] = when[0]
+        attr_names = {f"#v{i}": name for i, name in enumerate(values)}
+        attr_names["#when"] = when[0]
         attr_values = {f":v{i}": to_dynamo(v) for i, v in enumerate(values.values())}
         attr_values[":when"] = to_dynamo(when[1])
         try:
@@ -433,7 +401,7 @@ class DynamoStore:
                 Key=self._ser({"pk": pk, "sk": sk}),
                 UpdateExpression="SET " + ", ".join(f"#v{i} = :v{i}" for i in range(len(values))),
                 ConditionExpression="#when = :when",
-                ExpressionAttributeNames=names,
+                ExpressionAttributeNames=attr_names,
                 ExpressionAttributeValues=self._ser(attr_values),
             )
         except self.client.exceptions.ConditionalCheckFailedException:

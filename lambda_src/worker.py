@@ -166,6 +166,7 @@ def _account_session(
         sts,
         account.id,
         settings.member_role,
+        partition=settings.partition,
         session_name=f"lambdafan-{settings.fleet}-{run_id}",
         external_id=settings.external_id,
         duration=settings.session_duration,

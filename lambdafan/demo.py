@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 import yaml
 
+from lambda_src.names import partition_for, role_arn
+from lambdafan.aws import Aws
 from lambdafan.errors import LambdafanError, UsageError
 
 DEMO_REGION = "us-east-1"
@@ -123,9 +123,9 @@ class DemoOrganization:
     accounts: tuple[tuple[str, str], ...]  # (id, name)
 
 
-def seed_organization(session: Any, count: int) -> DemoOrganization:
+def seed_organization(aws: Aws, count: int) -> DemoOrganization:
     """An organization of `count` accounts, half in an OU, each with a few resources to find."""
-    org = session.client("organizations")
+    org = aws.client("organizations")
     org.create_organization(FeatureSet="ALL")
     root = org.list_roots()["Roots"][0]["Id"]
     ou_id = org.create_organizational_unit(ParentId=root, Name="workloads")["OrganizationalUnit"][
@@ -141,21 +141,14 @@ def seed_organization(session: Any, count: int) -> DemoOrganization:
         if index % 2 == 0:
             org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=ou_id)
         accounts.append((account_id, name))
-        _seed_account(session, account_id, name, index)
+        _seed_account(aws, account_id, name, index)
     return DemoOrganization(ou_id=ou_id, accounts=tuple(accounts))
 
 
-def _seed_account(session: Any, account_id: str, name: str, index: int) -> None:
-    creds = session.client("sts").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{MEMBER_ROLE}", RoleSessionName="demo-seed"
-    )["Credentials"]
-    member = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=DEMO_REGION,
-    )
-    s3 = member.client("s3")
+def _seed_account(aws: Aws, account_id: str, name: str, index: int) -> None:
+    role = role_arn(partition_for(DEMO_REGION), account_id, MEMBER_ROLE)
+    member_aws = aws.assume_role(role, "demo-seed")
+    s3 = member_aws.client("s3")
     s3.create_bucket(Bucket=f"{name}-{account_id[-4:]}-logs")
     if index % 3 == 0:
         s3.put_public_access_block(
@@ -167,12 +160,12 @@ def _seed_account(session: Any, account_id: str, name: str, index: int) -> None:
                 "RestrictPublicBuckets": True,
             },
         )
-    iam = member.client("iam")
+    iam = member_aws.client("iam")
     iam.create_user(UserName=f"{name}-admin")
     if index % 2 == 1:  # a console user without MFA: what iam_users_without_mfa is for
         iam.create_login_profile(UserName=f"{name}-admin", Password="Demo-password-1!")
     region = DEMO_REGIONS[index % len(DEMO_REGIONS)]
-    member.client("ec2", region_name=region).run_instances(
+    member_aws.client("ec2", region).run_instances(
         ImageId="ami-12c6146b",
         MinCount=1 + index % 2,
         MaxCount=1 + index % 2,

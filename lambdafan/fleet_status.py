@@ -15,11 +15,12 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from lambda_src import table
+from lambdafan.aws import is_not_found
 from lambdafan.config import Config
-from lambdafan.deploy.clients import DeployClients, error_code
+from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import plan_deploy
 from lambdafan.deploy.plan import Change, ScheduleState
-from lambdafan.deploy.state import NOT_FOUND, read_schedule
+from lambdafan.deploy.state import read_schedule
 from lambdafan.schedule import next_firing, rate_interval
 
 ResourceState = Literal["ok", "missing", "drifted", "unwanted"]
@@ -158,7 +159,7 @@ def last_run(clients: DeployClients, table_name: str) -> dict[str, Any] | None:
         item = table.latest_run(store)
     except ClientError as exc:
         # Deleted between the plan's describe and this query: same as not there.
-        if error_code(exc) in NOT_FOUND:
+        if is_not_found(exc):
             return None
         raise
     return table.plain(item) if item is not None else None

@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from lambda_src import runs
-from lambda_src.aws_session import RETRY_CONFIG
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
 from lambda_src.runs import Clock
@@ -22,6 +23,7 @@ from lambda_src.scripts import Script, ScriptError, load_script
 from lambda_src.settings import FleetSettings, resolve_script_path
 from lambda_src.table import DynamoStore, ItemStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
+from lambdafan.aws import Aws, is_not_found
 from lambdafan.errors import UsageError
 from lambdafan.memory_store import MemoryStore
 
@@ -43,17 +45,16 @@ class LocalRun:
     run_id: str
     summary: RunSummary
     unknown_accounts: list[str] = field(default_factory=list)
-    unknown_scripts: list[str] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
 class LocalExecutor:
-    """Runs the fleet's handlers in-process with the caller's own AWS session."""
+    """Runs the fleet's handlers in-process with the caller's own AWS."""
 
     def __init__(
         self,
         settings: FleetSettings,
-        session: Any,
+        aws: Aws,
         store: ItemStore,
         scripts: Sequence[Script],
         *,
@@ -62,7 +63,7 @@ class LocalExecutor:
         observer: RunObserver | None = None,
     ) -> None:
         self.settings = settings
-        self.session = session
+        self.aws = aws
         self.store = store
         self.scripts = scripts
         self.threads = threads
@@ -92,7 +93,7 @@ class LocalExecutor:
         ):
             worker_deps = WorkerDeps(
                 store=self.store,
-                base_session=self.session,
+                base_session=self.aws.session,
                 invoke=lambda kind, payload: dispatch(kind, payload),
                 scripts=self.scripts,
                 clock=self.clock,
@@ -124,27 +125,26 @@ class LocalExecutor:
             run_id=started["run_id"],
             summary=summarize(self.store, started["run_id"]),
             unknown_accounts=started["unknown_accounts"],
-            unknown_scripts=started["unknown_scripts"],
             notifications=notifications,
         )
 
     def _director_deps(self, dispatch: Callable[[str, dict[str, Any]], None]) -> DirectorDeps:
         organizations = None
         if self.settings.organization:
-            organizations = self.session.client(
-                "organizations", region_name=self.settings.home_region, config=RETRY_CONFIG
-            )
+            organizations = self.aws.client("organizations", self.settings.home_region)
         return DirectorDeps(
             store=self.store, organizations=organizations, invoke=dispatch, clock=self.clock
         )
 
 
-def open_store(session: Any, settings: FleetSettings) -> tuple[ItemStore, bool]:
+def open_store(aws: Aws, settings: FleetSettings) -> tuple[ItemStore, bool]:
     """The fleet's table when it exists (True), else an in-memory store (False)."""
-    client = session.client("dynamodb", region_name=settings.home_region, config=RETRY_CONFIG)
+    client = aws.client("dynamodb", settings.home_region)
     try:
         client.describe_table(TableName=settings.table_name)
-    except client.exceptions.ResourceNotFoundException:
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise
         return MemoryStore(), False
     return DynamoStore(client, settings.table_name), True
 

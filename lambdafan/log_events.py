@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdafan.deploy.clients import error_code
+from lambdafan.aws import is_not_found
 from lambdafan.errors import LambdafanError, UsageError
 
 _SINCE = re.compile(r"(\d+)([smhd])")
@@ -77,7 +77,7 @@ def fetch_events(client: Any, query: LogQuery) -> Iterator[LogEvent]:
         try:
             page = client.filter_log_events(**kwargs)
         except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
+            if is_not_found(exc):
                 raise LogGroupNotFound(query.group) from None
             raise
         for raw in page.get("events", []):

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from lambda_src.names import RUNS_INDEX_PK
 from lambda_src.records import to_dynamo
 from lambda_src.table import Item
 
@@ -43,7 +44,9 @@ class MemoryStore:
 
     def query_runs(self) -> Iterator[Item]:
         with self._lock:
-            runs = [copy.deepcopy(i) for i in self._items.values() if i.get("gsi1pk") == "RUNS"]
+            runs = [
+                copy.deepcopy(i) for i in self._items.values() if i.get("gsi1pk") == RUNS_INDEX_PK
+            ]
         return iter(sorted(runs, key=lambda i: str(i["gsi1sk"]), reverse=True))
 
     def add_member(

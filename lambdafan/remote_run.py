@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lambda_src import runs, table
+from lambda_src.names import function_name
 from lambda_src.runs import Clock
-from lambda_src.settings import FleetSettings, function_name
+from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 from lambdafan.errors import LambdafanError
 

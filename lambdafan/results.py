@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_src import table
-from lambda_src.aws_session import RETRY_CONFIG
+from lambda_src import names, table
 from lambda_src.settings import FleetSettings
 from lambda_src.table import DynamoStore, Item, ItemStore
+from lambdafan.aws import Aws, is_not_found
 from lambdafan.errors import LambdafanError
 
 Row = dict[str, Any]
@@ -84,14 +84,13 @@ class RunRow:
 # --- opening the table ----------------------------------------------------------------------
 
 
-def open_table(session: Any, settings: FleetSettings) -> DynamoStore:
+def open_table(aws: Aws, settings: FleetSettings) -> DynamoStore:
     """The fleet's table in its home region (where deploy puts it, whatever --region says).
 
     No DescribeTable first: a missing table shows up as ResourceNotFoundException on the first
     read, which `missing_table` turns into a message.
     """
-    client = session.client("dynamodb", region_name=settings.home_region, config=RETRY_CONFIG)
-    return DynamoStore(client, settings.table_name)
+    return DynamoStore(aws.client("dynamodb", settings.home_region), settings.table_name)
 
 
 @contextlib.contextmanager
@@ -100,7 +99,7 @@ def missing_table(table_name: str) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+        if not is_not_found(exc):
             raise
         raise LambdafanError(
             f"table {table_name} not found: deploy the fleet first (lambdafan deploy) "
@@ -204,10 +203,10 @@ def _record_items(
     # Script and region together are a key prefix; region alone is not (scripts come first in
     # the sort key), so it is filtered here, after the Query.
     key_region = query.region if query.script is not None else None
-    prefix = table.record_sk_prefix(query.script, key_region)
+    prefix = names.record_sk_prefix(query.script, key_region)
     for account in _accounts(store, query, run):
         for item in store.query(
-            table.records_pk(query.run_id, account), prefix, consistent=consistent
+            names.records_pk(query.run_id, account), prefix, consistent=consistent
         ):
             if query.region is None or item.get("region") == query.region:
                 yield item
@@ -231,8 +230,8 @@ def _accounts(store: ItemStore, query: ResultsQuery, run: Item) -> Iterator[str]
 
 
 def _error_items(store: ItemStore, query: ResultsQuery, *, consistent: bool) -> Iterator[Item]:
-    prefix = "ERR#" if query.account is None else f"ERR#{query.account}#"
-    for item in store.query(table.run_pk(query.run_id), prefix, consistent=consistent):
+    prefix = names.error_sk_prefix(query.account)
+    for item in store.query(names.run_pk(query.run_id), prefix, consistent=consistent):
         if query.script is not None and item.get("script") != query.script:
             continue
         if query.region is not None and item.get("region") != query.region:
@@ -249,9 +248,9 @@ def error_view(item: Item) -> Row:
 def require_account(store: ItemStore, run: Item, account: str) -> None:
     """Fail unless `account` took part in the run: it finished, or left a record or an error."""
     run_id = str(run["run_id"])
-    if store.get(table.run_pk(run_id), f"ACCT#{account}") is not None:
+    if store.get(names.run_pk(run_id), names.account_sk(account)) is not None:
         return
-    records = store.query(table.records_pk(run_id, account), table.record_sk_prefix())
+    records = store.query(names.records_pk(run_id, account), names.record_sk_prefix())
     errors = table.run_errors(store, run_id, account)
     if next(records, None) is not None or next(errors, None) is not None:
         return

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from lambda_src.settings import FLEET_TAG
+from lambda_src.names import FLEET_TAG
 from lambdafan.config import load_config
 from lambdafan.deploy.bundle import build_bundle
 from tests.conftest import Recorder, deployable_config, lambdafan, mutating

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lambda_src import runs, table
+from lambda_src import names, runs
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.plan import FleetState, ScheduleState, plan_fleet
 from lambdafan.fleet_status import (
@@ -18,6 +18,7 @@ from lambdafan.fleet_status import (
     schedule_status,
 )
 from lambdafan.render.status import last_run_line, schedule_line, verdict
+from lambdafan.aws import Aws
 from tests.conftest import create_table, make_settings
 from tests.test_plan import in_sync, model
 
@@ -176,7 +177,7 @@ def test_unknown_cron_form_says_unknown(tmp_path: Path) -> None:
 
 def test_last_run_is_the_newest_run_with_plain_numbers(aws: Any) -> None:
     settings = make_settings()
-    clients = DeployClients.from_session(aws, "us-east-1")
+    clients = DeployClients.from_aws(Aws(aws), "us-east-1")
     assert last_run(clients, settings.table_name) is None  # no table: nothing to show
 
     store = create_table(aws, settings)
@@ -192,7 +193,7 @@ def test_last_run_is_the_newest_run_with_plain_numbers(aws: Any) -> None:
             ttl_days=30,
         )
     store.add_member(
-        table.run_pk("20261126T060000Z-bbbbbb"), "RUN", runs.DONE_SET, "a",
+        names.run_pk("20261126T060000Z-bbbbbb"), "RUN", runs.DONE_SET, "a",
         {"accounts_done": 1, "records": 7},
     )  # fmt: skip
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambdafan.deploy import names
+from lambda_src import names
 from lambdafan.deploy.member_role import member_role_template
 
 WORKER = "arn:aws:iam::123456789012:role/prod-worker"

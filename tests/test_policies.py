@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from lambda_src import names
 from lambda_src.metrics import NAMESPACE
+from lambda_src.names import RUNS_INDEX
 from lambda_src.settings import NotifySettings
-from lambda_src.table import RUNS_INDEX
-from lambdafan.deploy import names, policies
+from lambdafan.deploy import policies
 from lambdafan.deploy.policies import (
     WILDCARD_ACTIONS,
     FleetArns,
     inline_policy,
     lambda_trust_policy,
-    statement_actions,
-    statement_resources,
-    unlisted_wildcard_actions,
-    wildcard_statements,
 )
 from tests.conftest import make_settings
 
@@ -54,6 +53,40 @@ def arns_for(fleet: str = "a", notify: NotifySettings | None = None) -> FleetArn
 def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = policy["Statement"]
     return result
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def statement_actions(statement: Mapping[str, Any]) -> list[str]:
+    """A statement's actions as a list, whether IAM gave a string or a list."""
+    return _as_list(statement.get("Action", []))
+
+
+def statement_resources(statement: Mapping[str, Any]) -> list[str]:
+    """A statement's resources as a list, whether IAM gave a string or a list."""
+    return _as_list(statement.get("Resource", []))
+
+
+def wildcard_statements(policy: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The statements of `policy` granted on `"*"` (each must hold only WILDCARD_ACTIONS)."""
+    found = policy.get("Statement", [])
+    if isinstance(found, Mapping):
+        found = [found]
+    return [dict(s) for s in found if "*" in statement_resources(s)]
+
+
+def unlisted_wildcard_actions(policy: Mapping[str, Any]) -> list[str]:
+    """Actions granted on `"*"` without an entry in WILDCARD_ACTIONS: must be empty."""
+    return sorted(
+        {
+            action
+            for statement in wildcard_statements(policy)
+            for action in statement_actions(statement)
+            if action not in WILDCARD_ACTIONS
+        }
+    )
 
 
 def actions_of(policy: dict[str, Any]) -> set[str]:
@@ -375,7 +408,9 @@ def test_a_wildcard_outside_the_list_cannot_be_built() -> None:
 
 def test_from_settings_and_named_arns() -> None:
     settings = make_settings(fleet="prod", notify=FULL_NOTIFY)
-    arns = FleetArns.from_settings(settings, ACCOUNT, partition="aws-us-gov")
+    settings = dataclasses.replace(settings, home_region="us-gov-west-1", partition="")
+    arns = FleetArns.from_settings(settings, ACCOUNT)
+    assert arns.partition == "aws-us-gov"
     assert arns.fleet == "prod"
     assert arns.region == settings.home_region
     assert arns.member_role == "OrganizationAccountAccessRole"

@@ -21,6 +21,7 @@ import pytest
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.stub import Stubber
 
+from lambda_src.names import run_pk
 from lambda_src.records import from_dynamo, to_dynamo
 from lambda_src.table import (
     BATCH_SIZE,
@@ -36,7 +37,6 @@ from lambda_src.table import (
     record_item,
     record_view,
     run_item,
-    run_pk,
     table_definition,
 )
 from tests.conftest import create_table, make_settings

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from lambda_src import runs, table
+from lambda_src import names, runs
 from lambdafan.memory_store import MemoryStore
 from lambdafan.remote_run import RunNotStarted, RunStillRunning, start_run, wait_for_run
 from tests.conftest import make_settings
@@ -67,7 +67,7 @@ def test_wait_follows_the_run_until_it_completes() -> None:
                        now=NOW, ttl_days=1)  # fmt: skip
 
     def one_done() -> None:
-        store.add_member(table.run_pk("r1"), "RUN", runs.DONE_SET, "a", {"accounts_done": 1})
+        store.add_member(names.run_pk("r1"), "RUN", runs.DONE_SET, "a", {"accounts_done": 1})
 
     def all_done() -> None:
         runs.complete_run(store, "r1", [{"records": 3}, {"records": 4}], NOW)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import csv
 import datetime as dt
 import io
@@ -12,14 +14,16 @@ from typing import Any
 
 import pytest
 
-from lambda_src import runs, table
+from lambda_src import names, runs, table
 from lambda_src.table import DynamoStore, ItemStore
 from lambdafan import results
-from lambdafan.cli_common import check_account_id
+from lambdafan.checks import check_account_id
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.local import LocalExecutor
 from lambdafan.render import results as show
 from lambdafan.results import ResultsQuery
+from lambdafan.aws import Aws
+from lambdafan.render.records import write_jsonl
 from tests.conftest import create_table, load_scripts, make_settings
 
 A, B = "111111111111", "022222222222"
@@ -38,7 +42,7 @@ class Filled:
             "before-call.dynamodb", lambda model, **_: self.operations.append(model.name)
         )
         self.store = DynamoStore(self.client, self.settings.table_name)
-        local = LocalExecutor(self.settings, aws, self.store, load_scripts(self.settings))
+        local = LocalExecutor(self.settings, Aws(aws), self.store, load_scripts(self.settings))
         self.run_id = local.run().run_id
         self.operations.clear()
 
@@ -52,7 +56,7 @@ def later_run(filled: Filled, aws: Any) -> str:
     """Another run, an hour later: run ids sort by start time, to the second."""
     later = runs.utcnow() + dt.timedelta(hours=1)
     scripts = load_scripts(filled.settings)
-    executor = LocalExecutor(filled.settings, aws, filled.store, scripts, clock=lambda: later)
+    executor = LocalExecutor(filled.settings, Aws(aws), filled.store, scripts, clock=lambda: later)
     return executor.run().run_id
 
 
@@ -248,7 +252,7 @@ def test_follow_yields_each_record_once_and_stops_when_the_run_completes(aws: An
             store.put_items([_record(run_id, 3), _record(run_id, 4, region="eu-west-1")])
         elif len(slept) == 2:
             assert store.update_if(
-                table.run_pk(run_id), "RUN", {"status": "complete"}, when=("status", "running")
+                names.run_pk(run_id), "RUN", {"status": "complete"}, when=("status", "running")
             )
 
     query = ResultsQuery(run_id)
@@ -286,7 +290,7 @@ def test_follow_narrowed_to_one_account_and_errors(aws: Any) -> None:
 
     def sleep(_: float) -> None:
         store.put_items([error])
-        store.update_if(table.run_pk(run_id), "RUN", {"status": "complete"}, ("status", "running"))
+        store.update_if(names.run_pk(run_id), "RUN", {"status": "complete"}, ("status", "running"))
 
     only_b = list(results.follow_results(store, ResultsQuery(run_id, account=B), sleep=sleep))
     assert [(r["account_id"], r["n"]) for r in only_b] == [(B, 2)]
@@ -331,12 +335,12 @@ def test_csv_header_is_origin_then_the_union_of_fields(capsys: pytest.CaptureFix
 
 def test_json_lines_round_trip(capsys: pytest.CaptureFixture[str]) -> None:
     rows = [{"account_id": A, "nested": {"x": [1, 2.5]}}, {"account_id": B}]
-    assert show.write_json_lines(rows) == 2
+    assert write_jsonl(sys.stdout, rows) == 2
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == rows
 
 
 def test_table_mode_stops_reading_once_every_table_is_full() -> None:
-    from lambdafan.render import records_tables
+    from lambdafan.render.records import records_tables
 
     consumed = 0
 
@@ -357,7 +361,7 @@ def test_table_mode_stops_reading_once_every_table_is_full() -> None:
 def test_known_totals_come_from_the_done_items(aws: Any) -> None:
     settings = make_settings(accounts=(A, B), scripts=("whoami", "fails_in_eu"))
     store = create_table(aws, settings)
-    run_id = LocalExecutor(settings, aws, store, load_scripts(settings)).run().run_id
+    run_id = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run().run_id
     run = table.get_run(store, run_id)
     assert run is not None
     assert results.known_totals(store, results.ResultsQuery(run_id), run) == {

@@ -17,6 +17,7 @@ from lambda_src.table import DynamoStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.local import LocalExecutor
 from lambdafan.memory_store import MemoryStore
+from lambdafan.aws import Aws
 from tests.conftest import all_items, assumed, create_table, load_scripts, make_settings
 
 A, B, C = "111111111111", "022222222222", "333333333333"
@@ -46,7 +47,7 @@ def test_local_run_lands_every_record_once(aws: Any) -> None:
     for account in (A, B, C):
         assumed(aws, account).client("s3").create_bucket(Bucket=f"bucket-{account}")
 
-    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
 
     items = deserialized(aws, settings.table_name)
     records = [i for i in items if i["kind"] == "record"]
@@ -77,7 +78,7 @@ def test_retried_worker_overwrites_and_counts_once(aws: Any) -> None:
     settings = make_settings(accounts=(A, B), scripts=("whoami", "fails_in_eu"))
     store = create_table(aws, settings)
     scripts = load_scripts(settings)
-    result = LocalExecutor(settings, aws, store, scripts).run()
+    result = LocalExecutor(settings, Aws(aws), store, scripts).run()
     before = deserialized(aws, settings.table_name)
     notified: list[str] = []
 
@@ -109,7 +110,7 @@ def test_failures_stay_local(aws: Any) -> None:
     store = create_table(aws, settings)
     deny_assume_role(aws, C)
 
-    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
 
     errors = {
         (e["account_id"], e["script"], e["region"]): e
@@ -150,7 +151,7 @@ def test_many_concurrent_workers_notify_exactly_once(aws: Any, kind: str) -> Non
             finished.append(result)
 
     executor = LocalExecutor(
-        settings, aws, store, load_scripts(settings), threads=16, observer=Collect()
+        settings, Aws(aws), store, load_scripts(settings), threads=16, observer=Collect()
     )
     result = executor.run()
     assert len(result.notifications) == 1
@@ -170,7 +171,7 @@ def test_records_are_collected_with_the_member_accounts_credentials(aws: Any) ->
     settings = make_settings(accounts=(A, B), scripts=("whoami", "buckets"))
     assumed(aws, B).client("s3").create_bucket(Bucket="only-in-b")
     store = MemoryStore()
-    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
     rows = [table.record_view(i) for i in table.run_records(store, result.run_id)]
     assert [(r["account_id"], r["bucket"]) for r in rows if r["script"] == "buckets"] == [
         (B, "only-in-b")
@@ -275,7 +276,7 @@ def test_cli_reads_are_queries_never_scans(aws: Any) -> None:
         "before-call.dynamodb", lambda model, **_: operations.append(model.name)
     )
     store = DynamoStore(client, settings.table_name)
-    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
     operations.clear()
 
     latest = table.latest_run(store)
@@ -298,7 +299,7 @@ def test_collect_may_return_a_dict_none_or_a_list(aws: Any, tmp_path: Any, retur
         scripts=(ScriptRef("ret", str(script_file)),),
     )
     store = MemoryStore()
-    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
     expected = [] if returned is None else [returned] if isinstance(returned, dict) else returned
     found = [table.plain(r["data"]) for r in table.run_records(store, result.run_id)]
     assert sorted(found, key=str) == sorted(expected, key=str)
@@ -325,7 +326,7 @@ def test_an_oversized_record_is_an_error_of_its_pair_and_the_rest_land(
         "    yield {'blob': 'x' * 500_000}\n",
     )
     store = create_table(aws, settings)
-    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
     assert len(list(table.run_records(store, result.run_id))) == 20
     assert result.summary.records == 20
     assert [(e.script, e.region, e.error_type) for e in result.summary.errors] == [
@@ -351,7 +352,7 @@ def test_a_refused_record_loses_only_itself(aws: Any, tmp_path: Any) -> None:
         "        yield {'bad': i} if i == 7 else {'i': i}\n",
     )
     store = RefusingStore()
-    result = LocalExecutor(settings, aws, store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
     assert len(list(table.run_records(store, result.run_id))) == 29
     assert result.summary.records == 29
     [error] = result.summary.errors

@@ -13,16 +13,10 @@ from botocore.stub import Stubber
 from lambda_src.scripts import GLOBAL_REGION, Account, ScriptError, check_script, load_script
 from lambdafan.config import Config, ConfigError, load_config
 from lambdafan.errors import LambdafanError, UsageError
-from lambdafan.script_tools import (
-    Credentials,
-    account_name,
-    choose_credentials,
-    list_scripts,
-    optional_config,
-    run_once,
-    starter_script,
-    write_starter,
-)
+from lambdafan.script_tools.catalog import list_scripts, optional_config
+from lambdafan.script_tools.starter import starter_script, write_starter
+from lambdafan.script_tools.trial import Credentials, account_name, choose_credentials, run_once
+from lambdafan.aws import Aws
 from tests.conftest import REGION, SCRIPTS, assumed, write_script
 
 MEMBER = "111111111111"
@@ -73,7 +67,7 @@ def test_region_starter_yields_one_record_per_instance(aws: Any, tmp_path: Path)
 
     run = run_once(
         path,
-        base_session=aws,
+        aws=Aws(aws),
         account=Account(MEMBER, "prod"),
         region="eu-west-1",
         credentials=ASSUME,
@@ -89,7 +83,7 @@ def test_region_starter_yields_one_record_per_instance(aws: Any, tmp_path: Path)
     assert isinstance(row["launched"], str) and row["launched"].startswith("20")
     # Without --region, a region script runs in the session's (home) region: nothing there.
     home = run_once(
-        path, base_session=aws, account=Account(MEMBER, "prod"), region=None, credentials=ASSUME
+        path, aws=Aws(aws), account=Account(MEMBER, "prod"), region=None, credentials=ASSUME
     )
     assert home.region == REGION and home.rows == []
 
@@ -102,7 +96,7 @@ def test_account_starter_yields_one_record_per_iam_user(aws: Any, tmp_path: Path
 
     run = run_once(
         path,
-        base_session=aws,
+        aws=Aws(aws),
         account=Account(MEMBER, MEMBER),
         region="eu-west-1",
         credentials=ASSUME,
@@ -124,9 +118,9 @@ def test_assume_runs_in_the_member_account_and_no_assume_in_your_own(aws: Any) -
     account = Account(MEMBER, "prod")
 
     with_role = run_once(
-        buckets, base_session=aws, account=account, region=None, credentials=ASSUME
+        buckets, aws=Aws(aws), account=account, region=None, credentials=ASSUME
     )
-    as_is = run_once(buckets, base_session=aws, account=account, region=None, credentials=OWN)
+    as_is = run_once(buckets, aws=Aws(aws), account=account, region=None, credentials=OWN)
 
     assert [r["bucket"] for r in with_role.rows] == ["member-only-bucket"]
     assert with_role.warnings == []
@@ -140,7 +134,7 @@ def test_no_assume_in_the_callers_own_account_does_not_warn(aws: Any) -> None:
     own = aws.client("sts").get_caller_identity()["Account"]
     run = run_once(
         SCRIPTS / "whoami.py",
-        base_session=aws,
+        aws=Aws(aws),
         account=Account(own, own),
         region=None,
         credentials=OWN,
@@ -164,7 +158,7 @@ def test_a_raising_script_keeps_its_records_and_names_file_and_line(
 
     run = run_once(
         path,
-        base_session=aws,
+        aws=Aws(aws),
         account=Account(MEMBER, MEMBER),
         region="eu-west-1",
         credentials=ASSUME,
@@ -186,7 +180,7 @@ def test_an_aws_error_in_a_script_is_named_by_its_code(aws: Any, tmp_path: Path)
         """,
     )
     run = run_once(
-        path, base_session=aws, account=Account(MEMBER, MEMBER), region=None, credentials=ASSUME
+        path, aws=Aws(aws), account=Account(MEMBER, MEMBER), region=None, credentials=ASSUME
     )
     assert run.failure is not None
     assert run.failure.error_type == "NoSuchEntity"
@@ -197,7 +191,7 @@ def test_what_collect_returns_is_checked_as_the_worker_checks_it(aws: Any, tmp_p
     one = write_script(tmp_path, "one.py", "def collect(s, r, a):\n    return {'single': True}\n")
     bad = write_script(tmp_path, "bad.py", "def collect(s, r, a):\n    return 5\n")
     kwargs: dict[str, Any] = {
-        "base_session": aws,
+        "aws": Aws(aws),
         "account": Account(MEMBER, MEMBER),
         "region": None,
         "credentials": ASSUME,
@@ -213,7 +207,7 @@ def test_a_broken_script_raises_before_anything_runs(aws: Any, tmp_path: Path) -
     path = write_script(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
     with pytest.raises(ScriptError, match=r"broken.py:1: syntax error"):
         run_once(
-            path, base_session=aws, account=Account(MEMBER, MEMBER), region=None, credentials=OWN
+            path, aws=Aws(aws), account=Account(MEMBER, MEMBER), region=None, credentials=OWN
         )
 
 
@@ -237,7 +231,7 @@ def test_a_role_that_cannot_be_assumed_is_one_clear_error() -> None:
     with pytest.raises(LambdafanError) as info:
         run_once(
             SCRIPTS / "whoami.py",
-            base_session=_StubbedBase(),
+            aws=Aws(_StubbedBase()),
             account=Account(MEMBER, MEMBER),
             region=None,
             credentials=Credentials(role="missing-role"),
@@ -353,7 +347,7 @@ def test_an_unknown_region_is_a_usage_error(aws: Any) -> None:
     with pytest.raises(UsageError, match="'us-east-9' is not an AWS region"):
         run_once(
             SCRIPTS / "whoami.py",
-            base_session=aws,
+            aws=Aws(aws),
             account=Account(MEMBER, MEMBER),
             region="us-east-9",
             credentials=ASSUME,

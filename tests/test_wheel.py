@@ -28,7 +28,7 @@ def test_wheel_installs_and_deploys(server: str, tmp_path: Path) -> None:
     wheel = next(dist.glob("lambdafan-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in (
-        "lambdafan/cli.py",
+        "lambdafan/cli/__init__.py",
         "lambdafan/deploy/bundle.py",
         "lambda_src/handlers.py",
         "lambda_src/builtin_scripts/ec2_instances.py",

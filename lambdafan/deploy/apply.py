@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from lambda_src import names
 from lambda_src.table import table_definition
-from lambdafan.deploy import names
-from lambdafan.deploy.clients import DeployClients, error_code
+from lambdafan.aws import error_code, error_message, is_not_found
+from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.model import FunctionSpec, LogGroupSpec, RoleSpec, ScheduleSpec, TableSpec
 from lambdafan.deploy.plan import FUNCTION_CONFIG_FIELDS, Change
 from lambdafan.deploy.state import has_permission
@@ -35,7 +36,7 @@ class DeployError(LambdafanError):
 
 def role_not_assumable_yet(exc: ClientError) -> bool:
     """Lambda rejects a just-created role until IAM has propagated it (several seconds)."""
-    message = str(exc.response.get("Error", {}).get("Message", ""))
+    message = error_message(exc)
     return error_code(exc) == "InvalidParameterValueException" and "assume" in message.lower()
 
 
@@ -326,7 +327,7 @@ def delete_schedule(clients: DeployClients, fleet: str) -> bool:
     try:
         targets = events.list_targets_by_rule(Rule=rule_name).get("Targets", [])
     except ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
+        if not is_not_found(exc):
             raise
         return False
     # A rule with targets cannot be deleted.
@@ -339,6 +340,6 @@ def delete_schedule(clients: DeployClients, fleet: str) -> bool:
             StatementId=names.permission_id(fleet),
         )
     except ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
+        if not is_not_found(exc):
             raise
     return True

@@ -1,11 +1,11 @@
-"""The AWS clients deploy, status and destroy use, made once from the user's session."""
+"""The AWS clients deploy, status and destroy use, all in the fleet's home region."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_src.aws_session import RETRY_CONFIG
+from lambdafan.aws import Aws
 
 
 @dataclass(frozen=True)
@@ -18,21 +18,13 @@ class DeployClients:
     sts: Any
 
     @classmethod
-    def from_session(cls, session: Any, region: str) -> DeployClients:
-        def client(service: str) -> Any:
-            return session.client(service, region_name=region, config=RETRY_CONFIG)
-
+    def from_aws(cls, aws: Aws, region: str) -> DeployClients:
+        """The clients of every service a fleet's resources live in, from the one AWS layer."""
         return cls(
-            iam=client("iam"),
-            lambda_=client("lambda"),
-            logs=client("logs"),
-            events=client("events"),
-            dynamodb=client("dynamodb"),
-            sts=client("sts"),
+            iam=aws.client("iam", region),
+            lambda_=aws.client("lambda", region),
+            logs=aws.client("logs", region),
+            events=aws.client("events", region),
+            dynamodb=aws.client("dynamodb", region),
+            sts=aws.client("sts", region),
         )
-
-
-def error_code(exc: Exception) -> str:
-    """The AWS error code of a botocore ClientError ('' for anything else)."""
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""

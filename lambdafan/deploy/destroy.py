@@ -7,14 +7,10 @@ from functools import partial
 
 from botocore.exceptions import ClientError
 
-from lambdafan.deploy import names
+from lambda_src import names
+from lambdafan.aws import is_not_found
 from lambdafan.deploy.apply import delete_schedule
-from lambdafan.deploy.clients import DeployClients, error_code
-from lambdafan.deploy.state import NOT_FOUND
-
-
-def _gone(exc: ClientError) -> bool:
-    return error_code(exc) in NOT_FOUND
+from lambdafan.deploy.clients import DeployClients
 
 
 def destroy_fleet(
@@ -22,7 +18,6 @@ def destroy_fleet(
     fleet: str,
     *,
     delete_data: bool,
-    on_step: Callable[[str, str, bool], None] | None = None,
 ) -> list[tuple[str, str, bool]]:
     """Delete the fleet; resources already gone are fine. Returns (kind, name, deleted) steps.
 
@@ -35,17 +30,13 @@ def destroy_fleet(
             delete()
             deleted = True
         except ClientError as exc:
-            if not _gone(exc):
+            if not is_not_found(exc):
                 raise
             deleted = False
         steps.append((kind, name, deleted))
-        if on_step:
-            on_step(kind, name, deleted)
 
     # Targets before the rule, and the Director's permission, all in delete_schedule.
     steps.append(("schedule", names.rule_name(fleet), delete_schedule(clients, fleet)))
-    if on_step:
-        on_step(*steps[-1])
     functions = [names.function_name(fleet, kind) for kind in names.KINDS]
     roles = [names.role_name(fleet, kind) for kind in names.KINDS]
     groups = [names.log_group_name(fleet, kind) for kind in names.KINDS]

@@ -3,30 +3,49 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+from lambda_src import names
 from lambdafan.config import Config
+from lambdafan.deploy.apply import Applier
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.model import FleetModel, fleet_model
 from lambdafan.deploy.plan import Change, plan_fleet
 from lambdafan.deploy.policies import FleetArns
 from lambdafan.deploy.state import read_fleet_state
+from lambdafan.errors import UsageError
 
 
 @dataclass(frozen=True)
 class Identity:
+    """The account a fleet is deployed in, and the partition that account is in."""
+
     account_id: str
     partition: str
 
+    @classmethod
+    def for_account(cls, account_id: str, home_region: str) -> Identity:
+        """A fleet's account given by id, in its home region's partition (no AWS call)."""
+        return cls(account_id=account_id, partition=names.partition_for(home_region))
+
 
 def caller_identity(clients: DeployClients) -> Identity:
-    """The account (and partition) the user's credentials deploy into."""
+    """The account (and partition) the user's credentials deploy into, as STS reports them."""
     arn = clients.sts.get_caller_identity()["Arn"]
     _, partition, _, _, account_id, _ = arn.split(":", 5)
     return Identity(account_id=account_id, partition=partition)
 
 
 def fleet_arns(config: Config, identity: Identity) -> FleetArns:
-    return FleetArns.from_settings(config.to_settings(), identity.account_id, identity.partition)
+    """The fleet's ARNs in the identity's account, in the home region's partition."""
+    settings = config.to_settings()
+    if identity.partition != settings.partition:
+        raise UsageError(
+            f"home_region {settings.home_region} is in partition {settings.partition}, but "
+            f"account {identity.account_id} is in partition {identity.partition}: use "
+            f"credentials of the {settings.partition} partition, or another home_region"
+        )
+    return FleetArns.from_settings(settings, identity.account_id)
 
 
 @dataclass(frozen=True)
@@ -48,3 +67,29 @@ def plan_deploy(config: Config, clients: DeployClients) -> Plan:
     """Read AWS and compare: the plan a deploy (or a dry run) shows. Read-only."""
     model = fleet_model(config, fleet_arns(config, caller_identity(clients)))
     return Plan(model, plan_fleet(model, read_fleet_state(model, clients)))
+
+
+class DeployObserver(Protocol):
+    """Told what a deploy is doing (the CLI prints the plan and a progress bar from it)."""
+
+    def planned(self, plan: Plan, applying: bool) -> None: ...
+
+    def applied(self, change: Change) -> None: ...
+
+
+def deploy_fleet(
+    config: Config,
+    clients: DeployClients,
+    *,
+    dry_run: bool = False,
+    observer: DeployObserver | None = None,
+) -> Plan:
+    """Plan the fleet and, unless `dry_run` or nothing changed, apply the plan; returns it."""
+    plan = plan_deploy(config, clients)
+    applying = plan.has_changes and not dry_run
+    if observer is not None:
+        observer.planned(plan, applying)
+    if applying:
+        on_change = observer.applied if observer is not None else None
+        Applier(clients, config.fleet, on_change=on_change).apply(plan.changes)
+    return plan

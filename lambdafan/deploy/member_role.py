@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from . import names
+from lambda_src import names
 
 MemberPermissions = Literal["ReadOnlyAccess", "SecurityAudit"]
 MANAGED_POLICIES: tuple[MemberPermissions, ...] = ("ReadOnlyAccess", "SecurityAudit")
@@ -114,7 +114,7 @@ def member_role_template(
                     },
                     # Fn::Sub keeps the template valid in aws-cn and aws-us-gov too.
                     "ManagedPolicyArns": [
-                        {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::aws:policy/{permissions}"}
+                        {"Fn::Sub": names.aws_managed_policy_arn("${AWS::Partition}", permissions)}
                     ],
                     "MaxSessionDuration": max_session_duration,
                     "Tags": [{"Key": names.FLEET_TAG, "Value": fleet}],

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_src import names
 from lambda_src.table import TTL_ATTRIBUTE
 from lambdafan.config import Config
-from lambdafan.deploy import names
 from lambdafan.deploy.bundle import Bundle, build_bundle
 from lambdafan.deploy.policies import FleetArns, inline_policy, lambda_trust_policy
 
@@ -86,45 +86,12 @@ class FleetModel:
 
 def fleet_model(config: Config, arns: FleetArns) -> FleetModel:
     """The desired fleet for a config, in the account and partition `arns` describes."""
-    settings = config.to_settings()
-    fleet = settings.fleet
+    fleet = config.fleet
     tags = {names.FLEET_TAG: fleet}
-    # Scripts only go to the Worker, so editing one re-uploads the Worker's code alone.
-    worker_bundle = build_bundle(settings, include_scripts=True)
-    plain_bundle = build_bundle(settings, include_scripts=False)
-    sizes = {
-        "director": config.functions.director,
-        "worker": config.functions.worker,
-        "notifier": config.functions.notifier,
-    }
-    functions = tuple(
-        FunctionSpec(
-            name=names.function_name(fleet, kind),
-            kind=kind,
-            role_arn=arns.role_arn(kind),
-            handler=names.HANDLERS[kind],
-            memory=sizes[kind].memory,
-            timeout=sizes[kind].timeout,
-            environment={"LAMBDAFAN_FLEET": fleet},
-            bundle=worker_bundle if kind == "worker" else plain_bundle,
-            tags=tags,
-            on_failure=arns.notifier_function_arn if kind == "worker" else None,
-        )
-        for kind in names.KINDS
-    )
-    schedule = None
-    if config.schedule:
-        schedule = ScheduleSpec(
-            rule_name=names.rule_name(fleet),
-            expression=config.schedule,
-            director_arn=arns.director_function_arn,
-            permission_id=names.permission_id(fleet),
-            tags=tags,
-        )
     return FleetModel(
         fleet=fleet,
         table=TableSpec(
-            name=settings.table_name,
+            name=names.table_name(fleet),
             point_in_time_recovery=config.results.point_in_time_recovery,
             tags=tags,
         ),
@@ -136,16 +103,59 @@ def fleet_model(config: Config, arns: FleetArns) -> FleetModel:
             )
             for kind in names.KINDS
         ),
-        roles=tuple(
-            RoleSpec(
-                name=names.role_name(fleet, kind),
-                trust_policy=lambda_trust_policy(),
-                policy_name=names.inline_policy_name(fleet, kind),
-                policy=inline_policy(kind, arns),
-                tags=tags,
-            )
-            for kind in names.KINDS
-        ),
-        functions=functions,
-        schedule=schedule,
+        roles=_roles(arns, tags),
+        functions=_functions(config, arns, tags),
+        schedule=_schedule(config, arns, tags),
+    )
+
+
+def _roles(arns: FleetArns, tags: dict[str, str]) -> tuple[RoleSpec, ...]:
+    return tuple(
+        RoleSpec(
+            name=names.role_name(arns.fleet, kind),
+            trust_policy=lambda_trust_policy(),
+            policy_name=names.inline_policy_name(arns.fleet, kind),
+            policy=inline_policy(kind, arns),
+            tags=tags,
+        )
+        for kind in names.KINDS
+    )
+
+
+def _functions(config: Config, arns: FleetArns, tags: dict[str, str]) -> tuple[FunctionSpec, ...]:
+    settings = config.to_settings()
+    # Scripts only go to the Worker, so editing one re-uploads the Worker's code alone.
+    worker_bundle = build_bundle(settings, include_scripts=True)
+    plain_bundle = build_bundle(settings, include_scripts=False)
+    sizes = {
+        "director": config.functions.director,
+        "worker": config.functions.worker,
+        "notifier": config.functions.notifier,
+    }
+    return tuple(
+        FunctionSpec(
+            name=names.function_name(settings.fleet, kind),
+            kind=kind,
+            role_arn=arns.role_arn(kind),
+            handler=names.HANDLERS[kind],
+            memory=sizes[kind].memory,
+            timeout=sizes[kind].timeout,
+            environment={"LAMBDAFAN_FLEET": settings.fleet},
+            bundle=worker_bundle if kind == "worker" else plain_bundle,
+            tags=tags,
+            on_failure=arns.notifier_function_arn if kind == "worker" else None,
+        )
+        for kind in names.KINDS
+    )
+
+
+def _schedule(config: Config, arns: FleetArns, tags: dict[str, str]) -> ScheduleSpec | None:
+    if not config.schedule:
+        return None
+    return ScheduleSpec(
+        rule_name=names.rule_name(config.fleet),
+        expression=config.schedule,
+        director_arn=arns.director_function_arn,
+        permission_id=names.permission_id(config.fleet),
+        tags=tags,
     )

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lambdafan.deploy import names
+from lambda_src import names
 from lambdafan.deploy.model import (
     FleetModel,
     FunctionSpec,

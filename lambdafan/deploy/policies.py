@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
+from lambda_src import names
+from lambda_src.accounts import is_account_id
 from lambda_src.metrics import NAMESPACE
 from lambda_src.settings import FleetSettings, NotifySettings
 from lambda_src.table import table_definition
-
-from . import names
 
 POLICY_VERSION = "2012-10-17"
 
@@ -49,14 +49,13 @@ WILDCARD_ACTIONS: dict[str, str] = {
 _SID = re.compile(r"^[A-Za-z0-9]+$")
 # Characters that would turn a name spliced into an ARN into a pattern matching other fleets.
 _GLOB = re.compile(r"[*?]")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
 @dataclass(frozen=True)
 class FleetArns:
-    """The ARNs of one deployed fleet, from which every policy is built."""
+    """Where one fleet is deployed; its ARNs, from which every policy is built, come from names."""
 
-    partition: str  # "aws", "aws-cn", "aws-us-gov"
+    partition: str  # "aws", "aws-cn", "aws-us-gov", ...: names.partition_for(region)
     account_id: str  # where the fleet is deployed
     region: str  # home region: table, functions, log groups, notify resources
     fleet: str
@@ -73,16 +72,15 @@ class FleetArns:
         ):
             if not value or _GLOB.search(value):
                 raise ValueError(f"{label} {value!r} must be non-empty and contain no * or ?")
-        if not _ACCOUNT_ID.match(self.account_id):
+        if not is_account_id(self.account_id):
             raise ValueError(f"account id {self.account_id!r} must be 12 digits")
 
     @classmethod
-    def from_settings(
-        cls, settings: FleetSettings, account_id: str, partition: str = "aws"
-    ) -> FleetArns:
-        """The ARNs of the fleet `settings` describes, deployed in `account_id`."""
+    def from_settings(cls, settings: FleetSettings, account_id: str) -> FleetArns:
+        """The ARNs of the fleet `settings` describes, deployed in `account_id`, in the
+        settings' partition (that of the home region)."""
         return cls(
-            partition=partition,
+            partition=settings.partition,
             account_id=account_id,
             region=settings.home_region,
             fleet=settings.fleet,
@@ -90,26 +88,24 @@ class FleetArns:
             notify=settings.notify,
         )
 
-    def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:
-        region = self.region if regional else ""
-        return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
-
     @property
     def table_arn(self) -> str:
-        return self._arn("dynamodb", f"table/{names.table_name(self.fleet)}")
+        table = names.table_name(self.fleet)
+        return names.table_arn(self.partition, self.region, self.account_id, table)
 
     @property
     def table_index_arns(self) -> list[str]:
         """One ARN per index the table is created with: named, not `index/*`."""
         definition = table_definition(names.table_name(self.fleet))
         return sorted(
-            f"{self.table_arn}/index/{index['IndexName']}"
+            names.table_index_arn(self.table_arn, index["IndexName"])
             for index in definition.get("GlobalSecondaryIndexes", [])
         )
 
     def function_arn(self, kind: str) -> str:
         _check_kind(kind)
-        return self._arn("lambda", f"function:{names.function_name(self.fleet, kind)}")
+        function = names.function_name(self.fleet, kind)
+        return names.function_arn(self.partition, self.region, self.account_id, function)
 
     @property
     def director_function_arn(self) -> str:
@@ -126,24 +122,22 @@ class FleetArns:
     def log_group_arn(self, kind: str) -> str:
         """The function's own log group (without the `:*` stream suffix)."""
         _check_kind(kind)
-        return self._arn("logs", f"log-group:{names.log_group_name(self.fleet, kind)}")
+        group = names.log_group_name(self.fleet, kind)
+        return names.log_group_arn(self.partition, self.region, self.account_id, group)
 
     def role_arn(self, kind: str) -> str:
         """The execution role of the fleet's `kind` function."""
         _check_kind(kind)
-        return self._arn("iam", f"role/{names.role_name(self.fleet, kind)}", regional=False)
+        return names.role_arn(self.partition, self.account_id, names.role_name(self.fleet, kind))
 
     @property
     def member_role_arn_pattern(self) -> str:
         """The member role in any account: the Worker may be pointed at any account."""
-        return f"arn:{self.partition}:iam::*:role/{self.member_role}"
+        return names.role_arn(self.partition, "*", self.member_role)
 
     def ssm_parameter_arn(self, name: str) -> str:
         """ARN of a parameter given by name (`/a/b` or `a`) or already as an ARN."""
-        if name.startswith("arn:"):
-            return name
-        # Hierarchical names keep their leading slash: parameter/a/b, not parameter//a/b.
-        return self._arn("ssm", "parameter" + (name if name.startswith("/") else f"/{name}"))
+        return names.ssm_parameter_arn(self.partition, self.region, self.account_id, name)
 
     def ses_identity_arns(self, sender: str) -> list[str]:
         """The sender's address identity and its domain identity: SES authorizes a send against
@@ -152,7 +146,10 @@ class FleetArns:
         identities = {address}
         if "@" in address:
             identities.add(address.rsplit("@", 1)[1])
-        return sorted(self._arn("ses", f"identity/{identity}") for identity in identities)
+        return sorted(
+            names.ses_identity_arn(self.partition, self.region, self.account_id, identity)
+            for identity in identities
+        )
 
 
 def _check_kind(kind: str) -> None:
@@ -316,37 +313,3 @@ def inline_policy(kind: str, arns: FleetArns) -> PolicyDocument:
     """The inline policy of the `kind` function's execution role (deterministic, JSON-able)."""
     _check_kind(kind)
     return {"Version": POLICY_VERSION, "Statement": _BUILDERS[kind](arns)}
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-def statement_actions(statement: Mapping[str, Any]) -> list[str]:
-    """A statement's actions as a list, whether IAM gave a string or a list."""
-    return _as_list(statement.get("Action", []))
-
-
-def statement_resources(statement: Mapping[str, Any]) -> list[str]:
-    """A statement's resources as a list, whether IAM gave a string or a list."""
-    return _as_list(statement.get("Resource", []))
-
-
-def wildcard_statements(policy: Mapping[str, Any]) -> list[Statement]:
-    """The statements of `policy` granted on `"*"` (each must hold only WILDCARD_ACTIONS)."""
-    statements = policy.get("Statement", [])
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    return [dict(s) for s in statements if "*" in statement_resources(s)]
-
-
-def unlisted_wildcard_actions(policy: Mapping[str, Any]) -> list[str]:
-    """Actions granted on `"*"` without an entry in WILDCARD_ACTIONS: must be empty."""
-    return sorted(
-        {
-            action
-            for statement in wildcard_statements(policy)
-            for action in statement_actions(statement)
-            if action not in WILDCARD_ACTIONS
-        }
-    )

@@ -7,8 +7,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdafan.deploy import names
-from lambdafan.deploy.clients import DeployClients, error_code
+from lambda_src import names
+from lambdafan.aws import is_not_found
+from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.model import FleetModel
 from lambdafan.deploy.plan import (
     FleetState,
@@ -18,14 +19,6 @@ from lambdafan.deploy.plan import (
     ScheduleState,
     TableState,
 )
-
-NOT_FOUND = frozenset(
-    {"ResourceNotFoundException", "ResourceNotFound", "NoSuchEntity", "NoSuchEntityException"}
-)
-
-
-def _absent(exc: ClientError) -> bool:
-    return error_code(exc) in NOT_FOUND
 
 
 def read_fleet_state(model: FleetModel, clients: DeployClients) -> FleetState:
@@ -47,7 +40,7 @@ def read_table(clients: DeployClients, name: str) -> TableState | None:
     try:
         table = db.describe_table(TableName=name)["Table"]
     except ClientError as exc:
-        if _absent(exc):
+        if is_not_found(exc):
             return None
         raise
     ttl = db.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -77,7 +70,7 @@ def read_role(clients: DeployClients, name: str) -> RoleState | None:
     try:
         role = iam.get_role(RoleName=name)["Role"]
     except ClientError as exc:
-        if _absent(exc):
+        if is_not_found(exc):
             return None
         raise
     policies: dict[str, dict[str, Any]] = {}
@@ -107,7 +100,7 @@ def read_function(clients: DeployClients, name: str) -> FunctionState | None:
     try:
         response = clients.lambda_.get_function(FunctionName=name)
     except ClientError as exc:
-        if _absent(exc):
+        if is_not_found(exc):
             return None
         raise
     config = response["Configuration"]
@@ -129,7 +122,7 @@ def _on_failure(clients: DeployClients, function: str) -> str | None:
     try:
         config = clients.lambda_.get_function_event_invoke_config(FunctionName=function)
     except ClientError as exc:
-        if _absent(exc):
+        if is_not_found(exc):
             return None
         raise
     destination: str | None = (
@@ -144,7 +137,7 @@ def read_schedule(clients: DeployClients, fleet: str) -> ScheduleState | None:
     try:
         rule = events.describe_rule(Name=rule_name)
     except ClientError as exc:
-        if _absent(exc):
+        if is_not_found(exc):
             return None
         raise
     targets = events.list_targets_by_rule(Rule=rule_name).get("Targets", [])
@@ -164,7 +157,7 @@ def has_permission(clients: DeployClients, function: str, fleet: str) -> bool:
     try:
         policy = clients.lambda_.get_policy(FunctionName=function)["Policy"]
     except ClientError as exc:
-        if _absent(exc):
+        if is_not_found(exc):
             return False
         raise
     statements = json.loads(policy).get("Statement", [])

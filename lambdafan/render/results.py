@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -15,19 +14,13 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from lambdafan.render import ORIGIN_COLUMNS, console, err_console, print_records
+from lambdafan.render.console import console
+from lambdafan.render.records import ORIGIN_COLUMNS, write_jsonl
 from lambdafan.results import RunRow
 
 # The CSV header starts with where a record came from, in this order, then the record's fields.
 CSV_ORIGIN = ("account_id", "account_name", "region", "script")
 MAX_MESSAGE = 100  # error messages are cut in tables only; JSON and CSV keep them whole
-
-
-def print_record_tables(
-    rows: Iterable[Mapping[str, Any]], limit: int, totals: Mapping[str, int] | None = None
-) -> int:
-    """One table per script, at most `limit` rows each; returns how many tables."""
-    return print_records(rows, limit, totals)
 
 
 def print_error_table(rows: Iterable[Mapping[str, Any]], limit: int, run_id: str) -> int:
@@ -66,17 +59,6 @@ def print_error_table(rows: Iterable[Mapping[str, Any]], limit: int, run_id: str
 def _truncate(text: str, most: int) -> str:
     line = " ".join(text.split())  # tracebacks span lines; a table cell should not
     return line if len(line) <= most else line[: most - 1] + "…"
-
-
-def write_json_lines(rows: Iterable[Mapping[str, Any]], *, flush: bool = False) -> int:
-    """One JSON object per line on stdout; `flush` each line when following a live run."""
-    written = 0
-    for row in rows:
-        sys.stdout.write(json.dumps(row, default=str) + "\n")
-        if flush:
-            sys.stdout.flush()
-        written += 1
-    return written
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], origin: Sequence[str] = CSV_ORIGIN) -> int:
@@ -155,7 +137,7 @@ def print_runs(runs: Sequence[RunRow], now: dt.datetime | None = None) -> None:
 
 def write_runs_json(runs: Sequence[RunRow]) -> int:
     """One run per line, as JSON."""
-    return write_json_lines(run.as_dict() for run in runs)
+    return write_jsonl(sys.stdout, (run.as_dict() for run in runs))
 
 
 def _age(iso: str, now: dt.datetime) -> str:
@@ -188,16 +170,3 @@ def _status(status: str, errors: int) -> str:
     if status == "complete":
         return "[green]complete[/]" if not errors else "[yellow]complete[/]"
     return status
-
-
-def stopped(message: str) -> None:
-    """A dim line on stderr when the user stops a command (Ctrl-C)."""
-    err_console.print(Text(message, style="dim"), soft_wrap=True)
-
-
-def stdout_closed() -> None:
-    """The reader went away (`| head`): point stdout at /dev/null so Python's exit-time flush
-    does not raise a second BrokenPipeError."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

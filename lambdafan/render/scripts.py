@@ -10,13 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from lambda_src.scripts import Scope
-from lambdafan.render import console, err_console, error, records_tables, write_jsonl
-from lambdafan.script_tools import ScriptInfo, ScriptRun
-
-
-def warning(message: str) -> None:
-    """One yellow line on stderr: something the user should know, not a failure."""
-    err_console.print(f"[bold yellow]warning:[/] {escape(message)}", soft_wrap=True)
+from lambdafan.render.console import console, err_console, error, warning
+from lambdafan.render.records import records_tables, write_jsonl
+from lambdafan.script_tools.catalog import ScriptInfo
+from lambdafan.script_tools.trial import ScriptRun
 
 
 def print_starter_created(path: Path, scope: Scope) -> None:

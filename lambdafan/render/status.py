@@ -11,7 +11,7 @@ from rich.table import Table
 
 from lambdafan.fleet_status import FleetStatus, ResourceState, ResourceStatus, ScheduleStatus
 from lambdafan.log_events import LogEvent
-from lambdafan.render import console, note
+from lambdafan.render.console import console, note
 
 _STATE_STYLE = {"ok": "green", "missing": "red", "drifted": "yellow", "unwanted": "magenta"}
 

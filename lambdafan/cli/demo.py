@@ -7,23 +7,24 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-import boto3
 import typer
 
 from lambda_src import table
 from lambda_src.notifier import format_summary
 from lambda_src.table import DynamoStore
 from lambdafan import demo as demo_aws
-from lambdafan import render
-from lambdafan.cli_common import app, user_errors
+from lambdafan.aws import Aws
+from lambdafan.cli.options import user_errors
 from lambdafan.config import load_config
-from lambdafan.deploy.apply import Applier
 from lambdafan.deploy.clients import DeployClients
-from lambdafan.deploy.fleet import plan_deploy
-from lambdafan.local import LocalExecutor, load_fleet_scripts
+from lambdafan.deploy.fleet import deploy_fleet
+from lambdafan.local import DEFAULT_THREADS, LocalExecutor, load_fleet_scripts
+from lambdafan.render.demo import print_kept_demo, step
+from lambdafan.render.deploy import DeployProgress
+from lambdafan.render.records import print_records
+from lambdafan.render.runs import RunProgress, print_notification
 
 
-@app.command()
 @user_errors
 def demo(
     accounts: Annotated[
@@ -47,41 +48,36 @@ def demo(
     """
     with demo_aws.moto_server(keep=keep) as server:
         demo_aws.use_demo_environment(server.endpoint)
-        render.step(f"Started a fake AWS (moto) at {server.endpoint}")
-        session = boto3.Session(region_name=demo_aws.DEMO_REGION)
-        org = demo_aws.seed_organization(session, accounts)
+        step(f"Started a fake AWS (moto) at {server.endpoint}")
+        aws = Aws.connect(region=demo_aws.DEMO_REGION, threads=DEFAULT_THREADS)
+        org = demo_aws.seed_organization(aws, accounts)
         in_ou = (len(org.accounts) + 1) // 2
-        render.step(
+        step(
             f"Created an organization of {len(org.accounts)} accounts ({in_ou} in OU "
             f"{org.ou_id}), each with EC2 instances, an S3 bucket and an IAM user"
         )
         folder = Path(tempfile.mkdtemp(prefix="lambdafan-demo-"))
         config_path = demo_aws.write_demo_config(folder)
         fleet = load_config(config_path)
-        clients = DeployClients.from_session(session, fleet.home_region)
-        plan = plan_deploy(fleet, clients)
-        render.step(f"Deploying fleet {fleet.fleet} (config: {config_path})")
-        render.print_plan(plan.changes)
-        with render.StepProgress("deploying", len(plan.pending)) as progress:
-            Applier(
-                clients, fleet.fleet, on_change=lambda c: progress.advance(f"{c.kind} {c.name}")
-            ).apply(plan.changes)
+        step(f"Deploying fleet {fleet.fleet} (config: {config_path})")
+        with DeployProgress() as progress:
+            deploy_fleet(fleet, DeployClients.from_aws(aws, fleet.home_region), observer=progress)
         settings = fleet.to_settings()
-        store = DynamoStore(session.client("dynamodb"), settings.table_name)
-        render.step(
+        store = DynamoStore(aws.client("dynamodb", settings.home_region), settings.table_name)
+        step(
             "Running every script in every account and region "
             "(moto cannot run Lambda code, so the handlers run here)"
         )
-        executor = LocalExecutor(settings, session, store, load_fleet_scripts(settings))
-        with render.RunProgress() as run_progress:
+        executor = LocalExecutor(settings, aws, store, load_fleet_scripts(settings))
+        with RunProgress() as run_progress:
             executor.observer = run_progress
             result = executor.run()
         rows = (table.record_view(i) for i in table.run_records(store, result.run_id))
-        render.print_records(rows, limit)
+        print_records(rows, limit)
         notified = result.notifications[0]["text"] if result.notifications else None
-        render.print_notification(notified or format_summary(result.summary))
+        print_notification(notified or format_summary(result.summary))
         if keep:
-            render.print_kept_demo(server.endpoint, server.pid, config_path)
+            print_kept_demo(server.endpoint, server.pid, config_path)
         else:
             shutil.rmtree(folder, ignore_errors=True)
     raise typer.Exit(0 if result.summary.ok else 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Annotated, TypeVar
 
@@ -11,19 +12,20 @@ import typer
 
 from lambda_src import table
 from lambda_src.table import Item, ItemStore
-from lambdafan import render, results
-from lambdafan.cli_common import (
+from lambdafan import results
+from lambdafan.checks import check_account_id
+from lambdafan.cli.options import (
     ConfigOption,
     ProfileOption,
     RegionOption,
     TableOrJson,
-    app,
-    check_account_id,
     options,
     user_errors,
 )
 from lambdafan.errors import UsageError
 from lambdafan.render import results as show
+from lambdafan.render.console import note, stdout_closed, stopped
+from lambdafan.render.records import print_records, write_jsonl
 
 T = TypeVar("T")
 
@@ -38,7 +40,6 @@ class ResultsFormat(str, enum.Enum):
     csv = "csv"
 
 
-@app.command("results")
 @user_errors
 def results_command(
     ctx: typer.Context,
@@ -101,7 +102,7 @@ def results_command(
     opts = options(ctx, config, profile, None)
     fleet = opts.load()
     settings = fleet.to_settings()
-    store = results.open_table(opts.session(fleet), settings)
+    store = results.open_table(opts.aws(fleet), settings)
     try:
         with results.missing_table(settings.table_name):
             run = results.find_run(store, run_id, settings.table_name)
@@ -117,10 +118,10 @@ def results_command(
             else:
                 _show_once(store, run, query, output_format, limit)
     except KeyboardInterrupt:
-        show.stopped("stopped")
+        stopped("stopped")
         raise typer.Exit(SIGINT_EXIT) from None
     except BrokenPipeError:
-        show.stdout_closed()
+        stdout_closed()
         raise typer.Exit(SIGPIPE_EXIT) from None
 
 
@@ -135,19 +136,19 @@ def _show_once(
         results.require_account(store, run, query.account)
     rows = results.read_results(store, query, run)
     if output_format is ResultsFormat.json:
-        show.write_json_lines(_at_most(rows, limit))
+        write_jsonl(sys.stdout, _at_most(rows, limit))
     elif output_format is ResultsFormat.csv:
         origin = results.ERROR_FIELDS if query.errors else show.CSV_ORIGIN
         show.write_csv(_at_most(rows, limit), origin)
     else:
         table_rows = DEFAULT_TABLE_ROWS if limit is None else limit
-        render.note(f"run {query.run_id} ({run['status']}, started {run['started_at']})")
+        note(f"run {query.run_id} ({run['status']}, started {run['started_at']})")
         if query.errors:
             show.print_error_table(rows, table_rows, query.run_id)
         else:
-            show.print_record_tables(rows, table_rows, results.known_totals(store, query, run))
+            print_records(rows, table_rows, results.known_totals(store, query, run))
         if results.is_running(run):
-            render.note("the run is still running: --follow prints results as they arrive")
+            note("the run is still running: --follow prints results as they arrive")
 
 
 def _follow(
@@ -162,10 +163,10 @@ def _follow(
     if query.account is not None and not running:
         results.require_account(store, run, query.account)
     if running:
-        render.note(f"following run {query.run_id} until it completes (Ctrl-C stops)")
+        note(f"following run {query.run_id} until it completes (Ctrl-C stops)")
     rows = _at_most(results.follow_results(store, query, interval=interval), limit)
     if output_format is ResultsFormat.json:
-        shown = show.write_json_lines(rows, flush=True)
+        shown = write_jsonl(sys.stdout, rows, flush=True)
     else:
         shown = show.print_follow_rows(rows, errors=query.errors)
     if query.account is not None and not shown:
@@ -177,7 +178,6 @@ def _at_most(rows: Iterable[T], limit: int | None) -> Iterator[T]:
     return iter(rows) if limit is None else itertools.islice(rows, limit)
 
 
-@app.command("runs")
 @user_errors
 def runs_command(
     ctx: typer.Context,
@@ -199,7 +199,7 @@ def runs_command(
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
     settings = fleet.to_settings()
-    store = results.open_table(opts.session(fleet), settings)
+    store = results.open_table(opts.aws(fleet), settings)
     with results.missing_table(settings.table_name):
         recent = results.recent_runs(store, limit)
     if output_format is TableOrJson.json:

@@ -9,34 +9,27 @@ from typing import Annotated
 import typer
 
 from lambda_src.scripts import Account
-from lambdafan.cli_common import (
+from lambdafan.checks import check_account_id
+from lambdafan.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
     ProfileOption,
     TableOrJson,
-    app,
-    check_account_id,
     guard_scripts,
     options,
     user_errors,
 )
 from lambdafan.config import ConfigError
-from lambdafan.render import scripts as render
-from lambdafan.script_tools import (
-    account_name,
-    choose_credentials,
-    list_scripts,
-    optional_config,
-    run_once,
-    user_session,
-    write_starter,
-)
+from lambdafan.render.console import warning
+from lambdafan.render.scripts import print_script_list, print_script_run, print_starter_created
+from lambdafan.script_tools.catalog import list_scripts, optional_config
+from lambdafan.script_tools.starter import write_starter
+from lambdafan.script_tools.trial import account_name, choose_credentials, run_once
 
-script_app = typer.Typer(
+app = typer.Typer(
     help="Write a new script, try one in one account, list the scripts you can run.",
     no_args_is_help=True,
 )
-app.add_typer(script_app, name="script")
 
 
 class ScopeChoice(str, enum.Enum):
@@ -44,7 +37,7 @@ class ScopeChoice(str, enum.Enum):
     account = "account"
 
 
-@script_app.command("new")
+@app.command("new")
 @user_errors
 def new(
     name: Annotated[
@@ -66,10 +59,10 @@ def new(
       lambdafan script new users_without_tags --scope account --dir scripts
     """
     path = write_starter(name, scope.value, folder, force=force)
-    render.print_starter_created(path, scope.value)
+    print_starter_created(path, scope.value)
 
 
-@script_app.command("test")
+@app.command("test")
 @user_errors
 def try_script(
     ctx: typer.Context,
@@ -127,7 +120,7 @@ def try_script(
         if not (no_assume or role):
             raise ConfigError(f"{exc} (or pass --role NAME to test without the config)") from None
         # The config is only consulted for the role name, which the user gave: go on without it.
-        render.warning(f"ignoring the config: {exc}")
+        warning(f"ignoring the config: {exc}")
         fleet = None
     credentials = choose_credentials(
         fleet,
@@ -136,21 +129,21 @@ def try_script(
         external_id=external_id,
         why_none=f"which role should be assumed in {account}? No config found ({opts.config})",
     )
-    base = user_session(opts.profile, opts.region or (fleet.home_region if fleet else None))
+    aws = opts.aws(fleet)
     run = guard_scripts(
         lambda: run_once(
             file,
-            base_session=base,
+            aws=aws,
             account=Account(id=account, name=account_name(fleet, account)),
             region=region,
             credentials=credentials,
         )
     )
-    render.print_script_run(run, json_lines=output_format is TableOrJson.json, limit=limit)
+    print_script_run(run, json_lines=output_format is TableOrJson.json, limit=limit)
     raise typer.Exit(0 if run.ok else 1)
 
 
-@script_app.command("list")
+@app.command("list")
 @user_errors
 def list_(
     ctx: typer.Context,
@@ -165,4 +158,4 @@ def list_(
     """
     opts = options(ctx, config, None, None)
     fleet = optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
-    render.print_script_list(list_scripts(fleet), opts.config if fleet else None)
+    print_script_list(list_scripts(fleet), opts.config if fleet else None)

@@ -1,23 +1,22 @@
-"""What every `lambdafan` command shares: the Typer app, global options, error handling."""
+"""What every `lambdafan` command shares: the global options, the AWS they open, error handling."""
 
 from __future__ import annotations
 
 import enum
 import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import boto3
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src.scripts import ScriptError
-from lambdafan import render
+from lambdafan.aws import DEFAULT_POOL, Aws, describe_error
 from lambdafan.config import Config, ConfigError, load_config
 from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.render.console import error
 
 DEFAULT_CONFIG = Path("lambdafan.yaml")
 
@@ -28,14 +27,6 @@ class TableOrJson(str, enum.Enum):
     table = "table"
     json = "json"
 
-
-app = typer.Typer(
-    help="Run your boto3 scripts across every AWS account and region on a Lambda fleet.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -50,14 +41,10 @@ class GlobalOptions:
     def load(self) -> Config:
         return load_config(self.config)
 
-    def session(self, config: Config) -> Any:
-        """The user's own AWS session (profile, region; AWS_ENDPOINT_URL is honoured by boto3)."""
-        try:
-            return boto3.Session(
-                profile_name=self.profile, region_name=self.region or config.home_region
-            )
-        except BotoCoreError as exc:
-            raise UsageError(str(exc)) from None
+    def aws(self, config: Config | None, *, threads: int = DEFAULT_POOL) -> Aws:
+        """The user's own AWS (profile; region: --region, else the fleet's home region)."""
+        region = self.region or (config.home_region if config else None)
+        return Aws.connect(self.profile, region, threads=threads)
 
 
 def user_errors(command: F) -> F:
@@ -68,17 +55,16 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ConfigError as exc:
-            render.error(str(exc))
+            error(str(exc))
             raise typer.Exit(2) from None
         except LambdafanError as exc:
-            render.error(str(exc))
+            error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            render.error(f"AWS {err.get('Code', 'error')}: {err.get('Message', exc)}")
+            error(f"AWS {describe_error(exc)}")
             raise typer.Exit(1) from None
         except BotoCoreError as exc:
-            render.error(f"AWS: {exc}")
+            error(f"AWS: {exc}")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -107,7 +93,6 @@ RegionOption = Annotated[
 ]
 
 
-@app.callback()
 def global_options(
     ctx: typer.Context,
     config: ConfigOption = None,
@@ -139,10 +124,3 @@ def guard_scripts(build: Callable[[], T]) -> T:
         return build()
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
-
-
-def check_account_id(account: str, option: str = "--account") -> str:
-    """An AWS account id is exactly 12 digits (leading zeros included)."""
-    if not re.fullmatch(r"\d{12}", account):
-        raise UsageError(f"{option}: {account!r} is not a 12-digit account id")
-    return account

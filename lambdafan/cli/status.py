@@ -8,21 +8,19 @@ from typing import Annotated
 
 import typer
 
-from lambda_src.aws_session import RETRY_CONFIG
-from lambdafan import render
-from lambdafan.cli_common import (
+from lambda_src import names
+from lambdafan.cli.options import (
     ConfigOption,
     ProfileOption,
     RegionOption,
-    app,
     guard_scripts,
     options,
     user_errors,
 )
-from lambdafan.deploy import names
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.fleet_status import gather_status
 from lambdafan.log_events import LogQuery, follow_events, parse_since, read_events
+from lambdafan.render.console import note
 from lambdafan.render.status import print_log_event, print_no_events, print_status
 
 # The exit code of a process stopped by Ctrl-C (128 + SIGINT), as shells report it.
@@ -35,7 +33,6 @@ class FunctionKind(str, enum.Enum):
     notifier = "notifier"
 
 
-@app.command()
 @user_errors
 def status(
     ctx: typer.Context,
@@ -52,14 +49,13 @@ def status(
     """
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
-    clients = DeployClients.from_session(opts.session(fleet), fleet.home_region)
+    clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
     # The comparison needs the bundle deploy would upload, so broken scripts are reported here.
     result = guard_scripts(lambda: gather_status(fleet, clients))
     print_status(result)
     raise typer.Exit(0 if result.ok else 1)
 
 
-@app.command()
 @user_errors
 def logs(
     ctx: typer.Context,
@@ -92,7 +88,7 @@ def logs(
     window = parse_since(since)
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
-    client = opts.session(fleet).client("logs", region_name=fleet.home_region, config=RETRY_CONFIG)
+    client = opts.aws(fleet).client("logs", fleet.home_region)
     query = LogQuery(
         group=names.log_group_name(fleet.fleet, function.value),
         start=datetime.now(timezone.utc) - window,
@@ -102,7 +98,7 @@ def logs(
     shown = 0
     try:
         if follow:
-            render.note(f"following {query.group} (Ctrl-C to stop)")
+            note(f"following {query.group} (Ctrl-C to stop)")
         events = follow_events(client, query) if follow else read_events(client, query)
         for event in events:
             print_log_event(event)

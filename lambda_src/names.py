@@ -1,0 +1,191 @@
+"""Every name lambdafan gives: resource names, ARNs (with their partition) and table keys.
+
+Resources are found by these deterministic names, never through a state file. Nothing else in
+`lambda_src` or `lambdafan` formats an ARN or a table key (tests/test_names.py scans for that).
+Pure functions, no AWS calls.
+
+Results table layout (single table, on-demand, TTL attribute `expires_at`):
+
+| item              | pk                        | sk                               |
+|-------------------|---------------------------|----------------------------------|
+| run               | RUN#<run_id>              | RUN                              |
+| account done      | RUN#<run_id>              | ACCT#<account_id>                |
+| error             | RUN#<run_id>              | ERR#<account_id>#<script>#<region> |
+| record            | RUN#<run_id>#<account_id> | REC#<script>#<region>#<digest>   |
+
+Run items also carry `gsi1pk = "RUNS"`, `gsi1sk = <run_id>`: the sparse index `runs` lists runs
+newest first. They list the run's `accounts`, and `done_accounts` (a string set) grows as each
+account finishes, in the same conditional update as the run's counters.
+
+Records get a partition per (run, account) so a large run spreads its writes; everything else
+about a run sits in its own partition, read with one strongly consistent Query.
+Record keys are a digest of the record's content, so a retried Worker overwrites, never duplicates.
+"""
+
+from __future__ import annotations
+
+# --- resource names -------------------------------------------------------------------------
+
+FLEET_TAG = "lambdafan:fleet"
+KINDS = ("director", "worker", "notifier")
+HANDLERS = {kind: f"lambda_src.handlers.{kind}" for kind in KINDS}
+
+
+def function_name(fleet: str, kind: str) -> str:
+    """Name of the fleet's `director`, `worker` or `notifier` function."""
+    return f"{fleet}-{kind}"
+
+
+def role_name(fleet: str, kind: str) -> str:
+    """Name of the execution role of the fleet's `kind` function."""
+    return f"{fleet}-{kind}"
+
+
+def inline_policy_name(fleet: str, kind: str) -> str:
+    """Name of the one inline policy of the `kind` function's execution role."""
+    return f"{fleet}-{kind}"
+
+
+def log_group_name(fleet: str, kind: str) -> str:
+    """The group Lambda writes to by default, created by deploy first so it has a retention."""
+    return f"/aws/lambda/{function_name(fleet, kind)}"
+
+
+def table_name(fleet: str) -> str:
+    """Name of the fleet's results table."""
+    return f"{fleet}-results"
+
+
+def rule_name(fleet: str) -> str:
+    """Name of the EventBridge rule that starts the Director on the schedule."""
+    return f"{fleet}-schedule"
+
+
+def permission_id(fleet: str) -> str:
+    """Statement id of the permission letting the schedule rule invoke the Director."""
+    return f"{fleet}-schedule"
+
+
+# --- partitions ----------------------------------------------------------------------------
+
+# Region-name prefixes of the non-commercial partitions (botocore's partitions.json regexes);
+# longer prefixes first, so `us-isob-` is not taken for `us-iso-`.
+_PARTITIONS = (
+    ("us-gov-", "aws-us-gov"),
+    ("us-isob-", "aws-iso-b"),
+    ("us-isof-", "aws-iso-f"),
+    ("us-iso-", "aws-iso"),
+    ("eu-isoe-", "aws-iso-e"),
+    ("eusc-", "aws-eusc"),
+    ("cn-", "aws-cn"),
+)
+
+
+def partition_for(region: str) -> str:
+    """The partition of a region: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`, ...; `aws`."""
+    return next((p for prefix, p in _PARTITIONS if region.startswith(prefix)), "aws")
+
+
+# --- ARNs --------------------------------------------------------------------------------------
+
+
+def arn(partition: str, service: str, region: str, account_id: str, resource: str) -> str:
+    """An ARN; `region` and `account_id` are empty for services without them."""
+    return f"arn:{partition}:{service}:{region}:{account_id}:{resource}"
+
+
+def is_arn(value: str) -> bool:
+    """Whether a user-supplied value is already an ARN rather than a name."""
+    return value.startswith("arn:")
+
+
+def role_arn(partition: str, account_id: str, role: str) -> str:
+    """An IAM role; `account_id` `*` makes the pattern matching that role in every account."""
+    return arn(partition, "iam", "", account_id, f"role/{role}")
+
+
+def aws_managed_policy_arn(partition: str, policy: str) -> str:
+    """An AWS-managed IAM policy (`ReadOnlyAccess`, `SecurityAudit`, ...)."""
+    return arn(partition, "iam", "", "aws", f"policy/{policy}")
+
+
+def function_arn(partition: str, region: str, account_id: str, function: str) -> str:
+    """A Lambda function (unqualified)."""
+    return arn(partition, "lambda", region, account_id, f"function:{function}")
+
+
+def table_arn(partition: str, region: str, account_id: str, table: str) -> str:
+    """A DynamoDB table."""
+    return arn(partition, "dynamodb", region, account_id, f"table/{table}")
+
+
+def table_index_arn(table: str, index: str) -> str:
+    """One index of the table whose ARN is `table`."""
+    return f"{table}/index/{index}"
+
+
+def log_group_arn(partition: str, region: str, account_id: str, group: str) -> str:
+    """A CloudWatch Logs group, without the `:*` suffix that covers its streams."""
+    return arn(partition, "logs", region, account_id, f"log-group:{group}")
+
+
+def ssm_parameter_arn(partition: str, region: str, account_id: str, parameter: str) -> str:
+    """A parameter given by name (`/a/b` or `a`), or as an ARN (returned as is)."""
+    if is_arn(parameter):
+        return parameter
+    # Hierarchical names keep their leading slash: parameter/a/b, not parameter//a/b.
+    path = parameter if parameter.startswith("/") else f"/{parameter}"
+    return arn(partition, "ssm", region, account_id, f"parameter{path}")
+
+
+def ses_identity_arn(partition: str, region: str, account_id: str, identity: str) -> str:
+    """An SES identity: an email address or a domain."""
+    return arn(partition, "ses", region, account_id, f"identity/{identity}")
+
+
+# --- table keys (layout in the module docstring) -------------------------------------------
+
+RUN_SK = "RUN"
+RUNS_INDEX = "runs"
+RUNS_INDEX_PK = "RUNS"  # gsi1pk of every run item: the sparse index lists runs
+ACCOUNT_SK_PREFIX = "ACCT#"
+ERROR_SK_PREFIX = "ERR#"
+RECORD_SK_PREFIX = "REC#"
+
+
+def run_pk(run_id: str) -> str:
+    """Partition of a run's own items: the run, its finished accounts, its errors."""
+    return f"RUN#{run_id}"
+
+
+def records_pk(run_id: str, account_id: str) -> str:
+    """Partition of one account's records in a run."""
+    return f"{run_pk(run_id)}#{account_id}"
+
+
+def account_sk(account_id: str) -> str:
+    """Sort key of the item marking an account finished."""
+    return f"{ACCOUNT_SK_PREFIX}{account_id}"
+
+
+def error_sk(account_id: str, script: str, region: str) -> str:
+    """Sort key of the error of one (account, script, region)."""
+    return f"{error_sk_prefix(account_id)}{script}#{region}"
+
+
+def error_sk_prefix(account_id: str | None = None) -> str:
+    """Sort-key prefix selecting every error of a run, or those of one account."""
+    return ERROR_SK_PREFIX if account_id is None else f"{ERROR_SK_PREFIX}{account_id}#"
+
+
+def record_sk_prefix(script: str | None = None, region: str | None = None) -> str:
+    """Sort-key prefix selecting records of one script (and region) within an account."""
+    if script is None:
+        return RECORD_SK_PREFIX
+    prefix = f"{RECORD_SK_PREFIX}{script}#"
+    return prefix if region is None else f"{prefix}{region}#"
+
+
+def record_sk(script: str, region: str, suffix: str) -> str:
+    """Sort key of one record; `suffix` is its content digest (plus an occurrence count)."""
+    return f"{record_sk_prefix(script, region)}{suffix}"

@@ -1,0 +1,175 @@
+"""`lambdafan deploy`, `destroy`, `validate` and `member-role`: the fleet's resources."""
+
+from __future__ import annotations
+
+import enum
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from lambda_src import names
+from lambdafan.checks import check_account_id
+from lambdafan.cli.options import (
+    ConfigOption,
+    ProfileOption,
+    RegionOption,
+    guard_scripts,
+    options,
+    user_errors,
+)
+from lambdafan.deploy.bundle import build_bundle
+from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.destroy import destroy_fleet
+from lambdafan.deploy.fleet import Identity, caller_identity, deploy_fleet, fleet_arns
+from lambdafan.deploy.member_role import member_role_template
+from lambdafan.errors import UsageError
+from lambdafan.local import load_fleet_scripts
+from lambdafan.render.console import console
+from lambdafan.render.deploy import DeployProgress, print_destroyed, print_validation
+
+
+class MemberPermissionsChoice(str, enum.Enum):
+    read_only = "ReadOnlyAccess"
+    security_audit = "SecurityAudit"
+
+
+@user_errors
+def deploy(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Create or update the fleet in the home region: roles, functions, log groups, schedule, table.
+
+    \b
+    Shows the plan (create / update / unchanged / delete) and applies it. Safe to run again:
+    with nothing changed, it says so and makes no change.
+      lambdafan deploy --dry-run
+      lambdafan deploy
+    """
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
+    started = time.monotonic()
+    with DeployProgress() as progress:
+        plan = guard_scripts(
+            lambda: deploy_fleet(fleet, clients, dry_run=dry_run, observer=progress)
+        )
+    if dry_run or not plan.has_changes:
+        return
+    console.print(
+        f"Deployed fleet {fleet.fleet} in {fleet.home_region} ({time.monotonic() - started:.1f}s)."
+    )
+
+
+@user_errors
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    delete_data: Annotated[
+        bool, typer.Option("--delete-data", help="Also delete the results table.")
+    ] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Delete every resource of the fleet; the results table is kept unless --delete-data.
+
+    \b
+    Resources already gone are skipped, so an interrupted destroy can simply be run again.
+      lambdafan destroy --yes
+    """
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    what = "the fleet and its results" if delete_data else "the fleet (keeping its results table)"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("destroy asks for confirmation: run it in a terminal or pass --yes")
+        if not typer.confirm(f"Delete {what} {fleet.fleet} in {fleet.home_region}?"):
+            raise typer.Exit(1)
+    clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
+    steps = destroy_fleet(clients, fleet.fleet, delete_data=delete_data)
+    print_destroyed(steps, None if delete_data else names.table_name(fleet.fleet))
+
+
+@user_errors
+def member_role(
+    ctx: typer.Context,
+    permissions: Annotated[
+        MemberPermissionsChoice,
+        typer.Option(help="The AWS-managed policy the member role gets."),
+    ] = MemberPermissionsChoice.read_only,
+    account_id: Annotated[
+        str | None,
+        typer.Option(help="The fleet's account (default: the one your credentials are in)."),
+    ] = None,
+    also_trust: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--also-trust",
+            help="Another role/user ARN that may assume the member role (repeatable), e.g. "
+            "yours, for `run --local` and `script test`.",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Print the CloudFormation template of the role the Worker assumes in every account.
+
+    \b
+    Deploy it to every member account, e.g. as a service-managed StackSet:
+      lambdafan member-role > member-role.json
+      aws cloudformation create-stack-set --stack-set-name lambdafan-member \\
+        --template-body file://member-role.json --capabilities CAPABILITY_NAMED_IAM \\
+        --permission-model SERVICE_MANAGED \\
+        --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false
+    """
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    settings = fleet.to_settings()
+    if account_id is None:
+        clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
+        identity = caller_identity(clients)
+    else:
+        check_account_id(account_id, "--account-id")
+        identity = Identity(account_id=account_id, partition="aws")
+    arns = fleet_arns(fleet, identity)
+    try:
+        template = member_role_template(
+            fleet=fleet.fleet,
+            worker_role_arn=arns.role_arn("worker"),
+            role_name=settings.member_role,
+            external_id=settings.external_id,
+            permissions=permissions.value,
+            also_trust=also_trust or (),
+        )
+    except ValueError as exc:
+        raise UsageError(f"member-role: {exc}") from None
+    console.print(template, markup=False, highlight=False, soft_wrap=True)
+
+
+@user_errors
+def validate(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Check the config and every script without touching AWS.
+
+    \b
+      lambdafan validate -c lambdafan.yaml
+    """
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    settings = fleet.to_settings()
+    scripts = load_fleet_scripts(settings)
+    bundle = guard_scripts(lambda: build_bundle(settings, include_scripts=True))
+    print_validation(settings, scripts, fleet.schedule, len(bundle.data))

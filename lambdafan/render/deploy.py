@@ -1,0 +1,130 @@
+"""What deploy, destroy and validate print: the plan, apply's progress, what was deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from lambda_src.scripts import Script
+from lambda_src.settings import FleetSettings
+from lambdafan.deploy.fleet import Plan
+from lambdafan.deploy.plan import Change, FieldChange
+from lambdafan.render.console import console, err_console
+
+_ACTION_STYLE = {
+    "create": ("+", "green"),
+    "update": ("~", "yellow"),
+    "delete": ("-", "red"),
+    "unchanged": ("=", "dim"),
+}
+
+
+def plan_table(changes: Sequence[Change]) -> Table:
+    """The plan, one row per resource: what happens to it and, for updates, which fields."""
+    table = Table(title="Plan", title_justify="left", show_edge=False, box=None, pad_edge=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("resource", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("change", overflow="fold")
+    for change in changes:
+        mark, style = _ACTION_STYLE[change.action]
+        detail: str = change.action
+        if change.fields:
+            detail = ", ".join(_describe_field(f) for f in change.fields)
+        table.add_row(f"[{style}]{mark}[/]", change.kind, change.name, f"[{style}]{detail}[/]")
+    return table
+
+
+def _describe_field(field: FieldChange) -> str:
+    if field.field in ("memory", "timeout", "retention_days", "expression", "runtime", "handler"):
+        return f"{field.field} {field.current} → {field.desired}"
+    return field.field
+
+
+def print_plan(changes: Sequence[Change]) -> None:
+    console.print(plan_table(changes))
+    counts = {action: sum(1 for c in changes if c.action == action) for action in _ACTION_STYLE}
+    if counts["create"] + counts["update"] + counts["delete"] == 0:
+        console.print("No changes: the fleet is up to date.")
+    else:
+        console.print(
+            f"Plan: {counts['create']} to create, {counts['update']} to update, "
+            f"{counts['delete']} to delete, {counts['unchanged']} unchanged."
+        )
+
+
+class StepProgress:
+    """A progress bar over a known number of steps (deploy's changes, destroy's resources)."""
+
+    def __init__(self, description: str, total: int) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[current]}"),
+            console=err_console,
+        )
+        self._task = self._progress.add_task(description, total=total, current="")
+
+    def __enter__(self) -> StepProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def advance(self, label: str) -> None:
+        self._progress.update(self._task, advance=1, current=label)
+
+
+def print_destroyed(steps: Sequence[tuple[str, str, bool]], kept_table: str | None) -> None:
+    table = Table(show_edge=False, box=None, pad_edge=False, show_header=False)
+    for kind, name, deleted in steps:
+        table.add_row(kind, name, "[red]deleted[/]" if deleted else "[dim]already gone[/]")
+    console.print(table)
+    if kept_table:
+        console.print(f"kept the results table {kept_table} (use --delete-data to delete it)")
+
+
+def print_validation(
+    settings: FleetSettings, scripts: Sequence[Script], schedule: str | None, bundle_size: int
+) -> None:
+    """What `validate` checked, in a few lines."""
+    accounts = f"{len(settings.accounts)} listed"
+    if settings.organization:
+        ous = ", ".join(settings.organization_ous) or "the whole organization"
+        accounts += f" + Organizations ({ous})"
+    regions = "all enabled" if settings.regions is None else ", ".join(settings.regions)
+    console.print(f"[green]ok[/]: fleet {settings.fleet} in {settings.home_region}")
+    console.print(f"  accounts: {accounts}; excluded: {len(settings.exclude_accounts)}")
+    console.print(f"  regions: {regions}")
+    console.print(f"  schedule: {schedule or 'none'}")
+    for script in scripts:
+        console.print(Text(f"  script {script.name} ({script.scope}): {script.path}"))
+    console.print(f"  Worker bundle: {bundle_size:,} bytes")
+
+
+class DeployProgress:
+    """Prints the plan, then a progress bar over the changes applied (a DeployObserver)."""
+
+    def __init__(self) -> None:
+        self._steps: StepProgress | None = None
+
+    def __enter__(self) -> DeployProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._steps is not None:
+            self._steps.__exit__(*exc)
+
+    def planned(self, plan: Plan, applying: bool) -> None:
+        print_plan(plan.changes)
+        if applying:
+            self._steps = StepProgress("deploying", len(plan.pending)).__enter__()
+
+    def applied(self, change: Change) -> None:
+        if self._steps is not None:
+            self._steps.advance(f"{change.kind} {change.name}")

@@ -1,0 +1,1 @@
+"""Working on one script: `script new` (starter), `script test` (trial), `script list` (catalog)."""

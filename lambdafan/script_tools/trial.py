@@ -1,0 +1,215 @@
+"""`script test`: one run of one script in one account and region, as the Worker runs it.
+
+`run_once` builds the script's session exactly as the Worker does (one `assume_member_role`, an
+`AccountSession` over the caller's own Session) and normalizes what `collect` returns with the
+Worker's own code, so a script that works here behaves the same on the fleet.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambda_src import names, table
+from lambda_src.aws_session import AccountSession, assume_member_role
+from lambda_src.scripts import GLOBAL_REGION, Account, Scope, load_script, script_location
+
+# Private helpers of the Worker, imported rather than copied: a test run must accept and reject
+# exactly what a fleet run does, and name errors the same way.
+from lambda_src.worker import error_type_of, records_of
+from lambdafan.aws import Aws, describe_error
+from lambdafan.config import SCRIPT_NAME, Config, known_regions
+from lambdafan.errors import LambdafanError, UsageError
+
+# The Worker caps assumed sessions at the config's session_duration; an hour is the most AWS
+# allows for role chaining, and every role allows at least that by default.
+DEFAULT_SESSION_DURATION = 3600
+
+# Records of a test run are shaped by the same builder as a fleet run's; they need a run id.
+TEST_RUN_ID = "script-test"
+
+# RoleSessionName of test runs without a config; it shows in the member account's CloudTrail.
+SESSION_NAME = "lambdafan-script-test"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How the script's session is made: assume `role` (None: the caller's own credentials)."""
+
+    role: str | None
+    external_id: str | None = None
+    session_duration: int = DEFAULT_SESSION_DURATION
+    session_name: str = SESSION_NAME
+
+
+@dataclass(frozen=True)
+class ScriptFailure:
+    """Why a script stopped: where (`file:line`), the error type (AWS code or class), message."""
+
+    location: str
+    error_type: str
+    message: str
+
+    def line(self) -> str:
+        """One line for the terminal: `file:line: Type: message`."""
+        return f"{self.location}: {self.error_type}: {self.message}"
+
+
+@dataclass
+class ScriptRun:
+    """One run of one script in one account and region."""
+
+    script: str
+    scope: Scope
+    account: Account
+    region: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+    failure: ScriptFailure | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def choose_credentials(
+    config: Config | None,
+    *,
+    assume: bool,
+    role: str | None,
+    external_id: str | None,
+    why_none: str,
+) -> Credentials:
+    """The fleet's member role (options given win over the config), or the caller's credentials.
+
+    `why_none` starts the error raised when a role is needed and neither names one.
+    """
+    if not assume:
+        if role or external_id:
+            raise UsageError("--no-assume assumes no role: drop --role and --external-id")
+        return Credentials(role=None)
+    if config is None:
+        if role is None:
+            raise UsageError(
+                f"{why_none}: pass --role NAME (the fleet's member role), -c FILE, "
+                "or --no-assume to use your current credentials"
+            )
+        return Credentials(role=role, external_id=external_id)
+    member = config.member_role
+    return Credentials(
+        role=role or member.name,
+        external_id=external_id or member.external_id,
+        session_duration=member.session_duration,
+        session_name=f"lambdafan-{config.fleet}-script-test",
+    )
+
+
+def account_name(config: Config | None, account_id: str) -> str:
+    """The account's name in the config's list, else its id (as the Director names it)."""
+    if config is not None:
+        for entry in config.accounts.entries:
+            if entry.id == account_id:
+                return entry.name
+    return account_id
+
+
+def run_once(
+    path: Path,
+    *,
+    aws: Aws,
+    account: Account,
+    region: str | None,
+    credentials: Credentials,
+) -> ScriptRun:
+    """Load the script and run it once; a broken script raises `ScriptError`.
+
+    A script that raises is not an exception here: the records it yielded so far and the failure
+    are returned, as the fleet keeps them.
+    """
+    script = load_script(path)
+    warnings: list[str] = []
+    if not SCRIPT_NAME.fullmatch(script.name):
+        warnings.append(
+            f"{path.name}: a fleet accepts only script file names of letters, digits, '_' and '-'"
+        )
+    home_region = aws.region
+    if not home_region:
+        raise UsageError(
+            "no AWS region: pass --region, set AWS_DEFAULT_REGION or give your profile a region"
+        )
+    if script.scope == "account":
+        if region and region != GLOBAL_REGION:
+            warnings.append(
+                f'account-scoped script: it runs once with region "{GLOBAL_REGION}"; '
+                f"--region {region} is ignored"
+            )
+        region = GLOBAL_REGION
+    elif region and region not in known_regions():
+        # Caught here, or the script's first client call fails with an endpoint error instead.
+        raise UsageError(f"--region: {region!r} is not an AWS region")
+    session = _script_session(aws, account.id, home_region, credentials, warnings)
+    run = ScriptRun(script.name, script.scope, account, region or home_region, warnings=warnings)
+    seen: dict[str, int] = {}
+    started = time.monotonic()
+    try:
+        for record in records_of(script.collect(session, run.region, account)):
+            item = table.record_item(
+                TEST_RUN_ID,
+                account.id,
+                account.name,
+                script.name,
+                run.region,
+                record,
+                collected_at="",
+                expires_at=0,
+                seen=seen,
+            )
+            # The stored form, read back: what `lambdafan results` would show for this record.
+            run.rows.append(table.record_view(item))
+    except (Exception, SystemExit) as exc:  # a script calling sys.exit() fails only itself
+        run.failure = ScriptFailure(script_location(exc, path), error_type_of(exc), str(exc))
+    run.elapsed = time.monotonic() - started
+    return run
+
+
+def _script_session(
+    aws: Aws,
+    account_id: str,
+    home_region: str,
+    credentials: Credentials,
+    warnings: list[str],
+) -> AccountSession:
+    # As the Worker: a regional STS client in the home region (opt-in regions reject tokens from
+    # the global endpoint) and an AccountSession whose default region is the home region.
+    sts = aws.client("sts", home_region)
+    if credentials.role is None:
+        caller = sts.get_caller_identity()["Account"]
+        if caller != account_id:
+            warnings.append(
+                f"--no-assume: your credentials are in account {caller}, not {account_id}; "
+                f"the records come from {caller} but are labelled {account_id}"
+            )
+        return AccountSession(aws.session, None, home_region)
+    partition = names.partition_for(home_region)
+    try:
+        assumed = assume_member_role(
+            sts,
+            account_id,
+            credentials.role,
+            partition=partition,
+            session_name=credentials.session_name,
+            external_id=credentials.external_id,
+            duration=credentials.session_duration,
+        )
+    except ClientError as exc:
+        raise LambdafanError(
+            f"cannot assume {names.role_arn(partition, account_id, credentials.role)}: "
+            f"{describe_error(exc)} "
+            "(is the member role deployed there and does it trust your credentials?)"
+        ) from None
+    return AccountSession(aws.session, assumed, home_region)
