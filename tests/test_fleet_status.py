@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src import names, runs
+from lambdafan.aws import Aws
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.plan import FleetState, ScheduleState, plan_fleet
 from lambdafan.fleet_status import (
@@ -18,7 +19,6 @@ from lambdafan.fleet_status import (
     schedule_status,
 )
 from lambdafan.render.status import last_run_line, schedule_line, verdict
-from lambdafan.aws import Aws
 from tests.conftest import create_table, make_settings
 from tests.test_plan import in_sync, model
 

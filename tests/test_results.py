@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import csv
 import datetime as dt
 import io
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -17,13 +16,13 @@ import pytest
 from lambda_src import names, runs, table
 from lambda_src.table import DynamoStore, ItemStore
 from lambdafan import results
+from lambdafan.aws import Aws
 from lambdafan.checks import check_account_id
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.local import LocalExecutor
 from lambdafan.render import results as show
-from lambdafan.results import ResultsQuery
-from lambdafan.aws import Aws
 from lambdafan.render.records import write_jsonl
+from lambdafan.results import ResultsQuery
 from tests.conftest import create_table, load_scripts, make_settings
 
 A, B = "111111111111", "022222222222"

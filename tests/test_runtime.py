@@ -15,9 +15,9 @@ from lambda_src.notifier import format_summary, summarize
 from lambda_src.settings import FleetSettings, ScriptRef
 from lambda_src.table import DynamoStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
+from lambdafan.aws import Aws
 from lambdafan.local import LocalExecutor
 from lambdafan.memory_store import MemoryStore
-from lambdafan.aws import Aws
 from tests.conftest import all_items, assumed, create_table, load_scripts, make_settings
 
 A, B, C = "111111111111", "022222222222", "333333333333"

@@ -11,12 +11,12 @@ import yaml
 from botocore.stub import Stubber
 
 from lambda_src.scripts import GLOBAL_REGION, Account, ScriptError, check_script, load_script
+from lambdafan.aws import Aws
 from lambdafan.config import Config, ConfigError, load_config
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.script_tools.catalog import list_scripts, optional_config
 from lambdafan.script_tools.starter import starter_script, write_starter
 from lambdafan.script_tools.trial import Credentials, account_name, choose_credentials, run_once
-from lambdafan.aws import Aws
 from tests.conftest import REGION, SCRIPTS, assumed, write_script
 
 MEMBER = "111111111111"
@@ -117,9 +117,7 @@ def test_assume_runs_in_the_member_account_and_no_assume_in_your_own(aws: Any) -
     buckets = SCRIPTS / "buckets.py"
     account = Account(MEMBER, "prod")
 
-    with_role = run_once(
-        buckets, aws=Aws(aws), account=account, region=None, credentials=ASSUME
-    )
+    with_role = run_once(buckets, aws=Aws(aws), account=account, region=None, credentials=ASSUME)
     as_is = run_once(buckets, aws=Aws(aws), account=account, region=None, credentials=OWN)
 
     assert [r["bucket"] for r in with_role.rows] == ["member-only-bucket"]
@@ -206,9 +204,7 @@ def test_what_collect_returns_is_checked_as_the_worker_checks_it(aws: Any, tmp_p
 def test_a_broken_script_raises_before_anything_runs(aws: Any, tmp_path: Path) -> None:
     path = write_script(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
     with pytest.raises(ScriptError, match=r"broken.py:1: syntax error"):
-        run_once(
-            path, aws=Aws(aws), account=Account(MEMBER, MEMBER), region=None, credentials=OWN
-        )
+        run_once(path, aws=Aws(aws), account=Account(MEMBER, MEMBER), region=None, credentials=OWN)
 
 
 class _StubbedBase:
