@@ -40,47 +40,56 @@ class ResultsFormat(str, enum.Enum):
     csv = "csv"
 
 
+AccountOption = Annotated[
+    str | None, typer.Option("--account", "-a", help="Only this account (12 digits).")
+]
+RunIdOption = Annotated[
+    str | None, typer.Option("--run", help="The run to show (default: the latest).")
+]
+ScriptOption = Annotated[str | None, typer.Option("--script", "-s", help="Only this script.")]
+RegionFilterOption = Annotated[
+    str | None,
+    typer.Option("--region", help="Only this region ('global' for account-wide scripts)."),
+]
+ErrorsOption = Annotated[
+    bool, typer.Option("--errors", help="Show the run's errors instead of its records.")
+]
+OutputFormatOption = Annotated[
+    ResultsFormat,
+    typer.Option("--format", help="table for people; json (JSON Lines, for jq) or csv for pipes."),
+]
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help=f"Most rows: per script table in table format (default {DEFAULT_TABLE_ROWS}), "
+        "in all for json and csv (default: every row).",
+        show_default=False,
+    ),
+]
+FollowOption = Annotated[
+    bool,
+    typer.Option(
+        "--follow", "-f", help="Print new results as a running run writes them, until done."
+    ),
+]
+IntervalOption = Annotated[
+    float, typer.Option(min=0.1, hidden=True, help="Seconds between reads with --follow.")
+]
+
+
 @user_errors
 def results_command(
     ctx: typer.Context,
-    account: Annotated[
-        str | None, typer.Option("--account", "-a", help="Only this account (12 digits).")
-    ] = None,
-    run_id: Annotated[
-        str | None, typer.Option("--run", help="The run to show (default: the latest).")
-    ] = None,
-    script: Annotated[str | None, typer.Option("--script", "-s", help="Only this script.")] = None,
-    region: Annotated[
-        str | None,
-        typer.Option("--region", help="Only this region ('global' for account-wide scripts)."),
-    ] = None,
-    errors: Annotated[
-        bool, typer.Option("--errors", help="Show the run's errors instead of its records.")
-    ] = False,
-    output_format: Annotated[
-        ResultsFormat,
-        typer.Option(
-            "--format", help="table for people; json (JSON Lines, for jq) or csv for pipes."
-        ),
-    ] = ResultsFormat.table,
-    limit: Annotated[
-        int | None,
-        typer.Option(
-            min=0,
-            help=f"Most rows: per script table in table format (default {DEFAULT_TABLE_ROWS}), "
-            "in all for json and csv (default: every row).",
-            show_default=False,
-        ),
-    ] = None,
-    follow: Annotated[
-        bool,
-        typer.Option(
-            "--follow", "-f", help="Print new results as a running run writes them, until done."
-        ),
-    ] = False,
-    interval: Annotated[
-        float, typer.Option(min=0.1, hidden=True, help="Seconds between reads with --follow.")
-    ] = results.DEFAULT_INTERVAL,
+    account: AccountOption = None,
+    run_id: RunIdOption = None,
+    script: ScriptOption = None,
+    region: RegionFilterOption = None,
+    errors: ErrorsOption = False,
+    output_format: OutputFormatOption = ResultsFormat.table,
+    limit: LimitOption = None,
+    follow: FollowOption = False,
+    interval: IntervalOption = results.DEFAULT_INTERVAL,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:

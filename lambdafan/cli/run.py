@@ -23,43 +23,53 @@ from lambdafan.render.console import console, note
 from lambdafan.render.records import print_records, write_jsonl
 from lambdafan.render.runs import RunProgress, print_summary
 
+NowOption = Annotated[
+    bool, typer.Option("--now", help="Start the deployed fleet now (the Director, async).")
+]
+LocalOption = Annotated[
+    bool,
+    typer.Option(
+        "--local", help="Run the Director, Workers and Notifier here, with your credentials."
+    ),
+]
+AccountOption = Annotated[
+    list[str] | None, typer.Option("--account", "-a", help="Only this account (repeatable).")
+]
+ScriptOption = Annotated[
+    list[str] | None, typer.Option("--script", "-s", help="Only this script (repeatable).")
+]
+WaitOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--wait/--no-wait",
+        help="With --now: watch the run until it completes (default: in a terminal).",
+        show_default=False,
+    ),
+]
+TimeoutOption = Annotated[
+    int, typer.Option(min=1, help="With --now: stop waiting after this many seconds.")
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Also write every record as JSON Lines.")
+]
+ThreadsOption = Annotated[
+    int, typer.Option(min=1, max=512, help="Threads shared by all (script, region) pairs.")
+]
+LimitOption = Annotated[int, typer.Option(min=0, help="Rows shown per script table.")]
+
 
 @user_errors
 def run(
     ctx: typer.Context,
-    now: Annotated[
-        bool, typer.Option("--now", help="Start the deployed fleet now (the Director, async).")
-    ] = False,
-    local: Annotated[
-        bool,
-        typer.Option(
-            "--local", help="Run the Director, Workers and Notifier here, with your credentials."
-        ),
-    ] = False,
-    account: Annotated[
-        list[str] | None, typer.Option("--account", "-a", help="Only this account (repeatable).")
-    ] = None,
-    script: Annotated[
-        list[str] | None, typer.Option("--script", "-s", help="Only this script (repeatable).")
-    ] = None,
-    wait: Annotated[
-        bool | None,
-        typer.Option(
-            "--wait/--no-wait",
-            help="With --now: watch the run until it completes (default: in a terminal).",
-            show_default=False,
-        ),
-    ] = None,
-    timeout: Annotated[
-        int, typer.Option(min=1, help="With --now: stop waiting after this many seconds.")
-    ] = 900,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Also write every record as JSON Lines.")
-    ] = None,
-    threads: Annotated[
-        int, typer.Option(min=1, max=512, help="Threads shared by all (script, region) pairs.")
-    ] = DEFAULT_THREADS,
-    limit: Annotated[int, typer.Option(min=0, help="Rows shown per script table.")] = 20,
+    now: NowOption = False,
+    local: LocalOption = False,
+    account: AccountOption = None,
+    script: ScriptOption = None,
+    wait: WaitOption = None,
+    timeout: TimeoutOption = 900,
+    output: OutputOption = None,
+    threads: ThreadsOption = DEFAULT_THREADS,
+    limit: LimitOption = 20,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,

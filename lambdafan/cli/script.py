@@ -62,40 +62,50 @@ def new(
     print_starter_created(path, scope.value)
 
 
+FileOption = Annotated[Path, typer.Argument(help="The script's .py file.", show_default=False)]
+AccountOption = Annotated[
+    str, typer.Option("--account", "-a", help="Account id to run in.", show_default=False)
+]
+RunInRegionOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Region to run a region-scoped script in (default: your session's region).",
+        show_default=False,
+    ),
+]
+NoAssumeOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-assume",
+        help="Use your current credentials as they are; --account is then only a label.",
+    ),
+]
+RoleOption = Annotated[
+    str | None,
+    typer.Option(help="Member role to assume (default: member_role.name of the config)."),
+]
+ExternalIdOption = Annotated[
+    str | None,
+    typer.Option(help="External id for the role (default: the config's, if any)."),
+]
+OutputFormatOption = Annotated[
+    TableOrJson, typer.Option("--format", help="table for people, json for JSON Lines.")
+]
+LimitOption = Annotated[int, typer.Option(min=1, help="Rows shown in the table.")]
+
+
 @app.command("test")
 @user_errors
 def try_script(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The script's .py file.", show_default=False)],
-    account: Annotated[
-        str, typer.Option("--account", "-a", help="Account id to run in.", show_default=False)
-    ],
-    region: Annotated[
-        str | None,
-        typer.Option(
-            help="Region to run a region-scoped script in (default: your session's region).",
-            show_default=False,
-        ),
-    ] = None,
-    no_assume: Annotated[
-        bool,
-        typer.Option(
-            "--no-assume",
-            help="Use your current credentials as they are; --account is then only a label.",
-        ),
-    ] = False,
-    role: Annotated[
-        str | None,
-        typer.Option(help="Member role to assume (default: member_role.name of the config)."),
-    ] = None,
-    external_id: Annotated[
-        str | None,
-        typer.Option(help="External id for the role (default: the config's, if any)."),
-    ] = None,
-    output_format: Annotated[
-        TableOrJson, typer.Option("--format", help="table for people, json for JSON Lines.")
-    ] = TableOrJson.table,
-    limit: Annotated[int, typer.Option(min=1, help="Rows shown in the table.")] = 50,
+    file: FileOption,
+    account: AccountOption,
+    region: RunInRegionOption = None,
+    no_assume: NoAssumeOption = False,
+    role: RoleOption = None,
+    external_id: ExternalIdOption = None,
+    output_format: OutputFormatOption = TableOrJson.table,
+    limit: LimitOption = 50,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
