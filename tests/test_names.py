@@ -14,10 +14,12 @@ from typing import Any
 
 import botocore
 import pytest
+from typer.testing import CliRunner
 
 from lambda_src import names, worker
 from lambda_src.scripts import Account
 from lambda_src.settings import FleetSettings
+from lambdafan.cli import app
 from lambdafan.config import Config, load_config
 from lambdafan.deploy.bundle import build_bundle
 from lambdafan.deploy.fleet import Identity, caller_identity, fleet_arns
@@ -190,6 +192,20 @@ def test_china_member_role_template_trusts_the_aws_cn_worker(tmp_path: Path) -> 
     worker = template["Parameters"]["WorkerRoleArn"]
     assert worker["Default"] == f"arn:aws-cn:iam::{ACCOUNT}:role/china-worker"
     assert re.fullmatch(worker["AllowedPattern"], worker["Default"])
+
+
+def test_member_role_command_with_account_id_writes_aws_cn_arns(tmp_path: Path) -> None:
+    config_path = deployable_config(
+        tmp_path, "china", home_region="cn-north-1", regions=["cn-north-1"]
+    )
+    result = CliRunner().invoke(
+        app, ["member-role", "--account-id", ACCOUNT, "-c", str(config_path)]
+    )
+    assert result.exit_code == 0, result.output
+    template = json.loads(result.stdout)
+    worker = template["Parameters"]["WorkerRoleArn"]["Default"]
+    assert worker == f"arn:aws-cn:iam::{ACCOUNT}:role/china-worker"
+    assert "arn:aws:" not in result.stdout
 
 
 def test_china_fleet_json_carries_the_partition_to_the_worker(tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ def member_role(
         identity = caller_identity(clients)
     else:
         check_account_id(account_id, "--account-id")
-        identity = Identity(account_id=account_id, partition="aws")
+        identity = Identity.for_account(account_id, fleet.home_region)
     arns = fleet_arns(fleet, identity)
     try:
         template = member_role_template(
