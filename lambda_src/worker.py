@@ -340,7 +340,6 @@ class RecordWriter:
         self._thread = threading.Thread(target=self._drain, name="record-writer", daemon=True)
         self.failure: Exception | None = None
         self.failed: Counter[tuple[str, str]] = Counter()
-        self.written = 0
 
     def __enter__(self) -> RecordWriter:
         self._thread.start()
@@ -382,7 +381,6 @@ class RecordWriter:
             return
         try:
             self._store.put_items(batch)
-            self.written += len(batch)
             return
         except Exception:
             pass
@@ -390,7 +388,6 @@ class RecordWriter:
         for item in batch:
             try:
                 self._store.put_items([item])
-                self.written += 1
             except Exception as exc:
                 # Keep draining: a failed item must not block the scripts or lose the rest.
                 self.failed[str(item.get("script")), str(item.get("region"))] += 1
