@@ -11,9 +11,11 @@ import subprocess
 import sys
 import textwrap
 import time
+import traceback
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +238,50 @@ def lambdafan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
         cwd=cwd,
         timeout=120,
     )
+
+
+CLI_WIDTH = 200  # what the subprocess runs get from COLUMNS: tables render without wrapping
+CLI_ENV = {"COLUMNS": str(CLI_WIDTH), "NO_COLOR": "1"}
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What `cli` returns: the fields of subprocess.CompletedProcess that tests read."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, cwd: Path | None = None) -> CliResult:
+    """Run the CLI in this process (Typer's CliRunner), with this test's os.environ.
+
+    Like `lambdafan(...)` but without a Python start: an exception the CLI did not turn into an
+    exit code is a traceback in `.stderr` and exit code 1, as a user would see it.
+    """
+    from typer.testing import CliRunner
+
+    from lambdafan.cli import app
+    from lambdafan.render import console as consoles
+
+    # The consoles are made at import time, so CLI_ENV reaches only those made during the call
+    # (Typer's). Render as in a subprocess with a pipe: 200 columns (rich's width setter) and no
+    # colour codes (set at import if stdout was a terminal, `pytest -s`); then put back theirs.
+    saved = [(c, c._width, c._color_system) for c in (consoles.console, consoles.err_console)]
+    previous = Path.cwd()
+    try:
+        for console, _, _ in saved:
+            console.width = CLI_WIDTH
+            console._color_system = None
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner().invoke(app, list(args), env=CLI_ENV)
+    finally:
+        os.chdir(previous)
+        for console, width, color_system in saved:
+            console._width, console._color_system = width, color_system
+    if result.exception is None or isinstance(result.exception, SystemExit):
+        return CliResult(args, result.exit_code, result.stdout, result.stderr)
+    trace = "".join(traceback.format_exception(result.exception))
+    return CliResult(args, 1, result.stdout, result.stderr + trace)

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import lambdafan
 
 
+# A process: demo starts and stops its own moto server and rewrites os.environ for it.
 def test_demo_deploys_runs_reports_and_cleans_up() -> None:
     done = lambdafan("demo", "--accounts", "4")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -32,6 +33,7 @@ def test_demo_deploys_runs_reports_and_cleans_up() -> None:
     assert folders and not Path(folders[0]).exists()
 
 
+# A process: with --keep, the demo's server must outlive the command that started it.
 def test_demo_keep_leaves_the_fake_aws_up_and_says_how_to_use_it() -> None:
     done = lambdafan("demo", "--accounts", "2", "--keep")
     assert done.returncode == 0, done.stderr[-2000:]

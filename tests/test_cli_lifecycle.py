@@ -11,11 +11,15 @@ from pathlib import Path
 import boto3
 import yaml
 
+from lambdafan.config import load_config
+from lambdafan.deploy.bundle import build_bundle
 from tests.conftest import SCRIPTS, assumed, lambdafan
 
 A, B = "111111111111", "022222222222"
 
 
+# A process per command, as a user runs them: nothing carries over in memory between commands,
+# and the bundle built in another process (another hash seed) must have this process's bytes.
 def test_deploy_run_results_runs_status_destroy(server: str, tmp_path: Path) -> None:
     shutil.copy(SCRIPTS / "buckets.py", tmp_path / "buckets.py")
     for account, bucket in ((A, "alpha-logs"), (B, "beta-logs")):
@@ -37,6 +41,9 @@ def test_deploy_run_results_runs_status_destroy(server: str, tmp_path: Path) -> 
 
     deployed = lambdafan("deploy", *c)
     assert deployed.returncode == 0, deployed.stderr
+    worker = boto3.client("lambda", region_name="us-east-1").get_function(FunctionName="day-worker")
+    bundle = build_bundle(load_config(config).to_settings(), include_scripts=True)
+    assert worker["Configuration"]["CodeSha256"] == bundle.sha256
 
     produced = tmp_path / "produced.jsonl"
     ran = lambdafan("run", "--now", "--local", *c, "--output", str(produced))

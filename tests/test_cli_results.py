@@ -1,4 +1,5 @@
-"""`lambdafan results` and `lambdafan runs` end to end: subprocesses against moto's server."""
+"""`lambdafan results` and `lambdafan runs` end to end: the CLI in this process against moto's
+server; --follow in a subprocess."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ import pytest
 
 from lambda_src import runs, table
 from lambda_src.table import DynamoStore, table_definition
-from tests.conftest import lambdafan
-from tests.test_cli_run_local import A, B, write_config
+from tests.conftest import CliResult, cli
+from tests.test_cli_run import A, B, write_config
 
 TABLE = "e2e-results"  # the fleet `e2e` of write_config
 
@@ -42,7 +43,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+def one_line_error(done: CliResult) -> str:
     """The single stderr line of a failed command (asserting there is one, and no traceback)."""
     assert "Traceback" not in done.stderr + done.stdout
     lines = done.stderr.strip().splitlines()
@@ -56,7 +57,7 @@ def finished_run(server: str, tmp_path: Path) -> tuple[Path, str, list[dict[str,
     store = create_fleet_table()
     config = write_config(tmp_path, ["whoami", "fails_in_eu"])
     out = tmp_path / "records.jsonl"
-    done = lambdafan("run", "--local", "-c", str(config), "--output", str(out))
+    done = cli("run", "--local", "-c", str(config), "--output", str(out))
     assert done.returncode == 1, done.stderr  # fails_in_eu fails in eu-west-1, by design
     run = table.latest_run(store)
     assert run is not None
@@ -70,17 +71,17 @@ def test_results_of_one_account_as_table_json_and_csv(
     expected = [row for row in written if row["account_id"] == A]
     assert len(expected) == 5  # whoami in 2 regions, fails_in_eu 2 + 1
 
-    shown = lambdafan("results", "-c", str(config), "--account", A)
+    shown = cli("results", "-c", str(config), "--account", A)
     assert shown.returncode == 0, shown.stderr
     assert "whoami (2 records)" in shown.stdout and "fails_in_eu (3 records)" in shown.stdout
     assert A in shown.stdout and B not in shown.stdout
     assert run_id in shown.stderr  # which run: the latest, since none was named
 
-    as_json = lambdafan("results", "-c", str(config), "--account", A, "--format", "json")
+    as_json = cli("results", "-c", str(config), "--account", A, "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
     assert canonical(json_lines(as_json.stdout)) == canonical(expected)
 
-    as_csv = lambdafan("results", "-c", str(config), "--account", A, "--format", "csv")
+    as_csv = cli("results", "-c", str(config), "--account", A, "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
     reader = csv.DictReader(io.StringIO(as_csv.stdout))
     header = list(reader.fieldnames or [])
@@ -89,9 +90,7 @@ def test_results_of_one_account_as_table_json_and_csv(
     back = [{k: v for k, v in row.items() if v != ""} for row in reader]
     assert canonical(back) == canonical([_as_csv_cells(row) for row in expected])
 
-    limited = lambdafan(
-        "results", "-c", str(config), "--run", run_id, "--format", "json", "--limit", "2"
-    )
+    limited = cli("results", "-c", str(config), "--run", run_id, "--format", "json", "--limit", "2")
     assert limited.returncode == 0 and len(json_lines(limited.stdout)) == 2
 
 
@@ -104,7 +103,7 @@ def test_results_narrowed_by_script_and_region(
     finished_run: tuple[Path, str, list[dict[str, Any]]],
 ) -> None:
     config, run_id, written = finished_run
-    done = lambdafan(
+    done = cli(
         "results",
         "-c",
         str(config),
@@ -125,13 +124,13 @@ def test_results_narrowed_by_script_and_region(
 
 def test_errors_of_a_run(finished_run: tuple[Path, str, list[dict[str, Any]]]) -> None:
     config, run_id, _ = finished_run
-    shown = lambdafan("results", "-c", str(config), "--errors")
+    shown = cli("results", "-c", str(config), "--errors")
     assert shown.returncode == 0, shown.stderr
     assert f"errors of run {run_id} (2)" in shown.stdout
     assert shown.stdout.count("RuntimeError") == 2 and "boom in eu-west-1" in shown.stdout
     assert A in shown.stdout and B in shown.stdout
 
-    only_a = lambdafan("results", "-c", str(config), "--errors", "--account", A, "--format", "json")
+    only_a = cli("results", "-c", str(config), "--errors", "--account", A, "--format", "json")
     assert only_a.returncode == 0, only_a.stderr
     [error] = json_lines(only_a.stdout)
     assert (error["account_id"], error["script"], error["region"], error["error_type"]) == (
@@ -142,18 +141,18 @@ def test_errors_of_a_run(finished_run: tuple[Path, str, list[dict[str, Any]]]) -
     )
     assert error["message"].startswith("boom in eu-west-1")
 
-    none = lambdafan("results", "-c", str(config), "--errors", "--script", "whoami")
+    none = cli("results", "-c", str(config), "--errors", "--script", "whoami")
     assert none.returncode == 0 and f"no errors in run {run_id}" in none.stdout
 
 
 def test_runs_lists_the_run(finished_run: tuple[Path, str, list[dict[str, Any]]]) -> None:
     config, run_id, _ = finished_run
-    shown = lambdafan("runs", "-c", str(config))
+    shown = cli("runs", "-c", str(config))
     assert shown.returncode == 0, shown.stderr
     [line] = [line for line in shown.stdout.splitlines() if run_id in line]
     assert "2/2" in line and "complete" in line and " 10 " in line
 
-    as_json = lambdafan("runs", "-c", str(config), "--format", "json")
+    as_json = cli("runs", "-c", str(config), "--format", "json")
     [run] = json_lines(as_json.stdout)
     assert (run["run_id"], run["status"], run["accounts_done"], run["errors"]) == (
         run_id,
@@ -167,45 +166,45 @@ def test_bad_input_is_one_line_never_a_traceback(
     finished_run: tuple[Path, str, list[dict[str, Any]]],
 ) -> None:
     config, run_id, _ = finished_run
-    unknown_run = lambdafan("results", "-c", str(config), "--run", "20200101T000000Z-000000")
+    unknown_run = cli("results", "-c", str(config), "--run", "20200101T000000Z-000000")
     assert unknown_run.returncode == 1
     assert one_line_error(unknown_run) == "error: run 20200101T000000Z-000000 not found"
 
-    malformed = lambdafan("results", "-c", str(config), "--account", "12345")
+    malformed = cli("results", "-c", str(config), "--account", "12345")
     assert malformed.returncode == 2
     assert "'12345' is not a 12-digit account id" in one_line_error(malformed)
 
-    not_in_run = lambdafan("results", "-c", str(config), "--account", "999999999999")
+    not_in_run = cli("results", "-c", str(config), "--account", "999999999999")
     assert not_in_run.returncode == 1
     assert one_line_error(not_in_run) == (
         f"error: account 999999999999 has no results in run {run_id}"
     )
 
     for command in (["results"], ["runs"]):
-        bad_format = lambdafan(*command, "-c", str(config), "--format", "xml")
+        bad_format = cli(*command, "-c", str(config), "--format", "xml")
         assert bad_format.returncode == 2
         assert "Traceback" not in bad_format.stderr and "'xml' is not one of" in bad_format.stderr
 
-    csv_follow = lambdafan("results", "-c", str(config), "--follow", "--format", "csv")
+    csv_follow = cli("results", "-c", str(config), "--follow", "--format", "csv")
     assert csv_follow.returncode == 2 and "--follow prints table or json" in csv_follow.stderr
 
 
 def test_missing_table_and_empty_table(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, ["whoami"])
     for command in ("results", "runs"):
-        done = lambdafan(command, "-c", str(config))
+        done = cli(command, "-c", str(config))
         assert done.returncode == 1
         assert one_line_error(done) == (
             f"error: table {TABLE} not found: deploy the fleet first (lambdafan deploy) "
             "or run lambdafan run --local"
         )
     create_fleet_table()
-    empty = lambdafan("results", "-c", str(config))
+    empty = cli("results", "-c", str(config))
     assert empty.returncode == 1
     assert one_line_error(empty) == (
         f"error: no runs in table {TABLE} yet: start one with lambdafan run --local"
     )
-    no_runs = lambdafan("runs", "-c", str(config))
+    no_runs = cli("runs", "-c", str(config))
     assert no_runs.returncode == 0 and "no runs yet" in no_runs.stdout
 
 
@@ -276,6 +275,7 @@ def _follow(config: Path, *extra: str) -> tuple[subprocess.Popen[str], queue.Que
     return process, lines
 
 
+# A process: the test writes records while the follower polls, and reads its stdout live.
 def test_follow_prints_records_as_they_arrive_until_the_run_completes(
     server: str, tmp_path: Path
 ) -> None:
@@ -300,6 +300,7 @@ def test_follow_prints_records_as_they_arrive_until_the_run_completes(
     assert f"following run {RUN_ID}" in stderr and "Traceback" not in stderr
 
 
+# A process: Ctrl-C is a real SIGINT, and exit code 130 is what the shell sees.
 def test_follow_in_table_format_and_ctrl_c(server: str, tmp_path: Path) -> None:
     store = create_fleet_table()
     config = write_config(tmp_path, ["whoami"])

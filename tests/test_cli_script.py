@@ -1,4 +1,5 @@
-"""`lambdafan script new | test | list` end to end: subprocesses, `test` against moto's server."""
+"""`lambdafan script new | test | list` end to end: the CLI in this process, `test` against moto's
+server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import lambdafan, write_script
+from tests.conftest import cli, write_script
 
 MEMBER = "111111111111"
 ROLE = "OrganizationAccountAccessRole"
@@ -48,7 +49,7 @@ def one_error_line(stderr: str) -> str:
 
 
 def test_new_writes_a_starter_and_says_what_to_do_next(tmp_path: Path) -> None:
-    done = lambdafan("script", "new", "inventory", cwd=tmp_path)
+    done = cli("script", "new", "inventory", cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     path = tmp_path / "inventory.py"
@@ -59,28 +60,26 @@ def test_new_writes_a_starter_and_says_what_to_do_next(tmp_path: Path) -> None:
 
 
 def test_new_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
-    assert lambdafan("script", "new", "inv", cwd=tmp_path).returncode == 0
+    assert cli("script", "new", "inv", cwd=tmp_path).returncode == 0
     (tmp_path / "inv.py").write_text("# edited\n")
 
-    refused = lambdafan("script", "new", "inv", cwd=tmp_path)
+    refused = cli("script", "new", "inv", cwd=tmp_path)
     assert refused.returncode == 2
     assert "already exists (use --force" in one_error_line(refused.stderr)
     assert (tmp_path / "inv.py").read_text() == "# edited\n"
 
-    forced = lambdafan("script", "new", "inv", "--force", "--scope", "account", cwd=tmp_path)
+    forced = cli("script", "new", "inv", "--force", "--scope", "account", cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert 'SCOPE = "account"' in (tmp_path / "inv.py").read_text()
 
 
 def test_new_rejects_a_bad_name_and_honours_dir(tmp_path: Path) -> None:
-    bad = lambdafan("script", "new", "my script!", cwd=tmp_path)
+    bad = cli("script", "new", "my script!", cwd=tmp_path)
     assert bad.returncode == 2
     assert "not a valid script name" in one_error_line(bad.stderr)
     assert list(tmp_path.iterdir()) == []
 
-    placed = lambdafan(
-        "script", "new", "users", "--scope", "account", "--dir", "scripts", cwd=tmp_path
-    )
+    placed = cli("script", "new", "users", "--scope", "account", "--dir", "scripts", cwd=tmp_path)
     assert placed.returncode == 0, placed.stderr
     assert (tmp_path / "scripts" / "users.py").is_file()
 
@@ -91,7 +90,7 @@ def test_new_rejects_a_bad_name_and_honours_dir(tmp_path: Path) -> None:
 def test_test_prints_the_records_of_the_assumed_account(server: str, tmp_path: Path) -> None:
     write_script(tmp_path, "whoami.py", WHOAMI)
 
-    done = lambdafan(
+    done = cli(
         "script", "test", "whoami.py", "--account", MEMBER, "--region", "eu-west-1",
         "--role", ROLE, cwd=tmp_path,
     )  # fmt: skip
@@ -107,7 +106,7 @@ def test_test_json_lines_and_the_role_from_the_config(server: str, tmp_path: Pat
     write_script(tmp_path, "whoami.py", WHOAMI)
     config = write_config(tmp_path, ["whoami.py"])
 
-    done = lambdafan(
+    done = cli(
         "script", "test", "whoami.py", "-a", MEMBER, "--format", "json", "-c", str(config),
         cwd=tmp_path,
     )  # fmt: skip
@@ -131,7 +130,7 @@ def test_test_json_lines_and_the_role_from_the_config(server: str, tmp_path: Pat
 def test_test_no_assume_uses_your_credentials_and_warns(server: str, tmp_path: Path) -> None:
     write_script(tmp_path, "whoami.py", WHOAMI)
 
-    done = lambdafan(
+    done = cli(
         "script", "test", "whoami.py", "-a", MEMBER, "--no-assume", "--format", "json",
         cwd=tmp_path,
     )  # fmt: skip
@@ -143,9 +142,9 @@ def test_test_no_assume_uses_your_credentials_and_warns(server: str, tmp_path: P
 
 
 def test_test_of_the_starter_runs_clean(server: str, tmp_path: Path) -> None:
-    assert lambdafan("script", "new", "users", "--scope", "account", cwd=tmp_path).returncode == 0
+    assert cli("script", "new", "users", "--scope", "account", cwd=tmp_path).returncode == 0
 
-    done = lambdafan("script", "test", "users.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
+    done = cli("script", "test", "users.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert f"0 records from users in {MEMBER} / global" in done.stdout
@@ -162,7 +161,7 @@ def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path:
         """,
     )
 
-    done = lambdafan("script", "test", "boom.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
+    done = cli("script", "test", "boom.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
 
     assert done.returncode == 1
     assert one_error_line(done.stderr) == "error: boom.py:3: RuntimeError: it broke"
@@ -172,7 +171,7 @@ def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path:
 def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
     write_script(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
 
-    done = lambdafan("script", "test", "broken.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
+    done = cli("script", "test", "broken.py", "-a", MEMBER, "--role", ROLE, cwd=tmp_path)
 
     assert done.returncode == 2
     assert "broken.py:1: syntax error" in one_error_line(done.stderr)
@@ -182,7 +181,7 @@ def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
 def test_test_needs_a_role_a_config_or_no_assume(server: str, tmp_path: Path) -> None:
     write_script(tmp_path, "whoami.py", WHOAMI)
 
-    done = lambdafan("script", "test", "whoami.py", "-a", MEMBER, cwd=tmp_path)
+    done = cli("script", "test", "whoami.py", "-a", MEMBER, cwd=tmp_path)
 
     assert done.returncode == 2
     line = one_error_line(done.stderr)
@@ -190,7 +189,7 @@ def test_test_needs_a_role_a_config_or_no_assume(server: str, tmp_path: Path) ->
 
 
 def test_test_rejects_a_bad_account_id(tmp_path: Path) -> None:
-    done = lambdafan("script", "test", "x.py", "-a", "12345", "--no-assume", cwd=tmp_path)
+    done = cli("script", "test", "x.py", "-a", "12345", "--no-assume", cwd=tmp_path)
     assert done.returncode == 2
     assert "not a 12-digit account id" in one_error_line(done.stderr)
 
@@ -203,7 +202,7 @@ def row_of(stdout: str, name: str) -> str:
 
 
 def test_list_shows_the_builtins_with_their_scope(tmp_path: Path) -> None:
-    done = lambdafan("script", "list", cwd=tmp_path)
+    done = cli("script", "list", cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     assert "region" in row_of(done.stdout, "ec2_instances")
@@ -217,7 +216,7 @@ def test_list_shows_the_configured_scripts(tmp_path: Path) -> None:
     write_script(tmp_path, "whoami.py", WHOAMI)
     config = write_config(tmp_path, ["whoami.py", "s3_buckets"])
 
-    done = lambdafan("script", "list", "-c", str(config), cwd=tmp_path)
+    done = cli("script", "list", "-c", str(config), cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     mine = row_of(done.stdout, "whoami")
@@ -231,7 +230,7 @@ def test_list_shows_the_configured_scripts(tmp_path: Path) -> None:
 def test_list_with_a_broken_config_is_an_error(tmp_path: Path) -> None:
     config = write_config(tmp_path, ["missing.py"])
 
-    done = lambdafan("script", "list", "-c", str(config), cwd=tmp_path)
+    done = cli("script", "list", "-c", str(config), cwd=tmp_path)
 
     assert done.returncode == 2
     assert "missing.py: file not found" in one_error_line(done.stderr)

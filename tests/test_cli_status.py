@@ -1,4 +1,5 @@
-"""`lambdafan status` and `lambdafan logs` end to end: the CLI in a subprocess against moto."""
+"""`lambdafan status` and `lambdafan logs` end to end: the CLI in this process against moto;
+logs --follow in a subprocess."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import boto3
 from lambda_src import runs
 from lambda_src.table import DynamoStore
 from lambdafan.schedule import next_firing
-from tests.conftest import Recorder, deployable_config, lambdafan, mutating
+from tests.conftest import Recorder, cli, deployable_config, mutating
 
 REGION = "us-east-1"
 SCHEDULE = "cron(0 6 * * ? *)"
@@ -31,7 +32,7 @@ def write_config(folder: Path, fleet: str = "stat", **changes: Any) -> Path:
 
 
 def deploy(config: Path) -> None:
-    done = lambdafan("deploy", "-c", str(config))
+    done = cli("deploy", "-c", str(config))
     assert done.returncode == 0, done.stderr
 
 
@@ -63,7 +64,7 @@ def test_status_of_a_fresh_deploy_is_ok_read_only_with_next_run(
 
     before = datetime.now(timezone.utc)
     recorder.start()
-    done = lambdafan("status", "-c", str(config))
+    done = cli("status", "-c", str(config))
     operations = recorder.stop()
     after = datetime.now(timezone.utc)
 
@@ -100,7 +101,7 @@ def test_status_shows_the_last_run(server: str, tmp_path: Path) -> None:
         ttl_days=30,
     )
 
-    done = lambdafan("status", "-c", str(config))
+    done = cli("status", "-c", str(config))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "schedule: rate(1 day) — every 1 day" in done.stdout
     assert (
@@ -112,7 +113,7 @@ def test_status_shows_the_last_run(server: str, tmp_path: Path) -> None:
 def test_memory_change_shows_the_worker_drifted_and_exits_1(server: str, tmp_path: Path) -> None:
     deploy(write_config(tmp_path))
     config = write_config(tmp_path, functions={"worker": {"memory": 2048}})
-    done = lambdafan("status", "-c", str(config))
+    done = cli("status", "-c", str(config))
     assert done.returncode == 1, done.stdout + done.stderr
     table = rows(done.stdout)
     assert table["function", "stat-worker"] == "drifted memory"
@@ -125,14 +126,14 @@ def test_deleted_log_group_is_missing(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     deploy(config)
     client("logs").delete_log_group(logGroupName="/aws/lambda/stat-notifier")
-    done = lambdafan("status", "-c", str(config))
+    done = cli("status", "-c", str(config))
     assert done.returncode == 1, done.stdout + done.stderr
     assert rows(done.stdout)["log group", "/aws/lambda/stat-notifier"] == "missing"
     assert "1 missing" in done.stdout
 
 
 def test_never_deployed_fleet_says_so(server: str, tmp_path: Path) -> None:
-    done = lambdafan("status", "-c", str(write_config(tmp_path)))
+    done = cli("status", "-c", str(write_config(tmp_path)))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout
     assert "not deployed: fleet stat has no resources in us-east-1" in done.stdout
@@ -145,9 +146,9 @@ def test_never_deployed_fleet_says_so(server: str, tmp_path: Path) -> None:
 def test_destroyed_fleet_with_its_data_says_not_deployed(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     deploy(config)
-    gone = lambdafan("destroy", "-c", str(config), "--yes", "--delete-data")
+    gone = cli("destroy", "-c", str(config), "--yes", "--delete-data")
     assert gone.returncode == 0, gone.stderr
-    done = lambdafan("status", "-c", str(config))
+    done = cli("status", "-c", str(config))
     assert done.returncode == 1
     assert "not deployed" in done.stdout and "Traceback" not in done.stderr
 
@@ -176,7 +177,7 @@ def test_logs_prints_recent_worker_events(server: str, tmp_path: Path) -> None:
         (now - timedelta(minutes=2), "ERROR [whoami] boom\n"),
     )
 
-    done = lambdafan("logs", "worker", "--since", "1h", "-c", str(config))
+    done = cli("logs", "worker", "--since", "1h", "-c", str(config))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S} 3f9a1c2b START RequestId: 1",
@@ -184,14 +185,15 @@ def test_logs_prints_recent_worker_events(server: str, tmp_path: Path) -> None:
     ]
 
     # The worker is the default; --filter and --since narrow it.
-    errors = lambdafan("logs", "--filter", "ERROR", "-c", str(config))
+    errors = cli("logs", "--filter", "ERROR", "-c", str(config))
     assert errors.returncode == 0, errors.stderr
     assert [line.split(" ", 3)[3] for line in errors.stdout.splitlines()] == ["ERROR [whoami] boom"]
-    nothing = lambdafan("logs", "--since", "30s", "-c", str(config))
+    nothing = cli("logs", "--since", "30s", "-c", str(config))
     assert nothing.returncode == 0 and nothing.stdout == ""
     assert "no events in /aws/lambda/stat-worker in the last 30s" in nothing.stderr
 
 
+# A process: it polls until a real SIGINT stops it, and exit code 130 is what the shell sees.
 def test_logs_follow_prints_new_events_once_and_ctrl_c_exits_130(
     server: str, tmp_path: Path
 ) -> None:
@@ -227,7 +229,7 @@ def test_logs_follow_prints_new_events_once_and_ctrl_c_exits_130(
 
 
 def test_logs_of_a_fleet_never_deployed_is_one_line_error(server: str, tmp_path: Path) -> None:
-    done = lambdafan("logs", "director", "-c", str(write_config(tmp_path)))
+    done = cli("logs", "director", "-c", str(write_config(tmp_path)))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         "error: log group /aws/lambda/stat-director not found: deploy the fleet first"
@@ -236,8 +238,8 @@ def test_logs_of_a_fleet_never_deployed_is_one_line_error(server: str, tmp_path:
 
 def test_logs_rejects_bad_since_and_unknown_function(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    bad = lambdafan("logs", "--since", "5x", "-c", str(config))
+    bad = cli("logs", "--since", "5x", "-c", str(config))
     assert bad.returncode == 2
     assert "--since '5x'" in bad.stderr and "Traceback" not in bad.stderr
-    unknown = lambdafan("logs", "scheduler", "-c", str(config))
+    unknown = cli("logs", "scheduler", "-c", str(config))
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr

@@ -18,6 +18,7 @@ from lambdafan.deploy.bundle import build_bundle
 REPO = Path(__file__).resolve().parent.parent
 
 
+# Processes: what is under test is the installed wheel's `lambdafan` script, not the repo's code.
 def test_wheel_installs_and_deploys(server: str, tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(

@@ -1,4 +1,4 @@
-"""`lambdafan run --local` end to end: a subprocess against moto's server, as a user runs it."""
+"""`lambdafan run --local` end to end: the CLI in this process against moto's server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 
 from lambda_src import table
 from lambda_src.table import DynamoStore, table_definition
-from tests.conftest import SCRIPTS, lambdafan
+from tests.conftest import SCRIPTS, cli
 
 A, B = "111111111111", "022222222222"
 
@@ -35,7 +35,7 @@ def test_run_local_prints_tables_and_writes_json_lines(server: str, tmp_path: Pa
     config = write_config(tmp_path, ["whoami"])
     out = tmp_path / "records.jsonl"
 
-    done = lambdafan("run", "--local", "-c", str(config), "--output", str(out))
+    done = cli("run", "--local", "-c", str(config), "--output", str(out))
 
     assert done.returncode == 0, done.stderr
     assert "whoami (4 records)" in done.stdout
@@ -57,7 +57,7 @@ def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: P
     client.create_table(**table_definition("e2e-results"))
     config = write_config(tmp_path, ["whoami"])
 
-    done = lambdafan("run", "--local", "-c", str(config))
+    done = cli("run", "--local", "-c", str(config))
 
     assert done.returncode == 0, done.stderr
     store = DynamoStore(client, "e2e-results")
@@ -68,7 +68,7 @@ def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: P
 
 def test_run_local_exits_1_when_a_pair_fails(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, ["fails_in_eu"])
-    done = lambdafan("run", "--local", "-c", str(config))
+    done = cli("run", "--local", "-c", str(config))
     assert done.returncode == 1
     assert "2 error(s)" in done.stdout
     assert "RuntimeError: boom in eu-west-1" in done.stdout
@@ -77,7 +77,7 @@ def test_run_local_exits_1_when_a_pair_fails(server: str, tmp_path: Path) -> Non
 
 def test_run_local_restricts_to_named_accounts_and_scripts(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, ["whoami", "buckets"])
-    done = lambdafan("run", "--local", "-c", str(config), "--account", B, "--script", "whoami")
+    done = cli("run", "--local", "-c", str(config), "--account", B, "--script", "whoami")
     assert done.returncode == 0, done.stderr
     assert "accounts: 1/1 done" in done.stdout
     assert "whoami (2 records)" in done.stdout and A not in done.stdout
@@ -85,7 +85,7 @@ def test_run_local_restricts_to_named_accounts_and_scripts(server: str, tmp_path
 
 def test_bad_config_is_one_line_and_exit_2(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, ["whoami"], regions=["us-east-9"])
-    done = lambdafan("run", "--local", "-c", str(config))
+    done = cli("run", "--local", "-c", str(config))
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
@@ -94,17 +94,17 @@ def test_bad_config_is_one_line_and_exit_2(server: str, tmp_path: Path) -> None:
 
 def test_unknown_script_name_and_account_are_usage_errors(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, ["whoami"])
-    unknown_script = lambdafan("run", "--local", "-c", str(config), "--script", "nope")
+    unknown_script = cli("run", "--local", "-c", str(config), "--script", "nope")
     assert unknown_script.returncode == 2
     assert "unknown script nope (this fleet has: whoami)" in unknown_script.stderr
-    unknown_account = lambdafan("run", "--local", "-c", str(config), "--account", "999999999999")
+    unknown_account = cli("run", "--local", "-c", str(config), "--account", "999999999999")
     assert unknown_account.returncode == 2
     assert "account 999999999999 is not in this fleet" in unknown_account.stderr
     assert "Traceback" not in unknown_script.stderr + unknown_account.stderr
 
 
 def test_missing_config_file(server: str, tmp_path: Path) -> None:
-    done = lambdafan("run", "--local", cwd=tmp_path)
+    done = cli("run", "--local", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == "error: lambdafan.yaml: config file not found"
 
@@ -121,7 +121,7 @@ def test_record_and_error_text_is_never_read_as_markup(server: str, tmp_path: Pa
     data["scripts"] = [str(script)]
     config.write_text(yaml.safe_dump(data))
 
-    done = lambdafan("run", "--local", "-c", str(config))
+    done = cli("run", "--local", "-c", str(config))
 
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
@@ -131,7 +131,16 @@ def test_record_and_error_text_is_never_read_as_markup(server: str, tmp_path: Pa
 
 def test_unwritable_output_fails_before_the_run(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, ["whoami"])
-    done = lambdafan("run", "--local", "-c", str(config), "-o", str(tmp_path / "no" / "x.jsonl"))
+    done = cli("run", "--local", "-c", str(config), "-o", str(tmp_path / "no" / "x.jsonl"))
     assert done.returncode == 2
     assert "--output" in done.stderr and "Traceback" not in done.stderr
     assert "accounts:" not in done.stdout
+
+
+def test_run_needs_now_or_local(server: str, tmp_path: Path) -> None:
+    done = cli("run", "-c", str(write_config(tmp_path, ["whoami"])))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "error: say where to run: --now (the deployed fleet) or --local (here)"
+    )
+    assert done.stdout == ""

@@ -1,4 +1,5 @@
-"""`lambdafan deploy` / `destroy` end to end: the CLI in a subprocess against moto's server."""
+"""`lambdafan deploy | destroy | validate | member-role` end to end: the CLI in this process
+against moto's server."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from lambda_src.names import FLEET_TAG
 from lambdafan.config import load_config
 from lambdafan.deploy.bundle import build_bundle
-from tests.conftest import Recorder, deployable_config, lambdafan, mutating
+from tests.conftest import Recorder, cli, deployable_config, mutating
 
 REGION = "us-east-1"
 
@@ -22,7 +23,7 @@ def write_config(folder: Path, fleet: str = "e2e", **changes: Any) -> Path:
 
 
 def deploy(config: Path, *extra: str) -> str:
-    done = lambdafan("deploy", "-c", str(config), *extra)
+    done = cli("deploy", "-c", str(config), *extra)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -86,7 +87,7 @@ def test_deploy_creates_every_resource_tagged(server: str, tmp_path: Path) -> No
 
     settings = load_config(config).to_settings()
     worker = client("lambda").get_function(FunctionName="e2e-worker")["Configuration"]
-    # The CLI's bundle, built in another process, has the bytes this process builds.
+    # The CLI deployed the bundle build_bundle makes (across processes: test_cli_lifecycle.py).
     assert worker["CodeSha256"] == build_bundle(settings, include_scripts=True).sha256
     assert worker["MemorySize"] == 1024 and worker["Timeout"] == 900
     # A Worker Lambda gives up on reaches the Notifier, which marks its account failed.
@@ -193,7 +194,7 @@ def test_destroy_removes_the_fleet_and_spares_another(server: str, tmp_path: Pat
     deploy(theirs)
     others_before = fleet_resources("e2e-other")
 
-    done = lambdafan("destroy", "-c", str(ours), "--yes")
+    done = cli("destroy", "-c", str(ours), "--yes")
     assert done.returncode == 0, done.stderr
     assert "kept the results table e2e-results" in done.stdout
 
@@ -205,7 +206,7 @@ def test_destroy_removes_the_fleet_and_spares_another(server: str, tmp_path: Pat
         ), kind
     assert fleet_resources("e2e-other") == others_before
 
-    again = lambdafan("destroy", "-c", str(ours), "--yes", "--delete-data")
+    again = cli("destroy", "-c", str(ours), "--yes", "--delete-data")
     assert again.returncode == 0, again.stderr
     assert "already gone" in again.stdout
     assert "e2e-results" not in client("dynamodb").list_tables()["TableNames"]
@@ -213,7 +214,7 @@ def test_destroy_removes_the_fleet_and_spares_another(server: str, tmp_path: Pat
 
 
 def test_destroy_without_yes_outside_a_terminal_refuses(server: str, tmp_path: Path) -> None:
-    done = lambdafan("destroy", "-c", str(write_config(tmp_path)))
+    done = cli("destroy", "-c", str(write_config(tmp_path)))
     assert done.returncode == 2
     assert "pass --yes" in done.stderr
 
@@ -224,7 +225,7 @@ def test_broken_script_stops_deploy_before_any_upload(
     config = write_config(tmp_path)
     (tmp_path / "whoami.py").write_text("def collect(session, region, account):\n    yield {\n")
     recorder.start()
-    done = lambdafan("deploy", "-c", str(config))
+    done = cli("deploy", "-c", str(config))
     assert mutating(recorder.stop()) == []
     assert done.returncode == 2
     assert "whoami.py:2: syntax error" in done.stderr and "Traceback" not in done.stderr
@@ -235,7 +236,7 @@ def test_member_role_template_trusts_this_fleets_worker(
     server: str, tmp_path: Path, permissions: str
 ) -> None:
     config = write_config(tmp_path, member_role={"name": "audit", "external_id": "xyz-123"})
-    done = lambdafan("member-role", "-c", str(config), "--permissions", permissions)
+    done = cli("member-role", "-c", str(config), "--permissions", permissions)
     assert done.returncode == 0, done.stderr
     template = json.loads(done.stdout)
     text = json.dumps(template)
@@ -246,22 +247,22 @@ def test_member_role_template_trusts_this_fleets_worker(
 
 def test_validate_checks_without_aws(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    done = lambdafan("validate", "-c", str(config))
+    done = cli("validate", "-c", str(config))
     assert done.returncode == 0, done.stderr
     assert "ok: fleet e2e" in done.stdout and "script whoami (region)" in done.stdout
     (tmp_path / "whoami.py").write_text("def collect(session):\n    return None\n")
-    bad = lambdafan("validate", "-c", str(config))
+    bad = cli("validate", "-c", str(config))
     assert bad.returncode == 2 and "collect` must take (session, region, account)" in bad.stderr
 
 
 def test_member_role_can_also_trust_the_operators_role(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     mine = "arn:aws:iam::123456789012:role/Admin"
-    done = lambdafan("member-role", "-c", str(config), "--also-trust", mine)
+    done = cli("member-role", "-c", str(config), "--also-trust", mine)
     assert done.returncode == 0, done.stderr
     statement = json.loads(done.stdout)["Resources"]["MemberRole"]["Properties"][
         "AssumeRolePolicyDocument"
     ]["Statement"][0]
     assert statement["Principal"]["AWS"] == [{"Ref": "WorkerRoleArn"}, mine]
-    bad = lambdafan("member-role", "-c", str(config), "--also-trust", "Admin")
+    bad = cli("member-role", "-c", str(config), "--also-trust", "Admin")
     assert bad.returncode == 2 and "not an IAM role, user or account-root ARN" in bad.stderr
