@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import zipfile
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lambda_src import handlers, table
-from lambda_src.metrics import NAMESPACE, account_metrics
+from lambda_src.metrics import NAMESPACE
 from lambda_src.settings import SETTINGS_FILE_ENV, FleetSettings
 from lambda_src.table import DynamoStore
 from tests.conftest import create_table, make_settings
@@ -119,28 +118,3 @@ def test_worker_handler_writes_records_and_metrics(deployed: FleetSettings) -> N
     assert {m["MetricName"] for m in metrics} == {"Records", "Errors", "AccountDuration"}
     summary = handlers.notifier({"run_id": "r1"}, FakeContext())
     assert summary["summary"]["records"] == 1 and "records: 1" in summary["text"]
-
-
-def test_account_metrics_shape() -> None:
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    data = account_metrics("f", {"b": 2, "a": 1}, errors=3, duration_s=1.23456, now=now)
-    assert [(d["MetricName"], d["Value"]) for d in data] == [
-        ("Records", 1),
-        ("Records", 2),
-        ("Errors", 3),
-        ("AccountDuration", 1.235),
-    ]
-    assert data[0]["Dimensions"] == [
-        {"Name": "Fleet", "Value": "f"},
-        {"Name": "Script", "Value": "a"},
-    ]
-
-
-def test_worker_event_from_director_shape(deployed: FleetSettings) -> None:
-    """What the Director sends is exactly what the Worker reads."""
-    sent: list[dict[str, Any]] = []
-    from lambda_src.director import DirectorDeps, run_director
-
-    store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
-    run_director({}, deployed, DirectorDeps(store, None, lambda k, p: sent.append(p)))
-    assert sorted(sent[0]) == ["account", "regions", "run_id", "scripts"]

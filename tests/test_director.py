@@ -1,0 +1,69 @@
+"""The Director: resolves a run's accounts and scripts, records the run, starts one Worker per
+account, and marks accounts whose Worker cannot start as failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambda_src import table
+from lambda_src.director import DirectorDeps, run_director
+from lambdafan.memory_store import MemoryStore
+from tests.conftest import create_table, make_settings
+
+A, B = "111111111111", "022222222222"
+
+
+def test_director_marks_accounts_whose_worker_cannot_start(aws: Any) -> None:
+    settings = make_settings(accounts=(A, B))
+    store = create_table(aws, settings)
+    started: list[dict[str, Any]] = []
+    notified: list[dict[str, Any]] = []
+
+    def invoke(kind: str, payload: dict[str, Any]) -> None:
+        if kind == "notifier":
+            notified.append(payload)
+        elif payload["account"]["id"] == B:
+            raise ClientError(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "Invoke"
+            )
+        else:
+            started.append(payload)
+
+    response = run_director(
+        {}, settings, DirectorDeps(store=store, organizations=None, invoke=invoke)
+    )
+
+    assert [p["account"] for p in started] == [{"id": A, "name": "acct-111"}]
+    assert started[0]["regions"] == ["us-east-1", "eu-west-1"]
+    errors = list(table.run_errors(store, response["run_id"]))
+    assert [(e["account_id"], e["error_type"]) for e in errors] == [(B, "ClientError")]
+    run = table.get_run(store, response["run_id"])
+    assert run is not None and run["accounts_expected"] == 2 and run["status"] == "running"
+    # The run lists its accounts, so readers find records of accounts not finished yet.
+    assert sorted(run["accounts"]) == [B, A]
+    assert not notified  # A's Worker has yet to finish
+
+
+def test_director_restricts_ad_hoc_runs_and_reports_unknown_names(aws: Any) -> None:
+    settings = make_settings(accounts=(A, B), scripts=("whoami", "buckets"))
+    store = MemoryStore()
+    started: list[dict[str, Any]] = []
+    response = run_director(
+        {"run_id": "adhoc", "accounts": [B, "999999999999"], "scripts": ["buckets", "nope"]},
+        settings,
+        DirectorDeps(store=store, organizations=None, invoke=lambda k, p: started.append(p)),
+    )
+    assert response["unknown_accounts"] == ["999999999999"]
+    assert response["unknown_scripts"] == ["nope"]
+    assert [(p["account"]["id"], p["scripts"]) for p in started] == [(B, ["buckets"])]
+
+
+def test_worker_event_from_director_shape(aws: Any) -> None:
+    """What the Director sends is exactly what the Worker reads."""
+    sent: list[dict[str, Any]] = []
+    settings = make_settings(accounts=(A, B), scripts=("whoami",))
+    store = create_table(aws, settings)
+    run_director({}, settings, DirectorDeps(store, None, lambda k, p: sent.append(p)))
+    assert sorted(sent[0]) == ["account", "regions", "run_id", "scripts"]
