@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import traceback
 import urllib.parse
@@ -23,6 +24,7 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from lambda_src.scripts import Script, load_script
 from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
@@ -42,6 +44,33 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+# In-process moto's DynamoDB is not thread-safe: Query iterates dicts that concurrent writes
+# change ("dictionary changed size during iteration"), and an `ADD` update is a read-modify-write,
+# so concurrent ones lose increments. DynamoDB applies each request atomically; so does this lock.
+MOTO_DYNAMODB_LOCK = threading.RLock()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def serial_moto_dynamodb() -> Iterator[None]:
+    """Every in-process moto (`aws`, or any `mock_aws()`) handles DynamoDB requests one at a time.
+
+    moto answers in-process requests from one `before-send` handler, a `BotocoreStubber`; its
+    event name is `before-send.<service>.<Operation>`. Other services stay concurrent, so a
+    script's slow call in one thread never waits for another thread's table write.
+    """
+    original = BotocoreStubber.__call__
+
+    def serialised(self: BotocoreStubber, event_name: str, request: Any, **kwargs: Any) -> Any:
+        if not event_name.startswith("before-send.dynamodb."):
+            return original(self, event_name, request, **kwargs)
+        with MOTO_DYNAMODB_LOCK:
+            return original(self, event_name, request, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BotocoreStubber, "__call__", serialised)
+        yield
 
 
 @pytest.fixture
