@@ -4,12 +4,14 @@ into error items of their own pair."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 from typing import Any
 
 import pytest
 
-from lambda_src import runs, table
+from lambda_src import runs, table, worker
+from lambda_src.scripts import Script
 from lambda_src.settings import FleetSettings, ScriptRef
 from lambda_src.worker import WorkerDeps, run_worker
 from lambdafan.aws import Aws
@@ -67,9 +69,50 @@ def test_records_are_collected_with_the_member_accounts_credentials(aws: Any) ->
     }
 
 
-def test_worker_stops_at_its_deadline_and_keeps_what_it_found(aws: Any) -> None:
+class DeadlineWhenStuck:
+    """`concurrent.futures` for the Worker, whose `wait` lets the deadline pass only once the
+    finished pairs are done and slow_in_eu's eu-west-1 pair has stored a record and is stuck.
+
+    So what is late never depends on how fast a loaded machine runs the other pairs, and no test
+    sleeps: `timeouts` keeps the timeout the Worker computed from `remaining_ms`.
+    """
+
+    def __init__(self, slow_script: Script) -> None:
+        self.slow = slow_script.collect.__globals__
+        self.timeouts: list[float | None] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(cf, name)
+
+    def wait(self, fs: Any, timeout: float | None = None) -> Any:
+        self.timeouts.append(timeout)
+        cf.wait(fs, timeout=60, return_when=cf.FIRST_COMPLETED)  # us-east-1 is done
+        assert self.slow["STARTED"].wait(timeout=60), "eu-west-1 never stored its first record"
+        return cf.wait(fs, timeout=0)  # the deadline has passed
+
+
+def test_deadline_leaves_a_quarter_of_the_time_at_most_20_s() -> None:
+    def deadline(remaining_ms: int | None) -> float | None:
+        remaining = None if remaining_ms is None else lambda: remaining_ms
+        deps = WorkerDeps(store=MemoryStore(), base_session=None, invoke=lambda k, p: None,
+                          scripts=(), remaining_ms=remaining)  # fmt: skip
+        return worker._deadline(deps, started=1_000.0)
+
+    assert deadline(None) is None
+    assert deadline(1_000) == 1_000.75
+    assert deadline(60_000) == 1_045.0
+    assert deadline(900_000) == 1_880.0  # Lambda's 15 minutes: stop 20 s before
+    assert deadline(0) == 1_000.0
+
+
+def test_worker_stops_at_its_deadline_and_keeps_what_it_found(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = make_settings(accounts=(A,), scripts=("slow_in_eu",))
     store = create_table(aws, settings)
+    scripts = load_scripts(settings)
+    futures = DeadlineWhenStuck(scripts[0])
+    monkeypatch.setattr(worker, "cf", futures)
     runs.start_run(
         store,
         "r1",
@@ -79,17 +122,26 @@ def test_worker_stops_at_its_deadline_and_keeps_what_it_found(aws: Any) -> None:
         now=runs.utcnow(),
         ttl_days=1,
     )
-    result = run_worker(
-        {"run_id": "r1", "account": {"id": A, "name": "a"}, "regions": ["us-east-1", "eu-west-1"]},
-        settings,
-        WorkerDeps(
-            store=store,
-            base_session=aws,
-            invoke=lambda kind, payload: None,
-            scripts=load_scripts(settings),
-            remaining_ms=lambda: 1_000,  # 1 s left: abandon pairs after 0.75 s
-        ),
-    )
+    try:
+        result = run_worker(
+            {
+                "run_id": "r1",
+                "account": {"id": A, "name": "a"},
+                "regions": ["us-east-1", "eu-west-1"],
+            },
+            settings,
+            WorkerDeps(
+                store=store,
+                base_session=aws,
+                invoke=lambda kind, payload: None,
+                scripts=scripts,
+                remaining_ms=lambda: 1_000,  # 1 s left: abandon pairs after 0.75 s
+            ),
+        )
+    finally:
+        scripts[0].collect.__globals__["GATE"].set()  # let the stuck pair's thread end
+    [timeout] = futures.timeouts
+    assert timeout is not None and 0 <= timeout <= 0.75
     assert [(e["region"], e["error_type"]) for e in result.errors] == [("eu-west-1", "Timeout")]
     assert "the 1 records found so far were kept" in result.errors[0]["message"]
     # The abandoned pair's stored record is counted, like the finished pair's.
