@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import dataclasses
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -14,7 +16,9 @@ import stat
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,3 +177,128 @@ def test_a_broken_script_is_reported_with_file_and_line(
     for include_scripts in (True, False):
         with pytest.raises(ScriptError, match=rf"^{re.escape(str(broken))}:2: syntax error"):
             build_bundle(settings, include_scripts=include_scripts)
+
+
+# --- the bundle imports with only what Lambda's Python runtime has ---------------------------
+
+# What the Python runtime of Lambda provides besides the standard library: boto3 and its deps.
+RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "dateutil", "urllib3", "s3transfer", "six")
+# Installed here for the CLI or the tests, absent on Lambda: lambda_src must never import them.
+CLI_ONLY = ("lambdafan", "yaml", "pydantic", "rich", "typer", "moto")
+
+# Run with `python -I -S`: no PYTHONPATH, no user or venv site-packages, no script directory.
+# sys.path becomes the standard library, then the extracted bundle, then the runtime packages.
+IMPORT_EVERY_MODULE = """
+import importlib, importlib.util, json, pathlib, sys, traceback
+root, runtime, forbidden = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+sys.path[:] = [p for p in sys.path if p and "site-packages" not in p] + [root, runtime]
+reachable = [name for name in forbidden if importlib.util.find_spec(name) is not None]
+failed = {}
+modules = sorted(
+    ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+    for path in pathlib.Path(root, "lambda_src").rglob("*.py")
+)
+for module in modules:
+    try:
+        importlib.import_module(module)
+    except BaseException:
+        failed[module] = traceback.format_exc(limit=-1).strip().splitlines()[-1]
+loaded = sorted({name.split(".")[0] for name in sys.modules} & set(forbidden))
+print(json.dumps({"modules": modules, "failed": failed, "loaded": loaded,
+                  "reachable": reachable, "path": sys.path}))
+"""
+
+
+@pytest.fixture(scope="session")
+def lambda_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding only boto3, botocore and their dependencies (symlinks to this venv's)."""
+    folder = tmp_path_factory.mktemp("lambda-runtime")
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (folder / source.name).symlink_to(source)
+    return folder
+
+
+def _extracted_worker_bundle(tmp_path: Path) -> Path:
+    bundle = build_bundle(_settings_with(tmp_path, "whoami"), include_scripts=True)
+    root = tmp_path / "task"
+    with zipfile.ZipFile(io.BytesIO(bundle.data)) as archive:
+        archive.extractall(root)
+    return root
+
+
+def _import_every_module(root: Path, runtime: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", IMPORT_EVERY_MODULE, str(root), str(runtime),
+         ",".join(CLI_ONLY)],
+        capture_output=True, text=True, cwd=root, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    # The clean interpreter really is clean: nothing the CLI has is even importable.
+    assert report["reachable"] == []
+    assert report["path"][-2:] == [str(root), str(runtime)]
+    return report
+
+
+def test_every_bundled_module_imports_with_only_the_lambda_runtime(
+    tmp_path: Path, lambda_runtime: Path
+) -> None:
+    root = _extracted_worker_bundle(tmp_path)
+
+    report = _import_every_module(root, lambda_runtime)
+
+    assert report["failed"] == {}
+    assert report["loaded"] == []
+    bundled = {
+        f"lambda_src.{p.removeprefix('lambda_src/').removesuffix('.py').replace('/', '.')}"
+        for p in build_bundle(_settings_with(tmp_path, "whoami"), include_scripts=True).files
+        if p.startswith("lambda_src/")
+    }
+    assert {m.removesuffix(".__init__") for m in bundled} == set(report["modules"])
+    assert {"lambda_src", "lambda_src.handlers", "lambda_src.worker"} <= set(report["modules"])
+
+
+def test_the_import_check_catches_a_module_importing_what_lambda_lacks(
+    tmp_path: Path, lambda_runtime: Path
+) -> None:
+    root = _extracted_worker_bundle(tmp_path)
+    for name in CLI_ONLY:
+        (root / "lambda_src" / f"bad_{name}.py").write_text(f"import {name}\n")
+    (root / "lambda_src" / "bad_from.py").write_text("from lambdafan.errors import UsageError\n")
+
+    report = _import_every_module(root, lambda_runtime)
+
+    assert sorted(report["failed"]) == sorted(
+        [f"lambda_src.bad_{name}" for name in CLI_ONLY] + ["lambda_src.bad_from"]
+    )
+    for name in CLI_ONLY:
+        assert f"No module named '{name}'" in report["failed"][f"lambda_src.bad_{name}"]
+    assert "handlers" not in " ".join(report["failed"])  # the good modules still import
+
+
+def _imports_in(source: str) -> Iterator[tuple[int, str]]:
+    """(line, top-level package) of every import, at any depth (inside functions too)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+
+
+def test_no_bundled_module_imports_beyond_the_runtime_even_lazily() -> None:
+    """Imports inside functions escape the import check above; read them instead."""
+    allowed = set(sys.stdlib_module_names) | {"boto3", "botocore", "lambda_src"}
+    outside = [
+        f"{path.relative_to(bundle_module.PACKAGE_DIR.parent)}:{line}: {name}"
+        for path in sorted(bundle_module.PACKAGE_DIR.rglob("*.py"))
+        for line, name in _imports_in(path.read_text(encoding="utf-8"))
+        if name not in allowed
+    ]
+    assert outside == []
+    assert sorted(_imports_in("def f():\n    import yaml\n")) == [(2, "yaml")]
