@@ -67,3 +67,18 @@ def test_worker_event_from_director_shape(aws: Any) -> None:
     store = create_table(aws, settings)
     run_director({}, settings, DirectorDeps(store, None, lambda k, p: sent.append(p)))
     assert sorted(sent[0]) == ["account", "regions", "run_id", "scripts"]
+
+
+def test_a_run_with_no_accounts_completes_at_once_and_notifies() -> None:
+    settings = make_settings(accounts=(A, B))
+    store = MemoryStore()
+    invoked: list[tuple[str, dict[str, Any]]] = []
+    response = run_director(
+        {"run_id": "empty", "accounts": ["999999999999"]},
+        settings,
+        DirectorDeps(store=store, organizations=None, invoke=lambda k, p: invoked.append((k, p))),
+    )
+    assert response["accounts"] == 0 and response["unknown_accounts"] == ["999999999999"]
+    assert invoked == [("notifier", {"run_id": "empty"})]
+    run = table.get_run(store, "empty")
+    assert run is not None and (run["status"], run["accounts_done"]) == ("complete", 0)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from typing import Any
 
-from lambda_src.metrics import account_metrics
+import pytest
+
+from lambda_src.metrics import NAMESPACE, account_metrics, put_metrics
 
 
 def test_account_metrics_shape() -> None:
@@ -20,3 +24,27 @@ def test_account_metrics_shape() -> None:
         {"Name": "Fleet", "Value": "f"},
         {"Name": "Script", "Value": "a"},
     ]
+
+
+class FakeCloudWatch:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.calls: list[int] = []
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> None:
+        assert Namespace == NAMESPACE
+        if self.fail:
+            raise RuntimeError("throttled")
+        self.calls.append(len(MetricData))
+
+
+def test_put_metrics_sends_at_most_1000_per_call() -> None:
+    cloudwatch = FakeCloudWatch()
+    put_metrics(cloudwatch, [{"MetricName": "m", "Value": n} for n in range(2_345)])
+    assert cloudwatch.calls == [1000, 1000, 345]
+
+
+def test_a_metrics_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="lambda_src.metrics"):
+        put_metrics(FakeCloudWatch(fail=True), [{"MetricName": "m", "Value": 1}])
+    assert "could not put CloudWatch metrics" in caplog.text

@@ -7,11 +7,21 @@ import datetime as dt
 from typing import Any
 
 import boto3
+import pytest
 from moto import mock_aws
 
 from lambda_src import runs
 from lambda_src.metrics import NAMESPACE
-from lambda_src.notifier import NotifierDeps, run_metrics, run_notifier, summarize
+from lambda_src.notifier import (
+    ErrorLine,
+    NotifierDeps,
+    RunNotFound,
+    RunSummary,
+    format_summary,
+    run_metrics,
+    run_notifier,
+    summarize,
+)
 from lambda_src.settings import NotifySettings
 from lambdafan.memory_store import MemoryStore
 from tests.conftest import make_settings
@@ -88,3 +98,21 @@ def test_a_worker_lambda_gave_up_on_is_marked_failed_and_the_run_completes() -> 
     # The same record delivered twice (at-least-once) changes nothing.
     again = run_notifier(_gave_up("r1", "222222222222"), make_settings(), deps)
     assert again["finish"] == "duplicate"
+
+
+def test_summarize_an_unknown_run_raises() -> None:
+    with pytest.raises(RunNotFound, match="run nope not found"):
+        summarize(MemoryStore(), "nope")
+
+
+def test_format_summary_shows_the_first_errors_and_counts_the_rest() -> None:
+    errors = [ErrorLine(f"{n:012d}", f"a{n}", "s", "us-east-1", "Boom", "no") for n in range(5)]
+    summary = RunSummary(
+        run_id="r1", status="complete", started_at="t0", finished_at="t1",
+        accounts_expected=5, accounts_done=5, accounts_failed=0,
+        records_by_script={"s": 3}, errors=errors,
+    )  # fmt: skip
+    text = format_summary(summary, max_errors=2)
+    assert text.splitlines()[0] == "lambdafan run r1: 5 error(s)"
+    assert "a1 (000000000001) s us-east-1: Boom: no" in text and "a2 (" not in text
+    assert text.endswith("  … and 3 more")

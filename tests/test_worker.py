@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import threading
 from typing import Any
 
 import pytest
 
 from lambda_src import runs, table, worker
+from lambda_src.regions import enabled_regions
 from lambda_src.scripts import Script
 from lambda_src.settings import FleetSettings, ScriptRef
-from lambda_src.worker import WorkerDeps, run_worker
+from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.aws import Aws
 from lambdafan.local import LocalExecutor
 from lambdafan.memory_store import MemoryStore
@@ -80,12 +82,14 @@ class DeadlineWhenStuck:
     def __init__(self, slow_script: Script) -> None:
         self.slow = slow_script.collect.__globals__
         self.timeouts: list[float | None] = []
+        self.futures: list[cf.Future[Any]] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(cf, name)
 
     def wait(self, fs: Any, timeout: float | None = None) -> Any:
         self.timeouts.append(timeout)
+        self.futures.extend(fs)
         cf.wait(fs, timeout=60, return_when=cf.FIRST_COMPLETED)  # us-east-1 is done
         assert self.slow["STARTED"].wait(timeout=60), "eu-west-1 never stored its first record"
         return cf.wait(fs, timeout=0)  # the deadline has passed
@@ -140,6 +144,8 @@ def test_worker_stops_at_its_deadline_and_keeps_what_it_found(
         )
     finally:
         scripts[0].collect.__globals__["GATE"].set()  # let the stuck pair's thread end
+    # The stuck pair goes on to yield its late record, which is dropped: wait until it has.
+    assert not cf.wait(futures.futures, timeout=60).not_done
     [timeout] = futures.timeouts
     assert timeout is not None and 0 <= timeout <= 0.75
     assert [(e["region"], e["error_type"]) for e in result.errors] == [("eu-west-1", "Timeout")]
@@ -219,3 +225,78 @@ def test_a_refused_record_loses_only_itself(aws: Any, tmp_path: Any) -> None:
     [error] = result.summary.errors
     assert (error.script, error.region, error.error_type) == ("one", "us-east-1", "WriteError")
     assert "1 records could not be stored" in error.message
+
+
+def _run_one_account(settings: FleetSettings, store: Any, aws: Any, **event: Any) -> WorkerResult:
+    runs.start_run(store, "r1", accounts_expected=1, scripts=["one"], trigger="test",
+                   now=runs.utcnow(), ttl_days=1)  # fmt: skip
+    return run_worker(
+        {"run_id": "r1", "account": {"id": A, "name": "a"}, "regions": ["us-east-1"], **event},
+        settings,
+        WorkerDeps(
+            store=store,
+            base_session=aws,
+            invoke=lambda k, p: None,
+            scripts=load_scripts(settings),
+        ),
+    )
+
+
+def test_without_regions_a_worker_covers_the_accounts_enabled_regions(
+    aws: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    settings = _one_script(tmp_path, "def collect(session, region, account):\n    return {}\n")
+    store = MemoryStore()
+
+    result = _run_one_account(settings, store, aws, regions=None)
+
+    enabled = enabled_regions(assumed(aws, A).client("ec2", region_name="us-east-1"))
+    assert "eu-west-1" in enabled and result.errors == []
+    assert sorted(r["region"] for r in table.run_records(store, "r1")) == enabled
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "stored"),
+    [
+        ("    return 'text'\n", "collect returned str; expected dicts", 0),
+        ("    yield {'a': 1}\n    yield 5\n", "collect yielded int; expected a dict", 1),
+    ],
+)
+def test_collect_returning_anything_but_dicts_fails_its_pair(
+    aws: Any, tmp_path: Any, body: str, message: str, stored: int
+) -> None:
+    settings = _one_script(tmp_path, "def collect(session, region, account):\n" + body)
+    result = _run_one_account(settings, MemoryStore(), aws)
+    [error] = result.errors
+    assert (error["region"], error["error_type"]) == ("us-east-1", "TypeError")
+    assert error["message"].startswith(message)
+    assert result.records_by_script == {"one": stored}
+
+
+def test_records_lost_in_writing_join_the_pairs_own_error(aws: Any, tmp_path: Any) -> None:
+    settings = _one_script(
+        tmp_path,
+        "def collect(session, region, account):\n"
+        "    yield {'i': 1}\n"
+        "    yield {'bad': 2}\n"
+        "    raise RuntimeError('gave up')\n",
+    )
+    result = _run_one_account(settings, RefusingStore(), aws)
+    [error] = result.errors
+    assert error["error_type"] == "RuntimeError"
+    assert error["message"].startswith("gave up")
+    assert "; WriteError: 1 records could not be stored: ValidationException" in error["message"]
+    assert result.records_by_script == {"one": 1}
+
+
+def test_a_closed_writer_releases_a_script_waiting_on_its_full_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker, "QUEUE_SIZE", 1)
+    writer = worker.RecordWriter(MemoryStore())  # not started: nothing drains the queue
+    assert writer.put({"pk": "p", "sk": "1"}) is True
+    closing = threading.Timer(0.05, writer._closed.set)
+    closing.start()
+    assert writer.put({"pk": "p", "sk": "2"}) is False  # waited on the full queue, then gave up
+    closing.join()
