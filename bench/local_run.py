@@ -32,8 +32,9 @@ def one_run(accounts: int, regions: int, threads: int, table: bool) -> dict[str,
     )
     from moto import mock_aws
 
+    from lambda_src.dynamo_store import DynamoStore
     from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
-    from lambda_src.table import DynamoStore, ItemStore, table_definition
+    from lambda_src.table import ItemStore, table_definition
     from lambdafan.aws import Aws
     from lambdafan.local import LocalExecutor, load_fleet_scripts
     from lambdafan.memory_store import MemoryStore

@@ -15,11 +15,11 @@ import botocore.session
 from lambda_src.aws_session import RETRY_CONFIG
 from lambda_src.delivery import Channels
 from lambda_src.director import DirectorDeps, run_director
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import lambda_invoker
 from lambda_src.notifier import NotifierDeps, run_notifier
 from lambda_src.scripts import Script, load_script
 from lambda_src.settings import FleetSettings, load_settings, resolve_script_path
-from lambda_src.table import DynamoStore
 from lambda_src.worker import WorkerDeps, run_worker
 
 

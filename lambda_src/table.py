@@ -1,4 +1,4 @@
-"""The results table: its item shapes, the reads, and DynamoDB access (`DynamoStore`).
+"""The results table: its item shapes and the reads (DynamoDB access is `lambda_src.dynamo_store`).
 
 Items are built here; their keys, and the layout of the table, are in `lambda_src.names`.
 """
@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from lambda_src import names
 from lambda_src.records import from_dynamo, to_dynamo
@@ -279,131 +276,3 @@ def table_definition(name: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-BATCH_SIZE = 25  # BatchWriteItem's limit
-MAX_BATCH_ATTEMPTS = 8
-
-
-class WriteError(Exception):
-    """Items that DynamoDB still refused after every retry."""
-
-
-class DynamoStore:
-    """`ItemStore` on a DynamoDB table, via a low-level client (thread-safe, unlike resources)."""
-
-    def __init__(
-        self, client: Any, table: str, *, sleep: Callable[[float], None] = time.sleep
-    ) -> None:
-        self.client = client
-        self.table = table
-        self._serializer = TypeSerializer()
-        self._deserializer = TypeDeserializer()
-        self._sleep = sleep
-
-    def _ser(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._serializer.serialize(v) for k, v in item.items()}
-
-    def _de(self, item: Mapping[str, Any]) -> Item:
-        return {k: self._deserializer.deserialize(v) for k, v in item.items()}
-
-    def put_items(self, items: Sequence[Item]) -> None:
-        # Duplicate keys in one BatchWriteItem are rejected; the last write of a key wins anyway.
-        unique = {(i["pk"], i["sk"]): i for i in items}
-        pending = [{"PutRequest": {"Item": self._ser(i)}} for i in unique.values()]
-        for start in range(0, len(pending), BATCH_SIZE):
-            self._write_batch(pending[start : start + BATCH_SIZE])
-
-    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
-        for attempt in range(MAX_BATCH_ATTEMPTS):
-            response = self.client.batch_write_item(RequestItems={self.table: requests})
-            requests = response.get("UnprocessedItems", {}).get(self.table, [])
-            if not requests:
-                return
-            if attempt + 1 < MAX_BATCH_ATTEMPTS:
-                self._sleep(min(0.05 * 2**attempt, 5.0))
-        raise WriteError(
-            f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} tries"
-        )
-
-    def get(self, pk: str, sk: str) -> Item | None:
-        response = self.client.get_item(
-            TableName=self.table, Key=self._ser({"pk": pk, "sk": sk}), ConsistentRead=True
-        )
-        return self._de(response["Item"]) if "Item" in response else None
-
-    def query(
-        self, pk: str, sk_prefix: str = "", *, newest_first: bool = False, consistent: bool = False
-    ) -> Iterator[Item]:
-        condition = "pk = :pk"
-        values: dict[str, Any] = {":pk": pk}
-        if sk_prefix:
-            condition += " AND begins_with(sk, :prefix)"
-            values[":prefix"] = sk_prefix
-        yield from self._paged_query(
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=self._ser(values),
-            ScanIndexForward=not newest_first,
-            ConsistentRead=consistent,
-        )
-
-    def query_runs(self) -> Iterator[Item]:
-        yield from self._paged_query(
-            IndexName=names.RUNS_INDEX,
-            KeyConditionExpression="gsi1pk = :runs",
-            ExpressionAttributeValues={":runs": {"S": names.RUNS_INDEX_PK}},
-            ScanIndexForward=False,
-        )
-
-    def _paged_query(self, **kwargs: Any) -> Iterator[Item]:
-        paginator = self.client.get_paginator("query")
-        for page in paginator.paginate(TableName=self.table, **kwargs):
-            for raw in page.get("Items", []):
-                yield self._de(raw)
-
-    def add_member(
-        self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
-    ) -> Item | None:
-        request = self._add_request(pk, sk, counters)
-        request["UpdateExpression"] += ", #set :member"
-        request["ExpressionAttributeNames"]["#set"] = set_name
-        request["ExpressionAttributeValues"][":member"] = {"SS": [member]}
-        request["ExpressionAttributeValues"][":one"] = {"S": member}
-        try:
-            response = self.client.update_item(
-                **request,
-                ConditionExpression="NOT contains(#set, :one)",
-                ReturnValues="ALL_NEW",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return None
-        return self._de(response["Attributes"])
-
-    def _add_request(self, pk: str, sk: str, counters: Mapping[str, int]) -> dict[str, Any]:
-        attr_names = {f"#c{i}": name for i, name in enumerate(counters)}
-        values = {f":c{i}": value for i, value in enumerate(counters.values())}
-        return {
-            "TableName": self.table,
-            "Key": self._ser({"pk": pk, "sk": sk}),
-            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-            "ExpressionAttributeNames": attr_names,
-            "ExpressionAttributeValues": self._ser(values),
-        }
-
-    def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
-        attr_names = {f"#v{i}": name for i, name in enumerate(values)}
-        attr_names["#when"] = when[0]
-        attr_values = {f":v{i}": to_dynamo(v) for i, v in enumerate(values.values())}
-        attr_values[":when"] = to_dynamo(when[1])
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._ser({"pk": pk, "sk": sk}),
-                UpdateExpression="SET " + ", ".join(f"#v{i} = :v{i}" for i in range(len(values))),
-                ConditionExpression="#when = :when",
-                ExpressionAttributeNames=attr_names,
-                ExpressionAttributeValues=self._ser(attr_values),
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True

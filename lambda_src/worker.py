@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_src import runs, table
+from lambda_src import dynamo_store, runs, table
 from lambda_src.aws_session import RETRY_CONFIG, AccountSession, assume_member_role
 from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.metrics import account_metrics, put_metrics
@@ -372,7 +372,7 @@ class RecordWriter:
                 return
             if item is not None:
                 batch.append(item)
-            if batch and (item is None or len(batch) >= table.BATCH_SIZE):
+            if batch and (item is None or len(batch) >= dynamo_store.BATCH_SIZE):
                 self._flush(batch)
                 batch = []
 

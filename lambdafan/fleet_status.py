@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from lambda_src import table
+from lambda_src import dynamo_store, table
 from lambdafan.aws import is_not_found
 from lambdafan.config import Config
 from lambdafan.deploy.clients import DeployClients
@@ -154,7 +154,7 @@ def gather_status(
 
 def last_run(clients: DeployClients, table_name: str) -> dict[str, Any] | None:
     """The newest run in the fleet's table, or None when it holds none (or just vanished)."""
-    store = table.DynamoStore(clients.dynamodb, table_name)
+    store = dynamo_store.DynamoStore(clients.dynamodb, table_name)
     try:
         item = table.latest_run(store)
     except ClientError as exc:

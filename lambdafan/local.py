@@ -17,11 +17,12 @@ from botocore.exceptions import ClientError
 
 from lambda_src import runs
 from lambda_src.director import DirectorDeps, run_director
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
 from lambda_src.runs import Clock
 from lambda_src.scripts import Script, ScriptError, load_script
 from lambda_src.settings import FleetSettings, resolve_script_path
-from lambda_src.table import DynamoStore, ItemStore
+from lambda_src.table import ItemStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.aws import Aws, is_not_found
 from lambdafan.errors import UsageError
@@ -117,8 +118,8 @@ class LocalExecutor:
                 result = future.result()
                 if self.observer:
                     self.observer.account_done(result)
-            # Every Worker has returned: if none completed the run (moto in-process can lose
-            # concurrent counter increments; DynamoDB does not), complete and notify here.
+            # Every Worker has returned: if none completed the run (a store that lost a counter
+            # update, as unserialised in-process moto can), complete and notify here.
             if runs.complete_if_all_done(self.store, started["run_id"], self.clock()):
                 dispatch("notifier", {"run_id": started["run_id"]})
         return LocalRun(

@@ -18,8 +18,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_src import names, table
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.settings import FleetSettings
-from lambda_src.table import DynamoStore, Item, ItemStore
+from lambda_src.table import Item, ItemStore
 from lambdafan.aws import Aws, is_not_found
 from lambdafan.errors import LambdafanError
 

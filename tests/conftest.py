@@ -26,9 +26,10 @@ import yaml
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.scripts import Script, load_script
 from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
-from lambda_src.table import DynamoStore, table_definition
+from lambda_src.table import table_definition
 
 SCRIPTS = Path(__file__).parent / "scripts"
 REGION = "us-east-1"

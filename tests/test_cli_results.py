@@ -19,7 +19,8 @@ import boto3
 import pytest
 
 from lambda_src import runs, table
-from lambda_src.table import DynamoStore, table_definition
+from lambda_src.dynamo_store import DynamoStore
+from lambda_src.table import table_definition
 from tests.conftest import CliResult, cli
 from tests.test_cli_run import A, B, write_config
 

@@ -10,7 +10,8 @@ import boto3
 import yaml
 
 from lambda_src import table
-from lambda_src.table import DynamoStore, table_definition
+from lambda_src.dynamo_store import DynamoStore
+from lambda_src.table import table_definition
 from tests.conftest import SCRIPTS, cli
 
 A, B = "111111111111", "022222222222"

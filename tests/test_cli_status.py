@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 
 from lambda_src import runs
-from lambda_src.table import DynamoStore
+from lambda_src.dynamo_store import DynamoStore
 from lambdafan.schedule import next_firing
 from tests.conftest import Recorder, cli, deployable_config, mutating
 

@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from lambda_src import handlers, table
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.metrics import NAMESPACE
 from lambda_src.settings import SETTINGS_FILE_ENV, FleetSettings
-from lambda_src.table import DynamoStore
 from tests.conftest import create_table, make_settings
 
 A, B = "111111111111", "222222222222"

@@ -9,8 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lambda_src import table
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.notifier import format_summary
-from lambda_src.table import DynamoStore
 from lambda_src.worker import WorkerResult
 from lambdafan.aws import Aws
 from lambdafan.local import LocalExecutor

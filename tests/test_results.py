@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from lambda_src import names, runs, table
-from lambda_src.table import DynamoStore, ItemStore
+from lambda_src.dynamo_store import DynamoStore
+from lambda_src.table import ItemStore
 from lambdafan import results
 from lambdafan.aws import Aws
 from lambdafan.checks import check_account_id

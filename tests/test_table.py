@@ -15,15 +15,12 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 
 from lambda_src import table
+from lambda_src.dynamo_store import BATCH_SIZE, MAX_BATCH_ATTEMPTS, DynamoStore, WriteError
 from lambda_src.names import run_pk
 from lambda_src.notifier import summarize
 from lambda_src.records import to_dynamo
 from lambda_src.table import (
-    BATCH_SIZE,
-    MAX_BATCH_ATTEMPTS,
     TTL_ATTRIBUTE,
-    DynamoStore,
-    WriteError,
     account_done_item,
     account_records,
     error_item,

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from lambda_src import table
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.notifier import format_summary
-from lambda_src.table import DynamoStore
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
 from lambdafan.cli.options import user_errors
