@@ -62,6 +62,10 @@ class FleetSettings:
     session_duration: int = 3600
     ttl_days: int = 30
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # The Worker function's timeout: a run's deadline is derived from it (runs.run_deadline).
+    worker_timeout_s: int = 900
+    # A scheduled run that fires while the previous one still runs: "skip" it, or "allow" both.
+    schedule_overlap: str = "skip"
     # Fixed when the settings are made (at deploy) from the home region, and shipped in
     # fleet.json: every ARN the handlers build (the member role's) is in this partition.
     partition: str = ""
@@ -109,6 +113,8 @@ class FleetSettings:
             session_duration=int(data.get("session_duration", 3600)),
             ttl_days=int(data.get("ttl_days", 30)),
             notify=_notify_from_dict(data.get("notify") or {}),
+            worker_timeout_s=int(data.get("worker_timeout_s", 900)),
+            schedule_overlap=str(data.get("schedule_overlap", "skip")),
             partition=data.get("partition", ""),
         )
 

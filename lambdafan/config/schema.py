@@ -311,6 +311,7 @@ class Config(_Model):
             external_id=self.member_role.external_id,
             session_duration=self.member_role.session_duration,
             ttl_days=self.results.ttl_days,
+            worker_timeout_s=self.functions.worker.timeout,
             notify=NotifySettings(
                 slack_webhook_parameter=notify.slack.webhook_parameter if notify.slack else None,
                 email_sender=notify.email.sender if notify.email else None,
