@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,11 +76,26 @@ def deliver(subject: str, text: str, notify: NotifySettings, channels: Channels)
     return results
 
 
+class DeliveryError(Exception):
+    """A channel refused the summary; the message never quotes the webhook URL."""
+
+
 def _slack(channels: Channels, parameter: str, subject: str, text: str) -> None:
     assert channels.ssm is not None
-    # The webhook URL is a secret: it lives in SSM, never in the config or the environment.
+    # The webhook URL is a secret: it lives in SSM, never in the config, the environment, a log
+    # line or an error message, even when it is malformed (urllib's errors quote it).
     url = channels.ssm.get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
-    channels.post(url, {"text": f"*{subject}*\n```\n{text}\n```"})
+    parts = urllib.parse.urlsplit(str(url))
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise DeliveryError(f"the value of {parameter} is not a webhook URL (https://…)")
+    try:
+        channels.post(url, {"text": f"*{subject}*\n```\n{text}\n```"})
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"the Slack webhook answered HTTP {exc.code}") from None
+    except (ValueError, OSError) as exc:  # URLError is an OSError
+        raise DeliveryError(
+            f"the webhook in {parameter} could not be reached ({type(exc).__name__})"
+        ) from None
 
 
 def _email(channels: Channels, sender: str, recipients: list[str], subject: str, text: str) -> None:

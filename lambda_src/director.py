@@ -1,21 +1,31 @@
-"""The Director: decides which accounts a run covers, records the run, starts one Worker each."""
+"""The Director: decides which accounts a run covers, records the run, starts one Worker each.
+
+Lambda may deliver the same event twice or retry it after a crash, so the Director is
+idempotent: a scheduled run's id comes from its EventBridge event, the run item is created only
+if absent, and a Director that finds its run running starts Workers only for the accounts not
+done yet (one that finds it ended does nothing). Each invocation first closes the fleet's runs
+that passed their deadline, and a scheduled run that would overlap a running one is skipped
+unless the fleet allows overlap.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_src import runs
+from lambda_src import names, runs, status, table
 from lambda_src.accounts import resolve_accounts
 from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.runs import Clock
 from lambda_src.scripts import Account
 from lambda_src.settings import FleetSettings
-from lambda_src.table import ItemStore
+from lambda_src.table import Item, ItemStore
 
 INVOKE_THREADS = 32
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -29,40 +39,105 @@ class DirectorDeps:
 def run_director(
     event: Mapping[str, Any], settings: FleetSettings, deps: DirectorDeps
 ) -> dict[str, Any]:
-    """Start a run. The event may carry `run_id` (chosen by `lambdafan run --now`), and
-    `accounts` / `scripts` lists restricting an ad-hoc run; a scheduled event carries neither."""
+    """Start (or resume) a run. The event may carry `run_id` (chosen by `lambdafan run --now`)
+    and `accounts` / `scripts` lists restricting an ad-hoc run; a scheduled event carries
+    neither and its run id is derived from the event."""
     now = deps.clock()
-    run_id = str(event.get("run_id") or runs.new_run_id(now))
-    only_accounts = event.get("accounts")
-    only_scripts = event.get("scripts")
-    known_scripts = [s.name for s in settings.scripts]
-    scripts = [s for s in known_scripts if only_scripts is None or s in only_scripts]
-    accounts = resolve_accounts(settings, deps.organizations, only_accounts)
+    scheduled = runs.scheduled_run_id(event)
+    run_id = str(event.get("run_id") or scheduled or runs.new_run_id(now))
     trigger = (
         "schedule" if event.get("source") == "aws.events" else str(event.get("trigger", "manual"))
     )
-    runs.start_run(
+    try:
+        names.run_id_part(run_id)
+    except names.KeyPartError as exc:
+        log.error("rejected a Director event: %s", exc)
+        return {"rejected": str(exc)}
+    recent = runs.recent_runs(deps.store)
+    closed = close_overdue(recent, settings, deps)
+    if scheduled and settings.schedule_overlap == "skip":
+        busy = [r for r in recent if _still_running(r, run_id, closed, deps)]
+        if busy:
+            return _skip(run_id, str(busy[0]["run_id"]), deps)
+    only_accounts, only_scripts = event.get("accounts"), event.get("scripts")
+    known_scripts = [s.name for s in settings.scripts]
+    scripts = [s for s in known_scripts if only_scripts is None or s in only_scripts]
+    accounts = resolve_accounts(settings, deps.organizations, only_accounts)
+    created, run = runs.start_run(
         deps.store,
         run_id,
-        accounts_expected=len(accounts),
         accounts=[a.id for a in accounts],
         scripts=scripts,
         trigger=trigger,
         now=now,
         ttl_days=settings.ttl_days,
+        worker_timeout_s=settings.worker_timeout_s,
     )
-    if not accounts:
-        runs.complete_run(deps.store, run_id, [], now)
-        notify_completed(deps.invoke, run_id)
-    else:
-        _start_workers(run_id, accounts, scripts, settings, deps)
-    return {
+    response = {
         "run_id": run_id,
         "accounts": len(accounts),
         "scripts": scripts,
         "unknown_accounts": sorted(set(only_accounts or ()) - {a.id for a in accounts}),
         "unknown_scripts": sorted(set(only_scripts or ()) - set(known_scripts)),
+        "resumed": not created,
     }
+    if not created:
+        if status.is_finished(run.get("status")):
+            log.info("run %s has ended (%s): nothing to do", run_id, run.get("status"))
+            return {**response, "started": 0}
+        # Resume: the run's own accounts and scripts, not today's view of the organization.
+        known = {a.id: a.name for a in accounts}
+        accounts = [Account(a, known.get(a, a)) for a in run.get("accounts") or ()]
+        scripts = list(run.get("scripts") or ())
+        done = {str(a["account_id"]) for a in table.account_items(deps.store, run_id)}
+        accounts = [a for a in accounts if a.id not in done]
+        # Every account reported but nobody completed the run (a lost counter update).
+        if not accounts and runs.complete_if_all_done(deps.store, run_id, now):
+            notify_completed(deps.invoke, run_id)
+    elif not accounts:
+        runs.complete_run(deps.store, run_id, [], now)
+        notify_completed(deps.invoke, run_id)
+    _start_workers(run_id, accounts, scripts, settings, deps)
+    return {**response, "started": len(accounts)}
+
+
+def close_overdue(recent: list[Item], settings: FleetSettings, deps: DirectorDeps) -> list[str]:
+    """Close the runs past their deadline as `incomplete` and notify each; their ids."""
+    closed = []
+    for run_id in runs.overdue(recent, deps.clock()):
+        silent = runs.close_run(
+            deps.store,
+            run_id,
+            status.INCOMPLETE,
+            reason="never reported before the run's deadline",
+            error_type="NeverReported",
+            now=deps.clock(),
+            ttl_days=settings.ttl_days,
+        )
+        if silent:
+            log.warning("run %s closed as incomplete: %s never reported", run_id, silent)
+            notify_completed(deps.invoke, run_id)
+        closed.append(run_id)
+    return closed
+
+
+def _still_running(run: Item, run_id: str, closed: list[str], deps: DirectorDeps) -> bool:
+    return (
+        run.get("status") == status.RUNNING
+        and str(run["run_id"]) != run_id
+        and str(run["run_id"]) not in closed
+        and not runs.is_overdue(run, deps.clock())
+    )
+
+
+def _skip(run_id: str, running: str, deps: DirectorDeps) -> dict[str, Any]:
+    """A scheduled run that would overlap a running one: logged, notified, not started."""
+    reason = (
+        f"scheduled run {run_id} skipped: run {running} is still running (schedule_overlap: skip)"
+    )
+    log.warning(reason)
+    deps.invoke("notifier", {"notice": reason})
+    return {"run_id": run_id, "skipped": reason, "started": 0}
 
 
 def _start_workers(
@@ -74,6 +149,8 @@ def _start_workers(
 ) -> None:
     """Invoke every Worker concurrently; an account whose Worker cannot start is marked failed
     so the run still completes."""
+    if not accounts:
+        return
     regions = None if settings.regions is None else list(settings.regions)
 
     def start(account: Account) -> None:
@@ -102,6 +179,7 @@ def _worker_not_started(
         account.name,
         error_type=type(exc).__name__,
         message=f"Worker could not be started: {exc}",
+        attempt=runs.DIRECTOR_ATTEMPT,
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )

@@ -92,46 +92,60 @@ class DynamoStore:
             for raw in page.get("Items", []):
                 yield self._de(raw)
 
-    def add_member(
-        self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
+    def put_new(self, item: Item) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=self._ser(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delete_items(self, keys: Sequence[tuple[str, str]]) -> None:
+        requests = [
+            {"DeleteRequest": {"Key": self._ser({"pk": pk, "sk": sk})}} for pk, sk in set(keys)
+        ]
+        for start in range(0, len(requests), BATCH_SIZE):
+            self._write_batch(requests[start : start + BATCH_SIZE])
+
+    def add_counters(
+        self, pk: str, sk: str, counters: Mapping[str, int], when: tuple[str, Any]
     ) -> Item | None:
-        request = self._add_request(pk, sk, counters)
-        request["UpdateExpression"] += ", #set :member"
-        request["ExpressionAttributeNames"]["#set"] = set_name
-        request["ExpressionAttributeValues"][":member"] = {"SS": [member]}
-        request["ExpressionAttributeValues"][":one"] = {"S": member}
+        attr_names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values: dict[str, Any] = {f":c{i}": value for i, value in enumerate(counters.values())}
+        attr_names["#when"] = when[0]
+        values[":when"] = to_dynamo(when[1])
         try:
             response = self.client.update_item(
-                **request,
-                ConditionExpression="NOT contains(#set, :one)",
+                TableName=self.table,
+                Key=self._ser({"pk": pk, "sk": sk}),
+                UpdateExpression="ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
+                ConditionExpression="#when = :when",
+                ExpressionAttributeNames=attr_names,
+                ExpressionAttributeValues=self._ser(values),
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return None
         return self._de(response["Attributes"])
 
-    def _add_request(self, pk: str, sk: str, counters: Mapping[str, int]) -> dict[str, Any]:
-        attr_names = {f"#c{i}": name for i, name in enumerate(counters)}
-        values = {f":c{i}": value for i, value in enumerate(counters.values())}
-        return {
-            "TableName": self.table,
-            "Key": self._ser({"pk": pk, "sk": sk}),
-            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-            "ExpressionAttributeNames": attr_names,
-            "ExpressionAttributeValues": self._ser(values),
-        }
-
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
         attr_names = {f"#v{i}": name for i, name in enumerate(values)}
         attr_names["#when"] = when[0]
         attr_values = {f":v{i}": to_dynamo(v) for i, v in enumerate(values.values())}
-        attr_values[":when"] = to_dynamo(when[1])
+        if when[1] is None:
+            condition = "attribute_exists(pk) AND attribute_not_exists(#when)"
+        else:
+            condition = "#when = :when"
+            attr_values[":when"] = to_dynamo(when[1])
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=self._ser({"pk": pk, "sk": sk}),
                 UpdateExpression="SET " + ", ".join(f"#v{i} = :v{i}" for i in range(len(values))),
-                ConditionExpression="#when = :when",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=attr_names,
                 ExpressionAttributeValues=self._ser(attr_values),
             )

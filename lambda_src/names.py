@@ -6,23 +6,30 @@ Pure functions, no AWS calls.
 
 Results table layout (single table, on-demand, TTL attribute `expires_at`):
 
-| item              | pk                        | sk                               |
-|-------------------|---------------------------|----------------------------------|
-| run               | RUN#<run_id>              | RUN                              |
-| account done      | RUN#<run_id>              | ACCT#<account_id>                |
-| error             | RUN#<run_id>              | ERR#<account_id>#<script>#<region> |
-| record            | RUN#<run_id>#<account_id> | REC#<script>#<region>#<digest>   |
+| item              | pk                        | sk                                          |
+|-------------------|---------------------------|---------------------------------------------|
+| run               | RUN#<run_id>              | RUN                                         |
+| account done      | RUN#<run_id>              | ACCT#<account_id>                           |
+| error             | RUN#<run_id>              | ERR#<account_id>#<script>#<region>#<attempt> |
+| record            | RUN#<run_id>#<account_id> | REC#<script>#<region>#<attempt>#<digest>    |
 
 Run items also carry `gsi1pk = "RUNS"`, `gsi1sk = <run_id>`: the sparse index `runs` lists runs
-newest first. They list the run's `accounts`, and `done_accounts` (a string set) grows as each
-account finishes, in the same conditional update as the run's counters.
+newest first. They list the run's `accounts`.
 
 Records get a partition per (run, account) so a large run spreads its writes; everything else
 about a run sits in its own partition, read with one strongly consistent Query.
-Record keys are a digest of the record's content, so a retried Worker overwrites, never duplicates.
+Each Worker invocation is an *attempt* with its own id in its records' and errors' keys; the
+account's done item, written once, names the attempt that counts, so a duplicate or retried
+Worker never mixes its records with another attempt's. Record digests are of the script's `KEY`
+fields when it declares them, else of the whole record.
+
+Every part of a key is checked here (`KeyPartError`): no key is built from text that could
+contain the `#` separator or that is not what its name says.
 """
 
 from __future__ import annotations
+
+import re
 
 # --- resource names -------------------------------------------------------------------------
 
@@ -64,6 +71,12 @@ def rule_name(fleet: str) -> str:
 def permission_id(fleet: str) -> str:
     """Statement id of the permission letting the schedule rule invoke the Director."""
     return f"{fleet}-schedule"
+
+
+def dlq_name(fleet: str) -> str:
+    """Name of the SQS queue the Notifier's failed async events go to (its on-failure
+    destination): a lost notification is kept there, and `status` counts it."""
+    return f"{fleet}-notifier-dlq"
 
 
 # --- partitions ----------------------------------------------------------------------------
@@ -124,6 +137,11 @@ def table_index_arn(table: str, index: str) -> str:
     return f"{table}/index/{index}"
 
 
+def queue_arn(partition: str, region: str, account_id: str, queue: str) -> str:
+    """An SQS queue."""
+    return arn(partition, "sqs", region, account_id, queue)
+
+
 def log_group_arn(partition: str, region: str, account_id: str, group: str) -> str:
     """A CloudWatch Logs group, without the `:*` suffix that covers its streams."""
     return arn(partition, "logs", region, account_id, f"log-group:{group}")
@@ -151,41 +169,75 @@ RUNS_INDEX_PK = "RUNS"  # gsi1pk of every run item: the sparse index lists runs
 ACCOUNT_SK_PREFIX = "ACCT#"
 ERROR_SK_PREFIX = "ERR#"
 RECORD_SK_PREFIX = "REC#"
+WILDCARD = "*"  # script and region of an error that stops a whole account
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_SCRIPT = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_REGION = re.compile(r"[a-z0-9-]{1,32}")
+_ATTEMPT = re.compile(r"[a-z0-9-]{1,32}")
+_DIGEST = re.compile(r"[0-9a-f]{1,64}(\.\d+)?")
+
+
+class KeyPartError(ValueError):
+    """Text that may not go into a table key (a malformed run id, account id, script…)."""
+
+
+def _checked(value: str, pattern: re.Pattern[str], what: str, *extra: str) -> str:
+    if value in extra or (value.isascii() and pattern.fullmatch(value)):
+        return value
+    raise KeyPartError(f"{what} {value[:80]!r} is not valid in a table key")
+
+
+def run_id_part(run_id: str) -> str:
+    """`run_id` if it is a valid run id (letters, digits, `_.:-`; no `#`), else KeyPartError."""
+    return _checked(run_id, _RUN_ID, "run id")
+
+
+def account_part(account_id: str) -> str:
+    """`account_id` if it is 12 digits, else KeyPartError."""
+    return _checked(account_id, _ACCOUNT_ID, "account id")
 
 
 def run_pk(run_id: str) -> str:
     """Partition of a run's own items: the run, its finished accounts, its errors."""
-    return f"RUN#{run_id}"
+    return f"RUN#{run_id_part(run_id)}"
 
 
 def records_pk(run_id: str, account_id: str) -> str:
     """Partition of one account's records in a run."""
-    return f"{run_pk(run_id)}#{account_id}"
+    return f"{run_pk(run_id)}#{account_part(account_id)}"
 
 
 def account_sk(account_id: str) -> str:
     """Sort key of the item marking an account finished."""
-    return f"{ACCOUNT_SK_PREFIX}{account_id}"
+    return f"{ACCOUNT_SK_PREFIX}{account_part(account_id)}"
 
 
-def error_sk(account_id: str, script: str, region: str) -> str:
-    """Sort key of the error of one (account, script, region)."""
-    return f"{error_sk_prefix(account_id)}{script}#{region}"
+def error_sk(account_id: str, script: str, region: str, attempt: str) -> str:
+    """Sort key of the error of one (account, script, region) in one attempt."""
+    script = _checked(script, _SCRIPT, "script", WILDCARD)
+    region = _checked(region, _REGION, "region", WILDCARD)
+    attempt = _checked(attempt, _ATTEMPT, "attempt")
+    return f"{error_sk_prefix(account_id)}{script}#{region}#{attempt}"
 
 
 def error_sk_prefix(account_id: str | None = None) -> str:
     """Sort-key prefix selecting every error of a run, or those of one account."""
-    return ERROR_SK_PREFIX if account_id is None else f"{ERROR_SK_PREFIX}{account_id}#"
+    if account_id is None:
+        return ERROR_SK_PREFIX
+    return f"{ERROR_SK_PREFIX}{account_part(account_id)}#"
 
 
 def record_sk_prefix(script: str | None = None, region: str | None = None) -> str:
     """Sort-key prefix selecting records of one script (and region) within an account."""
     if script is None:
         return RECORD_SK_PREFIX
-    prefix = f"{RECORD_SK_PREFIX}{script}#"
-    return prefix if region is None else f"{prefix}{region}#"
+    prefix = f"{RECORD_SK_PREFIX}{_checked(script, _SCRIPT, 'script')}#"
+    return prefix if region is None else f"{prefix}{_checked(region, _REGION, 'region')}#"
 
 
-def record_sk(script: str, region: str, suffix: str) -> str:
-    """Sort key of one record; `suffix` is its content digest (plus an occurrence count)."""
-    return f"{record_sk_prefix(script, region)}{suffix}"
+def record_sk(script: str, region: str, attempt: str, digest: str) -> str:
+    """Sort key of one record of one attempt; `digest` identifies it (plus an occurrence)."""
+    attempt = _checked(attempt, _ATTEMPT, "attempt")
+    return f"{record_sk_prefix(script, region)}{attempt}#{_checked(digest, _DIGEST, 'digest')}"

@@ -1,20 +1,27 @@
-"""The Notifier: reads a finished run back from the table and turns it into a summary."""
+"""The Notifier: reads a finished run back from the table, turns it into a summary, sends it.
+
+It reports each run once (a retried Notifier finds the run claimed), stores every channel's
+outcome on the run item, and is the on-failure destination of the Worker and the Director, so
+neither can fail without the run saying so.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lambda_src import runs, table
-from lambda_src.delivery import Channels, Delivery, deliver
+from lambda_src import names, runs, status, table
+from lambda_src.delivery import SUBJECT_LIMIT, Channels, Delivery, deliver
 from lambda_src.metrics import put_metrics
 from lambda_src.settings import FleetSettings
 from lambda_src.table import ItemStore
 
 MAX_ERRORS_SHOWN = 10
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,9 @@ class RunSummary:
     accounts_failed: int
     records_by_script: dict[str, int] = field(default_factory=dict)
     errors: list[ErrorLine] = field(default_factory=list)
+    silent_accounts: list[str] = field(default_factory=list)  # never reported (incomplete)
+    error: str | None = None  # why the run failed to start
+    deliveries: dict[str, str] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -47,7 +57,20 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return self.status == "complete" and not self.errors
+        return self.status == status.COMPLETE and not self.errors
+
+    @property
+    def verdict(self) -> str:
+        """One word or phrase for the run's outcome, as messages and tables show it."""
+        if self.status == status.RUNNING:
+            return "running"
+        if self.status == status.FAILED_TO_START:
+            return "FAILED TO START"
+        if self.status == status.INCOMPLETE:
+            return f"INCOMPLETE ({len(self.silent_accounts)} account(s) never reported)"
+        if self.status == status.INTERRUPTED:
+            return "INTERRUPTED"
+        return "OK" if self.ok else f"{len(self.errors)} error(s)"
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "records": self.records}
@@ -65,9 +88,11 @@ def summarize(store: ItemStore, run_id: str) -> RunSummary:
     by_script: Counter[str] = Counter({name: 0 for name in run.get("scripts", [])})
     done = 0
     failed = 0
+    counted: dict[str, str] = {}
     for account in table.account_items(store, run_id):
         done += 1
         failed += bool(account.get("failed"))
+        counted[str(account["account_id"])] = str(account.get("attempt", ""))
         for script, count in (account.get("records_by_script") or {}).items():
             by_script[script] += int(count)
     errors = [
@@ -79,7 +104,7 @@ def summarize(store: ItemStore, run_id: str) -> RunSummary:
             error_type=e["error_type"],
             message=e["message"],
         )
-        for e in table.run_errors(store, run_id)
+        for e in table.run_errors(store, run_id, counted=counted, consistent=True)
     ]
     return RunSummary(
         run_id=run_id,
@@ -91,14 +116,22 @@ def summarize(store: ItemStore, run_id: str) -> RunSummary:
         accounts_failed=failed,
         records_by_script=dict(by_script),
         errors=errors,
+        silent_accounts=list(run.get("silent_accounts") or ()),
+        error=run.get("error"),
+        deliveries=dict(run.get("deliveries") or {}),
     )
 
 
 def format_summary(summary: RunSummary, max_errors: int = MAX_ERRORS_SHOWN) -> str:
     """Plain text for Slack, email or SNS."""
-    verdict = "OK" if summary.ok else f"{len(summary.errors)} error(s)"
     lines = [
-        f"lambdafan run {summary.run_id}: {verdict}",
+        f"lambdafan run {summary.run_id}: {summary.verdict}",
+        *([f"why: {summary.error}"] if summary.error else []),
+        *(
+            [f"never reported: {', '.join(summary.silent_accounts)}"]
+            if summary.silent_accounts
+            else []
+        ),
         f"accounts: {summary.accounts_done}/{summary.accounts_expected} done"
         + (f", {summary.accounts_failed} failed" if summary.accounts_failed else ""),
         f"records: {summary.records}",
@@ -117,16 +150,19 @@ def format_summary(summary: RunSummary, max_errors: int = MAX_ERRORS_SHOWN) -> s
 
 
 def subject_line(summary: RunSummary, fleet: str) -> str:
-    verdict = "OK" if summary.ok else f"{len(summary.errors)} error(s)"
-    return f"lambdafan {fleet}: run {summary.run_id} {verdict}, {summary.records} records"
+    return f"lambdafan {fleet}: run {summary.run_id} {summary.verdict}, {summary.records} records"
 
 
-def run_metrics(summary: RunSummary, fleet: str, now: dt.datetime) -> list[dict[str, Any]]:
-    """The run's CloudWatch metrics (pure): records, errors, failed accounts, duration."""
+def run_metrics(
+    summary: RunSummary, fleet: str, now: dt.datetime, delivery_failures: int = 0
+) -> list[dict[str, Any]]:
+    """The run's CloudWatch metrics (pure): records, errors, failed accounts, channels that
+    could not be told, duration."""
     values: dict[str, tuple[float, str]] = {
         "RunRecords": (summary.records, "Count"),
         "RunErrors": (len(summary.errors), "Count"),
         "RunAccountsFailed": (summary.accounts_failed, "Count"),
+        "DeliveryFailures": (delivery_failures, "Count"),
     }
     if summary.finished_at:
         started = dt.datetime.fromisoformat(summary.started_at)
@@ -157,26 +193,58 @@ class NotifierDeps:
 def run_notifier(
     event: Mapping[str, Any], settings: FleetSettings, deps: NotifierDeps
 ) -> dict[str, Any]:
-    """Handle `{run_id}`: summarize the run, send it to the configured channels, put metrics.
+    """Handle `{run_id}`: summarize the run once, send it to the configured channels, store
+    each channel's outcome on the run item, put metrics.
 
-    Also handles Lambda's on-failure record of a Worker whose retries are exhausted: that
-    account is recorded as failed, and if it was the last one, the run is reported as usual.
+    Also handles `{notice}` (a message to send as is, e.g. a skipped scheduled run) and Lambda's
+    on-failure records: of a Worker whose retries are exhausted (that account is recorded as
+    failed; if it was the last one, the run is reported as usual) and of a Director that could
+    not start its run (the run is recorded as `failed to start` and reported). A malformed event
+    is rejected and logged.
     """
-    if "requestPayload" in event and "requestContext" in event:
-        return _worker_gave_up(event, settings, deps)
-    summary = summarize(deps.store, str(event["run_id"]))
+    try:
+        if "requestPayload" in event and "requestContext" in event:
+            if "account" in (event.get("requestPayload") or {}):
+                return _worker_gave_up(event, settings, deps)
+            return _director_gave_up(event, settings, deps)
+        if "notice" in event:
+            return _send_notice(str(event["notice"]), settings, deps)
+        run_id = names.run_id_part(str(event["run_id"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        log.error("rejected a Notifier event: %s", exc)
+        return {"rejected": str(exc)}
+    return _report(run_id, settings, deps)
+
+
+def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[str, Any]:
+    if not runs.claim_notification(deps.store, run_id, deps.clock()):
+        # A retried or duplicate Notifier: the run was reported already.
+        return {"run_id": run_id, "duplicate": True}
+    summary = summarize(deps.store, run_id)
     text = format_summary(summary)
     delivered: list[Delivery] = []
     if deps.channels is not None:
-        subject = subject_line(summary, settings.fleet)
-        delivered = deliver(subject, text, settings.notify, deps.channels)
+        delivered = deliver(
+            subject_line(summary, settings.fleet), text, settings.notify, deps.channels
+        )
+        outcomes = {d.channel: "sent" if d.ok else f"failed: {d.detail}" for d in delivered}
+        runs.record_deliveries(deps.store, run_id, outcomes)
     if deps.cloudwatch is not None:
-        put_metrics(deps.cloudwatch, run_metrics(summary, settings.fleet, deps.clock()))
+        failures = sum(1 for d in delivered if not d.ok)
+        put_metrics(deps.cloudwatch, run_metrics(summary, settings.fleet, deps.clock(), failures))
     return {
         "summary": summary.as_dict(),
         "text": text,
         "delivered": [asdict(d) for d in delivered],
     }
+
+
+def _send_notice(notice: str, settings: FleetSettings, deps: NotifierDeps) -> dict[str, Any]:
+    delivered: list[Delivery] = []
+    if deps.channels is not None:
+        subject = f"lambdafan {settings.fleet}: {notice}"[:SUBJECT_LIMIT]
+        delivered = deliver(subject, notice, settings.notify, deps.channels)
+    return {"text": notice, "delivered": [asdict(d) for d in delivered]}
 
 
 def _worker_gave_up(
@@ -185,8 +253,9 @@ def _worker_gave_up(
     payload = event["requestPayload"]
     context = event.get("requestContext") or {}
     response = event.get("responsePayload") or {}
-    run_id = str(payload["run_id"])
-    account_id, account_name = str(payload["account"]["id"]), str(payload["account"]["name"])
+    run_id = names.run_id_part(str(payload["run_id"]))
+    account_id = names.account_part(str(payload["account"]["id"]))
+    account_name = str(payload["account"]["name"])
     reason = response.get("errorMessage") or context.get("condition") or "unknown error"
     finish = runs.fail_account(
         deps.store,
@@ -198,9 +267,43 @@ def _worker_gave_up(
             f"the Worker failed {context.get('approximateInvokeCount', 'every')} "
             f"time(s) and Lambda gave up: {reason}"
         ),
+        attempt=runs.GAVE_UP_ATTEMPT,
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
     if finish is runs.Finish.COMPLETED:
-        return run_notifier({"run_id": run_id}, settings, deps)
+        return _report(run_id, settings, deps)
     return {"run_id": run_id, "account_failed": account_id, "finish": finish.value}
+
+
+def _director_gave_up(
+    event: Mapping[str, Any], settings: FleetSettings, deps: NotifierDeps
+) -> dict[str, Any]:
+    """The Director failed every attempt: its run (the one it was given, or the scheduled
+    event's) is recorded as `failed to start` and reported; if there is no table to record it
+    in, the channels are still told."""
+    payload = event.get("requestPayload") or {}
+    response = event.get("responsePayload") or {}
+    context = event.get("requestContext") or {}
+    now = deps.clock()
+    run_id = names.run_id_part(
+        str(payload.get("run_id") or runs.scheduled_run_id(payload) or runs.new_run_id(now))
+    )
+    reason = str(response.get("errorMessage") or context.get("condition") or "unknown error")
+    message = f"{response.get('errorType') or 'DirectorFailed'}: {reason}"
+    trigger = "schedule" if payload.get("source") == "aws.events" else "manual"
+    try:
+        recorded = runs.fail_to_start(
+            deps.store,
+            run_id,
+            message=message,
+            trigger=trigger,
+            now=now,
+            ttl_days=settings.ttl_days,
+        )
+    except Exception as exc:  # e.g. the results table is gone: the channels must still hear
+        log.error("could not record run %s as failed to start: %s", run_id, exc)
+        return _send_notice(f"run {run_id} failed to start: {message}", settings, deps)
+    if not recorded:
+        return {"run_id": run_id, "failed_to_start": False}
+    return _report(run_id, settings, deps)

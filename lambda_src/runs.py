@@ -1,19 +1,41 @@
-"""The run lifecycle: run ids, expiry, and marking accounts done exactly once."""
+"""The run lifecycle, one place for every way a run moves on.
+
+A run starts when the Director creates its run item, only if absent: a retried Director finds
+it and resumes (or, when the run already ended, does nothing). Each account is finished once:
+its done item is written only if absent, and that conditional write is the gate, so a duplicate,
+late or retried Worker (or Lambda's give-up record) changes nothing. The winner then adds its
+counts to the run item, and the caller whose addition brings every account in completes the run
+(`complete` or `complete with failures`) with totals read from the done items, the one source of
+truth. A run that passes its deadline with silent accounts is closed as `incomplete` (those
+accounts named as failed) by the next Director; a local run stopped by Ctrl-C is closed as
+`interrupted`; a Director that cannot start the run leaves it `failed to start`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from lambda_src import names, table
+from lambda_src import names, status, table
 from lambda_src.table import ItemStore
 
 Clock = Callable[[], dt.datetime]
-# The run item's string set of the accounts that are done.
-DONE_SET = "done_accounts"
+
+# Lambda keeps an async event this long at most (its own cap is 6 hours): a Worker can't start
+# later than this after the Director invoked it. Deploy sets it on the Worker.
+MAX_EVENT_AGE_S = 21_600
+# Slack for the Director's own work and clock differences.
+DEADLINE_MARGIN_S = 600
+# How many recent runs the Director looks at for overdue or overlapping ones.
+RECENT_RUNS = 50
+# Attempt ids of account failures not written by a Worker.
+DIRECTOR_ATTEMPT = "director"
+GAVE_UP_ATTEMPT = "lambda"
+CLOSER_ATTEMPT = "closer"
 
 
 def utcnow() -> dt.datetime:
@@ -25,6 +47,21 @@ def new_run_id(now: dt.datetime) -> str:
     return f"{now.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def scheduled_run_id(event: Mapping[str, Any]) -> str | None:
+    """The run id of a scheduled (EventBridge) event, from its time and id, so that Lambda
+    delivering or retrying the same event resumes the same run; None for other events."""
+    if event.get("source") != "aws.events" or not event.get("time") or not event.get("id"):
+        return None
+    fired = dt.datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    digest = hashlib.sha256(str(event["id"]).encode("utf-8")).hexdigest()[:6]
+    return f"{fired.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def new_attempt() -> str:
+    """The id of one Worker invocation; its records and errors carry it."""
+    return secrets.token_hex(4)
+
+
 def iso(now: dt.datetime) -> str:
     return now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -34,37 +71,63 @@ def expiry(now: dt.datetime, ttl_days: int) -> int:
     return int((now + dt.timedelta(days=ttl_days)).timestamp())
 
 
+def worker_event_age_s(worker_timeout_s: int) -> int:
+    """How old a Worker event may get before Lambda drops it: its two retries, with room."""
+    return min(MAX_EVENT_AGE_S, 3 * worker_timeout_s + DEADLINE_MARGIN_S)
+
+
+def run_deadline(started: dt.datetime, worker_timeout_s: int) -> dt.datetime:
+    """After this, no Worker of the run can still report: the last one may start as late as
+    the event age allows and then runs for its timeout."""
+    seconds = worker_event_age_s(worker_timeout_s) + worker_timeout_s + DEADLINE_MARGIN_S
+    return started + dt.timedelta(seconds=seconds)
+
+
+def is_overdue(run: Mapping[str, Any], now: dt.datetime) -> bool:
+    """A run still `running` after its deadline: some accounts will never report."""
+    deadline = run.get("deadline_at")
+    return (
+        run.get("status") == status.RUNNING
+        and bool(deadline)
+        and dt.datetime.fromisoformat(str(deadline)) < now
+    )
+
+
 def start_run(
     store: ItemStore,
     run_id: str,
     *,
-    accounts_expected: int,
+    accounts: Sequence[str],
     scripts: Sequence[str],
     trigger: str,
     now: dt.datetime,
     ttl_days: int,
-    accounts: Sequence[str] = (),
-) -> None:
-    """Create the run item; must happen before the first Worker is invoked."""
-    store.put_items(
-        [
-            table.run_item(
-                run_id,
-                started_at=iso(now),
-                accounts_expected=accounts_expected,
-                scripts=scripts,
-                trigger=trigger,
-                expires_at=expiry(now, ttl_days),
-                accounts=accounts,
-            )
-        ]
+    worker_timeout_s: int,
+) -> tuple[bool, table.Item]:
+    """Create the run item if absent. (True, it) when created; (False, the existing one) when a
+    run with this id exists already, which a retried Director resumes or leaves alone."""
+    item = table.run_item(
+        run_id,
+        started_at=iso(now),
+        accounts_expected=len(accounts),
+        scripts=scripts,
+        trigger=trigger,
+        expires_at=expiry(now, ttl_days),
+        deadline_at=iso(run_deadline(now, worker_timeout_s)),
+        accounts=accounts,
     )
+    if store.put_new(item):
+        return True, item
+    existing = table.get_run(store, run_id)
+    if existing is None:  # deleted in between (TTL or by hand): nothing to resume
+        raise LookupError(f"run {run_id} exists and vanished")
+    return False, existing
 
 
 class Finish(enum.Enum):
-    """What marking an account done did to its run."""
+    """What finishing an account did to its run."""
 
-    DUPLICATE = "duplicate"  # this account was already done: nothing counted
+    DUPLICATE = "duplicate"  # the account was already done: nothing counted or changed
     COUNTED = "counted"  # counted; other accounts are still running
     COMPLETED = "completed"  # counted, and this call completed the run: notify
 
@@ -78,17 +141,12 @@ def finish_account(
     records_by_script: Mapping[str, int],
     errors: int,
     failed: bool,
+    attempt: str,
     now: dt.datetime,
     ttl_days: int,
 ) -> Finish:
-    """Mark an account done; `Finish.COMPLETED` for exactly one call per run.
-
-    The account's done item (its counts) is written first; then one conditional update adds the
-    account to the run item's `done_accounts` set and its counters, only if it is not in the set
-    yet. So a duplicate Worker counts nothing, and the update's result says exactly when the
-    last account is in: that Worker reads the done items once to set exact totals, and the
-    conditional switch to `complete` lets exactly one caller win.
-    """
+    """Mark an account done with `attempt`'s results; `Finish.COMPLETED` for exactly one call
+    per run. The done item's conditional write decides; the counters follow it."""
     marker = table.account_done_item(
         run_id,
         account_id,
@@ -98,21 +156,50 @@ def finish_account(
         failed=failed,
         finished_at=iso(now),
         expires_at=expiry(now, ttl_days),
+        attempt=attempt,
     )
-    # A plain put: a retried Worker rewrites the same item, never a second one.
-    store.put_items([marker])
+    if not store.put_new(marker):
+        return Finish.DUPLICATE
     counters = {
         "accounts_done": 1,
         "accounts_failed": int(failed),
         "records": marker["records"],
         "errors": errors,
     }
-    run = store.add_member(names.run_pk(run_id), names.RUN_SK, DONE_SET, account_id, counters)
-    if run is None:
-        return Finish.DUPLICATE
-    if len(run.get(DONE_SET) or ()) < int(run.get("accounts_expected", 0)):
+    run = store.add_counters(
+        names.run_pk(run_id), names.RUN_SK, counters, when=("status", status.RUNNING)
+    )
+    # No run item, or it ended already (closed as incomplete, say): nothing to complete. A lost
+    # counter update (a crash right here) leaves the run to the next Director's sweep.
+    if run is None or int(run.get("accounts_done", 0)) < int(run.get("accounts_expected", 0)):
         return Finish.COUNTED
     return Finish.COMPLETED if complete_if_all_done(store, run_id, now) else Finish.COUNTED
+
+
+def account_error(
+    run_id: str,
+    account_id: str,
+    account_name: str,
+    *,
+    error_type: str,
+    message: str,
+    attempt: str,
+    now: dt.datetime,
+    ttl_days: int,
+) -> table.Item:
+    """The error item of an account that produced nothing (script and region `*`)."""
+    return table.error_item(
+        run_id,
+        account_id,
+        account_name,
+        table.ACCOUNT_WIDE,
+        table.ACCOUNT_WIDE,
+        error_type=error_type,
+        message=message,
+        collected_at=iso(now),
+        expires_at=expiry(now, ttl_days),
+        attempt=attempt,
+    )
 
 
 def fail_account(
@@ -123,26 +210,23 @@ def fail_account(
     *,
     error_type: str,
     message: str,
+    attempt: str,
     now: dt.datetime,
     ttl_days: int,
 ) -> Finish:
     """Record that an account produced nothing (its Worker never ran, or Lambda gave up on it):
-    one account-wide error item, and the account done as failed, so the run still completes."""
-    store.put_items(
-        [
-            table.error_item(
-                run_id,
-                account_id,
-                account_name,
-                table.ACCOUNT_WIDE,
-                table.ACCOUNT_WIDE,
-                error_type=error_type,
-                message=message,
-                collected_at=iso(now),
-                expires_at=expiry(now, ttl_days),
-            )
-        ]
+    one account-wide error and the account done as failed, unless it is done already."""
+    error = account_error(
+        run_id,
+        account_id,
+        account_name,
+        error_type=error_type,
+        message=message,
+        attempt=attempt,
+        now=now,
+        ttl_days=ttl_days,
     )
+    store.put_items([error])
     return finish_account(
         store,
         run_id,
@@ -151,6 +235,7 @@ def fail_account(
         records_by_script={},
         errors=1,
         failed=True,
+        attempt=attempt,
         now=now,
         ttl_days=ttl_days,
     )
@@ -158,26 +243,157 @@ def fail_account(
 
 def complete_if_all_done(store: ItemStore, run_id: str, now: dt.datetime) -> bool:
     """Complete the run when every expected account has its done item; True for the one call
-    that completed it. Also a safety net for callers that know all Workers have returned."""
+    that completed it. Also what the local executor and the Director's sweep call to finish a
+    run whose last counter update was lost."""
     run = table.get_run(store, run_id)
-    if run is None or run.get("status") != "running":
+    if run is None or run.get("status") != status.RUNNING:
         return False
     done = list(table.account_items(store, run_id))
     if len(done) < int(run["accounts_expected"]):
         return False
-    return complete_run(store, run_id, done, now)
+    return _end(store, run_id, done, now, None)
 
 
 def complete_run(
     store: ItemStore, run_id: str, done: Sequence[Mapping[str, Any]], now: dt.datetime
 ) -> bool:
-    """Switch a running run to complete with totals from its done items; False if already done."""
-    totals = {
-        "status": "complete",
+    """End a running run whose accounts are all done; False if it had ended already."""
+    return _end(store, run_id, done, now, None)
+
+
+def close_run(
+    store: ItemStore,
+    run_id: str,
+    final_status: str,
+    *,
+    reason: str,
+    error_type: str,
+    now: dt.datetime,
+    ttl_days: int,
+    account_names: Mapping[str, str] | None = None,
+) -> list[str]:
+    """End a running run that cannot complete (`incomplete`, `interrupted`): each account that
+    never reported is marked failed with `reason`, then the run gets `final_status` with totals
+    from its done items. Returns the silent accounts ([] if the run was not running)."""
+    run = table.get_run(store, run_id)
+    if run is None or run.get("status") != status.RUNNING:
+        return []
+    done_ids = {str(a["account_id"]) for a in table.account_items(store, run_id)}
+    silent = [a for a in run.get("accounts") or () if a not in done_ids]
+    for account_id in silent:
+        name = (account_names or {}).get(account_id, account_id)
+        error = account_error(
+            run_id,
+            account_id,
+            name,
+            error_type=error_type,
+            message=reason,
+            attempt=CLOSER_ATTEMPT,
+            now=now,
+            ttl_days=ttl_days,
+        )
+        store.put_items([error])
+        # Only if absent: a Worker that reported meanwhile keeps its own result.
+        store.put_new(
+            table.account_done_item(
+                run_id,
+                account_id,
+                name,
+                records_by_script={},
+                errors=1,
+                failed=True,
+                finished_at=iso(now),
+                expires_at=expiry(now, ttl_days),
+                attempt=CLOSER_ATTEMPT,
+            )
+        )
+    done = list(table.account_items(store, run_id))
+    ended = _end(store, run_id, done, now, final_status, {"silent_accounts": silent})
+    return silent if ended else []
+
+
+def _end(
+    store: ItemStore,
+    run_id: str,
+    done: Sequence[Mapping[str, Any]],
+    now: dt.datetime,
+    final_status: str | None,
+    extra: Mapping[str, Any] | None = None,
+) -> bool:
+    """Switch a running run to its final status with totals from its done items; False if it
+    was not running. Without `final_status`: complete, with or without failures."""
+    failed = sum(1 for d in done if d.get("failed"))
+    errors = sum(int(d.get("errors", 0)) for d in done)
+    if final_status is None:
+        final_status = status.COMPLETE_WITH_FAILURES if failed or errors else status.COMPLETE
+    values = {
+        "status": final_status,
         "finished_at": iso(now),
         "accounts_done": len(done),
-        "accounts_failed": sum(1 for d in done if d.get("failed")),
+        "accounts_failed": failed,
         "records": sum(int(d.get("records", 0)) for d in done),
-        "errors": sum(int(d.get("errors", 0)) for d in done),
+        "errors": errors,
+        **(extra or {}),
     }
-    return store.update_if(names.run_pk(run_id), names.RUN_SK, totals, when=("status", "running"))
+    return store.update_if(
+        names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
+    )
+
+
+def fail_to_start(
+    store: ItemStore, run_id: str, *, message: str, trigger: str, now: dt.datetime, ttl_days: int
+) -> bool:
+    """Record that the Director could not start a run (with why); False if the run had got
+    further than that (it is running with Workers, or ended)."""
+    item = table.run_item(
+        run_id,
+        started_at=iso(now),
+        accounts_expected=0,
+        scripts=(),
+        trigger=trigger,
+        expires_at=expiry(now, ttl_days),
+        deadline_at=iso(now),
+    )
+    item.update(status=status.FAILED_TO_START, finished_at=iso(now), error=message[:2000])
+    if store.put_new(item):
+        return True
+    # The run item exists: only a run that never got a single account done can fail to start.
+    run = table.get_run(store, run_id)
+    if run is None or run.get("status") != status.RUNNING or int(run.get("accounts_done", 0)):
+        return False
+    values = {"status": status.FAILED_TO_START, "finished_at": iso(now), "error": message[:2000]}
+    return store.update_if(
+        names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
+    )
+
+
+def recent_runs(store: ItemStore, limit: int = RECENT_RUNS) -> list[table.Item]:
+    """The newest `limit` run items."""
+    runs: list[table.Item] = []
+    for run in store.query_runs():
+        runs.append(run)
+        if len(runs) >= limit:
+            break
+    return runs
+
+
+def overdue(runs: Iterable[Mapping[str, Any]], now: dt.datetime) -> list[str]:
+    """Ids of the runs past their deadline and still running."""
+    return [str(r["run_id"]) for r in runs if is_overdue(r, now)]
+
+
+def claim_notification(store: ItemStore, run_id: str, now: dt.datetime) -> bool:
+    """True for the one caller that gets to notify about a run (a retried Notifier doesn't)."""
+    return store.update_if(
+        names.run_pk(run_id), names.RUN_SK, {"notified_at": iso(now)}, when=("notified_at", None)
+    )
+
+
+def record_deliveries(store: ItemStore, run_id: str, outcomes: Mapping[str, str]) -> None:
+    """Store each channel's outcome on the run item (`sent`, or why it failed)."""
+    store.update_if(
+        names.run_pk(run_id),
+        names.RUN_SK,
+        {"deliveries": dict(outcomes)},
+        when=("run_id", run_id),
+    )

@@ -1,8 +1,9 @@
 """The script contract: a user's .py file defining `collect(session, region, account)`.
 
 Scripts are checked from their source before they are imported (syntax, `collect` present and
-callable with three arguments, `SCOPE` valid), so a broken script is reported with its file and
-line instead of failing halfway through a run.
+callable with three arguments, `SCOPE` and `KEY` valid), so a broken script is reported with
+its file and line instead of failing halfway through a run. `KEY = ("instance_id",)` names the
+fields that identify a record, so a retried or re-run script's record is recognised as the same.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Script:
     path: Path
     scope: Scope
     collect: Collect
+    key: tuple[str, ...] = ()
 
 
 def builtin_scripts() -> dict[str, Path]:
@@ -55,6 +57,11 @@ def builtin_scripts() -> dict[str, Path]:
 
 def check_script(path: Path) -> Scope:
     """Validate a script's source without running it; returns its scope."""
+    return _check(path)[0]
+
+
+def _check(path: Path) -> tuple[Scope, tuple[str, ...]]:
+    """Validate a script's source without running it; its scope and record key."""
     try:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -74,7 +81,7 @@ def check_script(path: Path) -> Scope:
             f"{path}:1: no top-level function `collect(session, region, account)` defined"
         )
     _check_signature(path, collect)
-    return _scope_of(path, tree)
+    return _scope_of(path, tree), _key_of(path, tree)
 
 
 def _find_collect(tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -103,8 +110,9 @@ def _check_signature(path: Path, fn: ast.FunctionDef | ast.AsyncFunctionDef) -> 
         )
 
 
-def _scope_of(path: Path, tree: ast.Module) -> Scope:
-    scope: Scope = "region"
+def _assignments(tree: ast.Module, name: str) -> list[tuple[int, ast.expr]]:
+    """(line, value) of every top-level assignment to `name`."""
+    found = []
     for node in tree.body:
         if isinstance(node, ast.Assign):
             targets, value = node.targets, node.value
@@ -112,17 +120,37 @@ def _scope_of(path: Path, tree: ast.Module) -> Scope:
             targets, value = [node.target], node.value
         else:
             continue
-        if not any(isinstance(t, ast.Name) and t.id == "SCOPE" for t in targets):
-            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            found.append((node.lineno, value))
+    return found
+
+
+def _scope_of(path: Path, tree: ast.Module) -> Scope:
+    scope: Scope = "region"
+    for line, value in _assignments(tree, "SCOPE"):
         if not (isinstance(value, ast.Constant) and value.value in SCOPES):
-            raise ScriptError(f'{path}:{node.lineno}: SCOPE must be "region" or "account"')
+            raise ScriptError(f'{path}:{line}: SCOPE must be "region" or "account"')
         scope = value.value
     return scope
 
 
+def _key_of(path: Path, tree: ast.Module) -> tuple[str, ...]:
+    key: tuple[str, ...] = ()
+    for line, value in _assignments(tree, "KEY"):
+        fields = value.elts if isinstance(value, (ast.Tuple, ast.List)) else None
+        if not fields or not all(
+            isinstance(f, ast.Constant) and isinstance(f.value, str) and f.value for f in fields
+        ):
+            raise ScriptError(
+                f'{path}:{line}: KEY must be a tuple of field names, like ("instance_id",)'
+            )
+        key = tuple(str(f.value) for f in fields if isinstance(f, ast.Constant))
+    return key
+
+
 def load_script(path: Path, name: str | None = None) -> Script:
     """Check and import a script; errors while importing are reported with file and line."""
-    scope = check_script(path)
+    scope, key = _check(path)
     script_name = name or path.stem
     spec = importlib.util.spec_from_file_location(f"lambdafan_script_{script_name}", path)
     if spec is None or spec.loader is None:
@@ -132,7 +160,7 @@ def load_script(path: Path, name: str | None = None) -> Script:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as exc:
         raise ScriptError(f"{_where(exc, path)}: fails on import: {_describe(exc)}") from None
-    return Script(name=script_name, path=path, scope=scope, collect=module.collect)
+    return Script(name=script_name, path=path, scope=scope, collect=module.collect, key=key)
 
 
 def _where(exc: BaseException, path: Path) -> str:

@@ -10,13 +10,13 @@ import json
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol
 
-from lambda_src import names
+from lambda_src import names, status
 from lambda_src.records import from_dynamo, to_dynamo
 
 Item = dict[str, Any]
 
 TTL_ATTRIBUTE = "expires_at"
-ACCOUNT_WIDE = "*"  # script and region of an error that stops a whole account
+ACCOUNT_WIDE = names.WILDCARD  # script and region of an error that stops a whole account
 
 
 class ItemStore(Protocol):
@@ -24,6 +24,12 @@ class ItemStore(Protocol):
 
     def put_items(self, items: Sequence[Item]) -> None:
         """Write items, overwriting any with the same key."""
+
+    def put_new(self, item: Item) -> bool:
+        """Write an item only if none has its key; False (and no change) if one does."""
+
+    def delete_items(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete items by (pk, sk); absent ones are fine."""
 
     def get(self, pk: str, sk: str) -> Item | None:
         """Read one item, strongly consistent."""
@@ -36,19 +42,22 @@ class ItemStore(Protocol):
     def query_runs(self) -> Iterator[Item]:
         """Run items, newest first, from the `runs` index."""
 
-    def add_member(
-        self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
+    def add_counters(
+        self, pk: str, sk: str, counters: Mapping[str, int], when: tuple[str, Any]
     ) -> Item | None:
-        """Atomically add `member` to the string set `set_name` and add `counters`, only if
-        `member` is not in the set yet. Returns the updated item, or None if it was there."""
+        """Atomically add `counters` to an existing item if attribute `when[0]` equals
+        `when[1]`; the updated item, or None (and no change) otherwise."""
 
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
-        """Set attributes only if attribute `when[0]` equals `when[1]`; False otherwise."""
+        """Set attributes only if attribute `when[0]` equals `when[1]` (None: is absent);
+        False otherwise."""
 
 
-def record_digest(record: Mapping[str, Any]) -> str:
-    """Content digest of a converted record: same record, same key."""
-    canonical = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
+def record_digest(record: Mapping[str, Any], key: Sequence[str] = ()) -> str:
+    """Digest of a converted record's identity: its `key` fields when it has them all, else
+    its whole content. Same identity, same digest."""
+    identity = {k: record[k] for k in key} if key and all(k in record for k in key) else record
+    canonical = json.dumps(identity, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:24]
 
 
@@ -63,10 +72,12 @@ def run_item(
     scripts: Sequence[str],
     trigger: str,
     expires_at: int,
+    deadline_at: str,
     accounts: Sequence[str] = (),
 ) -> Item:
     """The run item, created by the Director before any Worker starts. It lists the run's
-    account ids so readers can find records of accounts that have not finished yet."""
+    account ids, so readers can find records of accounts that have not finished yet and a
+    retried Director can resume, and its deadline, past which it is closed as incomplete."""
     return {
         "pk": names.run_pk(run_id),
         "sk": names.RUN_SK,
@@ -74,9 +85,10 @@ def run_item(
         "gsi1pk": names.RUNS_INDEX_PK,
         "gsi1sk": run_id,
         "run_id": run_id,
-        "status": "running",
+        "status": status.RUNNING,
         "trigger": trigger,
         "started_at": started_at,
+        "deadline_at": deadline_at,
         "scripts": list(scripts),
         "accounts": list(accounts),
         "accounts_expected": accounts_expected,
@@ -98,8 +110,10 @@ def account_done_item(
     failed: bool,
     finished_at: str,
     expires_at: int,
+    attempt: str,
 ) -> Item:
-    """Marks one account finished; written once per (run, account)."""
+    """Marks one account finished; written once per (run, account), naming the attempt whose
+    records and errors count."""
     return {
         "pk": names.run_pk(run_id),
         "sk": names.account_sk(account_id),
@@ -111,6 +125,7 @@ def account_done_item(
         "records_by_script": dict(records_by_script),
         "errors": errors,
         "failed": failed,
+        "attempt": attempt,
         "finished_at": finished_at,
         TTL_ATTRIBUTE: expires_at,
     }
@@ -127,23 +142,26 @@ def record_item(
     collected_at: str,
     expires_at: int,
     seen: MutableMapping[str, int],
+    attempt: str,
+    key: Sequence[str] = (),
 ) -> Item:
-    """One record. `seen` counts digests within one (script, region) so that identical records
-    yielded by the same pair get distinct, still deterministic, keys."""
+    """One record of one attempt. `seen` counts digests within one (script, region) so that
+    records with the same identity yielded by one pair get distinct, deterministic keys."""
     data = to_dynamo(record)
-    digest = record_digest(data)
+    digest = record_digest(data, key)
     occurrence = seen.get(digest, 0)
     seen[digest] = occurrence + 1
     suffix = f"{digest}.{occurrence}" if occurrence else digest
     return {
         "pk": names.records_pk(run_id, account_id),
-        "sk": names.record_sk(script, region, suffix),
+        "sk": names.record_sk(script, region, attempt, suffix),
         "kind": "record",
         "run_id": run_id,
         "account_id": account_id,
         "account_name": account_name,
         "script": script,
         "region": region,
+        "attempt": attempt,
         "collected_at": collected_at,
         "data": data,
         TTL_ATTRIBUTE: expires_at,
@@ -161,11 +179,14 @@ def error_item(
     message: str,
     collected_at: str,
     expires_at: int,
+    attempt: str,
 ) -> Item:
-    """The failure of one (account, script, region), or of a whole account (script `*`)."""
+    """The failure of one (account, script, region), or of a whole account (script `*`), in
+    one attempt."""
     return {
         "pk": names.run_pk(run_id),
-        "sk": names.error_sk(account_id, script, region),
+        "sk": names.error_sk(account_id, script, region, attempt),
+        "attempt": attempt,
         "kind": "error",
         "run_id": run_id,
         "account_id": account_id,
@@ -205,8 +226,33 @@ def account_items(store: ItemStore, run_id: str) -> Iterator[Item]:
     return store.query(names.run_pk(run_id), names.ACCOUNT_SK_PREFIX, consistent=True)
 
 
-def run_errors(store: ItemStore, run_id: str, account_id: str | None = None) -> Iterator[Item]:
-    return store.query(names.run_pk(run_id), names.error_sk_prefix(account_id))
+def counted_attempts(store: ItemStore, run_id: str) -> dict[str, str]:
+    """For each finished account, the attempt its done item names: the one whose items count."""
+    return {str(a["account_id"]): str(a.get("attempt", "")) for a in account_items(store, run_id)}
+
+
+def counts(item: Item, counted: Mapping[str, str]) -> bool:
+    """Whether a record or error item is one that counts: its account's counted attempt, or,
+    for an account still running, any attempt (what it has found so far)."""
+    attempt = counted.get(str(item["account_id"]))
+    return attempt is None or item.get("attempt") == attempt
+
+
+def run_errors(
+    store: ItemStore,
+    run_id: str,
+    account_id: str | None = None,
+    *,
+    counted: Mapping[str, str] | None = None,
+    consistent: bool = False,
+) -> Iterator[Item]:
+    """The errors that count in a run (or one account), in key order."""
+    if counted is None:
+        counted = counted_attempts(store, run_id)
+    items = store.query(
+        names.run_pk(run_id), names.error_sk_prefix(account_id), consistent=consistent
+    )
+    return (item for item in items if counts(item, counted))
 
 
 def account_records(
@@ -216,20 +262,25 @@ def account_records(
     script: str | None = None,
     region: str | None = None,
     *,
+    attempt: str | None = None,
     consistent: bool = False,
 ) -> Iterator[Item]:
-    """One account's records in a run, optionally of one script and region."""
-    return store.query(
+    """One account's records in a run, optionally of one script and region; with `attempt`,
+    only that attempt's (the counted one, once the account is done)."""
+    items = store.query(
         names.records_pk(run_id, account_id),
         names.record_sk_prefix(script, region),
         consistent=consistent,
     )
+    return (item for item in items if attempt is None or item.get("attempt") == attempt)
 
 
 def run_records(store: ItemStore, run_id: str, script: str | None = None) -> Iterator[Item]:
-    """Every record of a run: one Query per finished account, paged lazily."""
+    """Every counted record of a run: one Query per finished account, paged lazily."""
     for account in account_items(store, run_id):
-        yield from account_records(store, run_id, account["account_id"], script)
+        yield from account_records(
+            store, run_id, account["account_id"], script, attempt=str(account.get("attempt", ""))
+        )
 
 
 def record_view(item: Item) -> Item:

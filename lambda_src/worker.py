@@ -2,12 +2,16 @@
 
 One thread per (script, region) pair; records go on one queue that a writer thread drains into
 the table in batches while scripts still run. A pair that fails becomes an error item and the
-others go on; an account whose role cannot be assumed becomes one error item.
+others go on; an account whose role cannot be assumed becomes one error item; records that could
+not be stored fail the account. Each invocation is an attempt: its records and errors carry its
+id, and the account's done item (written once, see `runs.finish_account`) names the attempt that
+counts, so a duplicate or retried Worker never mixes its results with another's.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import queue
 import threading
 import time
@@ -16,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_src import dynamo_store, runs, table
+from lambda_src import dynamo_store, names, runs, table
 from lambda_src.aws_session import RETRY_CONFIG, AccountSession, assume_member_role
 from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.metrics import account_metrics, put_metrics
@@ -30,6 +34,9 @@ from lambda_src.table import ACCOUNT_WIDE, Item, ItemStore
 DEADLINE_RESERVE_S = 20.0
 QUEUE_SIZE = 2_000
 FLUSH_INTERVAL_S = 0.25
+# How often pairs are checked against the pair time limit while none finishes.
+PAIR_CHECK_S = 0.5
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +54,9 @@ class WorkerDeps:
     remaining_ms: Callable[[], int] | None = None
     # CloudWatch client for per-account metrics; None skips them (local runs).
     cloudwatch: Any | None = None
+    # Seconds one (script, region) pair may run; None: until the Worker's deadline.
+    pair_timeout_s: float | None = None
+    new_attempt: Callable[[], str] = runs.new_attempt
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,9 @@ class Pair:
 class PairOutcome:
     records: int = 0
     error: Item | None = None
+    started: float = 0.0  # monotonic time the pair began running (0: not yet)
+    stopped: bool = False  # abandoned (deadline or pair limit): its later records don't count
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -72,6 +85,9 @@ class WorkerResult:
     errors: list[Item] = field(default_factory=list)
     completed_run: bool = False
     duplicate: bool = False
+    attempt: str = ""
+    failed: bool = False
+    rejected: str | None = None
 
     @property
     def records(self) -> int:
@@ -85,45 +101,56 @@ class WorkerResult:
             "errors": len(self.errors),
             "completed_run": self.completed_run,
             "duplicate": self.duplicate,
+            "failed": self.failed,
+            **({"rejected": self.rejected} if self.rejected else {}),
         }
 
 
 def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDeps) -> WorkerResult:
-    """Handle one Worker event: `{run_id, account: {id, name}, regions: [..] | null, scripts}`."""
+    """Handle one Worker event: `{run_id, account: {id, name}, regions: [..] | null, scripts}`.
+
+    An event that is not well-formed (a run id or account id no key may hold) is rejected and
+    logged, never retried: nothing is written for it.
+    """
     started = time.monotonic()
-    account = Account(id=str(event["account"]["id"]), name=str(event["account"]["name"]))
+    try:
+        run_id, account, regions = _parse_event(event)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.error("rejected a Worker event: %s", exc)
+        return WorkerResult(str(event.get("run_id", ""))[:80], "", "", rejected=str(exc))
     wanted = event.get("scripts")
     scripts = [s for s in deps.scripts if wanted is None or s.name in wanted]
     work = _AccountRun(
-        run_id=str(event["run_id"]),
+        run_id=run_id,
         account=account,
         deps=deps,
         expires_at=runs.expiry(deps.clock(), settings.ttl_days),
+        attempt=deps.new_attempt(),
     )
-    result = WorkerResult(work.run_id, account.id, account.name, {s.name: 0 for s in scripts})
+    result = WorkerResult(run_id, account.id, account.name, {s.name: 0 for s in scripts})
+    result.attempt = work.attempt
+    deadline = _deadline(deps, started)
     try:
-        session = _account_session(settings, deps, account, work.run_id)
-        regions = event.get("regions")
+        session = _account_session(settings, deps, account, run_id)
         if regions is None:
             regions = enabled_regions(session.client("ec2", region_name=settings.home_region))
     except Exception as exc:
         result.errors.append(work.failure(ACCOUNT_WIDE, ACCOUNT_WIDE, exc))
+        result.failed = True
     else:
         pairs = [
             Pair(s, r)
             for s in scripts
             for r in ([GLOBAL_REGION] if s.scope == "account" else regions)
         ]
-        with RecordWriter(deps.store) as writer:
-            for pair, outcome in work.run_pairs(pairs, session, writer, _deadline(deps, started)):
+        with RecordWriter(deps.store, _writer_cutoff(deps, started)) as writer:
+            for pair, outcome in work.run_pairs(pairs, session, writer, deadline):
                 result.records_by_script[pair.script.name] += outcome.records
                 if outcome.error is not None:
                     result.errors.append(outcome.error)
-        for (script, region), count in writer.failed.items():
-            # Count only what was stored, and say which pair lost records.
-            result.records_by_script[script] -= count
-            message = f"{count} records could not be stored: {writer.failure}"
-            _add_error(result.errors, work.error_item(script, region, "WriteError", message))
+        _count_lost_records(result, writer, work)
+    # If these writes fail the Worker raises, and Lambda's retry is a new attempt: safe, as
+    # nothing of this attempt counts until its done item is written.
     deps.store.put_items(result.errors)
     if deps.cloudwatch is not None:
         data = account_metrics(
@@ -134,11 +161,36 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
             deps.clock(),
         )
         put_metrics(deps.cloudwatch, data)
-    return _finish(result, settings, deps)
+    return _finish(result, settings, deps, work)
 
 
-def _finish(result: WorkerResult, settings: FleetSettings, deps: WorkerDeps) -> WorkerResult:
-    account_failed = any(e["script"] == ACCOUNT_WIDE for e in result.errors)
+def _parse_event(event: Mapping[str, Any]) -> tuple[str, Account, list[str] | None]:
+    """The run id, account and regions of a Worker event, each checked before any key uses it."""
+    run_id = names.run_id_part(str(event["run_id"]))
+    account = Account(
+        id=names.account_part(str(event["account"]["id"])), name=str(event["account"]["name"])
+    )
+    regions = event.get("regions")
+    if regions is None:
+        return run_id, account, None
+    checked = [str(r) for r in regions]
+    for region in checked:
+        names.record_sk_prefix("x", region)  # raises KeyPartError for what no key may hold
+    return run_id, account, checked
+
+
+def _count_lost_records(result: WorkerResult, writer: RecordWriter, work: _AccountRun) -> None:
+    """Records the table refused (after retries) are not counted, and fail the account."""
+    for (script, region), count in writer.failed.items():
+        result.records_by_script[script] -= count
+        message = f"{count} records could not be stored: {writer.failure}"
+        _add_error(result.errors, work.error_item(script, region, "WriteError", message))
+        result.failed = True
+
+
+def _finish(
+    result: WorkerResult, settings: FleetSettings, deps: WorkerDeps, work: _AccountRun
+) -> WorkerResult:
     finish = runs.finish_account(
         deps.store,
         result.run_id,
@@ -146,12 +198,15 @@ def _finish(result: WorkerResult, settings: FleetSettings, deps: WorkerDeps) -> 
         result.account_name,
         records_by_script=result.records_by_script,
         errors=len(result.errors),
-        failed=account_failed,
+        failed=result.failed,
+        attempt=work.attempt,
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
     result.completed_run = finish is runs.Finish.COMPLETED
     result.duplicate = finish is runs.Finish.DUPLICATE
+    if result.duplicate:
+        work.discard(result.errors)
     if result.completed_run:
         notify_completed(deps.invoke, result.run_id)
     return result
@@ -183,15 +238,24 @@ def _deadline(deps: WorkerDeps, started: float) -> float | None:
     return started + max(remaining - reserve, 0.0)
 
 
+def _writer_cutoff(deps: WorkerDeps, started: float) -> float | None:
+    """Monotonic time after which the writer stops trying: half-way into the deadline reserve,
+    leaving the other half to write the errors and the done item."""
+    if deps.remaining_ms is None:
+        return None
+    remaining = deps.remaining_ms() / 1000.0
+    return started + max(remaining - min(DEADLINE_RESERVE_S, remaining / 4) / 2, 0.0)
+
+
 @dataclass
 class _AccountRun:
-    """One Worker's work in one account: runs its pairs and builds its items."""
+    """One Worker's work in one account (one attempt): runs its pairs and builds its items."""
 
     run_id: str
     account: Account
     deps: WorkerDeps
     expires_at: int
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    attempt: str
 
     def failure(self, script: str, region: str, exc: BaseException, where: str = "") -> Item:
         """The error item for a failed (script, region), or the whole account."""
@@ -210,6 +274,7 @@ class _AccountRun:
             message=message,
             collected_at=runs.iso(self.deps.clock()),
             expires_at=self.expires_at,
+            attempt=self.attempt,
         )
 
     def run_pairs(
@@ -219,49 +284,80 @@ class _AccountRun:
         writer: RecordWriter,
         deadline: float | None,
     ) -> Iterator[tuple[Pair, PairOutcome]]:
-        """Run the pairs concurrently; pairs still running at the deadline become timeouts."""
+        """Run the pairs concurrently; pairs still running at the deadline, or past the pair
+        time limit, become timeouts that keep what they stored."""
         own_pool = self.deps.pool is None
         pool = self.deps.pool or cf.ThreadPoolExecutor(
             max_workers=max(len(pairs), 1), thread_name_prefix=f"pair-{self.account.id}"
         )
         try:
             # Each pair counts into its own outcome, so an abandoned pair still reports what it
-            # had stored when the deadline came.
+            # had stored when it was stopped.
             outcomes = {pair: PairOutcome() for pair in pairs}
             futures = {
                 pool.submit(self.run_pair, pair, session, writer, outcomes[pair]): pair
                 for pair in pairs
             }
-            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            done, not_done = cf.wait(futures, timeout=timeout)
-            # Scripts still running stop at their next record; their late records are dropped.
-            self.cancelled.set()
-            for future in done:
-                yield futures[future], future.result()
-            for future in not_done:
+            pending: set[cf.Future[PairOutcome]] = set(futures)
+            if self.deps.pair_timeout_s is not None:
+                yield from self._until_pair_limits(futures, outcomes, pending, deadline)
+            if pending:
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                done, pending = cf.wait(pending, timeout=timeout)
+                for future in done:
+                    yield futures[future], future.result()
+            for future in pending:
                 future.cancel()
                 pair = futures[future]
-                outcome = outcomes[pair]
-                message = (
-                    "did not finish before the Worker's deadline; "
-                    f"the {outcome.records} records found so far were kept"
-                )
-                outcome.error = self.error_item(pair.script.name, pair.region, "Timeout", message)
-                yield pair, outcome
+                yield pair, self._stop(pair, outcomes[pair], "did not finish before the deadline")
         finally:
             if own_pool:
                 pool.shutdown(wait=False, cancel_futures=True)
+
+    def _until_pair_limits(
+        self,
+        futures: Mapping[cf.Future[PairOutcome], Pair],
+        outcomes: Mapping[Pair, PairOutcome],
+        pending: set[cf.Future[PairOutcome]],
+        deadline: float | None,
+    ) -> Iterator[tuple[Pair, PairOutcome]]:
+        """Yield pairs as they finish, stopping each one that runs past the pair time limit;
+        returns at the deadline (leaving the rest in `pending`) or when none is left."""
+        limit = self.deps.pair_timeout_s or 0.0
+        while pending and (deadline is None or time.monotonic() < deadline):
+            now = time.monotonic()
+            # Pairs queued behind others in a shared pool have not started: their clock hasn't.
+            ends = [o.started + limit for f in pending if (o := outcomes[futures[f]]).started]
+            ends += [deadline] if deadline is not None else []
+            wake = min(ends, default=now + PAIR_CHECK_S)
+            done, _ = cf.wait(pending, min(max(wake - now, 0), PAIR_CHECK_S), cf.FIRST_COMPLETED)
+            for future in done:
+                pending.discard(future)
+                yield futures[future], future.result()
+            for future in list(pending):
+                outcome = outcomes[futures[future]]
+                if outcome.started and time.monotonic() >= outcome.started + limit:
+                    pending.discard(future)
+                    why = f"ran past the pair time limit ({limit:g}s)"
+                    yield futures[future], self._stop(futures[future], outcome, why)
+
+    def _stop(self, pair: Pair, outcome: PairOutcome, why: str) -> PairOutcome:
+        """Stop a pair that is still running: what it stored counts, later records are not."""
+        with outcome.lock:
+            outcome.stopped = True
+            message = f"{why}; the {outcome.records} records found so far were kept"
+            outcome.error = self.error_item(pair.script.name, pair.region, "Timeout", message)
+        return outcome
 
     def run_pair(
         self, pair: Pair, session: AccountSession, writer: RecordWriter, outcome: PairOutcome
     ) -> PairOutcome:
         """Run one script in one region, streaming its records to the writer."""
+        outcome.started = time.monotonic()
         seen: dict[str, int] = {}
         too_large = 0
         try:
             for record in records_of(pair.script.collect(session, pair.region, self.account)):
-                if self.cancelled.is_set():
-                    break
                 item = table.record_item(
                     self.run_id,
                     self.account.id,
@@ -272,25 +368,46 @@ class _AccountRun:
                     collected_at=runs.iso(self.deps.clock()),
                     expires_at=self.expires_at,
                     seen=seen,
+                    attempt=self.attempt,
+                    key=pair.script.key,
                 )
                 if table.too_large(item):
                     # One oversized item would make DynamoDB reject its whole batch.
                     too_large += 1
                     continue
-                if not writer.put(item):
-                    break
-                outcome.records += 1
+                # Under the pair's lock, so a record is either counted and stored or neither.
+                with outcome.lock:
+                    if outcome.stopped or not writer.put(item):
+                        return outcome
+                    outcome.records += 1
         except (Exception, SystemExit) as exc:  # a script calling sys.exit() fails only itself
             where = script_location(exc, pair.script.path)
-            outcome.error = self.failure(pair.script.name, pair.region, exc, where)
-        if too_large and outcome.error is None:
-            outcome.error = self.error_item(
-                pair.script.name,
-                pair.region,
-                "RecordTooLarge",
-                f"{too_large} records over DynamoDB's 400 KB item limit were not stored",
-            )
+            with outcome.lock:
+                if not outcome.stopped:
+                    outcome.error = self.failure(pair.script.name, pair.region, exc, where)
+        if too_large:
+            with outcome.lock:
+                if outcome.error is None:
+                    outcome.error = self.error_item(
+                        pair.script.name,
+                        pair.region,
+                        "RecordTooLarge",
+                        f"{too_large} records over DynamoDB's 400 KB item limit were not stored",
+                    )
         return outcome
+
+    def discard(self, errors: Sequence[Item]) -> None:
+        """Delete this attempt's records and errors, which do not count (another attempt's
+        done item does). Best effort: what stays is never read, and TTL removes it."""
+        try:
+            records = table.account_records(
+                self.deps.store, self.run_id, self.account.id, attempt=self.attempt
+            )
+            keys = [(str(i["pk"]), str(i["sk"])) for i in records]
+            keys += [(str(e["pk"]), str(e["sk"])) for e in errors]
+            self.deps.store.delete_items(keys)
+        except Exception as exc:
+            log.warning("could not discard attempt %s of %s: %s", self.attempt, self.run_id, exc)
 
 
 def _add_error(errors: list[Item], item: Item) -> None:
@@ -331,10 +448,16 @@ _STOP = object()
 
 
 class RecordWriter:
-    """Drains a bounded queue of items into the store in batches, on its own thread."""
+    """Drains a bounded queue of items into the store in batches, on its own thread.
 
-    def __init__(self, store: ItemStore) -> None:
+    Items the store refuses after its own retries are counted as failed per (script, region);
+    after `give_up_at` (monotonic) nothing more is tried, so retries never eat the time the
+    Worker keeps to record its outcome.
+    """
+
+    def __init__(self, store: ItemStore, give_up_at: float | None = None) -> None:
         self._store = store
+        self._give_up_at = give_up_at
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="record-writer", daemon=True)
@@ -379,16 +502,27 @@ class RecordWriter:
     def _flush(self, batch: list[Item]) -> None:
         if not batch:
             return
+        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+            self._lose(batch, TimeoutError("the Worker's deadline came before they were stored"))
+            return
         try:
             self._store.put_items(batch)
             return
-        except Exception:
-            pass
+        except Exception as exc:
+            if error_type_of(exc) != "ValidationException":
+                # Throttled or refused after the store's retries: one by one would only wait
+                # longer for the same answer.
+                self._lose(batch, exc)
+                return
         # One bad item fails its whole batch: write them one by one to lose only that one.
         for item in batch:
             try:
                 self._store.put_items([item])
             except Exception as exc:
                 # Keep draining: a failed item must not block the scripts or lose the rest.
-                self.failed[str(item.get("script")), str(item.get("region"))] += 1
-                self.failure = exc
+                self._lose([item], exc)
+
+    def _lose(self, items: Sequence[Item], exc: Exception) -> None:
+        for item in items:
+            self.failed[str(item.get("script")), str(item.get("region"))] += 1
+        self.failure = exc

@@ -62,6 +62,7 @@ class LocalExecutor:
         threads: int = DEFAULT_THREADS,
         clock: Clock = runs.utcnow,
         observer: RunObserver | None = None,
+        pair_timeout_s: float | None = None,
     ) -> None:
         self.settings = settings
         self.aws = aws
@@ -70,6 +71,7 @@ class LocalExecutor:
         self.threads = threads
         self.clock = clock
         self.observer = observer
+        self.pair_timeout_s = pair_timeout_s
 
     def run(
         self,
@@ -99,11 +101,12 @@ class LocalExecutor:
                 scripts=self.scripts,
                 clock=self.clock,
                 pool=pair_pool,
+                pair_timeout_s=self.pair_timeout_s,
             )
 
             def dispatch(kind: str, payload: dict[str, Any]) -> None:
                 if kind == "worker":
-                    future = worker_pool.submit(run_worker, payload, self.settings, worker_deps)
+                    future = worker_pool.submit(self._worker, payload, worker_deps)
                     with lock:
                         workers.append(future)
                 else:
@@ -128,6 +131,31 @@ class LocalExecutor:
             unknown_accounts=started["unknown_accounts"],
             notifications=notifications,
         )
+
+    def _worker(self, payload: dict[str, Any], deps: WorkerDeps) -> WorkerResult:
+        """Run one Worker; if it fails (as Lambda would retry and then give up on), its
+        account is recorded as failed, never the run."""
+        try:
+            return run_worker(payload, self.settings, deps)
+        except Exception as exc:
+            account = payload["account"]
+            result = WorkerResult(str(payload["run_id"]), account["id"], account["name"])
+            result.failed = True
+            finish = runs.fail_account(
+                self.store,
+                result.run_id,
+                result.account_id,
+                result.account_name,
+                error_type=type(exc).__name__,
+                message=f"the Worker failed: {exc}",
+                attempt=runs.GAVE_UP_ATTEMPT,
+                now=self.clock(),
+                ttl_days=self.settings.ttl_days,
+            )
+            result.completed_run = finish is runs.Finish.COMPLETED
+            if result.completed_run:
+                deps.invoke("notifier", {"run_id": result.run_id})
+            return result
 
     def _director_deps(self, dispatch: Callable[[str, dict[str, Any]], None]) -> DirectorDeps:
         organizations = None

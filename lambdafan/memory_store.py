@@ -49,22 +49,29 @@ class MemoryStore:
             ]
         return iter(sorted(runs, key=lambda i: str(i["gsi1sk"]), reverse=True))
 
-    def add_member(
-        self, pk: str, sk: str, set_name: str, member: str, counters: Mapping[str, int]
+    def put_new(self, item: Item) -> bool:
+        with self._lock:
+            key = (item["pk"], item["sk"])
+            if key in self._items:
+                return False
+            self._items[key] = copy.deepcopy(item)
+            return True
+
+    def delete_items(self, keys: Sequence[tuple[str, str]]) -> None:
+        with self._lock:
+            for key in keys:
+                self._items.pop(key, None)
+
+    def add_counters(
+        self, pk: str, sk: str, counters: Mapping[str, int], when: tuple[str, Any]
     ) -> Item | None:
         with self._lock:
-            item = self._items.setdefault((pk, sk), {"pk": pk, "sk": sk})
-            members = item.setdefault(set_name, set())
-            if member in members:
+            item = self._items.get((pk, sk))
+            if item is None or item.get(when[0]) != when[1]:
                 return None
-            members.add(member)
-            self._add(pk, sk, counters)
+            for name, value in counters.items():
+                item[name] = item.get(name, 0) + value
             return copy.deepcopy(item)
-
-    def _add(self, pk: str, sk: str, counters: Mapping[str, int]) -> None:
-        item = self._items.setdefault((pk, sk), {"pk": pk, "sk": sk})
-        for name, value in counters.items():
-            item[name] = item.get(name, 0) + value
 
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
         with self._lock:

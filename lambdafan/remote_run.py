@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lambda_src import runs, table
+from lambda_src import runs, status, table
 from lambda_src.names import function_name
 from lambda_src.runs import Clock
 from lambda_src.settings import FleetSettings
@@ -61,7 +61,7 @@ def wait_for_run(
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> Item:
-    """Poll the run item until the run is complete; returns the final item."""
+    """Poll the run item until the run has ended (or passed its deadline); the last item read."""
     started = monotonic()
     while True:
         run = table.get_run(store, run_id)
@@ -75,7 +75,8 @@ def wait_for_run(
                 )
         else:
             on_update(run)
-            if run.get("status") == "complete":
+            # Ended in any way, or past its deadline (closed as incomplete by the next Director).
+            if status.is_finished(run.get("status")) or runs.is_overdue(run, runs.utcnow()):
                 return run
             if elapsed > timeout_s:
                 raise RunStillRunning(

@@ -12,12 +12,12 @@ import datetime as dt
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_src import names, table
+from lambda_src import names, runs, status, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
@@ -64,6 +64,8 @@ class RunRow:
     accounts_failed: int
     records: int
     errors: int
+    # Each notification channel's outcome: "sent", or "failed: why".
+    deliveries: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The row for JSON output: stored fields as they are, plus the duration."""
@@ -79,6 +81,7 @@ class RunRow:
             "accounts_failed": self.accounts_failed,
             "records": self.records,
             "errors": self.errors,
+            "deliveries": self.deliveries,
         }
 
 
@@ -137,11 +140,13 @@ def run_row(item: Item) -> RunRow:
     started = str(run.get("started_at", ""))
     finished = run.get("finished_at")
     duration = None
-    if run.get("status") != "running" and finished:
+    if status.is_finished(run.get("status")) and finished:
         duration = _seconds_between(started, str(finished))
+    # Past its deadline but not closed yet (that happens at the next Director run): it is over.
+    shown = "overdue" if runs.is_overdue(run, runs.utcnow()) else str(run.get("status", ""))
     return RunRow(
         run_id=str(run["run_id"]),
-        status=str(run.get("status", "")),
+        status=shown,
         trigger=str(run.get("trigger", "")),
         started_at=started,
         finished_at=None if finished is None else str(finished),
@@ -151,6 +156,7 @@ def run_row(item: Item) -> RunRow:
         accounts_failed=int(run.get("accounts_failed", 0)),
         records=int(run.get("records", 0)),
         errors=int(run.get("errors", 0)),
+        deliveries={str(k): str(v) for k, v in (run.get("deliveries") or {}).items()},
     )
 
 
@@ -162,8 +168,8 @@ def _seconds_between(start: str, end: str) -> float | None:
 
 
 def is_running(run: Item) -> bool:
-    """Whether Workers may still write to the run (its status switches to `complete` once)."""
-    return run.get("status") == "running"
+    """Whether Workers may still write to the run: it has not ended, nor passed its deadline."""
+    return run.get("status") == status.RUNNING and not runs.is_overdue(run, runs.utcnow())
 
 
 # --- records and errors -----------------------------------------------------------------------
@@ -193,46 +199,57 @@ def known_totals(store: ItemStore, query: ResultsQuery, run: Item) -> dict[str, 
 
 
 def _items(store: ItemStore, query: ResultsQuery, run: Item, *, consistent: bool) -> Iterator[Item]:
+    # Only the attempt each finished account's done item names counts (a duplicate or retried
+    # Worker's items never show); an account still running shows what it has found so far.
+    counted = table.counted_attempts(store, query.run_id)
     if query.errors:
-        return _error_items(store, query, consistent=consistent)
-    return _record_items(store, query, run, consistent=consistent)
+        return _error_items(store, query, counted, consistent=consistent)
+    return _record_items(store, query, run, counted, consistent=consistent)
 
 
 def _record_items(
-    store: ItemStore, query: ResultsQuery, run: Item, *, consistent: bool
+    store: ItemStore,
+    query: ResultsQuery,
+    run: Item,
+    counted: dict[str, str],
+    *,
+    consistent: bool,
 ) -> Iterator[Item]:
     # Script and region together are a key prefix; region alone is not (scripts come first in
     # the sort key), so it is filtered here, after the Query.
     key_region = query.region if query.script is not None else None
-    prefix = names.record_sk_prefix(query.script, key_region)
-    for account in _accounts(store, query, run):
-        for item in store.query(
-            names.records_pk(query.run_id, account), prefix, consistent=consistent
+    for account in _accounts(query, run, counted):
+        for item in table.account_records(
+            store,
+            query.run_id,
+            account,
+            query.script,
+            key_region,
+            attempt=counted.get(account),
+            consistent=consistent,
         ):
             if query.region is None or item.get("region") == query.region:
                 yield item
 
 
-def _accounts(store: ItemStore, query: ResultsQuery, run: Item) -> Iterator[str]:
+def _accounts(query: ResultsQuery, run: Item, counted: dict[str, str]) -> Iterator[str]:
     """The accounts whose record partitions to read: finished ones, plus, while the run is still
     going, the run's other accounts (the run item lists them all)."""
     if query.account is not None:
         yield query.account
         return
-    done: set[str] = set()
-    for item in table.account_items(store, query.run_id):
-        done.add(str(item["account_id"]))
-        yield str(item["account_id"])
+    yield from counted
     if is_running(run):
-        for account in run.get("accounts") or ():
-            if account not in done:
-                done.add(account)
-                yield account
+        yield from (a for a in run.get("accounts") or () if a not in counted)
 
 
-def _error_items(store: ItemStore, query: ResultsQuery, *, consistent: bool) -> Iterator[Item]:
-    prefix = names.error_sk_prefix(query.account)
-    for item in store.query(names.run_pk(query.run_id), prefix, consistent=consistent):
+def _error_items(
+    store: ItemStore, query: ResultsQuery, counted: dict[str, str], *, consistent: bool
+) -> Iterator[Item]:
+    items = table.run_errors(
+        store, query.run_id, query.account, counted=counted, consistent=consistent
+    )
+    for item in items:
         if query.script is not None and item.get("script") != query.script:
             continue
         if query.region is not None and item.get("region") != query.region:

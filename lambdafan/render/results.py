@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -121,6 +122,7 @@ def print_runs(runs: Sequence[RunRow], now: dt.datetime | None = None) -> None:
     table.add_column("records", justify="right", no_wrap=True)
     table.add_column("errors", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
+    table.add_column("told", no_wrap=True)
     for run in runs:
         failed = f" ({run.accounts_failed} failed)" if run.accounts_failed else ""
         table.add_row(
@@ -131,6 +133,7 @@ def print_runs(runs: Sequence[RunRow], now: dt.datetime | None = None) -> None:
             str(run.records),
             str(run.errors),
             _status(run.status, run.errors),
+            _told(run.deliveries),
         )
     console.print(table)
 
@@ -164,9 +167,28 @@ def _duration(seconds: float | None, status: str) -> str:
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
+# Short enough for an 80-column table; `--format json` has the full status.
+_STATUS = {
+    "running": "[cyan]running[/]",
+    "complete": "[green]complete[/]",
+    "complete with failures": "[yellow]failures[/]",
+    "incomplete": "[red]incomplete[/]",
+    "overdue": "[red]overdue[/]",
+    "interrupted": "[red]interrupted[/]",
+    "failed to start": "[red]not started[/]",
+}
+
+
 def _status(status: str, errors: int) -> str:
-    if status == "running":
-        return "[cyan]running[/]"
-    if status == "complete":
-        return "[green]complete[/]" if not errors else "[yellow]complete[/]"
-    return status
+    if status == "complete" and errors:  # written before "complete with failures" existed
+        return "[yellow]complete[/]"
+    return _STATUS.get(status, escape(status))
+
+
+def _told(deliveries: Mapping[str, str]) -> str:
+    """How many channels were sent the run's summary: `2/2`, red when one failed, `-` if none."""
+    if not deliveries:
+        return "-"
+    sent = sum(1 for outcome in deliveries.values() if outcome == "sent")
+    style = "green" if sent == len(deliveries) else "red"
+    return f"[{style}]{sent}/{len(deliveries)}[/]"

@@ -31,6 +31,7 @@ DEFAULT_SESSION_DURATION = 3600
 
 # Records of a test run are shaped by the same builder as a fleet run's; they need a run id.
 TEST_RUN_ID = "script-test"
+TEST_ATTEMPT = "test"
 
 # RoleSessionName of test runs without a config; it shows in the member account's CloudTrail.
 SESSION_NAME = "lambdafan-script-test"
@@ -168,6 +169,8 @@ def run_once(
                 collected_at="",
                 expires_at=0,
                 seen=seen,
+                attempt=TEST_ATTEMPT,
+                key=script.key,
             )
             # The stored form, read back: what `lambdafan results` would show for this record.
             run.rows.append(table.record_view(item))
