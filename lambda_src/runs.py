@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from lambda_src import names, status, table
 from lambda_src.table import ItemStore
 
 Clock = Callable[[], dt.datetime]
+log = logging.getLogger(__name__)
 
 # Lambda keeps an async event this long at most (its own cap is 6 hours): a Worker can't start
 # later than this after the Director invoked it. Deploy sets it on the Worker.
@@ -226,7 +228,12 @@ def fail_account(
         now=now,
         ttl_days=ttl_days,
     )
-    store.put_items([error])
+    try:
+        store.put_items([error])
+    except Exception as exc:
+        # The account must still end as failed, or the run never ends: the done item (one
+        # PutItem, not a batch) says so even when the error item could not be written.
+        log.error("could not store the error of account %s in run %s: %s", account_id, run_id, exc)
     return finish_account(
         store,
         run_id,

@@ -71,7 +71,8 @@ class MemoryStore:
                 return None
             for name, value in counters.items():
                 item[name] = item.get(name, 0) + value
-            return copy.deepcopy(item)
+            # Shallow: a run item lists every account, and this runs once per account.
+            return dict(item)
 
     def update_if(self, pk: str, sk: str, values: Mapping[str, Any], when: tuple[str, Any]) -> bool:
         with self._lock:
