@@ -14,11 +14,12 @@ from lambdafan.deploy.plan import FleetState, ScheduleState, plan_fleet
 from lambdafan.fleet_status import (
     FleetStatus,
     ResourceStatus,
+    dlq_messages,
     last_run,
     resource_statuses,
     schedule_status,
 )
-from lambdafan.render.status import last_run_line, schedule_line, verdict
+from lambdafan.render.status import dlq_line, last_run_line, schedule_line, verdict
 from tests.conftest import create_table, make_settings
 from tests.test_plan import in_sync, model
 
@@ -52,9 +53,9 @@ def test_in_sync_fleet_is_all_ok_and_its_schedule_fires_next_morning(tmp_path: P
     m = model(tmp_path)
     changes = plan_fleet(m, in_sync(m))
     statuses = resource_statuses(changes)
-    assert [s.state for s in statuses] == ["ok"] * 11
+    assert [s.state for s in statuses] == ["ok"] * 12
     assert [s.kind for s in statuses] == (
-        ["table"] + ["log group"] * 3 + ["role"] * 3 + ["function"] * 3 + ["schedule"]
+        ["table", "queue"] + ["log group"] * 3 + ["role"] * 3 + ["function"] * 3 + ["schedule"]
     )
     schedule = schedule_status(changes, DEFAULT, NOW)
     assert (schedule.deployed, schedule.enabled, schedule.fires) == (DEFAULT, True, True)
@@ -87,6 +88,34 @@ def test_memory_change_is_drift_of_that_function_naming_the_field(tmp_path: Path
     assert not status.ok and status.deployed
     assert status.count("drifted") == 1
     assert "1 drifted" in verdict(status)
+
+
+def test_lost_notifications_are_a_warning_and_not_ok(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    statuses = resource_statuses(plan_fleet(m, in_sync(m)))
+    lost = fleet_status(statuses, dlq_name="plan-notifier-dlq", dlq_messages=3)
+    assert not lost.ok and lost.deployed
+    assert dlq_line(lost) == (
+        "[yellow]warning[/]: 3 notifications lost: the Notifier failed and Lambda kept them in "
+        "the dead-letter queue plan-notifier-dlq (read with `aws sqs receive-message`; "
+        "`lambdafan logs notifier` says why)"
+    )
+    assert "notifications lost" in verdict(lost)
+    one = fleet_status(statuses, dlq_name="plan-notifier-dlq", dlq_messages=1)
+    assert "1 notification lost" in str(dlq_line(one)) and "kept it" in str(dlq_line(one))
+    for empty in (0, None):
+        status = fleet_status(statuses, dlq_messages=empty)
+        assert status.ok and dlq_line(status) is None
+
+
+def test_dlq_messages_counts_what_waits_in_the_queue(aws: Any) -> None:
+    clients = DeployClients.from_aws(Aws(aws), "us-east-1")
+    assert dlq_messages(clients, "plan-notifier-dlq") is None  # no queue
+    url = aws.client("sqs").create_queue(QueueName="plan-notifier-dlq")["QueueUrl"]
+    assert dlq_messages(clients, "plan-notifier-dlq") == 0
+    for body in ("a", "b"):
+        aws.client("sqs").send_message(QueueUrl=url, MessageBody=body)
+    assert dlq_messages(clients, "plan-notifier-dlq") == 2
 
 
 def test_deleted_log_group_is_missing(tmp_path: Path) -> None:
@@ -211,3 +240,18 @@ def test_last_run_is_the_newest_run_with_plain_numbers(aws: Any) -> None:
         "started 2026-11-26 06:00:00 UTC"
     )
     assert last_run_line(fleet_status((), last_run=None)) == "last run: no runs yet"
+
+
+def test_last_run_line_says_which_channels_were_told() -> None:
+    run = {
+        "run_id": "20261126T060000Z-cccccc",
+        "status": "complete",
+        "accounts_done": 2,
+        "accounts_expected": 2,
+        "records": 3,
+        "errors": 0,
+        "started_at": "2026-11-26T06:00:00+00:00",
+        "deliveries": {"slack": "sent", "email": "failed: MessageRejected: not verified"},
+    }
+    line = last_run_line(fleet_status((), last_run=run))
+    assert line.endswith("told: slack sent; email failed: MessageRejected: not verified")

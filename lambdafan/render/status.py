@@ -74,6 +74,11 @@ def last_run_line(status: FleetStatus) -> str:
         f"{run.get('errors', 0)} errors",
         f"started {_when(run.get('started_at'))}",
     ]
+    deliveries = run.get("deliveries") or {}
+    if deliveries:
+        # The outcome of each channel, so "nobody was told" shows here, not only in the logs.
+        told = [f"{channel} {escape(str(outcome))}" for channel, outcome in deliveries.items()]
+        parts.append("told: " + "; ".join(told))
     return "last run: " + ", ".join(parts)
 
 
@@ -87,6 +92,19 @@ def _when(value: Any) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
+def dlq_line(status: FleetStatus) -> str | None:
+    """A warning when the Notifier's dead-letter queue holds lost notifications, else None."""
+    if not status.dlq_messages:
+        return None
+    count = status.dlq_messages
+    return (
+        f"[yellow]warning[/]: {count} notification{'s' if count != 1 else ''} lost: the "
+        f"Notifier failed and Lambda kept {'them' if count != 1 else 'it'} in the dead-letter "
+        f"queue {escape(status.dlq_name)} (read with `aws sqs receive-message`; "
+        "`lambdafan logs notifier` says why)"
+    )
+
+
 def verdict(status: FleetStatus) -> str:
     """One line a person (or a CI log) can act on."""
     if status.ok:
@@ -98,6 +116,9 @@ def verdict(status: FleetStatus) -> str:
         )
     states: tuple[ResourceState, ...] = ("missing", "drifted", "unwanted")
     summary = ", ".join(f"{status.count(s)} {s}" for s in states if status.count(s))
+    if not summary:
+        # In sync, and only the dead-letter queue is not empty (dlq_line says what it holds).
+        return f"[yellow]notifications lost[/]: fleet {status.fleet} is deployed and in sync."
     return (
         f"[yellow]out of sync[/]: fleet {status.fleet} has {summary}; "
         "`lambdafan deploy --dry-run` shows the changes, `lambdafan deploy` makes them."
@@ -110,6 +131,9 @@ def print_status(status: FleetStatus) -> None:
     console.print(status_table(status.resources))
     console.print(schedule_line(status.schedule), soft_wrap=True)
     console.print(last_run_line(status), soft_wrap=True)
+    warning = dlq_line(status)
+    if warning is not None:
+        console.print(warning, soft_wrap=True)
     console.print(verdict(status), soft_wrap=True)
 
 
