@@ -39,20 +39,22 @@ def store(request: pytest.FixtureRequest) -> ItemStore:
     return create_table(aws, make_settings())
 
 
-def start(store: ItemStore, accounts_expected: int, run_id: str = "r1") -> None:
-    runs.start_run(
+def start(store: ItemStore, accounts_expected: int, run_id: str = "r1") -> tuple[bool, Any]:
+    return runs.start_run(
         store,
         run_id,
-        accounts_expected=accounts_expected,
         accounts=[f"{n:012d}" for n in range(accounts_expected)],
         scripts=["s"],
         trigger="test",
         now=NOW,
         ttl_days=1,
+        worker_timeout_s=900,
     )
 
 
-def finish(store: ItemStore, account: str, records: int = 1, failed: bool = False) -> runs.Finish:
+def finish(
+    store: ItemStore, account: str, records: int = 1, failed: bool = False, attempt: str = "a1"
+) -> runs.Finish:
     return runs.finish_account(
         store,
         "r1",
@@ -61,6 +63,7 @@ def finish(store: ItemStore, account: str, records: int = 1, failed: bool = Fals
         records_by_script={"s": records},
         errors=int(failed),
         failed=failed,
+        attempt=attempt,
         now=NOW,
         ttl_days=1,
     )
@@ -73,27 +76,64 @@ def run_of(store: ItemStore) -> dict[str, Any]:
 
 
 def test_start_run_records_a_running_run(store: ItemStore) -> None:
-    start(store, 2)
+    created, item = start(store, 2)
+    assert created is True
     run = run_of(store)
+    assert item == run
     assert (run["status"], run["accounts_expected"], run["trigger"]) == ("running", 2, "test")
     assert run["started_at"] == "2026-11-26T22:41:04+00:00"
     assert sorted(run["accounts"]) == ["000000000000", "000000000001"]
+    assert run["deadline_at"] == runs.iso(runs.run_deadline(NOW, 900))
+    assert dt.datetime.fromisoformat(run["deadline_at"]) > NOW
+
+
+def test_start_run_of_an_existing_run_changes_nothing(store: ItemStore) -> None:
+    start(store, 2)
+    finish(store, "000000000000")
+    before = run_of(store)
+    # A retried Director: the run exists, so it is returned as it is, not started again.
+    created, existing = start(store, 3)
+    assert created is False
+    assert existing == before == run_of(store)
+    assert (existing["accounts_expected"], existing["accounts_done"]) == (2, 1)
 
 
 def test_each_account_counts_once_and_the_last_completes(store: ItemStore) -> None:
     start(store, 2)
     assert finish(store, "000000000000", records=3) is runs.Finish.COUNTED
-    # A retried Worker of the same account counts nothing.
+    # A retried Worker of the same account (another attempt) counts nothing.
+    assert finish(store, "000000000000", records=5, attempt="a2") is runs.Finish.DUPLICATE
     assert finish(store, "000000000000", records=3) is runs.Finish.DUPLICATE
-    assert run_of(store)["status"] == "running"
+    run = run_of(store)
+    assert (run["status"], run["accounts_done"], run["records"]) == ("running", 1, 3)
     assert finish(store, "000000000001", records=4, failed=True) is runs.Finish.COMPLETED
     run = run_of(store)
-    assert (run["status"], run["accounts_done"], run["accounts_failed"]) == ("complete", 2, 1)
+    assert (run["status"], run["accounts_done"], run["accounts_failed"]) == (
+        "complete with failures",
+        2,
+        1,
+    )
     assert (run["records"], run["errors"]) == (7, 1)
     assert run["finished_at"] == "2026-11-26T22:41:04+00:00"
     assert finish(store, "000000000001") is runs.Finish.DUPLICATE
-    # Done items are plain puts: one per account, however often it finished.
-    assert len(list(table.account_items(store, "r1"))) == 2
+    # One done item per account, however often it finished; the first attempt's stays.
+    done = {a["account_id"]: a for a in table.account_items(store, "r1")}
+    assert len(done) == 2
+    assert (done["000000000000"]["attempt"], done["000000000000"]["records"]) == ("a1", 3)
+    assert run_of(store)["records"] == 7
+
+
+def test_an_account_without_failures_completes_the_run_as_complete(store: ItemStore) -> None:
+    start(store, 2)
+    finish(store, "000000000000", records=3)
+    assert finish(store, "000000000001", records=4) is runs.Finish.COMPLETED
+    run = run_of(store)
+    assert (run["status"], run["accounts_failed"], run["records"], run["errors"]) == (
+        "complete",
+        0,
+        7,
+        0,
+    )
 
 
 def test_fail_account_writes_an_account_wide_error_and_counts_the_account(
@@ -107,14 +147,20 @@ def test_fail_account_writes_an_account_wide_error_and_counts_the_account(
         "a",
         error_type="AccessDenied",
         message="no",
+        attempt=runs.DIRECTOR_ATTEMPT,
         now=NOW,
         ttl_days=1,
     )
     assert done is runs.Finish.COMPLETED
     [error] = table.run_errors(store, "r1")
     assert (error["script"], error["region"], error["error_type"]) == ("*", "*", "AccessDenied")
+    assert error["attempt"] == runs.DIRECTOR_ATTEMPT
     run = run_of(store)
-    assert (run["status"], run["accounts_failed"], run["errors"]) == ("complete", 1, 1)
+    assert (run["status"], run["accounts_failed"], run["errors"]) == (
+        "complete with failures",
+        1,
+        1,
+    )
 
 
 def test_complete_if_all_done_waits_for_every_account(store: ItemStore) -> None:
@@ -160,4 +206,6 @@ def test_concurrent_finishes_count_every_account_and_complete_exactly_once(
     assert results.count(runs.Finish.COUNTED) == len(accounts) - 1
     run = run_of(store)
     assert (run["status"], run["accounts_done"], run["records"]) == ("complete", 32, 64)
-    assert len(run[runs.DONE_SET]) == 32
+    done = list(table.account_items(store, "r1"))
+    assert sorted(a["account_id"] for a in done) == accounts
+    assert sum(int(a["records"]) for a in done) == 64

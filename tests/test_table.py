@@ -52,6 +52,8 @@ def rec(
     account: str = "111111111111",
     script: str = "s3",
     region: str = "us-east-1",
+    attempt: str = "a1",
+    key: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     return record_item(
         run,
@@ -63,6 +65,22 @@ def rec(
         collected_at="2024-01-01T00:00:00+00:00",
         expires_at=EXPIRES,
         seen={} if seen is None else seen,
+        attempt=attempt,
+        key=key,
+    )
+
+
+def run(
+    run_id: str = "r1", accounts_expected: int = 2, started_at: str = "2024-01-01T00:00:00Z"
+) -> dict[str, Any]:
+    return run_item(
+        run_id,
+        started_at=started_at,
+        accounts_expected=accounts_expected,
+        scripts=["s3"],
+        trigger="manual",
+        expires_at=EXPIRES,
+        deadline_at="2024-01-01T08:00:00+00:00",
     )
 
 
@@ -72,7 +90,8 @@ def test_same_record_same_key_across_calls() -> None:
     second = rec(copy.deepcopy(record))
     assert first["pk"] == second["pk"] == "RUN#r1#111111111111"
     assert first["sk"] == second["sk"]
-    assert first["sk"].startswith("REC#s3#us-east-1#")
+    assert first["sk"].startswith("REC#s3#us-east-1#a1#")
+    assert first["attempt"] == second["attempt"] == "a1"
     assert first["data"] == second["data"]
 
 
@@ -94,7 +113,28 @@ def test_identical_records_in_one_pair_get_distinct_deterministic_keys() -> None
     assert len(digest) == 24
     assert "." not in first[3]
     assert len(set(first)) == 4
-    assert keys() == first  # a retried Worker rewrites the same keys
+    assert keys() == first  # the same attempt rebuilds the same keys
+
+
+def test_another_attempt_gets_its_own_keys_with_the_same_digests() -> None:
+    first, retried = rec({"a": 1}), rec({"a": 1}, attempt="b2")
+    assert first["pk"] == retried["pk"] and first["sk"] != retried["sk"]
+    assert first["sk"].rsplit("#", 1)[1] == retried["sk"].rsplit("#", 1)[1]
+    assert retried["sk"].startswith("REC#s3#us-east-1#b2#") and retried["attempt"] == "b2"
+
+
+def test_a_declared_key_makes_the_record_identity() -> None:
+    key = ("id",)
+    assert (
+        rec({"id": "i-1", "state": "a"}, key=key)["sk"]
+        == rec({"id": "i-1", "state": "b"}, key=key)["sk"]
+    )
+    assert rec({"id": "i-1"}, key=key)["sk"] != rec({"id": "i-2"}, key=key)["sk"]
+    # Without the key field, the whole record is its identity.
+    assert rec({"x": 1}, key=key)["sk"] == rec({"x": 1})["sk"] != rec({"x": 2}, key=key)["sk"]
+    assert table.record_digest({"id": 1, "n": 2}, key) == table.record_digest(
+        {"id": 1, "n": 3}, key
+    )
 
 
 def test_where_a_record_comes_from_is_part_of_its_key() -> None:
@@ -103,27 +143,21 @@ def test_where_a_record_comes_from_is_part_of_its_key() -> None:
     other_run = rec({"a": 1}, run="r2")
     other_script = rec({"a": 1}, script="ec2")
     other_region = rec({"a": 1}, region="eu-west-1")
+    other_attempt = rec({"a": 1}, attempt="b2")
 
     assert other_account["pk"] != base["pk"]
     assert other_run["pk"] != base["pk"]
     assert other_script["pk"] == base["pk"] and other_script["sk"] != base["sk"]
     assert other_region["pk"] == base["pk"] and other_region["sk"] != base["sk"]
-    keys = {
-        (i["pk"], i["sk"]) for i in (base, other_account, other_run, other_script, other_region)
-    }
-    assert len(keys) == 5
+    assert other_attempt["pk"] == base["pk"] and other_attempt["sk"] != base["sk"]
+    every = (base, other_account, other_run, other_script, other_region, other_attempt)
+    keys = {(i["pk"], i["sk"]) for i in every}
+    assert len(keys) == 6
 
 
 def test_every_item_carries_an_expiry() -> None:
     items = [
-        run_item(
-            "r1",
-            started_at="2024-01-01T00:00:00Z",
-            accounts_expected=2,
-            scripts=["s3"],
-            trigger="manual",
-            expires_at=EXPIRES,
-        ),
+        run(),
         account_done_item(
             "r1",
             "111111111111",
@@ -133,6 +167,7 @@ def test_every_item_carries_an_expiry() -> None:
             failed=False,
             finished_at="2024-01-01T00:01:00Z",
             expires_at=EXPIRES,
+            attempt="a1",
         ),
         rec({"a": 1}),
         error_item(
@@ -145,6 +180,7 @@ def test_every_item_carries_an_expiry() -> None:
             message="x" * 5000,
             collected_at="2024-01-01T00:00:30Z",
             expires_at=EXPIRES,
+            attempt="a1",
         ),
     ]
     for item in items:
@@ -152,6 +188,9 @@ def test_every_item_carries_an_expiry() -> None:
         SERIALIZER.serialize(to_dynamo(item))
     assert items[1]["records"] == 5
     assert len(items[3]["message"]) == 2000
+    assert items[0]["deadline_at"] == "2024-01-01T08:00:00+00:00"
+    assert [i.get("attempt") for i in items[1:]] == ["a1", "a1", "a1"]
+    assert items[3]["sk"] == "ERR#111111111111#s3#global#a1"
 
 
 # --- DynamoStore on moto ----------------------------------------------------------------------
@@ -217,75 +256,111 @@ def test_rewriting_the_same_records_overwrites(store: DynamoStore) -> None:
     store.put_items(records)
     store.put_items([rec({"i": i}) for i in range(3)])
     assert len(list(store.query(records[0]["pk"]))) == 3
+    # Another attempt's records are items of their own, told apart by `attempt`.
+    store.put_items([rec({"i": i}, attempt="b2") for i in range(2)])
+    assert len(list(store.query(records[0]["pk"]))) == 5
+    assert len(list(account_records(store, "r1", "111111111111", attempt="a1"))) == 3
+    assert len(list(account_records(store, "r1", "111111111111", attempt="b2"))) == 2
+    assert len(list(account_records(store, "r1", "111111111111"))) == 5
+
+
+def both_stores(store: DynamoStore, kind: str) -> Any:
+    from lambdafan.memory_store import MemoryStore
+
+    return store if kind == "dynamodb" else MemoryStore()
 
 
 @pytest.mark.parametrize("kind", ["dynamodb", "memory"])
-def test_add_member_counts_each_member_once(store: DynamoStore, kind: str) -> None:
-    from lambdafan.memory_store import MemoryStore
+def test_put_new_writes_only_an_absent_item(store: DynamoStore, kind: str) -> None:
+    target = both_stores(store, kind)
+    first = {**rec({"i": 1}), "version": 1}
+    assert target.put_new(first) is True
+    # The same key again changes nothing, whatever the new item holds.
+    assert target.put_new({**first, "version": 2}) is False
+    stored = target.get(first["pk"], first["sk"])
+    assert stored is not None and stored["version"] == 1
+    assert target.put_new({**rec({"i": 2}), "version": 3}) is True
+    assert len(list(target.query(first["pk"]))) == 2
 
-    target: DynamoStore | MemoryStore = store if kind == "dynamodb" else MemoryStore()
-    target.put_items(
-        [run_item("r2", started_at="t", accounts_expected=2, scripts=["s"], trigger="manual",
-                  expires_at=EXPIRES)]
-    )  # fmt: skip
+
+@pytest.mark.parametrize("kind", ["dynamodb", "memory"])
+def test_add_counters_adds_only_while_the_condition_holds(store: DynamoStore, kind: str) -> None:
+    target = both_stores(store, kind)
+    target.put_items([run("r2")])
     counters = {"accounts_done": 1, "records": 4}
-    first = target.add_member(run_pk("r2"), "RUN", "done", "111111111111", counters)
-    assert first is not None and first["accounts_done"] == 1 and first["records"] == 4
-    # The same member again changes nothing: the condition fails as a whole.
-    assert target.add_member(run_pk("r2"), "RUN", "done", "111111111111", counters) is None
-    second = target.add_member(run_pk("r2"), "RUN", "done", "222222222222", counters)
-    assert second is not None and set(second["done"]) == {"111111111111", "222222222222"}
-    assert (second["accounts_done"], second["records"]) == (2, 8)
+    first = target.add_counters(run_pk("r2"), "RUN", counters, when=("status", "running"))
+    assert first is not None and (first["accounts_done"], first["records"]) == (1, 4)
+    second = target.add_counters(run_pk("r2"), "RUN", counters, when=("status", "running"))
+    assert second is not None and (second["accounts_done"], second["records"]) == (2, 8)
+    # A condition that fails changes nothing, as a whole.
+    assert target.add_counters(run_pk("r2"), "RUN", counters, when=("status", "complete")) is None
+    # A missing item is not created.
+    assert target.add_counters(run_pk("nope"), "RUN", counters, when=("status", "running")) is None
+    assert target.get(run_pk("nope"), "RUN") is None
+    stored = get_run(target, "r2")
+    assert stored is not None and (stored["accounts_done"], stored["records"]) == (2, 8)
+    assert stored["errors"] == 0 and stored["status"] == "running"
 
 
-def test_update_if(store: DynamoStore) -> None:
-    item = run_item(
-        "r1",
-        started_at="2024-01-01T00:00:00Z",
-        accounts_expected=2,
-        scripts=["s3"],
-        trigger="manual",
-        expires_at=EXPIRES,
-    )
-    store.put_items([item])
+@pytest.mark.parametrize("kind", ["dynamodb", "memory"])
+def test_delete_items_deletes_exactly_those_keys(store: DynamoStore, kind: str) -> None:
+    target = both_stores(store, kind)
+    records = [rec({"i": i}) for i in range(30)]
+    target.put_items(records)
+    doomed = [(r["pk"], r["sk"]) for r in records[:27]]
+    # Duplicates and absent keys are fine; more than one batch's worth is deleted.
+    target.delete_items([*doomed, doomed[0], ("RUN#r1#111111111111", "REC#s3#nope")])
+    left = sorted(i["sk"] for i in target.query(records[0]["pk"]))
+    assert left == sorted(r["sk"] for r in records[27:])
+    target.delete_items([])
+    assert len(list(target.query(records[0]["pk"]))) == 3
 
-    wrong = store.update_if(run_pk("r1"), "RUN", {"status": "done"}, ("status", "finished"))
+
+@pytest.mark.parametrize("kind", ["dynamodb", "memory"])
+def test_update_if(store: DynamoStore, kind: str) -> None:
+    target = both_stores(store, kind)
+    target.put_items([run()])
+
+    wrong = target.update_if(run_pk("r1"), "RUN", {"status": "done"}, ("status", "finished"))
     assert wrong is False
-    run = get_run(store, "r1")
-    assert run is not None and run["status"] == "running"
+    stored = get_run(target, "r1")
+    assert stored is not None and stored["status"] == "running"
 
-    right = store.update_if(
+    right = target.update_if(
         run_pk("r1"),
         "RUN",
         {"status": "done", "finished_at": dt.datetime(2024, 1, 1, 0, 5, tzinfo=UTC)},
         ("status", "running"),
     )
     assert right is True
-    run = get_run(store, "r1")
-    assert run is not None
-    assert run["status"] == "done"
-    assert run["finished_at"] == "2024-01-01T00:05:00+00:00"
+    stored = get_run(target, "r1")
+    assert stored is not None
+    assert stored["status"] == "done"
+    assert stored["finished_at"] == "2024-01-01T00:05:00+00:00"
     # Only one of two racing finishers wins.
-    assert store.update_if(run_pk("r1"), "RUN", {"status": "x"}, ("status", "running")) is False
+    assert target.update_if(run_pk("r1"), "RUN", {"status": "x"}, ("status", "running")) is False
     # Missing items never match the condition.
-    assert store.update_if(run_pk("nope"), "RUN", {"status": "x"}, ("status", "running")) is False
+    assert target.update_if(run_pk("nope"), "RUN", {"status": "x"}, ("status", "running")) is False
+
+
+@pytest.mark.parametrize("kind", ["dynamodb", "memory"])
+def test_update_if_none_means_the_attribute_is_absent(store: DynamoStore, kind: str) -> None:
+    target = both_stores(store, kind)
+    target.put_items([run()])
+    assert target.update_if(run_pk("r1"), "RUN", {"notified_at": "t1"}, ("notified_at", None))
+    # Once set, it is no longer absent: the second caller loses and changes nothing.
+    assert not target.update_if(run_pk("r1"), "RUN", {"notified_at": "t2"}, ("notified_at", None))
+    stored = get_run(target, "r1")
+    assert stored is not None and stored["notified_at"] == "t1"
+    # A missing item never matches, and is not created.
+    assert not target.update_if(run_pk("nope"), "RUN", {"notified_at": "t"}, ("notified_at", None))
+    assert target.get(run_pk("nope"), "RUN") is None
 
 
 def test_query_runs_newest_first(store: DynamoStore) -> None:
     run_ids = ["20240103T000000Z-c", "20240101T000000Z-a", "20240102T000000Z-b"]
     for run_id in run_ids:
-        store.put_items(
-            [
-                run_item(
-                    run_id,
-                    started_at=run_id,
-                    accounts_expected=1,
-                    scripts=["s3"],
-                    trigger="manual",
-                    expires_at=EXPIRES,
-                )
-            ]
-        )
+        store.put_items([run(run_id, accounts_expected=1, started_at=run_id)])
     # Items that are not runs stay out of the sparse index.
     store.put_items([rec({"a": 1}, run="20240104T000000Z-d")])
 
