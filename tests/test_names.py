@@ -122,21 +122,60 @@ def test_table_keys() -> None:
     assert names.RUNS_INDEX == "runs"
     assert names.account_sk(ACCOUNT) == f"ACCT#{ACCOUNT}"
     assert names.account_sk(ACCOUNT).startswith(names.ACCOUNT_SK_PREFIX)
-    assert names.error_sk(ACCOUNT, "s3", "eu-west-1") == f"ERR#{ACCOUNT}#s3#eu-west-1"
+    assert names.error_sk(ACCOUNT, "s3", "eu-west-1", "a1") == f"ERR#{ACCOUNT}#s3#eu-west-1#a1"
+    assert names.error_sk(ACCOUNT, "*", "*", "lambda") == f"ERR#{ACCOUNT}#*#*#lambda"
     assert names.error_sk_prefix() == "ERR#"
     assert names.error_sk_prefix(ACCOUNT) == f"ERR#{ACCOUNT}#"
     assert names.record_sk_prefix() == "REC#"
     assert names.record_sk_prefix("s3") == "REC#s3#"
     assert names.record_sk_prefix("s3", "eu-west-1") == "REC#s3#eu-west-1#"
-    assert names.record_sk("s3", "eu-west-1", "abc.1") == "REC#s3#eu-west-1#abc.1"
+    assert names.record_sk("s3", "eu-west-1", "a1", "abc.1") == "REC#s3#eu-west-1#a1#abc.1"
+    assert names.record_sk("s3", "eu-west-1", "a1", "abc").startswith(
+        names.record_sk_prefix("s3", "eu-west-1")
+    )
 
 
 def test_prefixes_select_exactly_their_keys() -> None:
-    # An account's error prefix must not select another account whose id it begins.
-    assert names.error_sk("1234", "s", "r").startswith(names.error_sk_prefix("1234"))
-    assert not names.error_sk("12345", "s", "r").startswith(names.error_sk_prefix("1234"))
-    assert not names.record_sk("s3x", "r", "d").startswith(names.record_sk_prefix("s3"))
+    # An account's error prefix must not select another account (ids are all 12 digits, and
+    # the prefix ends at the separator).
+    other = "123456789013"
+    assert names.error_sk(ACCOUNT, "s", "r", "a").startswith(names.error_sk_prefix(ACCOUNT))
+    assert not names.error_sk(other, "s", "r", "a").startswith(names.error_sk_prefix(ACCOUNT))
+    assert not names.record_sk("s3x", "r", "a", "d").startswith(names.record_sk_prefix("s3"))
+    assert not names.record_sk("s3", "r1", "a", "d").startswith(names.record_sk_prefix("s3", "r"))
     assert not names.records_pk("r1", ACCOUNT).startswith(names.run_pk("r10"))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: names.run_pk("r#1"),
+        lambda: names.run_pk(""),
+        lambda: names.run_pk("r 1"),
+        lambda: names.run_pk("rün"),
+        lambda: names.records_pk("r1", "1234"),
+        lambda: names.records_pk("r1", "12345678901a"),
+        lambda: names.account_sk("1234567890123"),
+        lambda: names.error_sk_prefix("1234"),
+        lambda: names.error_sk(ACCOUNT, "s#3", "r", "a"),
+        lambda: names.error_sk(ACCOUNT, "s", "EU-WEST-1", "a"),
+        lambda: names.error_sk(ACCOUNT, "s", "r", "a#b"),
+        lambda: names.record_sk_prefix("s/3"),
+        lambda: names.record_sk_prefix("s", "r#"),
+        lambda: names.record_sk("s", "r", "a", "xyz"),
+        lambda: names.record_sk("s", "r", "*", "abc"),
+    ],
+)
+def test_no_key_is_built_from_an_invalid_part(build: Any) -> None:
+    with pytest.raises(names.KeyPartError):
+        build()
+    assert issubclass(names.KeyPartError, ValueError)
+
+
+def test_valid_key_parts() -> None:
+    assert names.run_pk("20261126T224104Z-3f9a1c") == "RUN#20261126T224104Z-3f9a1c"
+    assert names.run_pk("a_b.c:d-e") == "RUN#a_b.c:d-e"
+    assert names.error_sk(ACCOUNT, "*", "*", "closer").endswith("#*#*#closer")
 
 
 # --- a fleet in China: aws-cn everywhere --------------------------------------------------------
