@@ -163,25 +163,57 @@ def test_recent_runs_newest_first(filled: Filled, aws: Any) -> None:
     recent = results.recent_runs(filled.store, 10)
     assert [r.run_id for r in recent] == [second, filled.run_id]
     newest = recent[0]
-    assert (newest.status, newest.accounts_done, newest.accounts_expected) == ("complete", 2, 2)
+    # Two pairs failed: the run completed with failures (it used to say plain `complete`).
+    assert (newest.status, newest.accounts_done, newest.accounts_expected) == (
+        "complete with failures",
+        2,
+        2,
+    )
     assert (newest.records, newest.errors) == (10, 2)
     assert newest.duration_seconds is not None and newest.duration_seconds >= 0
     assert [r.run_id for r in results.recent_runs(filled.store, 1)] == [second]
 
 
-def test_a_running_run_has_no_duration() -> None:
-    item = table.run_item(
+def _run_item(deadline_at: str) -> dict[str, Any]:
+    return table.run_item(
         "r1",
         started_at="2026-01-02T03:04:05+00:00",
         accounts_expected=3,
         scripts=["s"],
         trigger="manual",
         expires_at=0,
+        deadline_at=deadline_at,
     )
+
+
+def test_a_running_run_has_no_duration() -> None:
+    item = _run_item(deadline_at=runs.iso(runs.utcnow() + dt.timedelta(hours=1)))
     row = results.run_row(item)
     assert (row.status, row.duration_seconds, row.accounts_done) == ("running", None, 0)
+    assert results.is_running(item)
     item.update(status="complete", finished_at="2026-01-02T03:06:10+00:00")
     assert results.run_row(item).duration_seconds == 125.0
+    assert not results.is_running(item)
+
+
+def test_a_running_run_past_its_deadline_is_overdue() -> None:
+    item = _run_item(deadline_at=runs.iso(runs.utcnow() - dt.timedelta(seconds=1)))
+    row = results.run_row(item)
+    assert (row.status, row.duration_seconds) == ("overdue", None)
+    assert not results.is_running(item)
+    # Once closed, it shows its final status.
+    item.update(status="incomplete", finished_at="2026-01-02T03:06:10+00:00")
+    row = results.run_row(item)
+    assert (row.status, row.duration_seconds) == ("incomplete", 125.0)
+
+
+def test_a_run_row_carries_each_channels_outcome() -> None:
+    item = _run_item(deadline_at="2026-01-02T04:00:00+00:00")
+    item.update(status="complete", deliveries={"slack": "sent", "email": "failed: no"})
+    row = results.run_row(item)
+    assert row.deliveries == {"slack": "sent", "email": "failed: no"}
+    assert row.as_dict()["deliveries"] == row.deliveries
+    assert results.run_row(_run_item(deadline_at="2026-01-02T04:00:00+00:00")).deliveries == {}
 
 
 def test_every_read_is_a_query_or_a_key_read(filled: Filled) -> None:
@@ -216,20 +248,23 @@ def _record(run_id: str, n: int, account: str = A, region: str = "us-east-1") ->
         collected_at=runs.iso(NOW),
         expires_at=runs.expiry(NOW, 1),
         seen={},
+        attempt="a1",
     )
 
 
 def _start(store: ItemStore, run_id: str) -> None:
-    runs.start_run(
+    # Started now: a run past its deadline is over, and following it would read it once.
+    created, _ = runs.start_run(
         store,
         run_id,
-        accounts_expected=2,
         accounts=[A, B],
         scripts=["whoami"],
         trigger="test",
-        now=NOW,
+        now=runs.utcnow(),
         ttl_days=1,
+        worker_timeout_s=900,
     )
+    assert created
 
 
 def test_follow_yields_each_record_once_and_stops_when_the_run_completes(aws: Any) -> None:
@@ -243,6 +278,7 @@ def test_follow_yields_each_record_once_and_stops_when_the_run_completes(aws: An
     _start(store, run_id)
     # Neither account has finished: their records are found through the config's account list.
     store.put_items([_record(run_id, 1), _record(run_id, 2, account=B)])
+    operations.clear()  # the setup's writes
     slept: list[float] = []
     ticks = iter(range(100))
 
@@ -286,6 +322,7 @@ def test_follow_narrowed_to_one_account_and_errors(aws: Any) -> None:
         message="boom",
         collected_at=runs.iso(NOW),
         expires_at=0,
+        attempt="a1",
     )
 
     def sleep(_: float) -> None:
