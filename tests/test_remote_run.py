@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from lambda_src import names, runs
+from lambda_src import runs, status
 from lambdafan.memory_store import MemoryStore
 from lambdafan.remote_run import RunNotStarted, RunStillRunning, start_run, wait_for_run
 from tests.conftest import make_settings
@@ -58,19 +58,42 @@ class FakeTime:
         return self.now
 
 
+A, B = "111111111111", "222222222222"
+
+
+def begin(store: MemoryStore, now: dt.datetime | None = None) -> None:
+    # Started now unless told: a run past its deadline is over, and waiting for it ends at once.
+    created, _ = runs.start_run(
+        store,
+        "r1",
+        accounts=[A, B],
+        scripts=["s"],
+        trigger="manual",
+        now=now or runs.utcnow(),
+        ttl_days=1,
+        worker_timeout_s=900,
+    )
+    assert created
+
+
+def finish(store: MemoryStore, account: str, records: int, failed: bool = False) -> runs.Finish:
+    return runs.finish_account(store, "r1", account, "name", records_by_script={"s": records},
+                               errors=int(failed), failed=failed, attempt="a1", now=NOW,
+                               ttl_days=1)  # fmt: skip
+
+
 def test_wait_follows_the_run_until_it_completes() -> None:
     store = MemoryStore()
     seen: list[tuple[str, int]] = []
 
     def director_starts() -> None:
-        runs.start_run(store, "r1", accounts_expected=2, scripts=["s"], trigger="manual",
-                       now=NOW, ttl_days=1)  # fmt: skip
+        begin(store)
 
     def one_done() -> None:
-        store.add_member(names.run_pk("r1"), "RUN", runs.DONE_SET, "a", {"accounts_done": 1})
+        assert finish(store, A, 3) is runs.Finish.COUNTED
 
     def all_done() -> None:
-        runs.complete_run(store, "r1", [{"records": 3}, {"records": 4}], NOW)
+        assert finish(store, B, 4) is runs.Finish.COMPLETED
 
     clock = FakeTime(director_starts, one_done, all_done)
     final = wait_for_run(
@@ -85,6 +108,63 @@ def test_wait_follows_the_run_until_it_completes() -> None:
     assert seen == [("running", 0), ("running", 1), ("complete", 2)]
 
 
+def _with_failures(store: MemoryStore) -> None:
+    finish(store, A, 3)
+    finish(store, B, 0, failed=True)
+
+
+def _closed_incomplete(store: MemoryStore) -> None:
+    finish(store, A, 3)
+    runs.close_run(store, "r1", status.INCOMPLETE, reason="silent", error_type="NeverReported",
+                   now=NOW, ttl_days=1)  # fmt: skip
+
+
+def _interrupted(store: MemoryStore) -> None:
+    runs.close_run(store, "r1", status.INTERRUPTED, reason="Ctrl-C", error_type="Interrupted",
+                   now=NOW, ttl_days=1)  # fmt: skip
+
+
+def _failed_to_start(store: MemoryStore) -> None:
+    assert runs.fail_to_start(store, "r1", message="boom", trigger="manual", now=NOW, ttl_days=1)
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [
+        (_with_failures, status.COMPLETE_WITH_FAILURES),
+        (_closed_incomplete, status.INCOMPLETE),
+        (_interrupted, status.INTERRUPTED),
+        (_failed_to_start, status.FAILED_TO_START),
+    ],
+)
+def test_wait_ends_however_the_run_ends(end: Any, expected: str) -> None:
+    store = MemoryStore()
+    begin(store)
+    seen: list[str] = []
+    clock = FakeTime(lambda: None, lambda: end(store))
+    final = wait_for_run(
+        store,
+        "r1",
+        timeout_s=60,
+        on_update=lambda run: seen.append(run["status"]),
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
+    assert final["status"] == expected
+    assert seen == ["running", "running", expected]
+
+
+def test_wait_ends_at_a_run_past_its_deadline() -> None:
+    store = MemoryStore()
+    begin(store, now=runs.utcnow() - dt.timedelta(days=1))
+    clock = FakeTime()
+    final = wait_for_run(store, "r1", timeout_s=60, on_update=lambda run: None,
+                         sleep=clock.sleep, monotonic=clock.monotonic)  # fmt: skip
+    # Still `running` in the table (the next Director closes it), but over: no waiting.
+    assert final["status"] == "running" and runs.is_overdue(final, runs.utcnow())
+    assert clock.now == 0
+
+
 def test_wait_gives_up_on_a_run_that_never_starts() -> None:
     clock = FakeTime()
     with pytest.raises(RunNotStarted, match="did not start run r1"):
@@ -95,8 +175,7 @@ def test_wait_gives_up_on_a_run_that_never_starts() -> None:
 
 def test_wait_times_out_on_a_run_still_running() -> None:
     store = MemoryStore()
-    runs.start_run(store, "r1", accounts_expected=2, scripts=["s"], trigger="manual",
-                   now=NOW, ttl_days=1)  # fmt: skip
+    begin(store)
     clock = FakeTime()
     with pytest.raises(RunStillRunning, match="results --follow --run r1"):
         wait_for_run(store, "r1", timeout_s=30, on_update=lambda run: None,
