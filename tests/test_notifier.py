@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from lambda_src import runs
+from lambda_src import runs, table
 from lambda_src.metrics import NAMESPACE
 from lambda_src.notifier import (
     ErrorLine,
@@ -31,11 +31,11 @@ from tests.test_delivery import REGION, channels, sent_emails
 def test_notifier_sends_and_puts_run_metrics() -> None:
     now = dt.datetime(2026, 11, 26, 22, 41, tzinfo=dt.timezone.utc)
     store = MemoryStore()
-    runs.start_run(store, "r1", accounts_expected=1, scripts=["s"], trigger="t", now=now,
-                   ttl_days=1)  # fmt: skip
+    runs.start_run(store, "r1", accounts=["111111111111"], scripts=["s"], trigger="t", now=now,
+                   ttl_days=1, worker_timeout_s=900)  # fmt: skip
     finish = runs.finish_account(
         store, "r1", "111111111111", "a", records_by_script={"s": 5}, errors=0, failed=False,
-        now=now + dt.timedelta(seconds=42), ttl_days=1,
+        attempt="a1", now=now + dt.timedelta(seconds=42), ttl_days=1,
     )  # fmt: skip
     assert finish is runs.Finish.COMPLETED
     with mock_aws():
@@ -44,16 +44,22 @@ def test_notifier_sends_and_puts_run_metrics() -> None:
             notify=NotifySettings(email_sender="ops@x.io", email_recipients=("t@x.io",))
         )
         cloudwatch = boto3.client("cloudwatch", region_name=REGION)
-        response = run_notifier(
-            {"run_id": "r1"},
-            settings,
-            NotifierDeps(store=store, channels=channels(), cloudwatch=cloudwatch),
-        )
+        deps = NotifierDeps(store=store, channels=channels(), cloudwatch=cloudwatch)
+        response = run_notifier({"run_id": "r1"}, settings, deps)
         assert response["delivered"] == [{"channel": "email", "ok": True, "detail": ""}]
         [email] = sent_emails()
         assert email.subject == "lambdafan test: run r1 OK, 5 records"
         names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"]}
-        assert names == {"RunRecords", "RunErrors", "RunAccountsFailed", "RunDuration"}
+        assert names == {
+            "RunRecords", "RunErrors", "RunAccountsFailed", "RunDuration", "DeliveryFailures",
+        }  # fmt: skip
+        # Each channel's outcome is stored on the run item.
+        run = table.get_run(store, "r1")
+        assert run is not None and run["deliveries"] == {"email": "sent"}
+        assert run["notified_at"]
+        # The same event again (at-least-once): the run was reported, nothing is sent twice.
+        assert run_notifier({"run_id": "r1"}, settings, deps) == {"run_id": "r1", "duplicate": True}
+        assert len(sent_emails()) == 1
     duration = [m for m in run_metrics(summarize(store, "r1"), "f", now) if m["Unit"] == "Seconds"]
     assert duration[0]["Value"] == 42.0
 
@@ -79,25 +85,32 @@ def _gave_up(run_id: str, account: str) -> dict[str, Any]:
 def test_a_worker_lambda_gave_up_on_is_marked_failed_and_the_run_completes() -> None:
     now = dt.datetime(2026, 11, 26, 22, 41, tzinfo=dt.timezone.utc)
     store = MemoryStore()
-    runs.start_run(store, "r1", accounts_expected=2, scripts=["s"], trigger="t", now=now,
-                   ttl_days=1)  # fmt: skip
+    runs.start_run(store, "r1", accounts=["111111111111", "222222222222"], scripts=["s"],
+                   trigger="t", now=now, ttl_days=1, worker_timeout_s=900)  # fmt: skip
     done = runs.finish_account(store, "r1", "111111111111", "a", records_by_script={"s": 3},
-                               errors=0, failed=False, now=now, ttl_days=1)  # fmt: skip
+                               errors=0, failed=False, attempt="a1", now=now,
+                               ttl_days=1)  # fmt: skip
     assert done is runs.Finish.COUNTED
     deps = NotifierDeps(store=store, clock=lambda: now)
 
     response = run_notifier(_gave_up("r1", "222222222222"), make_settings(), deps)
 
     summary = response["summary"]
+    # A failed account: the run completes with failures (it used to say plain `complete`).
     assert (summary["status"], summary["accounts_done"], summary["accounts_failed"]) == (
-        "complete", 2, 1,
+        "complete with failures", 2, 1,
     )  # fmt: skip
     [error] = summary["errors"]
     assert (error["account_id"], error["error_type"]) == ("222222222222", "Sandbox.Timedout")
     assert "failed 3 time(s)" in error["message"] and "timed out" in error["message"]
+    [done_b] = [a for a in table.account_items(store, "r1") if a["account_id"] == "222222222222"]
+    assert (done_b["attempt"], done_b["failed"]) == (runs.GAVE_UP_ATTEMPT, True)
+    before = table.get_run(store, "r1")
     # The same record delivered twice (at-least-once) changes nothing.
     again = run_notifier(_gave_up("r1", "222222222222"), make_settings(), deps)
     assert again["finish"] == "duplicate"
+    assert table.get_run(store, "r1") == before
+    assert len(list(table.run_errors(store, "r1"))) == 1
 
 
 def test_summarize_an_unknown_run_raises() -> None:
