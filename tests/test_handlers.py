@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from lambda_src import handlers, table
+from lambda_src import handlers, names, runs, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.metrics import NAMESPACE
 from lambda_src.settings import SETTINGS_FILE_ENV, FleetSettings
@@ -88,19 +88,20 @@ def test_director_marks_accounts_failed_when_invoking_the_worker_fails(
     errors = list(table.run_errors(store, response["run_id"]))
     assert sorted(e["account_id"] for e in errors) == [A, B]
     assert all("Worker could not be started" in e["message"] for e in errors)
-    # Every account is accounted for, so the run completed (and tried to notify).
+    assert {e["attempt"] for e in errors} == {runs.DIRECTOR_ATTEMPT}
+    # Every account is accounted for, so the run completed (and tried to notify); with every
+    # account failed it completed with failures (it used to say plain `complete`).
     run = table.get_run(store, response["run_id"])
-    assert run is not None and run["status"] == "complete" and run["accounts_failed"] == 2
+    assert run is not None and run["status"] == "complete with failures"
+    assert (run["accounts_done"], run["accounts_failed"]) == (2, 2)
 
 
 def test_worker_handler_writes_records_and_metrics(deployed: FleetSettings) -> None:
     create_functions(deployed)
     store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
-    from lambda_src import runs
-
     runs.start_run(
-        store, "r1", accounts_expected=1, scripts=["whoami"], trigger="test",
-        now=runs.utcnow(), ttl_days=1,
+        store, "r1", accounts=[A], scripts=["whoami"], trigger="test",
+        now=runs.utcnow(), ttl_days=1, worker_timeout_s=900,
     )  # fmt: skip
     event = {"run_id": "r1", "account": {"id": A, "name": "a"}, "regions": ["us-east-1"]}
 
@@ -113,8 +114,14 @@ def test_worker_handler_writes_records_and_metrics(deployed: FleetSettings) -> N
         "errors": 0,
         "completed_run": True,
         "duplicate": False,
+        "failed": False,
     }
     metrics = boto3.client("cloudwatch").list_metrics(Namespace=NAMESPACE)["Metrics"]
     assert {m["MetricName"] for m in metrics} == {"Records", "Errors", "AccountDuration"}
     summary = handlers.notifier({"run_id": "r1"}, FakeContext())
     assert summary["summary"]["records"] == 1 and "records: 1" in summary["text"]
+    # Lambda delivering the same event again: a new attempt that counts nothing, leaves nothing.
+    again = handlers.worker(event, FakeContext())
+    assert (again["duplicate"], again["completed_run"], again["records"]) == (True, False, 1)
+    assert len(list(store.query(names.records_pk("r1", A)))) == 1
+    assert len(list(table.run_records(store, "r1"))) == 1
