@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
 
+from lambdafan import faults
 from lambdafan.errors import UsageError
 
 # botocore's default pool holds 10 connections: with more threads than that sharing a client,
@@ -83,6 +84,7 @@ class Aws:
             session = boto3.Session(profile_name=profile, region_name=region)
         except BotoCoreError as exc:  # e.g. ProfileNotFound
             raise UsageError(str(exc)) from None
+        faults.install_from_env(session)  # testing only: LAMBDAFAN_FAULTS, see lambdafan/faults.py
         return cls(session, threads=threads)
 
     @classmethod
