@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from lambda_src import table
+from lambda_src import names, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.notifier import format_summary
+from lambda_src.table import Item
 from lambda_src.worker import WorkerResult
 from lambdafan.aws import Aws
 from lambdafan.local import LocalExecutor
@@ -95,11 +98,15 @@ def test_failures_stay_local(aws: Any) -> None:
     landed = Counter(r["script"] for r in table.run_records(store, result.run_id))
     assert landed == {"whoami": 4, "fails_in_eu": 6}
     summary = result.summary
-    assert summary.status == "complete" and not summary.ok
+    # A failed account and failed pairs: complete with failures (it used to say `complete`).
+    assert summary.status == "complete with failures" and not summary.ok
+    assert summary.verdict == "3 error(s)"
     assert (summary.accounts_done, summary.accounts_failed, summary.records) == (3, 1, 10)
     assert len(result.notifications) == 1
     text = format_summary(summary)
     assert "3/3 done, 1 failed" in text and "AccessDenied" in text
+    run = table.get_run(store, result.run_id)
+    assert run is not None and run["status"] == "complete with failures"
 
 
 @pytest.mark.parametrize("kind", ["dynamodb", "memory"])
@@ -128,3 +135,128 @@ def test_many_concurrent_workers_notify_exactly_once(aws: Any, kind: str) -> Non
     # in-process DynamoDB loses concurrent ADDs unless conftest serialises it, as it does.)
     assert completed_by_workers <= 1
     assert completed_by_workers == 1
+
+
+# A loaded 2-core machine may be slow; nothing here waits for a script that is stuck.
+SLOW_MACHINE_S = 4.0
+
+
+def test_cancel_stops_every_pair_and_closes_the_run_as_interrupted(aws: Any) -> None:
+    settings = make_settings(accounts=(A, B, C), scripts=("stuck",))
+    store = MemoryStore()
+    scripts = load_scripts(settings)
+    gate, started = (scripts[0].collect.__globals__[name] for name in ("GATE", "STARTED"))
+    # Two threads: two Workers run, two of their four pairs run (stuck after one record each)
+    # and two wait in the queue; the third Worker waits too.
+    executor = LocalExecutor(settings, Aws(aws), store, scripts, threads=2)
+    cancelled_at: list[float] = []
+
+    def cancel_when_both_stuck() -> None:
+        deadline = time.monotonic() + 60
+        while len(started) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cancelled_at.append(time.monotonic())
+        executor.cancel()
+
+    canceller = threading.Thread(target=cancel_when_both_stuck)
+    canceller.start()
+    try:
+        result = executor.run()
+        returned_at = time.monotonic()
+    finally:
+        gate.set()  # let the stuck threads end
+        canceller.join()
+
+    assert returned_at - cancelled_at[0] < SLOW_MACHINE_S
+    assert result.interrupted and result.left_running == 2
+    summary = result.summary
+    assert summary.status == "interrupted" and summary.verdict == "INTERRUPTED"
+    assert summary.records_by_script == {"stuck": 2} and len(started) == 2
+    assert (summary.accounts_done, summary.accounts_failed) == (3, 1)
+    assert len(list(table.run_records(store, result.run_id))) == 2
+    errors = sorted((e.script, e.error_type, e.message) for e in summary.errors)
+    assert errors == [
+        ("*", "Interrupted", "interrupted (Ctrl-C)"),  # the Worker that never started
+        *[("stuck", "Interrupted", "interrupted (Ctrl-C) before it started")] * 2,
+        *[("stuck", "Interrupted", "interrupted (Ctrl-C); the 1 records found so far were kept")]
+        * 2,
+    ]
+    time.sleep(0.5)
+    assert len(started) == 2  # the queued pairs never ran, even once threads were free
+
+
+def test_a_pair_past_its_time_limit_is_a_timeout_and_the_run_ends(aws: Any) -> None:
+    settings = make_settings(accounts=(A, B), scripts=("whoami", "stuck"))
+    store = MemoryStore()
+    scripts = load_scripts(settings)
+    executor = LocalExecutor(settings, Aws(aws), store, scripts, pair_timeout_s=1)
+    began = time.monotonic()
+    try:
+        result = executor.run()
+        took = time.monotonic() - began
+    finally:
+        scripts[1].collect.__globals__["GATE"].set()
+
+    assert 1 <= took < 1 + SLOW_MACHINE_S
+    assert result.left_running == 4 and not result.interrupted
+    summary = result.summary
+    assert summary.status == "complete with failures"
+    assert summary.records_by_script == {"whoami": 4, "stuck": 4}
+    assert {(e.script, e.error_type, e.message) for e in summary.errors} == {
+        (
+            "stuck",
+            "Timeout",
+            "ran past the pair time limit (1s); the 1 records found so far were kept",
+        )
+    }
+    assert len(summary.errors) == 4 and summary.accounts_failed == 0
+
+
+def test_a_script_raising_its_own_base_exception_fails_only_its_pair(aws: Any) -> None:
+    settings = make_settings(accounts=(A, B), scripts=("whoami", "boom_in_eu"))
+    result = LocalExecutor(settings, Aws(aws), MemoryStore(), load_scripts(settings)).run()
+    summary = result.summary
+    assert summary.status == "complete with failures" and summary.accounts_failed == 0
+    assert summary.records_by_script == {"whoami": 4, "boom_in_eu": 4}
+    assert sorted((e.account_id, e.region, e.error_type) for e in summary.errors) == [
+        (B, "eu-west-1", "Boom"),
+        (A, "eu-west-1", "Boom"),
+    ]
+    assert all("boom in eu-west-1 (at " in e.message for e in summary.errors)
+
+
+class StoreDied(BaseException):
+    """Not an Exception: a Worker that raises anything fails its account, not the run."""
+
+
+class DoneWriteDiesOnce(MemoryStore):
+    """The first account done item cannot be written: that Worker raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.died: list[str] = []
+        self._once = threading.Lock()
+
+    def put_new(self, item: Item) -> bool:
+        if str(item["sk"]).startswith(names.ACCOUNT_SK_PREFIX):
+            with self._once:
+                if not self.died:
+                    self.died.append(str(item["account_id"]))
+                    raise StoreDied("the table went away")
+        return super().put_new(item)
+
+
+def test_a_worker_that_raises_fails_its_account_not_the_run(aws: Any) -> None:
+    settings = make_settings(accounts=(A, B), scripts=("whoami",))
+    store = DoneWriteDiesOnce()
+
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
+
+    [failed] = store.died
+    summary = result.summary
+    assert summary.status == "complete with failures"
+    assert (summary.accounts_done, summary.accounts_failed, summary.records) == (2, 1, 2)
+    assert [(e.account_id, e.script, e.error_type, e.message) for e in summary.errors] == [
+        (failed, "*", "StoreDied", "the Worker failed: the table went away")
+    ]
+    assert len(result.notifications) == 1
