@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from lambda_src import names, runs
+from lambda_src import runs
 from lambdafan.aws import Aws
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.plan import FleetState, ScheduleState, plan_fleet
@@ -215,16 +215,19 @@ def test_last_run_is_the_newest_run_with_plain_numbers(aws: Any) -> None:
         runs.start_run(
             store,
             run_id,
-            accounts_expected=2,
+            accounts=["111111111111", "222222222222"],
             scripts=["whoami"],
             trigger="schedule",
             now=datetime(2026, 11, day, 6, 0, tzinfo=timezone.utc),
             ttl_days=30,
+            worker_timeout_s=900,
         )
-    store.add_member(
-        names.run_pk("20261126T060000Z-bbbbbb"), "RUN", runs.DONE_SET, "a",
-        {"accounts_done": 1, "records": 7},
+    finished = runs.finish_account(
+        store, "20261126T060000Z-bbbbbb", "111111111111", "a", records_by_script={"whoami": 7},
+        errors=0, failed=False, attempt="a1",
+        now=datetime(2026, 11, 26, 6, 1, tzinfo=timezone.utc), ttl_days=30,
     )  # fmt: skip
+    assert finished is runs.Finish.COUNTED
 
     run = last_run(clients, settings.table_name)
     assert run is not None
