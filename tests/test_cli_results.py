@@ -151,16 +151,20 @@ def test_runs_lists_the_run(finished_run: tuple[Path, str, list[dict[str, Any]]]
     shown = cli("runs", "-c", str(config))
     assert shown.returncode == 0, shown.stderr
     [line] = [line for line in shown.stdout.splitlines() if run_id in line]
-    assert "2/2" in line and "complete" in line and " 10 " in line
+    # Two pairs failed: the run completed with failures, `failures` in the table (it used to
+    # say `complete`); a local run tells no channel (`-`).
+    assert "2/2" in line and " failures " in line and " 10 " in line
+    assert line.rstrip().endswith(" -")
 
     as_json = cli("runs", "-c", str(config), "--format", "json")
     [run] = json_lines(as_json.stdout)
     assert (run["run_id"], run["status"], run["accounts_done"], run["errors"]) == (
         run_id,
-        "complete",
+        "complete with failures",
         2,
         2,
     )
+    assert run["deliveries"] == {}
 
 
 def test_bad_input_is_one_line_never_a_traceback(
@@ -218,8 +222,8 @@ NAMES = {A: "prod", B: "staging"}
 def _running_run(store: DynamoStore) -> None:
     now = runs.utcnow()
     runs.start_run(
-        store, RUN_ID, accounts_expected=2, accounts=[A, B], scripts=["whoami"], trigger="test",
-        now=now, ttl_days=1,
+        store, RUN_ID, accounts=[A, B], scripts=["whoami"], trigger="test",
+        now=now, ttl_days=1, worker_timeout_s=900,
     )  # fmt: skip
     _write_record(store, A, 1)
 
@@ -238,6 +242,7 @@ def _write_record(store: DynamoStore, account: str, n: int) -> None:
                 collected_at=runs.iso(now),
                 expires_at=runs.expiry(now, 1),
                 seen={},
+                attempt="a1",
             )
         ]
     )
@@ -288,7 +293,12 @@ def test_follow_prints_records_as_they_arrive_until_the_run_completes(
         first = json.loads(lines.get(timeout=30))
         _write_record(store, B, 2)  # after the first read: only a later poll can see it
         second = json.loads(lines.get(timeout=30))
-        assert runs.complete_run(store, RUN_ID, [], runs.utcnow())
+        for account in (A, B):
+            finished = runs.finish_account(
+                store, RUN_ID, account, NAMES[account], records_by_script={"whoami": 1},
+                errors=0, failed=False, attempt="a1", now=runs.utcnow(), ttl_days=1,
+            )  # fmt: skip
+        assert finished is runs.Finish.COMPLETED
         _, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
