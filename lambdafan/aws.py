@@ -26,9 +26,17 @@ CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
 
 # The codes AWS uses for "there is no such thing", across the services lambdafan calls. DynamoDB
-# says ResourceNotFoundException, except its TTL calls (ResourceNotFound); IAM says NoSuchEntity.
+# says ResourceNotFoundException, except its TTL calls (ResourceNotFound); IAM says NoSuchEntity;
+# SQS says QueueDoesNotExist (JSON protocol) or its query-protocol code.
 NOT_FOUND = frozenset(
-    {"ResourceNotFoundException", "ResourceNotFound", "NoSuchEntity", "NoSuchEntityException"}
+    {
+        "ResourceNotFoundException",
+        "ResourceNotFound",
+        "NoSuchEntity",
+        "NoSuchEntityException",
+        "QueueDoesNotExist",
+        "AWS.SimpleQueueService.NonExistentQueue",
+    }
 )
 
 

@@ -20,7 +20,7 @@ from lambdafan.config import Config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import plan_deploy
 from lambdafan.deploy.plan import Change, ScheduleState
-from lambdafan.deploy.state import read_schedule
+from lambdafan.deploy.state import queue_attributes, queue_url, read_schedule
 from lambdafan.schedule import next_firing, rate_interval
 
 ResourceState = Literal["ok", "missing", "drifted", "unwanted"]
@@ -35,7 +35,7 @@ _STATE_OF_ACTION: dict[str, ResourceState] = {
 
 @dataclass(frozen=True)
 class ResourceStatus:
-    kind: str  # as in the plan: "table", "log group", "role", "function", "schedule"
+    kind: str  # as in the plan: "table", "queue", "log group", "role", "function", "schedule"
     name: str
     state: ResourceState
     fields: tuple[str, ...] = ()  # what drifted
@@ -65,11 +65,16 @@ class FleetStatus:
     table_name: str
     table_exists: bool
     last_run: dict[str, Any] | None  # the newest run item, plain numbers
+    dlq_name: str = ""
+    # Messages in the Notifier's dead-letter queue: each is a notification that was lost.
+    # None: the queue does not exist (reported as a missing resource).
+    dlq_messages: int | None = None
 
     @property
     def ok(self) -> bool:
-        """Everything exists and matches the config (the exit code of `status`)."""
-        return all(r.state == "ok" for r in self.resources)
+        """Everything exists and matches the config, and no notification was lost (the exit
+        code of `status`)."""
+        return all(r.state == "ok" for r in self.resources) and not self.dlq_messages
 
     @property
     def deployed(self) -> bool:
@@ -149,7 +154,24 @@ def gather_status(
         table_name=plan.model.table.name,
         table_exists=table_exists,
         last_run=last_run(clients, plan.model.table.name) if table_exists else None,
+        dlq_name=plan.model.dlq.name,
+        dlq_messages=dlq_messages(clients, plan.model.dlq.name),
     )
+
+
+def dlq_messages(clients: DeployClients, queue: str) -> int | None:
+    """How many failed Notifier events wait in its dead-letter queue; None without a queue."""
+    url = queue_url(clients, queue)
+    if url is None:
+        return None
+    try:
+        attributes = queue_attributes(clients, url, "ApproximateNumberOfMessages")
+    except ClientError as exc:
+        # Deleted between the lookup and this read: same as not there.
+        if is_not_found(exc):
+            return None
+        raise
+    return int(attributes.get("ApproximateNumberOfMessages", 0))
 
 
 def last_run(clients: DeployClients, table_name: str) -> dict[str, Any] | None:

@@ -9,21 +9,21 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from lambdafan.deploy.apply import (
-    Applier,
-    DeployError,
+from lambdafan.deploy.apply import Applier, DeployError
+from lambdafan.deploy.bundle import Bundle
+from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.model import FunctionSpec, LogGroupSpec, QueueSpec, ScheduleSpec, TableSpec
+from lambdafan.deploy.plan import Change, FieldChange
+from lambdafan.deploy.retry import (
+    destination_not_permitted_yet,
     function_busy,
     retrying,
     role_not_assumable_yet,
 )
-from lambdafan.deploy.bundle import Bundle
-from lambdafan.deploy.clients import DeployClients
-from lambdafan.deploy.model import FunctionSpec, ScheduleSpec, TableSpec
-from lambdafan.deploy.plan import Change, FieldChange
 
 ROLE_MESSAGE = "The role defined for the function cannot be assumed by Lambda."
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:fx-worker"
@@ -39,11 +39,11 @@ class Sleeps(list[float]):
 
 
 def clients(**given: Any) -> DeployClients:
-    fields = dict.fromkeys(("iam", "lambda_", "logs", "events", "dynamodb", "sts"))
+    fields = dict.fromkeys(("iam", "lambda_", "logs", "events", "dynamodb", "sts", "sqs"))
     return DeployClients(**{**fields, **given})
 
 
-def function_spec(data: bytes = b"zip") -> FunctionSpec:
+def function_spec(data: bytes = b"zip", **changes: Any) -> FunctionSpec:
     return FunctionSpec(
         name="fx-worker",
         kind="worker",
@@ -54,6 +54,7 @@ def function_spec(data: bytes = b"zip") -> FunctionSpec:
         environment={"LAMBDAFAN_FLEET": "fx"},
         bundle=Bundle(data=data, sha256="sha", files=()),
         tags={"lambdafan:fleet": "fx"},
+        **changes,
     )
 
 
@@ -120,7 +121,7 @@ def test_create_function_does_not_retry_other_errors() -> None:
     sleeps = Sleeps()
     with Stubber(lam) as stub:
         stub.add_client_error("create_function", "CodeStorageExceededException", "full")
-        with pytest.raises(ClientError, match="CodeStorageExceeded"):
+        with pytest.raises(DeployError, match="create function fx-worker: AWS CodeStorageExc"):
             Applier(clients(lambda_=lam), "fx", sleep=sleeps).apply(
                 [Change("create", "function", "fx-worker", spec=function_spec())]
             )
@@ -228,3 +229,149 @@ def test_ttl_on_another_attribute_is_a_clear_error() -> None:
         )
         with pytest.raises(DeployError, match="uses attribute 'other'"):
             applier.apply([update])
+
+
+PERMISSION_MESSAGE = (
+    "The function execution role does not have permissions to call SendMessage on "
+    "arn:aws:sqs:us-east-1:123456789012:fx-notifier-dlq"
+)
+
+
+def test_destination_predicate() -> None:
+    assert destination_not_permitted_yet(
+        client_error("InvalidParameterValueException", PERMISSION_MESSAGE)
+    )
+    assert not destination_not_permitted_yet(client_error("InvalidParameterValueException", "x"))
+    assert not destination_not_permitted_yet(client_error("AccessDeniedException", "permission"))
+
+
+def test_new_function_gets_its_async_settings_and_concurrency() -> None:
+    lam = boto3.client("lambda", region_name="us-east-1")
+    sleeps = Sleeps()
+    spec = function_spec(on_failure=ARN, max_event_age_s=3300, reserved_concurrency=5)
+    with Stubber(lam) as stub:
+        stub.add_response("create_function", {"FunctionName": "fx-worker", "FunctionArn": ARN})
+        stub.add_response("get_function", _active_function())
+        expected = {
+            "FunctionName": "fx-worker",
+            "MaximumRetryAttempts": 2,
+            "MaximumEventAgeInSeconds": 3300,
+            "DestinationConfig": {"OnFailure": {"Destination": ARN}},
+        }
+        # The role's policy allowing the destination has not propagated yet: wait it out.
+        stub.add_client_error(
+            "put_function_event_invoke_config",
+            "InvalidParameterValueException",
+            PERMISSION_MESSAGE,
+            expected_params=expected,
+        )
+        stub.add_response("put_function_event_invoke_config", {}, expected)
+        stub.add_response(
+            "put_function_concurrency",
+            {"ReservedConcurrentExecutions": 5},
+            {"FunctionName": "fx-worker", "ReservedConcurrentExecutions": 5},
+        )
+        Applier(clients(lambda_=lam), "fx", sleep=sleeps).apply(
+            [Change("create", "function", "fx-worker", spec=spec)]
+        )
+        stub.assert_no_pending_responses()
+    assert sleeps == [2.0]
+
+
+def test_new_function_without_a_cap_or_age_sets_neither() -> None:
+    lam = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(lam) as stub:
+        stub.add_response("create_function", {"FunctionName": "fx-worker", "FunctionArn": ARN})
+        stub.add_response("get_function", _active_function())
+        stub.add_response(
+            "put_function_event_invoke_config",
+            {},
+            {
+                "FunctionName": "fx-worker",
+                "MaximumRetryAttempts": 2,
+                "DestinationConfig": {"OnFailure": {"Destination": ARN}},
+            },
+        )
+        Applier(clients(lambda_=lam), "fx", sleep=Sleeps()).apply(
+            [Change("create", "function", "fx-worker", spec=function_spec(on_failure=ARN))]
+        )
+        stub.assert_no_pending_responses()
+
+
+def test_changed_event_age_puts_the_whole_async_config_again() -> None:
+    lam = boto3.client("lambda", region_name="us-east-1")
+    spec = function_spec(on_failure=ARN, max_event_age_s=1500)
+    change = Change(
+        "update", "function", "fx-worker", (FieldChange("max_event_age_s", 3300, 1500),), spec
+    )
+    with Stubber(lam) as stub:
+        # The put replaces the whole config, so the destination and retries are sent too.
+        stub.add_response(
+            "put_function_event_invoke_config",
+            {},
+            {
+                "FunctionName": "fx-worker",
+                "MaximumRetryAttempts": 2,
+                "MaximumEventAgeInSeconds": 1500,
+                "DestinationConfig": {"OnFailure": {"Destination": ARN}},
+            },
+        )
+        Applier(clients(lambda_=lam), "fx", sleep=Sleeps()).apply([change])
+        stub.assert_no_pending_responses()
+
+
+def test_removed_cap_and_destination_are_deleted() -> None:
+    lam = boto3.client("lambda", region_name="us-east-1")
+    change = Change(
+        "update",
+        "function",
+        "fx-worker",
+        (FieldChange("on_failure", ARN, None), FieldChange("reserved_concurrency", 5, None)),
+        function_spec(),
+    )
+    with Stubber(lam) as stub:
+        stub.add_client_error("delete_function_event_invoke_config", "ResourceNotFoundException")
+        stub.add_response("delete_function_concurrency", {}, {"FunctionName": "fx-worker"})
+        Applier(clients(lambda_=lam), "fx", sleep=Sleeps()).apply([change])
+        stub.assert_no_pending_responses()
+
+
+def test_queue_is_created_then_updated_in_place() -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        spec = QueueSpec("fx-notifier-dlq", 1209600, {"lambdafan:fleet": "fx"})
+        applier = Applier(clients(sqs=sqs), "fx", sleep=Sleeps())
+        applier.apply([Change("create", "queue", spec.name, spec=spec)])
+        url = sqs.get_queue_url(QueueName=spec.name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["MessageRetentionPeriod"] == "1209600"
+        assert attributes["SqsManagedSseEnabled"] == "true"
+        assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"lambdafan:fleet": "fx"}
+
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"MessageRetentionPeriod": "60"})
+        sqs.untag_queue(QueueUrl=url, TagKeys=["lambdafan:fleet"])
+        fields = (FieldChange("retention_s", 60, 1209600), FieldChange("tags", {}, spec.tags))
+        applier.apply([Change("update", "queue", spec.name, fields, spec)])
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["MessageRetentionPeriod"] == "1209600"
+        assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"lambdafan:fleet": "fx"}
+
+
+def test_a_lost_connection_stops_the_deploy_naming_where() -> None:
+    logs = boto3.client("logs", region_name="us-east-1")
+    done: list[str] = []
+
+    def lost(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://logs.us-east-1.amazonaws.com")
+
+    logs.meta.events.register("before-call.cloudwatch-logs.CreateLogGroup", lost)
+    spec = LogGroupSpec("/aws/lambda/fx-worker", 30, {})
+    applier = Applier(clients(logs=logs), "fx", on_change=lambda c: done.append(c.name))
+    with pytest.raises(DeployError) as raised:
+        applier.apply([Change("create", "log group", spec.name, spec=spec)])
+    assert str(raised.value) == (
+        "deploy stopped at create log group /aws/lambda/fx-worker: AWS Could not connect to the "
+        'endpoint URL: "https://logs.us-east-1.amazonaws.com" (run `lambdafan deploy` again to '
+        "finish)"
+    )
+    assert done == []

@@ -19,7 +19,7 @@ def test_demo_deploys_runs_reports_and_cleans_up() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert "Created an organization of 4 accounts" in out
-    assert "Plan: 11 to create, 0 to update, 0 to delete, 0 unchanged." in out
+    assert "Plan: 12 to create, 0 to update, 0 to delete, 0 unchanged." in out
     for script in ("ec2_instances", "s3_buckets", "iam_users_without_mfa"):
         assert f"{script} (" in out
     assert "Notifier summary" in out and "accounts: 4/4 done" in out

@@ -39,7 +39,9 @@ def fleet_resources(fleet: str) -> dict[str, list[str]]:
     groups = client("logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{fleet}-")
     rules = client("events").list_rules(NamePrefix=f"{fleet}-")["Rules"]
     tables = client("dynamodb").list_tables()["TableNames"]
+    queues = client("sqs").list_queues(QueueNamePrefix=f"{fleet}-").get("QueueUrls", [])
     return {
+        "queues": sorted(q.rsplit("/", 1)[-1] for q in queues),
         "functions": sorted(f for f in functions if f.startswith(f"{fleet}-")),
         "roles": sorted(r for r in roles if r.startswith(f"{fleet}-")),
         "log groups": sorted(g["logGroupName"] for g in groups["logGroups"]),
@@ -51,7 +53,7 @@ def fleet_resources(fleet: str) -> dict[str, list[str]]:
 def test_deploy_creates_every_resource_tagged(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     out = deploy(config)
-    assert "Plan: 11 to create, 0 to update, 0 to delete, 0 unchanged." in out
+    assert "Plan: 12 to create, 0 to update, 0 to delete, 0 unchanged." in out
     tag = {FLEET_TAG: "e2e"}
 
     db = client("dynamodb")
@@ -90,12 +92,28 @@ def test_deploy_creates_every_resource_tagged(server: str, tmp_path: Path) -> No
     # The CLI deployed the bundle build_bundle makes (across processes: test_cli_lifecycle.py).
     assert worker["CodeSha256"] == build_bundle(settings, include_scripts=True).sha256
     assert worker["MemorySize"] == 1024 and worker["Timeout"] == 900
-    # A Worker Lambda gives up on reaches the Notifier, which marks its account failed.
-    invoke_config = client("lambda").get_function_event_invoke_config(FunctionName="e2e-worker")
+    assert "Concurrency" not in client("lambda").get_function(FunctionName="e2e-worker")
+    sqs = client("sqs")
+    dlq_url = sqs.get_queue_url(QueueName="e2e-notifier-dlq")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
+    assert (dlq["MessageRetentionPeriod"], dlq["SqsManagedSseEnabled"]) == ("1209600", "true")
+    assert sqs.list_queue_tags(QueueUrl=dlq_url)["Tags"] == tag
+    # Whatever Lambda gives up on lands somewhere: the Director's and a Worker's events reach
+    # the Notifier (a run failed to start / an account failed), the Notifier's the queue.
     notifier_arn = client("lambda").get_function(FunctionName="e2e-notifier")["Configuration"][
         "FunctionArn"
     ]
-    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == notifier_arn
+    expected = {
+        "e2e-director": (notifier_arn, 2, None),
+        "e2e-worker": (notifier_arn, 2, 3 * 900 + 600),
+        "e2e-notifier": (dlq["QueueArn"], 2, None),
+    }
+    for function, (destination, retries, age) in expected.items():
+        invoke = client("lambda").get_function_event_invoke_config(FunctionName=function)
+        assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == destination
+        assert invoke["MaximumRetryAttempts"] == retries
+        if age is not None:
+            assert invoke["MaximumEventAgeInSeconds"] == age
 
     events = client("events")
     rule = events.describe_rule(Name="e2e-schedule")
@@ -176,7 +194,7 @@ def test_removing_the_schedule_deletes_rule_target_and_permission(
     recorder.start()
     out = deploy(write_config(tmp_path, schedule=None))
     operations = mutating(recorder.stop())
-    assert "Plan: 0 to create, 0 to update, 1 to delete, 10 unchanged." in out
+    assert "Plan: 0 to create, 0 to update, 1 to delete, 11 unchanged." in out
     assert operations == [
         "events:RemoveTargets",
         "events:DeleteRule",
@@ -211,6 +229,51 @@ def test_destroy_removes_the_fleet_and_spares_another(server: str, tmp_path: Pat
     assert "already gone" in again.stdout
     assert "e2e-results" not in client("dynamodb").list_tables()["TableNames"]
     assert fleet_resources("e2e-other") == others_before
+
+
+def test_reserved_concurrency_is_set_changed_and_removed_idempotently(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    def capped(limit: int | None) -> Path:
+        return write_config(tmp_path, functions={"worker": {"reserved_concurrency": limit}})
+
+    deploy(capped(5))
+    worker = client("lambda").get_function(FunctionName="e2e-worker")
+    assert worker["Concurrency"] == {"ReservedConcurrentExecutions": 5}
+
+    recorder.start()
+    assert "No changes: the fleet is up to date." in deploy(capped(5))
+    assert mutating(recorder.stop()) == []
+
+    for limit, shown, call in (
+        (8, "reserved_concurrency 5 → 8", "PUT"),
+        (None, "reserved_concurrency 8 → none", "DELETE"),
+    ):
+        recorder.start()
+        out = deploy(capped(limit))
+        assert shown in out
+        assert mutating(recorder.stop()) == [
+            f"lambda:{call} /2017-10-31/functions/e2e-worker/concurrency"
+        ]
+    assert "Concurrency" not in client("lambda").get_function(FunctionName="e2e-worker")
+    recorder.start()
+    assert "No changes: the fleet is up to date." in deploy(capped(None))
+    assert mutating(recorder.stop()) == []
+
+
+def test_worker_event_age_follows_its_timeout(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    deploy(write_config(tmp_path))
+    recorder.start()
+    out = deploy(write_config(tmp_path, functions={"worker": {"timeout": 300}}))
+    # (Every function's code changes too: fleet.json carries the Worker's timeout.)
+    assert "timeout 900 → 300, code, max_event_age_s 3300 → 1500" in out
+    assert [op for op in mutating(recorder.stop()) if "event-invoke-config" in op] == [
+        "lambda:PUT /2019-09-25/functions/e2e-worker/event-invoke-config"
+    ]
+    # Not read back: moto 5.2's put appends a second config and get returns the first one
+    # (AWS replaces it); test_apply.py checks what the put sends.
 
 
 def test_destroy_without_yes_outside_a_terminal_refuses(server: str, tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def client(service: str) -> Any:
 
 
 ROW = re.compile(
-    r"(table|log group|role|function|schedule)\s+(\S+)\s+(ok|missing|drifted|unwanted)\s*(.*)"
+    r"(table|queue|log group|role|function|schedule)\s+(\S+)\s+(ok|missing|drifted|unwanted)\s*(.*)"
 )
 
 
@@ -74,6 +74,7 @@ def test_status_of_a_fresh_deploy_is_ok_read_only_with_next_run(
     kinds = ["director", "worker", "notifier"]
     assert rows(done.stdout) == {
         ("table", "stat-results"): "ok",
+        ("queue", "stat-notifier-dlq"): "ok",
         **{("log group", f"/aws/lambda/stat-{k}"): "ok" for k in kinds},
         **{("role", f"stat-{k}"): "ok" for k in kinds},
         **{("function", f"stat-{k}"): "ok" for k in kinds},
@@ -84,6 +85,35 @@ def test_status_of_a_fresh_deploy_is_ok_read_only_with_next_run(
     assert any(f"schedule: {SCHEDULE} — next run {when}" in done.stdout for when in expected)
     assert "last run: no runs yet" in done.stdout
     assert "ok: fleet stat is deployed and matches its config." in done.stdout
+    assert "notification" not in done.stdout  # an empty dead-letter queue is not mentioned
+
+
+def test_lost_notifications_are_a_warning_and_exit_1(server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    deploy(config)
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName="stat-notifier-dlq")["QueueUrl"]
+    for run in ("a", "b"):
+        sqs.send_message(QueueUrl=url, MessageBody=f'{{"requestPayload": {{"run_id": "{run}"}}}}')
+    done = cli("status", "-c", str(config))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert set(rows(done.stdout).values()) == {"ok"}
+    assert (
+        "warning: 2 notifications lost: the Notifier failed and Lambda kept them in the "
+        "dead-letter queue stat-notifier-dlq"
+    ) in done.stdout
+    assert "notifications lost: fleet stat is deployed and in sync." in done.stdout
+
+
+def test_deleted_dead_letter_queue_is_missing(server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    deploy(config)
+    sqs = client("sqs")
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="stat-notifier-dlq")["QueueUrl"])
+    done = cli("status", "-c", str(config))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert rows(done.stdout)["queue", "stat-notifier-dlq"] == "missing"
+    assert "out of sync: fleet stat has 1 missing" in done.stdout
 
 
 def test_status_shows_the_last_run(server: str, tmp_path: Path) -> None:
@@ -140,7 +170,7 @@ def test_never_deployed_fleet_says_so(server: str, tmp_path: Path) -> None:
     assert "last run: results table stat-results does not exist (not deployed)" in done.stdout
     assert f"schedule: {SCHEDULE} — not deployed, never fires" in done.stdout
     table = rows(done.stdout)
-    assert len(table) == 11 and set(table.values()) == {"missing"}
+    assert len(table) == 12 and set(table.values()) == {"missing"}
 
 
 def test_destroyed_fleet_with_its_data_says_not_deployed(server: str, tmp_path: Path) -> None:

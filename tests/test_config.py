@@ -56,6 +56,7 @@ def test_to_settings_carries_every_setting(tmp_path: Path, builtins: Path) -> No
 fleet: acme-prod
 home_region: eu-west-1
 schedule: rate(1 day)
+schedule_overlap: allow
 accounts:
   list:
     - "111111111111"
@@ -67,7 +68,7 @@ member_role: {name: audit-role, external_id: s3cret-id, session_duration: 900}
 scripts: [s3_buckets, checks/mine.py]
 results: {ttl_days: 7, point_in_time_recovery: true}
 functions:
-  worker: {memory: 2048}
+  worker: {memory: 2048, timeout: 600, reserved_concurrency: 10}
 notify:
   slack: {webhook_parameter: /lf/slack}
   email: {sender: a@example.com, recipients: [b@example.com, c@example.com]}
@@ -79,7 +80,7 @@ notify:
 
     assert config.schedule == "rate(1 day)"
     assert config.functions.worker.memory == 2048
-    assert config.functions.worker.timeout == 900  # the worker's default, not the generic one
+    assert config.functions.worker.reserved_concurrency == 10
     assert config.functions.notifier.timeout == 60
     assert config.results.point_in_time_recovery is True
     assert config.to_settings() == FleetSettings(
@@ -101,6 +102,8 @@ notify:
         external_id="s3cret-id",
         session_duration=900,
         ttl_days=7,
+        worker_timeout_s=600,
+        schedule_overlap="allow",
         notify=NotifySettings(
             slack_webhook_parameter="/lf/slack",
             email_sender="a@example.com",
@@ -116,12 +119,50 @@ def test_defaults_and_empty_sections(tmp_path: Path, builtins: Path) -> None:
     assert config.schedule == "cron(0 6 * * ? *)"
     assert config.regions is None
     assert config.functions.director.memory == 256
+    assert config.functions.worker.timeout == 900  # the worker's default, not the generic one
+    assert config.functions.worker.reserved_concurrency is None
+    assert config.schedule_overlap == "skip"
     settings = config.to_settings()
     assert settings.regions is None
     assert settings.member_role == "lambdafan-member"
     assert settings.session_duration == 3600
     assert settings.ttl_days == 30
     assert settings.notify == NotifySettings()
+    assert (settings.worker_timeout_s, settings.schedule_overlap) == (900, "skip")
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"functions": {"worker": {"reserved_concurrency": 0}}},
+            "functions.worker.reserved_concurrency: must be at least 1, got 0",
+        ),
+        (
+            {"functions": {"worker": {"reserved_concurrency": "5"}}},
+            "functions.worker.reserved_concurrency: expected a whole number, got the text '5'",
+        ),
+        (
+            {"functions": {"director": {"reserved_concurrency": 5}}},
+            "functions.director: unknown key 'reserved_concurrency' (expected one of: memory, "
+            "timeout)",
+        ),
+        ({"schedule_overlap": "queue"}, "schedule_overlap: must be skip or allow, got 'queue'"),
+        ({"schedule_overlap": None}, "schedule_overlap: expected text, got nothing (null)"),
+    ],
+)
+def test_bad_concurrency_and_overlap(
+    tmp_path: Path, builtins: Path, changes: dict[str, Any], expected: str
+) -> None:
+    path = write(tmp_path, with_(**changes))
+    assert error(path) == f"{path}: {expected}"
+
+
+def test_null_reserved_concurrency_is_none(tmp_path: Path, builtins: Path) -> None:
+    config = load_config(
+        write(tmp_path, with_(functions={"worker": {"reserved_concurrency": None}}))
+    )
+    assert config.functions.worker.reserved_concurrency is None
 
 
 def test_null_schedule_disables_it(tmp_path: Path, builtins: Path) -> None:

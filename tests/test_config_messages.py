@@ -22,7 +22,8 @@ def test_unknown_top_level_key(tmp_path: Path, builtins: Path) -> None:
     path = write(tmp_path, data)
     message = error(path)
     assert message.startswith(
-        f"{path}: unknown key 'acounts' (expected one of: fleet, home_region, schedule, accounts,"
+        f"{path}: unknown key 'acounts' (expected one of: fleet, home_region, schedule, "
+        "schedule_overlap, accounts,"
     )
     assert "notify)" in message
     # The missing `accounts` is a second problem, counted but not spelled out.
@@ -53,7 +54,8 @@ def test_unknown_nested_key(
 def test_unknown_function_setting(tmp_path: Path, builtins: Path) -> None:
     path = write(tmp_path, with_(functions={"worker": {"mem": 512}}))
     assert error(path) == (
-        f"{path}: functions.worker: unknown key 'mem' (expected one of: memory, timeout)"
+        f"{path}: functions.worker: unknown key 'mem' (expected one of: memory, timeout, "
+        "reserved_concurrency)"
     )
 
 

@@ -15,6 +15,7 @@ from lambdafan.deploy.plan import (
     FleetState,
     FunctionState,
     LogGroupState,
+    QueueState,
     RoleState,
     ScheduleState,
     TableState,
@@ -59,6 +60,7 @@ def in_sync(m: FleetModel) -> FleetState:
         table=TableState(
             m.table.point_in_time_recovery, m.table.ttl_attribute, {**m.table.tags, **extra}
         ),
+        dlq=QueueState(m.dlq.retention_s, m.dlq.sse, {**m.dlq.tags, **extra}),
         log_groups={g.name: LogGroupState(g.retention_days, dict(g.tags)) for g in m.log_groups},
         roles={
             r.name: RoleState(r.trust_policy, {r.policy_name: r.policy}, dict(r.tags))
@@ -76,6 +78,10 @@ def in_sync(m: FleetModel) -> FleetState:
                 architecture=f.architecture,
                 tags=dict(f.tags),
                 on_failure=f.on_failure,
+                retry_attempts=f.retry_attempts,
+                # Lambda reports its default age where we set none.
+                max_event_age_s=f.max_event_age_s or 21600,
+                reserved_concurrency=f.reserved_concurrency,
             )
             for f in m.functions
         },
@@ -93,9 +99,9 @@ def acting(changes: list[Change]) -> list[tuple[str, str, str, list[str]]]:
 
 def test_nothing_exists_so_everything_is_created_in_dependency_order(tmp_path: Path) -> None:
     changes = plan_fleet(model(tmp_path), FleetState())
-    assert [c.action for c in changes] == ["create"] * 11
+    assert [c.action for c in changes] == ["create"] * 12
     assert [c.kind for c in changes] == (
-        ["table"] + ["log group"] * 3 + ["role"] * 3 + ["function"] * 3 + ["schedule"]
+        ["table", "queue"] + ["log group"] * 3 + ["role"] * 3 + ["function"] * 3 + ["schedule"]
     )
 
 
@@ -187,16 +193,61 @@ def test_table_ttl_off_and_pitr_requested(tmp_path: Path) -> None:
     ]
 
 
-def test_workers_failure_destination_is_the_notifier_and_drift_is_seen(tmp_path: Path) -> None:
+def test_async_failure_destinations_and_their_drift(tmp_path: Path) -> None:
     m = model(tmp_path)
     destinations = {f.kind: f.on_failure for f in m.functions}
     assert destinations == {
-        "director": None,
+        "director": "arn:aws:lambda:us-east-1:123456789012:function:plan-notifier",
         "worker": "arn:aws:lambda:us-east-1:123456789012:function:plan-notifier",
-        "notifier": None,
+        "notifier": "arn:aws:sqs:us-east-1:123456789012:plan-notifier-dlq",
     }
     state = in_sync(m)
+    for name in ("plan-director", "plan-worker"):
+        state.functions[name] = dataclasses.replace(
+            state.functions[name], on_failure=None, retry_attempts=None, max_event_age_s=None
+        )
+    assert acting(plan_fleet(m, state)) == [
+        ("update", "function", "plan-director", ["on_failure", "retry_attempts"]),
+        ("update", "function", "plan-worker", ["on_failure", "retry_attempts", "max_event_age_s"]),
+    ]
+
+
+def test_event_age_counts_only_where_we_set_one(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    state = in_sync(m)
+    # Someone shortened the Director's and Notifier's event age: not ours, not a change.
+    for name in ("plan-director", "plan-notifier"):
+        state.functions[name] = dataclasses.replace(state.functions[name], max_event_age_s=60)
+    assert acting(plan_fleet(m, state)) == []
     state.functions["plan-worker"] = dataclasses.replace(
-        state.functions["plan-worker"], on_failure=None
+        state.functions["plan-worker"], max_event_age_s=21600
     )
-    assert acting(plan_fleet(m, state)) == [("update", "function", "plan-worker", ["on_failure"])]
+    changes = plan_fleet(m, state)
+    assert acting(changes) == [("update", "function", "plan-worker", ["max_event_age_s"])]
+    worker = next(c for c in changes if c.kind == "function" and c.name == "plan-worker")
+    assert [(f.current, f.desired) for f in worker.fields] == [(21600, 3300)]
+
+
+def test_reserved_concurrency_set_changed_and_removed(tmp_path: Path) -> None:
+    without = model(tmp_path)
+    capped = model(tmp_path, functions={"worker": {"reserved_concurrency": 5}})
+    assert acting(plan_fleet(capped, in_sync(without))) == [
+        ("update", "function", "plan-worker", ["reserved_concurrency"])
+    ]
+    assert acting(plan_fleet(capped, in_sync(capped))) == []
+    changes = plan_fleet(without, in_sync(capped))
+    assert acting(changes) == [("update", "function", "plan-worker", ["reserved_concurrency"])]
+    worker = next(c for c in changes if c.kind == "function" and c.name == "plan-worker")
+    assert [(f.current, f.desired) for f in worker.fields] == [(5, None)]
+
+
+def test_dead_letter_queue_missing_and_drifted(tmp_path: Path) -> None:
+    m = model(tmp_path)
+    assert (m.dlq.name, m.dlq.retention_s, m.dlq.sse) == ("plan-notifier-dlq", 1209600, True)
+    assert m.dlq.tags == {"lambdafan:fleet": "plan"}
+    missing = dataclasses.replace(in_sync(m), dlq=None)
+    assert acting(plan_fleet(m, missing)) == [("create", "queue", "plan-notifier-dlq", [])]
+    drifted = dataclasses.replace(in_sync(m), dlq=QueueState(345600, False, {}))
+    assert acting(plan_fleet(m, drifted)) == [
+        ("update", "queue", "plan-notifier-dlq", ["retention_s", "sse", "tags"])
+    ]

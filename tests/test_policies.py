@@ -110,7 +110,7 @@ def iam_matches(pattern: str, arn: str) -> bool:
 
 def fleet_resources(arns: FleetArns) -> set[str]:
     """Every ARN a policy of this fleet may name (besides "*")."""
-    allowed = {arns.table_arn, *arns.table_index_arns, arns.member_role_arn_pattern}
+    allowed = {arns.table_arn, *arns.table_index_arns, arns.member_role_arn_pattern, arns.dlq_arn}
     for kind in names.KINDS:
         allowed |= {arns.function_arn(kind), arns.log_group_arn(kind)}
         allowed.add(arns.log_group_arn(kind) + ":*")
@@ -292,6 +292,18 @@ def test_notifier_reads_and_writes_this_table_only() -> None:
     }  # fmt: skip
     assert resources_for(policy, "dynamodb:GetItem") == {arns.table_arn}
     assert not any(a.startswith(("lambda:", "sts:")) for a in actions_of(policy))
+
+
+@pytest.mark.parametrize("notify", NOTIFY_VARIANTS.values(), ids=NOTIFY_VARIANTS.keys())
+def test_only_the_notifier_sends_and_only_to_its_dead_letter_queue(notify: NotifySettings) -> None:
+    arns = arns_for(notify=notify)
+    assert arns.dlq_arn == f"arn:aws:sqs:{REGION}:{ACCOUNT}:a-notifier-dlq"
+    notifier = inline_policy("notifier", arns)
+    # Lambda sends the Notifier's failed events to the queue with the Notifier's own role.
+    assert {a for a in actions_of(notifier) if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert resources_for(notifier, "sqs:SendMessage") == {arns.dlq_arn}
+    for kind in ("director", "worker"):
+        assert not any(a.startswith("sqs:") for a in actions_of(inline_policy(kind, arns)))
 
 
 def test_notifier_without_channels_has_no_ssm_ses_sns() -> None:

@@ -80,7 +80,7 @@ def test_wheel_installs_and_deploys(server: str, tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stderr
-    assert "Plan: 11 to create" in deployed.stdout
+    assert "Plan: 12 to create" in deployed.stdout
     worker = boto3.client("lambda", region_name="us-east-1").get_function(
         FunctionName="wheel-worker"
     )["Configuration"]

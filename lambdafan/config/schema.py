@@ -30,8 +30,10 @@ from lambdafan.config.values import (
     Memory,
     OrganizationalUnit,
     Region,
+    ReservedConcurrency,
     RoleName,
     Schedule,
+    ScheduleOverlap,
     SessionDuration,
     SnsTopicArn,
     SsmParameterName,
@@ -148,6 +150,9 @@ class _WorkerSize(FunctionSize):
     # Workers run every script of an account, so they get the most room by default.
     memory: Memory = 1024
     timeout: Timeout = 900
+    # Caps how many Workers run at once (and reserves them from the account's pool); None:
+    # no cap. Events over the cap wait in Lambda's queue, within the Worker's event age.
+    reserved_concurrency: ReservedConcurrency | None = None
 
 
 class _NotifierSize(FunctionSize):
@@ -221,6 +226,8 @@ class Config(_Model):
     fleet: FleetName
     home_region: Region
     schedule: Schedule | None = DEFAULT_SCHEDULE
+    # A scheduled run that fires while the previous one still runs: skip it, or allow both.
+    schedule_overlap: ScheduleOverlap = "skip"
     accounts: Accounts
     # None means every region enabled in each account.
     regions: Annotated[list[Region], Field(min_length=1)] | None = None
@@ -312,6 +319,7 @@ class Config(_Model):
             session_duration=self.member_role.session_duration,
             ttl_days=self.results.ttl_days,
             worker_timeout_s=self.functions.worker.timeout,
+            schedule_overlap=self.schedule_overlap,
             notify=NotifySettings(
                 slack_webhook_parameter=notify.slack.webhook_parameter if notify.slack else None,
                 email_sender=notify.email.sender if notify.email else None,

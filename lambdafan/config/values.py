@@ -37,6 +37,26 @@ def _between(low: int, high: int, unit: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _at_least(low: int) -> AfterValidator:
+    """A validator keeping an int at `low` or more."""
+
+    def check(value: int) -> int:
+        if value < low:
+            raise ValueError(f"must be at least {low}, got {value}")
+        return value
+
+    return AfterValidator(check)
+
+
+SCHEDULE_OVERLAPS = ("skip", "allow")
+
+
+def _schedule_overlap(value: str) -> str:
+    if value not in SCHEDULE_OVERLAPS:
+        raise ValueError(f"must be skip or allow, got {value!r}")
+    return value
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -152,3 +172,5 @@ Timeout = Annotated[int, _between(1, 900, "seconds")]
 SessionDuration = Annotated[int, _between(900, 3600, "seconds")]
 TtlDays = Annotated[int, _between(1, 3650, "days")]
 LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
+ReservedConcurrency = Annotated[int, _at_least(1)]
+ScheduleOverlap = Annotated[str, AfterValidator(_schedule_overlap)]

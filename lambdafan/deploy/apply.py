@@ -9,58 +9,38 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_src import names
 from lambda_src.table import table_definition
-from lambdafan.aws import error_code, error_message, is_not_found
+from lambdafan.aws import describe_error, is_not_found
 from lambdafan.deploy.clients import DeployClients
-from lambdafan.deploy.model import FunctionSpec, LogGroupSpec, RoleSpec, ScheduleSpec, TableSpec
-from lambdafan.deploy.plan import FUNCTION_CONFIG_FIELDS, Change
-from lambdafan.deploy.state import has_permission
+from lambdafan.deploy.model import (
+    FunctionSpec,
+    LogGroupSpec,
+    QueueSpec,
+    RoleSpec,
+    ScheduleSpec,
+    TableSpec,
+)
+from lambdafan.deploy.plan import EVENT_INVOKE_FIELDS, FUNCTION_CONFIG_FIELDS, Change
+from lambdafan.deploy.retry import (
+    Sleep,
+    destination_not_permitted_yet,
+    function_busy,
+    retrying,
+    role_not_assumable_yet,
+)
+from lambdafan.deploy.state import has_permission, queue_url
 from lambdafan.errors import LambdafanError
 
-T = TypeVar("T")
-Sleep = Callable[[float], None]
-
-RETRY_ATTEMPTS = 10
-RETRY_DELAY_S = 2.0
 SCHEDULE_TARGET_ID = "director"
 
 
 class DeployError(LambdafanError):
     """AWS refused part of a deploy."""
-
-
-def role_not_assumable_yet(exc: ClientError) -> bool:
-    """Lambda rejects a just-created role until IAM has propagated it (several seconds)."""
-    message = error_message(exc)
-    return error_code(exc) == "InvalidParameterValueException" and "assume" in message.lower()
-
-
-def function_busy(exc: ClientError) -> bool:
-    """An update is still in progress on the function."""
-    return error_code(exc) == "ResourceConflictException"
-
-
-def retrying(
-    call: Callable[[], T],
-    retry_on: Callable[[ClientError], bool],
-    sleep: Sleep,
-    attempts: int = RETRY_ATTEMPTS,
-    delay: float = RETRY_DELAY_S,
-) -> T:
-    """Call, retrying only the errors `retry_on` accepts; any other error is raised at once."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except ClientError as exc:
-            if attempt == attempts or not retry_on(exc):
-                raise
-            sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
@@ -84,22 +64,38 @@ class Applier:
         self.on_change = on_change
 
     def apply(self, changes: Sequence[Change]) -> None:
-        """Run every change that is not `unchanged`, in the plan's (dependency) order."""
+        """Run every change that is not `unchanged`, in the plan's (dependency) order.
+
+        An AWS failure stops the deploy with a DeployError naming the change it stopped at.
+        """
         for change in changes:
             if change.action == "unchanged":
                 continue
-            if change.kind == "table":
-                self._table(change)
-            elif change.kind == "log group":
-                self._log_group(change)
-            elif change.kind == "role":
-                self._role(change)
-            elif change.kind == "function":
-                self._function(change)
-            elif change.kind == "schedule":
-                self._schedule(change)
+            try:
+                self._apply(change)
+            except (ClientError, BotoCoreError) as exc:
+                reason = describe_error(exc) if isinstance(exc, ClientError) else str(exc)
+                # Every change is found again by name, so the next deploy plans what is left.
+                raise DeployError(
+                    f"deploy stopped at {change.action} {change.kind} {change.name}: AWS "
+                    f"{reason} (run `lambdafan deploy` again to finish)"
+                ) from exc
             if self.on_change:
                 self.on_change(change)
+
+    def _apply(self, change: Change) -> None:
+        if change.kind == "table":
+            self._table(change)
+        elif change.kind == "queue":
+            self._queue(change)
+        elif change.kind == "log group":
+            self._log_group(change)
+        elif change.kind == "role":
+            self._role(change)
+        elif change.kind == "function":
+            self._function(change)
+        elif change.kind == "schedule":
+            self._schedule(change)
 
     # --- table ---------------------------------------------------------------------------
 
@@ -157,6 +153,27 @@ class Applier:
             },
         )
 
+    # --- the Notifier's dead-letter queue ------------------------------------------------
+
+    def _queue(self, change: Change) -> None:
+        spec = change.spec
+        assert isinstance(spec, QueueSpec)
+        sqs = self.clients.sqs
+        attributes = {
+            "MessageRetentionPeriod": str(spec.retention_s),
+            "SqsManagedSseEnabled": "true" if spec.sse else "false",
+        }
+        if change.action == "create":
+            sqs.create_queue(QueueName=spec.name, Attributes=attributes, tags=spec.tags)
+            return
+        url = queue_url(self.clients, spec.name)
+        if url is None:
+            raise DeployError(f"queue {spec.name} vanished during the deploy: deploy again")
+        if change.changes("retention_s") or change.changes("sse"):
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        if change.changes("tags"):
+            sqs.tag_queue(QueueUrl=url, Tags=spec.tags)
+
     # --- log groups ----------------------------------------------------------------------
 
     def _log_group(self, change: Change) -> None:
@@ -204,7 +221,11 @@ class Applier:
         assert isinstance(spec, FunctionSpec)
         if change.action == "create":
             self._create_function(spec)
-            self._set_on_failure(spec)
+            # A new function has no async config or cap to remove: set only what is wanted.
+            if spec.on_failure is not None:
+                self._set_event_invoke(spec)
+            if spec.reserved_concurrency is not None:
+                self._set_concurrency(spec)
             return
         lam = self.clients.lambda_
         if any(change.changes(f) for f in FUNCTION_CONFIG_FIELDS):
@@ -225,24 +246,46 @@ class Applier:
                 self.sleep,
             )
             self._wait_updated(spec.name)
-        if change.changes("on_failure"):
-            self._set_on_failure(spec)
+        if any(change.changes(f) for f in EVENT_INVOKE_FIELDS):
+            self._set_event_invoke(spec)
+        if change.changes("reserved_concurrency"):
+            self._set_concurrency(spec)
         if change.changes("tags"):
             arn = lam.get_function(FunctionName=spec.name)["Configuration"]["FunctionArn"]
             lam.tag_resource(Resource=arn, Tags=spec.tags)
 
-    def _set_on_failure(self, spec: FunctionSpec) -> None:
+    def _set_event_invoke(self, spec: FunctionSpec) -> None:
+        """The function's async retries, event age and on-failure destination, in one call
+        (the put replaces the whole config); no destination wanted: no config at all."""
+        lam = self.clients.lambda_
         if spec.on_failure is None:
+            try:
+                lam.delete_function_event_invoke_config(FunctionName=spec.name)
+            except ClientError as exc:
+                if not is_not_found(exc):
+                    raise
             return
+        settings: dict[str, Any] = {
+            "FunctionName": spec.name,
+            "MaximumRetryAttempts": spec.retry_attempts,
+            "DestinationConfig": {"OnFailure": {"Destination": spec.on_failure}},
+        }
+        if spec.max_event_age_s is not None:
+            settings["MaximumEventAgeInSeconds"] = spec.max_event_age_s
         retrying(
-            lambda: self.clients.lambda_.put_function_event_invoke_config(
-                FunctionName=spec.name,
-                MaximumRetryAttempts=2,
-                DestinationConfig={"OnFailure": {"Destination": spec.on_failure}},
-            ),
-            function_busy,
+            lambda: lam.put_function_event_invoke_config(**settings),
+            lambda exc: function_busy(exc) or destination_not_permitted_yet(exc),
             self.sleep,
         )
+
+    def _set_concurrency(self, spec: FunctionSpec) -> None:
+        lam = self.clients.lambda_
+        if spec.reserved_concurrency is not None:
+            lam.put_function_concurrency(
+                FunctionName=spec.name, ReservedConcurrentExecutions=spec.reserved_concurrency
+            )
+            return
+        lam.delete_function_concurrency(FunctionName=spec.name)
 
     def _configuration(self, spec: FunctionSpec) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ class DeployClients:
     events: Any
     dynamodb: Any
     sts: Any
+    sqs: Any
 
     @classmethod
     def from_aws(cls, aws: Aws, region: str) -> DeployClients:
@@ -27,4 +28,5 @@ class DeployClients:
             events=aws.client("events", region),
             dynamodb=aws.client("dynamodb", region),
             sts=aws.client("sts", region),
+            sqs=aws.client("sqs", region),
         )

@@ -46,10 +46,20 @@ def destroy_fleet(
         step("role", role, partial(_delete_role, clients, role))
     for group in groups:
         step("log group", group, partial(clients.logs.delete_log_group, logGroupName=group))
+    # After the Notifier, whose failures it receives. Deleting it also deletes any lost
+    # notifications still in it: they are only ever a sign of a past failure.
+    queue = names.dlq_name(fleet)
+    step("queue", queue, partial(_delete_queue, clients, queue))
     if delete_data:
         table = names.table_name(fleet)
         step("table", table, partial(clients.dynamodb.delete_table, TableName=table))
     return steps
+
+
+def _delete_queue(clients: DeployClients, queue: str) -> None:
+    # get_queue_url raises the not-found error `step` expects when the queue is gone.
+    url = clients.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    clients.sqs.delete_queue(QueueUrl=url)
 
 
 def _delete_role(clients: DeployClients, role: str) -> None:

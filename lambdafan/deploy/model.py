@@ -18,6 +18,18 @@ from lambdafan.deploy.policies import FleetArns, inline_policy, lambda_trust_pol
 RUNTIME = "python3.12"
 # Graviton: about 20% cheaper per GB-second, and the bundle is pure Python.
 ARCHITECTURE = "arm64"
+# Lambda retries a failed async event twice; then it goes to the on-failure destination.
+ASYNC_RETRY_ATTEMPTS = 2
+# Lambda's own cap on an async event's age (and its default).
+MAX_EVENT_AGE_S = 21600
+# The longest SQS keeps a message: a lost notification waits two weeks to be looked at.
+DLQ_RETENTION_S = 14 * 24 * 3600
+
+
+def worker_event_age_s(worker_timeout_s: int) -> int:
+    """How old a Worker's async event may get before Lambda drops it to the Notifier: three
+    attempts of `worker_timeout_s` plus ten minutes of queueing and backoff, at most 6 hours."""
+    return min(MAX_EVENT_AGE_S, 3 * worker_timeout_s + 600)
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,16 @@ class TableSpec:
     point_in_time_recovery: bool
     tags: dict[str, str]
     ttl_attribute: str = TTL_ATTRIBUTE
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """The Notifier's dead-letter queue (its async on-failure destination)."""
+
+    name: str
+    retention_s: int
+    tags: dict[str, str]
+    sse: bool = True  # SQS-managed keys: no KMS key for the Notifier's role to be granted
 
 
 @dataclass(frozen=True)
@@ -57,9 +79,15 @@ class FunctionSpec:
     tags: dict[str, str]
     runtime: str = RUNTIME
     architecture: str = ARCHITECTURE
-    # Where Lambda sends an async event whose retries are exhausted (the Worker's go to the
-    # Notifier, which marks that account failed so the run still completes).
+    # Where Lambda sends an async event whose retries are exhausted: the Worker's and the
+    # Director's go to the Notifier (an account failed / a run failed to start), the
+    # Notifier's to the dead-letter queue. None: no EventInvokeConfig is wanted.
     on_failure: str | None = None
+    retry_attempts: int = ASYNC_RETRY_ATTEMPTS
+    # None: not ours to set (Lambda's default, 6 hours, stands).
+    max_event_age_s: int | None = None
+    # None: no reserved concurrency (an existing one is removed).
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +105,7 @@ class FleetModel:
 
     fleet: str
     table: TableSpec
+    dlq: QueueSpec
     log_groups: tuple[LogGroupSpec, ...]
     roles: tuple[RoleSpec, ...]
     functions: tuple[FunctionSpec, ...]
@@ -95,6 +124,7 @@ def fleet_model(config: Config, arns: FleetArns) -> FleetModel:
             point_in_time_recovery=config.results.point_in_time_recovery,
             tags=tags,
         ),
+        dlq=QueueSpec(name=names.dlq_name(fleet), retention_s=DLQ_RETENTION_S, tags=tags),
         log_groups=tuple(
             LogGroupSpec(
                 name=names.log_group_name(fleet, kind),
@@ -127,10 +157,16 @@ def _functions(config: Config, arns: FleetArns, tags: dict[str, str]) -> tuple[F
     # Scripts only go to the Worker, so editing one re-uploads the Worker's code alone.
     worker_bundle = build_bundle(settings, include_scripts=True)
     plain_bundle = build_bundle(settings, include_scripts=False)
+    worker = config.functions.worker
     sizes = {
         "director": config.functions.director,
-        "worker": config.functions.worker,
+        "worker": worker,
         "notifier": config.functions.notifier,
+    }
+    on_failure = {
+        "director": arns.notifier_function_arn,  # the Notifier records "failed to start"
+        "worker": arns.notifier_function_arn,  # the Notifier marks that account failed
+        "notifier": arns.dlq_arn,  # nothing left to tell: keep the event where status sees it
     }
     return tuple(
         FunctionSpec(
@@ -143,7 +179,11 @@ def _functions(config: Config, arns: FleetArns, tags: dict[str, str]) -> tuple[F
             environment={"LAMBDAFAN_FLEET": settings.fleet},
             bundle=worker_bundle if kind == "worker" else plain_bundle,
             tags=tags,
-            on_failure=arns.notifier_function_arn if kind == "worker" else None,
+            on_failure=on_failure[kind],
+            # A Worker event hours late would start an account's scripts long after its run
+            # ended; the run deadline uses the same number.
+            max_event_age_s=worker_event_age_s(worker.timeout) if kind == "worker" else None,
+            reserved_concurrency=worker.reserved_concurrency if kind == "worker" else None,
         )
         for kind in names.KINDS
     )

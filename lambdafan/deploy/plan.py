@@ -11,13 +11,14 @@ from lambdafan.deploy.model import (
     FleetModel,
     FunctionSpec,
     LogGroupSpec,
+    QueueSpec,
     RoleSpec,
     ScheduleSpec,
     TableSpec,
 )
 
 Action = Literal["create", "update", "unchanged", "delete"]
-Spec = TableSpec | LogGroupSpec | RoleSpec | FunctionSpec | ScheduleSpec
+Spec = TableSpec | QueueSpec | LogGroupSpec | RoleSpec | FunctionSpec | ScheduleSpec
 
 
 # --- what AWS reports, reduced to the fields lambdafan owns -----------------------------------
@@ -27,6 +28,13 @@ Spec = TableSpec | LogGroupSpec | RoleSpec | FunctionSpec | ScheduleSpec
 class TableState:
     point_in_time_recovery: bool
     ttl_attribute: str | None  # the attribute TTL is enabled on, None when TTL is off
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class QueueState:
+    retention_s: int
+    sse: bool
     tags: dict[str, str]
 
 
@@ -54,7 +62,11 @@ class FunctionState:
     runtime: str
     architecture: str
     tags: dict[str, str]
+    # From the EventInvokeConfig; all None when the function has none.
     on_failure: str | None = None
+    retry_attempts: int | None = None
+    max_event_age_s: int | None = None
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class FleetState:
     """What exists of a fleet; a missing resource is absent (None / not in the dict)."""
 
     table: TableState | None = None
+    dlq: QueueState | None = None
     log_groups: dict[str, LogGroupState] = field(default_factory=dict)
     roles: dict[str, RoleState] = field(default_factory=dict)
     functions: dict[str, FunctionState] = field(default_factory=dict)
@@ -90,7 +103,7 @@ class FieldChange:
 @dataclass(frozen=True)
 class Change:
     action: Action
-    kind: str  # "table", "log group", "role", "function", "schedule"
+    kind: str  # "table", "queue", "log group", "role", "function", "schedule"
     name: str
     fields: tuple[FieldChange, ...] = ()
     spec: Spec | None = None
@@ -102,7 +115,11 @@ class Change:
 
 def plan_fleet(model: FleetModel, state: FleetState) -> list[Change]:
     """Every resource of the fleet, in creation order, with what must happen to it."""
-    changes = [_change("table", model.table.name, model.table, state.table, _table_fields)]
+    changes = [
+        _change("table", model.table.name, model.table, state.table, _table_fields),
+        # Before the Notifier: its on-failure destination must exist.
+        _change("queue", model.dlq.name, model.dlq, state.dlq, _queue_fields),
+    ]
     changes += [
         _change("log group", g.name, g, state.log_groups.get(g.name), _log_group_fields)
         for g in model.log_groups
@@ -156,6 +173,14 @@ def _table_fields(spec: TableSpec, current: TableState) -> list[FieldChange]:
     ]
 
 
+def _queue_fields(spec: QueueSpec, current: QueueState) -> list[FieldChange]:
+    return [
+        *_differ("retention_s", current.retention_s, spec.retention_s),
+        *_differ("sse", current.sse, spec.sse),
+        *_tags(current.tags, spec.tags),
+    ]
+
+
 def _log_group_fields(spec: LogGroupSpec, current: LogGroupState) -> list[FieldChange]:
     return [
         *_differ("retention_days", current.retention_days, spec.retention_days),
@@ -196,8 +221,25 @@ def _function_fields(spec: FunctionSpec, current: FunctionState) -> list[FieldCh
         *_differ("code", current.code_sha256, spec.bundle.sha256),
         *_differ("architecture", current.architecture, spec.architecture),
         *_differ("on_failure", current.on_failure, spec.on_failure),
+        *_event_invoke_fields(spec, current),
+        *_differ("reserved_concurrency", current.reserved_concurrency, spec.reserved_concurrency),
         *_tags(current.tags, spec.tags),
     ]
+
+
+# The fields one put_function_event_invoke_config call sets (it replaces the whole config).
+EVENT_INVOKE_FIELDS = ("on_failure", "retry_attempts", "max_event_age_s")
+
+
+def _event_invoke_fields(spec: FunctionSpec, current: FunctionState) -> list[FieldChange]:
+    """Retries and event age count only where we set them: with a destination, and an age
+    only where the spec names one (elsewhere Lambda's default is not ours to compare)."""
+    if spec.on_failure is None:
+        return []
+    changes = _differ("retry_attempts", current.retry_attempts, spec.retry_attempts)
+    if spec.max_event_age_s is not None:
+        changes += _differ("max_event_age_s", current.max_event_age_s, spec.max_event_age_s)
+    return changes
 
 
 def _schedule_fields(spec: ScheduleSpec, current: ScheduleState) -> list[FieldChange]:

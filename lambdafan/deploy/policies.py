@@ -119,6 +119,12 @@ class FleetArns:
     def notifier_function_arn(self) -> str:
         return self.function_arn("notifier")
 
+    @property
+    def dlq_arn(self) -> str:
+        """The Notifier's dead-letter queue (its on-failure destination)."""
+        queue = names.dlq_name(self.fleet)
+        return names.queue_arn(self.partition, self.region, self.account_id, queue)
+
     def log_group_arn(self, kind: str) -> str:
         """The function's own log group (without the `:*` stream suffix)."""
         _check_kind(kind)
@@ -279,7 +285,13 @@ def _notifier(arns: FleetArns) -> list[Statement]:
     notify = arns.notify
     # It writes too: a Worker whose retries are exhausted reaches the Notifier (Lambda's
     # on-failure destination), which records that account as failed so the run completes.
-    statements = [_logs("notifier", arns), *_table("ResultsTableReadWrite", _READ_WRITE, arns)]
+    statements = [
+        _logs("notifier", arns),
+        *_table("ResultsTableReadWrite", _READ_WRITE, arns),
+        # Lambda delivers the Notifier's failed events to its on-failure destination with the
+        # function's execution role, so the role must be allowed to send to that one queue.
+        _statement("SendToDeadLetterQueue", ["sqs:SendMessage"], [arns.dlq_arn]),
+    ]
     if notify.slack_webhook_parameter:
         # A SecureString under the default aws/ssm key needs no KMS grant; a customer-managed
         # key would need kms:Decrypt on that key, which is the user's to grant.

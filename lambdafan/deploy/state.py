@@ -15,6 +15,7 @@ from lambdafan.deploy.plan import (
     FleetState,
     FunctionState,
     LogGroupState,
+    QueueState,
     RoleState,
     ScheduleState,
     TableState,
@@ -28,6 +29,7 @@ def read_fleet_state(model: FleetModel, clients: DeployClients) -> FleetState:
     functions = {f.name: read_function(clients, f.name) for f in model.functions}
     return FleetState(
         table=read_table(clients, model.table.name),
+        dlq=read_queue(clients, model.dlq.name),
         log_groups={name: state for name, state in log_groups.items() if state},
         roles={name: state for name, state in roles.items() if state},
         functions={name: state for name, state in functions.items() if state},
@@ -53,6 +55,36 @@ def read_table(clients: DeployClients, name: str) -> TableState | None:
         if ttl.get("TimeToLiveStatus") == "ENABLED"
         else None,
         tags={t["Key"]: t["Value"] for t in tags},
+    )
+
+
+def queue_url(clients: DeployClients, name: str) -> str | None:
+    """The queue's URL (what every SQS call takes), or None when there is no such queue."""
+    try:
+        url: str = clients.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if is_not_found(exc):
+            return None
+        raise
+    return url
+
+
+def queue_attributes(clients: DeployClients, url: str, *names_: str) -> dict[str, str]:
+    """Some of a queue's attributes, as SQS reports them (text)."""
+    response = clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names_))
+    return dict(response.get("Attributes", {}))
+
+
+def read_queue(clients: DeployClients, name: str) -> QueueState | None:
+    url = queue_url(clients, name)
+    if url is None:
+        return None
+    attributes = queue_attributes(clients, url, "MessageRetentionPeriod", "SqsManagedSseEnabled")
+    tags = clients.sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+    return QueueState(
+        retention_s=int(attributes.get("MessageRetentionPeriod", 0)),
+        sse=attributes.get("SqsManagedSseEnabled") == "true",
+        tags=dict(tags),
     )
 
 
@@ -104,6 +136,7 @@ def read_function(clients: DeployClients, name: str) -> FunctionState | None:
             return None
         raise
     config = response["Configuration"]
+    invoke = _event_invoke_config(clients, name)
     return FunctionState(
         role_arn=config["Role"],
         handler=config.get("Handler", ""),
@@ -114,21 +147,25 @@ def read_function(clients: DeployClients, name: str) -> FunctionState | None:
         runtime=config.get("Runtime", ""),
         architecture=(config.get("Architectures") or ["x86_64"])[0],
         tags=dict(response.get("Tags", {})),
-        on_failure=_on_failure(clients, name),
+        on_failure=invoke.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+        retry_attempts=invoke.get("MaximumRetryAttempts"),
+        max_event_age_s=invoke.get("MaximumEventAgeInSeconds"),
+        # GetFunction reports reserved concurrency only when some is set.
+        reserved_concurrency=response.get("Concurrency", {}).get("ReservedConcurrentExecutions"),
     )
 
 
-def _on_failure(clients: DeployClients, function: str) -> str | None:
+def _event_invoke_config(clients: DeployClients, function: str) -> dict[str, Any]:
+    """The function's async settings ({} when it has none)."""
     try:
-        config = clients.lambda_.get_function_event_invoke_config(FunctionName=function)
+        config: dict[str, Any] = clients.lambda_.get_function_event_invoke_config(
+            FunctionName=function
+        )
     except ClientError as exc:
         if is_not_found(exc):
-            return None
+            return {}
         raise
-    destination: str | None = (
-        config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-    )
-    return destination
+    return config
 
 
 def read_schedule(clients: DeployClients, fleet: str) -> ScheduleState | None:

@@ -38,9 +38,26 @@ def plan_table(changes: Sequence[Change]) -> Table:
     return table
 
 
+# Fields whose values are short enough to show as `field old → new`.
+_VALUE_FIELDS = (
+    "memory",
+    "timeout",
+    "retention_days",
+    "retention_s",
+    "expression",
+    "runtime",
+    "handler",
+    "retry_attempts",
+    "max_event_age_s",
+    "reserved_concurrency",
+)
+
+
 def _describe_field(field: FieldChange) -> str:
-    if field.field in ("memory", "timeout", "retention_days", "expression", "runtime", "handler"):
-        return f"{field.field} {field.current} → {field.desired}"
+    if field.field in _VALUE_FIELDS:
+        current = "none" if field.current is None else field.current
+        desired = "none" if field.desired is None else field.desired
+        return f"{field.field} {current} → {desired}"
     return field.field
 
 
