@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_src import table
+from lambda_src import runs, table
 from lambda_src.director import DirectorDeps, run_director
 from lambdafan.memory_store import MemoryStore
 from tests.conftest import create_table, make_settings
@@ -44,6 +44,22 @@ def test_director_marks_accounts_whose_worker_cannot_start(aws: Any) -> None:
     # The run lists its accounts, so readers find records of accounts not finished yet.
     assert sorted(run["accounts"]) == [B, A]
     assert not notified  # A's Worker has yet to finish
+    assert (response["resumed"], response["started"]) == (False, 2)
+    assert errors[0]["attempt"] == runs.DIRECTOR_ATTEMPT
+
+    # The same event again (Lambda retried the Director): the run resumes, starting a Worker
+    # only for the account not done yet; B's failure stays as it was.
+    started.clear()
+    again = run_director(
+        {"run_id": response["run_id"]},
+        settings,
+        DirectorDeps(store=store, organizations=None, invoke=invoke),
+    )
+    assert (again["run_id"], again["resumed"], again["started"]) == (response["run_id"], True, 1)
+    assert [p["account"]["id"] for p in started] == [A]
+    assert len(list(table.run_errors(store, response["run_id"]))) == 1
+    assert len(list(table.account_items(store, response["run_id"]))) == 1
+    assert not notified
 
 
 def test_director_restricts_ad_hoc_runs_and_reports_unknown_names(aws: Any) -> None:
@@ -82,3 +98,31 @@ def test_a_run_with_no_accounts_completes_at_once_and_notifies() -> None:
     assert invoked == [("notifier", {"run_id": "empty"})]
     run = table.get_run(store, "empty")
     assert run is not None and (run["status"], run["accounts_done"]) == ("complete", 0)
+    # Retried, it finds the run ended and does nothing.
+    invoked.clear()
+    again = run_director(
+        {"run_id": "empty", "accounts": ["999999999999"]},
+        settings,
+        DirectorDeps(store=store, organizations=None, invoke=lambda k, p: invoked.append((k, p))),
+    )
+    assert (again["resumed"], again["started"], invoked) == (True, 0, [])
+
+
+def test_a_scheduled_event_delivered_twice_is_one_run() -> None:
+    settings = make_settings(accounts=(A, B))
+    store = MemoryStore()
+    started: list[dict[str, Any]] = []
+    event = {"source": "aws.events", "time": "2026-11-26T06:00:00Z", "id": "ev-1", "detail": {}}
+    deps = DirectorDeps(store=store, organizations=None, invoke=lambda k, p: started.append(p))
+    first = run_director(event, settings, deps)
+    second = run_director(event, settings, deps)
+    assert first["run_id"] == second["run_id"] == runs.scheduled_run_id(event)
+    assert first["run_id"].startswith("20261126T060000Z-")
+    assert (first["resumed"], second["resumed"]) == (False, True)
+    assert len(list(store.query_runs())) == 1
+    run = table.get_run(store, first["run_id"])
+    assert run is not None and run["trigger"] == "schedule"
+    # No account was done yet, so the retry started both Workers again (each a new attempt).
+    assert sorted(p["account"]["id"] for p in started) == sorted([A, A, B, B])
+    other = run_director({**event, "id": "ev-2"}, settings, deps)
+    assert other["run_id"] != first["run_id"]
