@@ -74,7 +74,9 @@ def expiry(now: dt.datetime, ttl_days: int) -> int:
 
 
 def worker_event_age_s(worker_timeout_s: int) -> int:
-    """How old a Worker event may get before Lambda drops it: its two retries, with room."""
+    """How old a Worker's async event may get before Lambda gives it to the Notifier: three
+    attempts of the timeout plus ten minutes of queueing and backoff, at most 6 hours. Deploy
+    sets it on the Worker; the run's deadline counts on it."""
     return min(MAX_EVENT_AGE_S, 3 * worker_timeout_s + DEADLINE_MARGIN_S)
 
 

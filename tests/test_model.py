@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lambdafan.deploy.model import DLQ_RETENTION_S, MAX_EVENT_AGE_S, worker_event_age_s
+from lambda_src.runs import MAX_EVENT_AGE_S, worker_event_age_s
+from lambdafan.deploy.model import DLQ_RETENTION_S
 from tests.test_plan import model
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambda_src import names
+from lambda_src.runs import worker_event_age_s
 from lambda_src.table import TTL_ATTRIBUTE
 from lambdafan.config import Config
 from lambdafan.deploy.bundle import Bundle, build_bundle
@@ -20,16 +21,8 @@ RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
 # Lambda retries a failed async event twice; then it goes to the on-failure destination.
 ASYNC_RETRY_ATTEMPTS = 2
-# Lambda's own cap on an async event's age (and its default).
-MAX_EVENT_AGE_S = 21600
 # The longest SQS keeps a message: a lost notification waits two weeks to be looked at.
 DLQ_RETENTION_S = 14 * 24 * 3600
-
-
-def worker_event_age_s(worker_timeout_s: int) -> int:
-    """How old a Worker's async event may get before Lambda drops it to the Notifier: three
-    attempts of `worker_timeout_s` plus ten minutes of queueing and backoff, at most 6 hours."""
-    return min(MAX_EVENT_AGE_S, 3 * worker_timeout_s + 600)
 
 
 @dataclass(frozen=True)
