@@ -102,6 +102,9 @@ def partition_for(region: str) -> str:
 # --- ARNs --------------------------------------------------------------------------------------
 
 
+_ARN_ACCOUNT = re.compile(r"\barn:[^:\s]*:[^:\s]*:[^:\s]*:(\d{12}):")
+
+
 def arn(partition: str, service: str, region: str, account_id: str, resource: str) -> str:
     """An ARN; `region` and `account_id` are empty for services without them."""
     return f"arn:{partition}:{service}:{region}:{account_id}:{resource}"
@@ -110,6 +113,11 @@ def arn(partition: str, service: str, region: str, account_id: str, resource: st
 def is_arn(value: str) -> bool:
     """Whether a user-supplied value is already an ARN rather than a name."""
     return value.startswith("arn:")
+
+
+def arn_accounts(text: str) -> list[str]:
+    """The account ids of the ARNs in `text` (an ARN's fifth field), in order."""
+    return _ARN_ACCOUNT.findall(text)
 
 
 def role_arn(partition: str, account_id: str, role: str) -> str:

@@ -52,6 +52,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
+from lambda_src import names
 from lambdafan.errors import UsageError
 
 ENV_FAULTS = "LAMBDAFAN_FAULTS"
@@ -68,7 +69,6 @@ KINDS = (
 )
 ANY = "*"
 _ACCOUNT = re.compile(r"\d{12}")
-_ARN_ACCOUNT = re.compile(r"arn:[^:]*:[^:]*:[^:]*:(\d{12}):")
 _OPERATION = re.compile(r"[A-Z][A-Za-z0-9]*")
 # Where a call's service, protocol and named accounts wait for its attempts' `before-send`:
 # botocore passes the same context dict to `before-parameter-build` and to every attempt.
@@ -376,7 +376,7 @@ def _accounts_named(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         if _ACCOUNT.fullmatch(value):
             yield value
-        yield from _ARN_ACCOUNT.findall(value)
+        yield from names.arn_accounts(value)
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _accounts_named(item)

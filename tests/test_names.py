@@ -361,3 +361,10 @@ def test_no_module_but_names_formats_an_arn_or_a_table_key() -> None:
         for line, text in name_literals(path.read_text(encoding="utf-8"))
     }
     assert offenders == {}, "build names, ARNs and keys with lambda_src.names"
+
+
+def test_arn_accounts_reads_the_account_field_of_every_arn() -> None:
+    text = "arn:aws:iam::111111111111:role/x and arn:aws-cn:sns:cn-north-1:222222222222:t"
+    assert names.arn_accounts(text) == ["111111111111", "222222222222"]
+    assert names.arn_accounts("arn:aws:s3:::bucket") == []
+    assert names.arn_accounts("111111111111") == []
