@@ -105,6 +105,11 @@ def close_overdue(recent: list[Item], settings: FleetSettings, deps: DirectorDep
     """Close the runs past their deadline as `incomplete` and notify each; their ids."""
     closed = []
     for run_id in runs.overdue(recent, deps.clock()):
+        # Every account reported and only the last counter update was lost: complete it.
+        if runs.complete_if_all_done(deps.store, run_id, deps.clock()):
+            notify_completed(deps.invoke, run_id)
+            closed.append(run_id)
+            continue
         silent = runs.close_run(
             deps.store,
             run_id,
