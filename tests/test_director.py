@@ -3,6 +3,7 @@ account, and marks accounts whose Worker cannot start as failed."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -126,3 +127,34 @@ def test_a_scheduled_event_delivered_twice_is_one_run() -> None:
     assert sorted(p["account"]["id"] for p in started) == sorted([A, A, B, B])
     other = run_director({**event, "id": "ev-2"}, settings, deps)
     assert other["run_id"] != first["run_id"]
+
+
+def test_an_overdue_run_whose_accounts_all_reported_completes_and_notifies() -> None:
+    """Every account reported, but the last counter update was lost (a crash between the done
+    item and the counters): the sweep completes the run as it would have; it is not incomplete."""
+    settings = make_settings(accounts=(A, B))
+    store = MemoryStore()
+    started = dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.timezone.utc)
+    runs.start_run(store, "old", accounts=[A, B], scripts=["whoami"], trigger="manual",
+                   now=started, ttl_days=1, worker_timeout_s=900)  # fmt: skip
+    finished = runs.finish_account(store, "old", A, "a", records_by_script={"whoami": 2},
+                                   errors=0, failed=False, attempt="a1", now=started,
+                                   ttl_days=1)  # fmt: skip
+    assert finished is runs.Finish.COUNTED
+    # B's done item is written, and then its Worker dies before adding its counters.
+    assert store.put_new(
+        table.account_done_item("old", B, "b", records_by_script={"whoami": 3}, errors=0,
+                                failed=False, finished_at=runs.iso(started), expires_at=0,
+                                attempt="b1")
+    )  # fmt: skip
+    invoked: list[tuple[str, dict[str, Any]]] = []
+    later = started + dt.timedelta(days=1)
+    run_director(
+        {"run_id": "new", "accounts": []},
+        settings,
+        DirectorDeps(store, None, lambda k, p: invoked.append((k, p)), clock=lambda: later),
+    )
+    run = table.get_run(store, "old")
+    assert run is not None
+    assert (run["status"], run["accounts_done"], run["records"]) == ("complete", 2, 5)
+    assert ("notifier", {"run_id": "old"}) in invoked
