@@ -124,11 +124,12 @@ def test_status_shows_the_last_run(server: str, tmp_path: Path) -> None:
     runs.start_run(
         store,
         "20261126T224104Z-3f9a1c",
-        accounts_expected=1,
+        accounts=["111111111111"],
         scripts=["whoami"],
         trigger="schedule",
         now=started,
         ttl_days=30,
+        worker_timeout_s=900,
     )
 
     done = cli("status", "-c", str(config))
