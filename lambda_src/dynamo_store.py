@@ -136,7 +136,9 @@ class DynamoStore:
         attr_names["#when"] = when[0]
         attr_values = {f":v{i}": to_dynamo(v) for i, v in enumerate(values.values())}
         if when[1] is None:
-            condition = "attribute_exists(pk) AND attribute_not_exists(#when)"
+            # Absent, or set to null (a claim given back, see runs.release_notification).
+            condition = "attribute_exists(pk) AND (attribute_not_exists(#when) OR #when = :null)"
+            attr_values[":null"] = None
         else:
             condition = "#when = :when"
             attr_values[":when"] = to_dynamo(when[1])

@@ -220,7 +220,12 @@ def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[st
     if not runs.claim_notification(deps.store, run_id, deps.clock()):
         # A retried or duplicate Notifier: the run was reported already.
         return {"run_id": run_id, "duplicate": True}
-    summary = summarize(deps.store, run_id)
+    try:
+        summary = summarize(deps.store, run_id)
+    except Exception:
+        # Nothing was sent: give the claim back, so Lambda's retry of this failure notifies.
+        runs.release_notification(deps.store, run_id)
+        raise
     text = format_summary(summary)
     delivered: list[Delivery] = []
     if deps.channels is not None:

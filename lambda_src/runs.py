@@ -220,6 +220,8 @@ def fail_account(
 ) -> Finish:
     """Record that an account produced nothing (its Worker never ran, or Lambda gave up on it):
     one account-wide error and the account done as failed, unless it is done already."""
+    if store.get(names.run_pk(run_id), names.account_sk(account_id)) is not None:
+        return Finish.DUPLICATE  # done already: don't even leave an error item behind
     error = account_error(
         run_id,
         account_id,
@@ -392,9 +394,16 @@ def overdue(runs: Iterable[Mapping[str, Any]], now: dt.datetime) -> list[str]:
 
 
 def claim_notification(store: ItemStore, run_id: str, now: dt.datetime) -> bool:
-    """True for the one caller that gets to notify about a run (a retried Notifier doesn't)."""
+    """True for the one caller that gets to notify about a run (a duplicate Notifier doesn't)."""
     return store.update_if(
         names.run_pk(run_id), names.RUN_SK, {"notified_at": iso(now)}, when=("notified_at", None)
+    )
+
+
+def release_notification(store: ItemStore, run_id: str) -> None:
+    """Give a claim back after failing before anything was sent, so Lambda's retry notifies."""
+    store.update_if(
+        names.run_pk(run_id), names.RUN_SK, {"notified_at": None}, when=("run_id", run_id)
     )
 
 

@@ -380,7 +380,7 @@ class _AccountRun:
                     if outcome.stopped or not writer.put(item):
                         return outcome
                     outcome.records += 1
-        except (Exception, SystemExit) as exc:  # a script calling sys.exit() fails only itself
+        except BaseException as exc:  # sys.exit() or its own: fails only this pair (no Ctrl-C here)
             where = script_location(exc, pair.script.path)
             with outcome.lock:
                 if not outcome.stopped:

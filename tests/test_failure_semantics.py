@@ -608,3 +608,44 @@ def test_ten_thousand_accounts_fit_the_run_item_and_count_exactly() -> None:
     assert (run["status"], run["accounts_done"], run["records"]) == ("complete", 10_000, 30_000)
     # DynamoDB's item limit is 400 KB; the run item lists every account id.
     assert len(json.dumps(run, default=str).encode("utf-8")) < 250_000
+
+
+def test_a_notifier_that_fails_before_sending_is_retried_and_notifies(fleet: Fleet) -> None:
+    run_id = fleet.director({"trigger": "test"})["run_id"]
+    for payload in fleet.take("worker"):
+        fleet.worker(payload)
+    [report] = fleet.take("notifier")
+    real_query = fleet.store.query
+    calls = {"n": 0}
+
+    def throttled_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "Query")
+        return real_query(*args, **kwargs)
+
+    fleet.store.query = throttled_once  # type: ignore[method-assign]
+    with pytest.raises(ClientError):
+        fleet.notifier(report)  # fails while summarizing: nothing sent
+    fleet.store.query = real_query  # type: ignore[method-assign]
+
+    fleet.notifier(report)  # Lambda's retry
+    assert len(fleet.notifications) == 1
+    assert fleet.notifier(report) == {"run_id": run_id, "duplicate": True}
+
+
+def test_an_account_failed_twice_leaves_one_error(fleet: Fleet) -> None:
+    run_id = fleet.director({"trigger": "test"})["run_id"]
+    first = fleet.take("worker")[0]
+    gave_up = {
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": first,
+        "responsePayload": {"errorType": "Killed", "errorMessage": "out of memory"},
+    }
+    fleet.notifier(gave_up)
+    fleet.notifier(gave_up)  # delivered twice
+
+    errors = fleet.store.query(names.run_pk(run_id), names.ERROR_SK_PREFIX, consistent=True)
+    assert [(e["account_id"], e["error_type"]) for e in errors] == [
+        (first["account"]["id"], "Killed")
+    ]

@@ -258,3 +258,15 @@ def test_last_run_line_says_which_channels_were_told() -> None:
     }
     line = last_run_line(fleet_status((), last_run=run))
     assert line.endswith("told: slack sent; email failed: MessageRejected: not verified")
+
+
+def test_last_run_line_says_overdue_past_the_deadline() -> None:
+    run = {
+        "run_id": "20261126T060000Z-dddddd",
+        "status": "running",
+        "deadline_at": "2026-11-26T07:20:00+00:00",
+        "accounts_done": 1,
+        "accounts_expected": 2,
+        "started_at": "2026-11-26T06:00:00+00:00",
+    }
+    assert ", overdue, 1/2 accounts" in last_run_line(fleet_status((), last_run=run))

@@ -9,6 +9,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from lambda_src import runs
 from lambdafan.fleet_status import FleetStatus, ResourceState, ResourceStatus, ScheduleStatus
 from lambdafan.log_events import LogEvent
 from lambdafan.render.console import console, note
@@ -62,9 +63,11 @@ def last_run_line(status: FleetStatus) -> str:
     run = status.last_run
     if run is None:
         return "last run: no runs yet"
+    # Past its deadline, not closed yet (the next Director does that): say so, as `runs` does.
+    shown = "overdue" if runs.is_overdue(run, runs.utcnow()) else run.get("status", "?")
     parts = [
         escape(str(run.get("run_id", "?"))),
-        escape(str(run.get("status", "?"))),
+        escape(str(shown)),
         f"{run.get('accounts_done', 0)}/{run.get('accounts_expected', '?')} accounts",
     ]
     if run.get("accounts_failed"):
