@@ -2,22 +2,26 @@
 
 Only the Lambda invoke step is replaced, by an in-process dispatcher. Workers run in parallel and
 share one bounded pool for their (script, region) pairs: thousands of simultaneous threads in one
-process spend more time fighting over the GIL than working.
+process spend more time fighting over the GIL than working. Every run ends: `cancel()` (Ctrl-C)
+stops its pairs and closes it as interrupted with what it found, and the executor never waits
+for a script blocked in a call (it reports the threads it leaves behind).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from lambda_src import runs
+from lambda_src import runs, status
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
+from lambda_src.invoke import Invoke
 from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
 from lambda_src.runs import Clock
 from lambda_src.scripts import Script, ScriptError, load_script
@@ -26,9 +30,14 @@ from lambda_src.table import ItemStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.aws import Aws, is_not_found
 from lambdafan.errors import UsageError
+from lambdafan.local_stop import INTERRUPTED, INTERRUPTED_TYPE, PairPool, StopCountingStore
 from lambdafan.memory_store import MemoryStore
 
 DEFAULT_THREADS = 32
+# After cancel(): how long Workers get to store what their stopped pairs found and report.
+STOP_GRACE_S = 1.0
+# How often the wait for Workers looks for a cancel().
+WAIT_STEP_S = 0.1
 
 
 class RunObserver(Protocol):
@@ -47,6 +56,10 @@ class LocalRun:
     summary: RunSummary
     unknown_accounts: list[str] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False  # stopped by `cancel()` before it ended: closed as interrupted
+    # Threads still running a script blocked in a call (stopped or past its time limit): the
+    # process cannot end normally while they run.
+    left_running: int = 0
 
 
 class LocalExecutor:
@@ -72,6 +85,18 @@ class LocalExecutor:
         self.clock = clock
         self.observer = observer
         self.pair_timeout_s = pair_timeout_s
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._pairs: PairPool | None = None
+
+    def cancel(self) -> None:
+        """Stop the run (thread-safe): queued pairs and Workers never start, running pairs
+        stop at their next record, and `run` returns soon with the run closed as interrupted."""
+        self._cancelled.set()
+        with self._lock:
+            pairs = self._pairs
+        if pairs is not None:
+            pairs.stop()
 
     def run(
         self,
@@ -79,7 +104,8 @@ class LocalExecutor:
         scripts: Sequence[str] | None = None,
         run_id: str | None = None,
     ) -> LocalRun:
-        """Run once, as the deployed fleet would, and wait for every account to finish."""
+        """Run once, as the deployed fleet would, and wait for every account to finish (or,
+        after `cancel()`, for at most STOP_GRACE_S more)."""
         event: dict[str, Any] = {"trigger": "local"}
         if run_id:
             event["run_id"] = run_id
@@ -87,62 +113,87 @@ class LocalExecutor:
             event["accounts"] = list(accounts)
         if scripts:
             event["scripts"] = list(scripts)
-        notifications: list[dict[str, Any]] = []
-        workers: list[cf.Future[WorkerResult]] = []
-        lock = threading.Lock()
-        with (
-            cf.ThreadPoolExecutor(self.threads, thread_name_prefix="pair") as pair_pool,
-            cf.ThreadPoolExecutor(self.threads, thread_name_prefix="worker") as worker_pool,
-        ):
-            worker_deps = WorkerDeps(
-                store=self.store,
-                base_session=self.aws.session,
-                invoke=lambda kind, payload: dispatch(kind, payload),
-                scripts=self.scripts,
-                clock=self.clock,
-                pool=pair_pool,
-                pair_timeout_s=self.pair_timeout_s,
-            )
-
-            def dispatch(kind: str, payload: dict[str, Any]) -> None:
-                if kind == "worker":
-                    future = worker_pool.submit(self._worker, payload, worker_deps)
-                    with lock:
-                        workers.append(future)
-                else:
-                    # A laptop run summarizes but never posts to the fleet's channels.
-                    deps = NotifierDeps(store=self.store)
-                    notifications.append(run_notifier(payload, self.settings, deps))
-
-            started = run_director(event, self.settings, self._director_deps(dispatch))
+        pair_pool = PairPool(self.threads)
+        with self._lock:
+            self._pairs = pair_pool
+        if self._cancelled.is_set():  # cancelled before this run had a pool to stop
+            pair_pool.stop()
+        worker_pool = cf.ThreadPoolExecutor(self.threads, thread_name_prefix="worker")
+        dispatcher = _Dispatcher(self, worker_pool, pair_pool)
+        try:
+            started = run_director(event, self.settings, self._director_deps(dispatcher))
             if self.observer:
                 self.observer.started(started["run_id"], started["accounts"])
-            for future in cf.as_completed(workers):
-                result = future.result()
-                if self.observer:
-                    self.observer.account_done(result)
-            # Every Worker has returned: if none completed the run (a store that lost a counter
-            # update, as unserialised in-process moto can), complete and notify here.
-            if runs.complete_if_all_done(self.store, started["run_id"], self.clock()):
-                dispatch("notifier", {"run_id": started["run_id"]})
+            self._wait_for(dispatcher.workers)
+            self._end(started["run_id"], dispatcher)
+        finally:
+            # Never wait here: a script blocked in a call would hold the run forever.
+            worker_pool.shutdown(wait=False, cancel_futures=True)
+            pair_pool.shutdown(wait=False, cancel_futures=True)
+            with self._lock:
+                self._pairs = None
+        summary = summarize(self.store, started["run_id"])
         return LocalRun(
             run_id=started["run_id"],
-            summary=summarize(self.store, started["run_id"]),
+            summary=summary,
             unknown_accounts=started["unknown_accounts"],
-            notifications=notifications,
+            notifications=dispatcher.notifications,
+            interrupted=summary.status == status.INTERRUPTED,
+            left_running=pair_pool.busy + sum(not f.done() for f in dispatcher.workers),
         )
 
-    def _worker(self, payload: dict[str, Any], deps: WorkerDeps) -> WorkerResult:
-        """Run one Worker; if it fails (as Lambda would retry and then give up on), its
-        account is recorded as failed, never the run."""
+    def _wait_for(self, workers: Sequence[cf.Future[WorkerResult | None]]) -> None:
+        """Until every Worker has returned; once cancelled, STOP_GRACE_S more at most (a Worker
+        still busy then is left behind, and its account closed as interrupted)."""
+        pending = set(workers)
+        give_up: float | None = None
+        while pending:
+            if give_up is None and self._cancelled.is_set():
+                give_up = time.monotonic() + STOP_GRACE_S
+            step = WAIT_STEP_S if give_up is None else min(WAIT_STEP_S, give_up - time.monotonic())
+            if step <= 0:
+                return
+            # A short step, so that a cancel() is seen promptly.
+            done, pending = cf.wait(pending, step, cf.FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                if result is not None and self.observer:
+                    self.observer.account_done(result)
+
+    def _end(self, run_id: str, dispatcher: _Dispatcher) -> None:
+        """Close a cancelled run as interrupted (unless it ended meanwhile); else complete it
+        if no Worker did."""
+        if self._cancelled.is_set():
+            runs.close_run(
+                self.store,
+                run_id,
+                status.INTERRUPTED,
+                reason=INTERRUPTED,
+                error_type=INTERRUPTED_TYPE,
+                now=self.clock(),
+                ttl_days=self.settings.ttl_days,
+                account_names=dispatcher.account_names,
+            )
+            return
+        # Every Worker has returned: if none completed the run (a store that lost a counter
+        # update, as unserialised in-process moto can), complete and notify here.
+        if runs.complete_if_all_done(self.store, run_id, self.clock()):
+            dispatcher("notifier", {"run_id": run_id})
+
+    def _worker(self, payload: dict[str, Any], deps: WorkerDeps) -> WorkerResult | None:
+        """Run one Worker (None: the run was cancelled before it started); if it fails (as
+        Lambda would retry and then give up on), its account is recorded as failed, never the
+        run."""
+        if self._cancelled.is_set():
+            return None  # its account never reports: closing the run marks it interrupted
         try:
             return run_worker(payload, self.settings, deps)
-        except Exception as exc:
+        except BaseException as exc:  # a Worker thread never sees a real Ctrl-C: main's only
             account = payload["account"]
             result = WorkerResult(str(payload["run_id"]), account["id"], account["name"])
             result.failed = True
             finish = runs.fail_account(
-                self.store,
+                deps.store,
                 result.run_id,
                 result.account_id,
                 result.account_name,
@@ -157,13 +208,46 @@ class LocalExecutor:
                 deps.invoke("notifier", {"run_id": result.run_id})
             return result
 
-    def _director_deps(self, dispatch: Callable[[str, dict[str, Any]], None]) -> DirectorDeps:
+    def _director_deps(self, dispatch: Invoke) -> DirectorDeps:
         organizations = None
         if self.settings.organization:
             organizations = self.aws.client("organizations", self.settings.home_region)
         return DirectorDeps(
             store=self.store, organizations=organizations, invoke=dispatch, clock=self.clock
         )
+
+
+class _Dispatcher:
+    """The in-process Lambda invoke: Workers go on the worker pool, the Notifier runs here."""
+
+    def __init__(self, executor: LocalExecutor, workers: cf.Executor, pairs: PairPool) -> None:
+        self._executor = executor
+        self._pool = workers
+        self._lock = threading.Lock()
+        self.workers: list[cf.Future[WorkerResult | None]] = []
+        self.account_names: dict[str, str] = {}
+        self.notifications: list[dict[str, Any]] = []
+        self.deps = WorkerDeps(
+            store=StopCountingStore(executor.store, executor._cancelled),
+            base_session=executor.aws.session,
+            invoke=self,
+            scripts=executor.scripts,
+            clock=executor.clock,
+            pool=pairs,
+            pair_timeout_s=executor.pair_timeout_s,
+        )
+
+    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "worker":
+            future = self._pool.submit(self._executor._worker, payload, self.deps)
+            account = payload["account"]
+            with self._lock:
+                self.workers.append(future)
+                self.account_names[str(account["id"])] = str(account["name"])
+        else:
+            # A laptop run summarizes but never posts to the fleet's channels.
+            deps = NotifierDeps(store=self._executor.store)
+            self.notifications.append(run_notifier(payload, self._executor.settings, deps))
 
 
 def open_store(aws: Aws, settings: FleetSettings) -> tuple[ItemStore, bool]:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import yaml
 
 from lambda_src import table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import table_definition
-from tests.conftest import SCRIPTS, cli
+from tests.conftest import SCRIPTS, cli, lambdafan
 
 A, B = "111111111111", "022222222222"
 
@@ -145,3 +151,130 @@ def test_run_needs_now_or_local(server: str, tmp_path: Path) -> None:
         "error: say where to run: --now (the deployed fleet) or --local (here)"
     )
     assert done.stdout == ""
+
+
+# Timing bounds hold on a loaded 2-core machine: nothing here waits for a script that is stuck.
+CTRL_C_EXIT_S = 3.0
+FOUR = [f"{n:012d}" for n in range(1, 5)]
+TEN_REGIONS = [
+    *("us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1"),
+    *("eu-west-2", "eu-west-3", "eu-central-1", "ap-southeast-1", "ap-northeast-1"),
+]
+
+
+def start_sleepy_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[subprocess.Popen[str], Path, Path]:
+    """`lambdafan run --local` in a subprocess: 4 accounts x 10 regions of sleeps.py (one
+    record, then 10 s asleep) on 32 threads. Returns once 32 pairs have handed over their
+    record; the other 8 wait in the queue."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("LAMBDAFAN_TEST_MARKS", str(marks))
+    accounts = {"list": [{"id": a, "name": f"acct-{n}"} for n, a in enumerate(FOUR)]}
+    config = write_config(tmp_path, ["sleeps"], accounts=accounts, regions=TEN_REGIONS)
+    out = tmp_path / "records.jsonl"
+    args = ["run", "--local", "-c", str(config), "-o", str(out), "--threads", "32"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lambdafan", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    deadline = time.monotonic() + 60
+    while len(list(marks.iterdir())) < 32:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the run did not get going: {process.communicate()}")
+        time.sleep(0.02)
+    return process, marks, out
+
+
+def test_ctrl_c_stops_a_local_run_and_keeps_what_it_found(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(**table_definition("e2e-results"))
+    process, marks, out = start_sleepy_run(tmp_path, monkeypatch)
+
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    took = time.monotonic() - sent
+
+    assert process.returncode == 130, stderr
+    assert took < CTRL_C_EXIT_S, f"{took:.1f}s"
+    assert "Traceback" not in stderr
+    assert "stopping: Ctrl-C again to quit at once" in stderr
+    assert ": INTERRUPTED" in stdout
+    assert "records: 32\n  sleeps: 32" in stdout
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    found = sorted(f"{r['account_id']}-{r['region']}" for r in rows)
+    assert found == sorted(mark.name for mark in marks.iterdir()) and len(found) == 32
+    store = DynamoStore(client, "e2e-results")
+    run = table.latest_run(store)
+    assert run is not None
+    assert (run["status"], run["records"], run["accounts_done"]) == ("interrupted", 32, 4)
+    errors = [e["message"] for e in table.run_errors(store, run["run_id"])]
+    assert len(errors) == 40
+    assert errors.count("interrupted (Ctrl-C) before it started") == 8  # the queued pairs
+
+
+def test_a_second_ctrl_c_leaves_at_once(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a table, stopping takes a while (Workers and the run are closed in it).
+    boto3.client("dynamodb", region_name="us-east-1").create_table(
+        **table_definition("e2e-results")
+    )
+    process, _, _ = start_sleepy_run(tmp_path, monkeypatch)
+    process.send_signal(signal.SIGINT)
+    assert process.stderr is not None
+    assert "stopping" in process.stderr.readline()
+
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    took = time.monotonic() - sent
+
+    assert process.returncode == 130, stderr
+    assert took < 1.5, f"{took:.1f}s"
+    assert "interrupted: leaving now" in stderr and "Traceback" not in stderr
+    assert "INTERRUPTED" not in stdout  # it did not wait to print the summary
+
+
+def test_pair_timeout_ends_a_run_whose_script_never_returns(server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, ["whoami", "stuck"])
+    out = tmp_path / "records.jsonl"
+
+    began = time.monotonic()
+    done = lambdafan("run", "--local", "-c", str(config), "--pair-timeout", "1", "-o", str(out))
+    took = time.monotonic() - began
+
+    assert done.returncode == 1, done.stderr
+    # A Python start, the run and the 1 s limit: the stuck threads are not waited for.
+    assert took < 20, f"{took:.1f}s"
+    assert "Traceback" not in done.stderr
+    assert "4 error(s)" in done.stdout
+    assert "Timeout: ran past the pair time limit (1s); the 1 records found so far were kept" in (
+        done.stdout
+    )
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["script"] for r in rows) == ["stuck"] * 4 + ["whoami"] * 4
+
+
+def test_pair_timeout_defaults_to_the_worker_timeout() -> None:
+    done = cli("run", "--help")
+    assert done.returncode == 0
+    assert "--pair-timeout" in done.stdout and "Worker function's" in done.stdout
+
+
+def test_a_script_raising_a_base_exception_fails_only_its_pair(server: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, ["whoami", "boom_in_eu"])
+    done = cli("run", "--local", "-c", str(config))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "2 error(s)" in done.stdout and "accounts: 2/2 done\n" in done.stdout
+    assert "boom_in_eu eu-west-1: Boom: boom in eu-west-1" in done.stdout
+    assert "whoami (4 records)" in done.stdout and "boom_in_eu (4 records)" in done.stdout

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Iterator
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -18,8 +25,14 @@ from lambdafan.aws import Aws
 from lambdafan.checks import check_run_request
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options, user_errors
 from lambdafan.errors import LambdafanError, UsageError
-from lambdafan.local import DEFAULT_THREADS, LocalExecutor, load_fleet_scripts, open_store
-from lambdafan.render.console import console, note
+from lambdafan.local import (
+    DEFAULT_THREADS,
+    LocalExecutor,
+    LocalRun,
+    load_fleet_scripts,
+    open_store,
+)
+from lambdafan.render.console import console, note, stopped
 from lambdafan.render.records import print_records, write_jsonl
 from lambdafan.render.runs import RunProgress, print_summary
 
@@ -56,6 +69,20 @@ ThreadsOption = Annotated[
     int, typer.Option(min=1, max=512, help="Threads shared by all (script, region) pairs.")
 ]
 LimitOption = Annotated[int, typer.Option(min=0, help="Rows shown per script table.")]
+PairTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.1,
+        metavar="SECONDS",
+        help="With --local: a (script, region) pair still running after this many seconds "
+        "becomes a Timeout error, keeping its records (default: the Worker function's "
+        "timeout, functions.worker.timeout).",
+        show_default=False,
+    ),
+]
+
+SigintHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers
+SIGINT_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
 
 
 @user_errors
@@ -70,6 +97,7 @@ def run(
     output: OutputOption = None,
     threads: ThreadsOption = DEFAULT_THREADS,
     limit: LimitOption = 20,
+    pair_timeout: PairTimeoutOption = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -84,8 +112,9 @@ def run(
       lambdafan run --now --local               # the deployed fleet's table, handlers here
 
     With --local, records go to the fleet's table when it exists (required with --now), else
-    they are kept in memory. Exit code 0 when every (account, script, region) succeeded, 1
-    when any failed, 2 for bad input.
+    they are kept in memory; Ctrl-C stops the run, keeping what it found (twice: at once).
+    Exit code 0 when every (account, script, region) succeeded, 1 when any failed, 2 for bad
+    input, 130 when stopped with Ctrl-C.
     """
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
@@ -104,13 +133,41 @@ def run(
         summary = _run_deployed(aws, settings, store, accounts, scripts, wait, timeout)
         if summary is None:
             return
-    else:
-        if not in_table:
-            note(f"table {settings.table_name} not found: results are kept in memory only")
-        summary = _run_here(aws, settings, store, accounts, scripts, threads)
-    _show_records(store, summary.run_id, output, limit)
-    print_summary(summary)
-    raise typer.Exit(0 if summary.ok else 1)
+        _show_records(store, summary, output, limit)
+        print_summary(summary)
+        raise typer.Exit(0 if summary.ok else 1)
+    if not in_table:
+        note(f"table {settings.table_name} not found: results are kept in memory only")
+    loaded = load_fleet_scripts(settings)
+    limit_s = settings.worker_timeout_s if pair_timeout is None else pair_timeout
+    executor = LocalExecutor(settings, aws, store, loaded, threads=threads, pair_timeout_s=limit_s)
+    _run_local(executor, accounts, scripts, output, limit)
+
+
+def _run_local(
+    executor: LocalExecutor,
+    accounts: list[str],
+    scripts: list[str],
+    output: Path | None,
+    limit: int,
+) -> None:
+    """Run here, show what the run found and exit: 0, 1 (failures) or 130 (Ctrl-C)."""
+    result, sigint = _run_here(executor, accounts, scripts)
+    try:
+        if result.unknown_accounts:
+            unknown = ", ".join(result.unknown_accounts)
+            raise UsageError(f"account {unknown} is not in this fleet")
+        _show_records(executor.store, result.summary, output, limit)
+        print_summary(result.summary)
+        code = SIGINT_EXIT if result.interrupted else 0 if result.summary.ok else 1
+        if result.left_running:
+            # Threads still run scripts blocked in a call, which nothing can stop; a normal
+            # exit would wait for them (ThreadPoolExecutor joins its threads at exit), maybe
+            # for ever.
+            _leave_now(code)
+        raise typer.Exit(code)
+    finally:
+        _restore_sigint(sigint)
 
 
 def _run_deployed(
@@ -136,29 +193,95 @@ def _run_deployed(
 
 
 def _run_here(
-    aws: Aws,
-    settings: FleetSettings,
-    store: ItemStore,
-    accounts: list[str],
-    scripts: list[str],
-    threads: int,
-) -> RunSummary:
-    """The fleet's handlers, in this process, with a live progress bar."""
-    executor = LocalExecutor(settings, aws, store, load_fleet_scripts(settings), threads=threads)
+    executor: LocalExecutor, accounts: list[str], scripts: list[str]
+) -> tuple[LocalRun, SigintHandler | None]:
+    """The fleet's handlers, in this process, with a live progress bar. Ctrl-C cancels the
+    run, which ends as interrupted with what it found. From then on (until the caller puts
+    back the SIGINT handler returned) Ctrl-C leaves at once."""
+    # The run goes on in a thread: this one only waits, so Ctrl-C always lands here.
+    done: cf.Future[LocalRun] = cf.Future()
+
+    def target() -> None:
+        try:
+            done.set_result(executor.run(accounts=accounts, scripts=scripts))
+        except BaseException as exc:
+            done.set_exception(exc)
+
+    sigint: SigintHandler | None = None
     with RunProgress() as progress:
         executor.observer = progress
-        result = executor.run(accounts=accounts, scripts=scripts)
-    if result.unknown_accounts:
-        raise UsageError(f"account {', '.join(result.unknown_accounts)} is not in this fleet")
-    return result.summary
+        try:
+            threading.Thread(target=target, name="local-run", daemon=True).start()
+            result = _wait(done)
+            sigint = _on_sigint(_leave_on_interrupt)
+        except KeyboardInterrupt:
+            sigint = _on_sigint(_leave_on_interrupt)
+            stopped("stopping: Ctrl-C again to quit at once")
+            progress.interrupted()
+            executor.cancel()
+            try:
+                result = _wait(done)
+            except BaseException:
+                _restore_sigint(sigint)
+                raise
+    if result.interrupted:
+        stopped(f"run {result.run_id} interrupted: what it found until then")
+    return result, sigint
 
 
-def _show_records(store: ItemStore, run_id: str, output: Path | None, limit: int) -> None:
+def _wait(done: cf.Future[LocalRun]) -> LocalRun:
+    """The run's result; short waits, so that Ctrl-C is seen at once."""
+    while True:
+        try:
+            return done.result(timeout=0.1)
+        except cf.TimeoutError:
+            continue
+
+
+def _on_sigint(handler: SigintHandler) -> SigintHandler | None:
+    """Handle SIGINT with `handler`; the previous handler (None: not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
+
+
+def _restore_sigint(handler: SigintHandler | None) -> None:
+    if handler is not None:
+        signal.signal(signal.SIGINT, handler)
+
+
+def _leave_on_interrupt(signum: int, frame: FrameType | None) -> None:
+    stopped("interrupted: leaving now")
+    _leave_now(SIGINT_EXIT)
+
+
+def _leave_now(code: int) -> None:
+    """Exit at once, without waiting for threads (what has been printed is flushed)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def _show_records(store: ItemStore, summary: RunSummary, output: Path | None, limit: int) -> None:
     """The run's records as tables, and as JSON Lines in `output` when given."""
-
-    def rows() -> Iterator[Item]:
-        return (table.record_view(item) for item in table.run_records(store, run_id))
-
+    rows: Iterable[Item] = (
+        table.record_view(item) for item in table.run_records(store, summary.run_id)
+    )
     if output is not None:
-        note(f"{write_jsonl(output, rows())} records written to {output}")
-    print_records(rows(), limit)
+        # One read of the records: the file gets them all, the tables the first `limit` of
+        # each script (kept on the way).
+        shown: list[Item] = []
+        counts: Counter[str] = Counter()
+
+        def keep(all_rows: Iterable[Item]) -> Iterator[Item]:
+            for row in all_rows:
+                if counts[str(row["script"])] < limit:
+                    counts[str(row["script"])] += 1
+                    shown.append(row)
+                yield row
+
+        note(f"{write_jsonl(output, keep(rows))} records written to {output}")
+        rows = shown
+    # With the totals known, the tables read no further than the rows they show.
+    print_records(rows, limit, summary.records_by_script)

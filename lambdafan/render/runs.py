@@ -52,6 +52,10 @@ class RunProgress:
         self._progress.update(self._task, description=run_id, total=accounts_expected)
         self._progress.start_task(self._task)
 
+    def interrupted(self) -> None:
+        """Ctrl-C: the bar says that the run is stopping."""
+        self._progress.update(self._task, description="stopping")
+
     def show(self, run: Mapping[str, Any]) -> None:
         """Draw the counters of a polled run item (the deployed fleet's progress)."""
         self._progress.update(
