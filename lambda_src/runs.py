@@ -262,14 +262,24 @@ def complete_if_all_done(store: ItemStore, run_id: str, now: dt.datetime) -> boo
     done = list(table.account_items(store, run_id))
     if len(done) < int(run["accounts_expected"]):
         return False
-    return _end(store, run_id, done, now, None)
+    return _end(store, run_id, done, now)
 
 
 def complete_run(
     store: ItemStore, run_id: str, done: Sequence[Mapping[str, Any]], now: dt.datetime
 ) -> bool:
     """End a running run whose accounts are all done; False if it had ended already."""
-    return _end(store, run_id, done, now, None)
+    return _end(store, run_id, done, now)
+
+
+def stop_run(store: ItemStore, run_id: str, final_status: str, now: dt.datetime) -> bool:
+    """Switch a running run to `final_status` now, so no Worker completes it any more (their
+    counts stop; their done items still count); False if it was not running. `close_run`
+    then settles its accounts and totals."""
+    values = {"status": final_status, "finished_at": iso(now)}
+    return store.update_if(
+        names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
+    )
 
 
 def close_run(
@@ -283,11 +293,16 @@ def close_run(
     ttl_days: int,
     account_names: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """End a running run that cannot complete (`incomplete`, `interrupted`): each account that
-    never reported is marked failed with `reason`, then the run gets `final_status` with totals
-    from its done items. Returns the silent accounts ([] if the run was not running)."""
+    """End a run that cannot complete (`incomplete`, `interrupted`), running or already stopped
+    with `stop_run`: each account that never reported is marked failed with `reason`, then the
+    run gets its totals from its done items. Returns the silent accounts ([] if the run had
+    ended otherwise)."""
     run = table.get_run(store, run_id)
-    if run is None or run.get("status") != status.RUNNING:
+    if run is None:
+        return []
+    if run.get("status") == status.RUNNING and stop_run(store, run_id, final_status, now):
+        run["status"] = final_status
+    if run.get("status") != final_status or run.get("closed"):
         return []
     done_ids = {str(a["account_id"]) for a in table.account_items(store, run_id)}
     silent = [a for a in run.get("accounts") or () if a not in done_ids]
@@ -319,33 +334,33 @@ def close_run(
             )
         )
     done = list(table.account_items(store, run_id))
-    ended = _end(store, run_id, done, now, final_status, {"silent_accounts": silent})
-    return silent if ended else []
+    totals = {**_totals(done), "silent_accounts": silent, "closed": True}
+    store.update_if(names.run_pk(run_id), names.RUN_SK, totals, when=("status", final_status))
+    return silent
+
+
+def _totals(done: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """A run's totals, from its done items: the one source of truth."""
+    return {
+        "accounts_done": len(done),
+        "accounts_failed": sum(1 for d in done if d.get("failed")),
+        "records": sum(int(d.get("records", 0)) for d in done),
+        "errors": sum(int(d.get("errors", 0)) for d in done),
+    }
 
 
 def _end(
-    store: ItemStore,
-    run_id: str,
-    done: Sequence[Mapping[str, Any]],
-    now: dt.datetime,
-    final_status: str | None,
-    extra: Mapping[str, Any] | None = None,
+    store: ItemStore, run_id: str, done: Sequence[Mapping[str, Any]], now: dt.datetime
 ) -> bool:
-    """Switch a running run to its final status with totals from its done items; False if it
-    was not running. Without `final_status`: complete, with or without failures."""
-    failed = sum(1 for d in done if d.get("failed"))
-    errors = sum(int(d.get("errors", 0)) for d in done)
-    if final_status is None:
-        final_status = status.COMPLETE_WITH_FAILURES if failed or errors else status.COMPLETE
-    values = {
-        "status": final_status,
-        "finished_at": iso(now),
-        "accounts_done": len(done),
-        "accounts_failed": failed,
-        "records": sum(int(d.get("records", 0)) for d in done),
-        "errors": errors,
-        **(extra or {}),
-    }
+    """Switch a running run whose accounts are all done to complete (with or without failures)
+    with totals from its done items; False if it was not running."""
+    totals = _totals(done)
+    final = (
+        status.COMPLETE_WITH_FAILURES
+        if totals["accounts_failed"] or totals["errors"]
+        else (status.COMPLETE)
+    )
+    values = {"status": final, "finished_at": iso(now), **totals}
     return store.update_if(
         names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
     )

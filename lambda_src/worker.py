@@ -34,8 +34,9 @@ from lambda_src.table import ACCOUNT_WIDE, Item, ItemStore
 DEADLINE_RESERVE_S = 20.0
 QUEUE_SIZE = 2_000
 FLUSH_INTERVAL_S = 0.25
-# How often pairs are checked against the pair time limit while none finishes.
-PAIR_CHECK_S = 0.5
+# How often pairs are checked against the pair time limit and `stop` while none finishes.
+PAIR_CHECK_S = 0.1
+INTERRUPTED = "interrupted (Ctrl-C)"
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +57,9 @@ class WorkerDeps:
     cloudwatch: Any | None = None
     # Seconds one (script, region) pair may run; None: until the Worker's deadline.
     pair_timeout_s: float | None = None
+    # Set to stop the Worker's pairs at once (Ctrl-C on a local run): each becomes an
+    # `Interrupted` error keeping what it stored, and the Worker reports what it has.
+    stop: threading.Event | None = None
     new_attempt: Callable[[], str] = runs.new_attempt
 
 
@@ -299,7 +303,7 @@ class _AccountRun:
                 for pair in pairs
             }
             pending: set[cf.Future[PairOutcome]] = set(futures)
-            if self.deps.pair_timeout_s is not None:
+            if self.deps.pair_timeout_s is not None or self.deps.stop is not None:
                 yield from self._until_pair_limits(futures, outcomes, pending, deadline)
             if pending:
                 timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
@@ -321,13 +325,25 @@ class _AccountRun:
         pending: set[cf.Future[PairOutcome]],
         deadline: float | None,
     ) -> Iterator[tuple[Pair, PairOutcome]]:
-        """Yield pairs as they finish, stopping each one that runs past the pair time limit;
-        returns at the deadline (leaving the rest in `pending`) or when none is left."""
-        limit = self.deps.pair_timeout_s or 0.0
+        """Yield pairs as they finish, stopping each one that runs past the pair time limit, and
+        every one when `deps.stop` is set; returns at the deadline (leaving the rest in
+        `pending`) or when none is left."""
+        limit = self.deps.pair_timeout_s
         while pending and (deadline is None or time.monotonic() < deadline):
+            if self.deps.stop is not None and self.deps.stop.is_set():
+                for future in list(pending):
+                    future.cancel()  # a queued pair never starts
+                    pending.discard(future)
+                    pair = futures[future]
+                    yield pair, self._stop(pair, outcomes[pair], INTERRUPTED, "Interrupted")
+                return
             now = time.monotonic()
             # Pairs queued behind others in a shared pool have not started: their clock hasn't.
-            ends = [o.started + limit for f in pending if (o := outcomes[futures[f]]).started]
+            ends = [
+                o.started + limit
+                for f in pending
+                if limit is not None and (o := outcomes[futures[f]]).started
+            ]
             ends += [deadline] if deadline is not None else []
             wake = min(ends, default=now + PAIR_CHECK_S)
             done, _ = cf.wait(pending, min(max(wake - now, 0), PAIR_CHECK_S), cf.FIRST_COMPLETED)
@@ -336,17 +352,24 @@ class _AccountRun:
                 yield futures[future], future.result()
             for future in list(pending):
                 outcome = outcomes[futures[future]]
-                if outcome.started and time.monotonic() >= outcome.started + limit:
+                if limit is None or not outcome.started:
+                    continue
+                if time.monotonic() >= outcome.started + limit:
                     pending.discard(future)
                     why = f"ran past the pair time limit ({limit:g}s)"
                     yield futures[future], self._stop(futures[future], outcome, why)
 
-    def _stop(self, pair: Pair, outcome: PairOutcome, why: str) -> PairOutcome:
-        """Stop a pair that is still running: what it stored counts, later records are not."""
+    def _stop(
+        self, pair: Pair, outcome: PairOutcome, why: str, error_type: str = "Timeout"
+    ) -> PairOutcome:
+        """Stop a pair that has not finished: what it stored counts, later records are not."""
         with outcome.lock:
             outcome.stopped = True
-            message = f"{why}; the {outcome.records} records found so far were kept"
-            outcome.error = self.error_item(pair.script.name, pair.region, "Timeout", message)
+            if outcome.started:
+                message = f"{why}; the {outcome.records} records found so far were kept"
+            else:
+                message = f"{why} before it started"
+            outcome.error = self.error_item(pair.script.name, pair.region, error_type, message)
         return outcome
 
     def run_pair(

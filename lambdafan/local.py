@@ -12,9 +12,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -27,12 +27,12 @@ from lambda_src.runs import Clock
 from lambda_src.scripts import Script, ScriptError, load_script
 from lambda_src.settings import FleetSettings, resolve_script_path
 from lambda_src.table import ItemStore
-from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
+from lambda_src.worker import INTERRUPTED, WorkerDeps, WorkerResult, run_worker
 from lambdafan.aws import Aws, is_not_found
 from lambdafan.errors import UsageError
-from lambdafan.local_stop import INTERRUPTED, INTERRUPTED_TYPE, PairPool, StopCountingStore
 from lambdafan.memory_store import MemoryStore
 
+T = TypeVar("T")
 DEFAULT_THREADS = 32
 # After cancel(): how long Workers get to store what their stopped pairs found and report.
 STOP_GRACE_S = 1.0
@@ -87,16 +87,20 @@ class LocalExecutor:
         self.pair_timeout_s = pair_timeout_s
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
-        self._pairs: PairPool | None = None
+        self._run_id: str | None = None
 
     def cancel(self) -> None:
         """Stop the run (thread-safe): queued pairs and Workers never start, running pairs
         stop at their next record, and `run` returns soon with the run closed as interrupted."""
         self._cancelled.set()
         with self._lock:
-            pairs = self._pairs
-        if pairs is not None:
-            pairs.stop()
+            run_id = self._run_id
+        if run_id is not None:
+            self._stop(run_id)
+
+    def _stop(self, run_id: str) -> None:
+        # Interrupted from now on: the last Worker to report can no longer complete the run.
+        runs.stop_run(self.store, run_id, status.INTERRUPTED, self.clock())
 
     def run(
         self,
@@ -113,15 +117,15 @@ class LocalExecutor:
             event["accounts"] = list(accounts)
         if scripts:
             event["scripts"] = list(scripts)
-        pair_pool = PairPool(self.threads)
-        with self._lock:
-            self._pairs = pair_pool
-        if self._cancelled.is_set():  # cancelled before this run had a pool to stop
-            pair_pool.stop()
+        pair_pool = _CountingPool(self.threads, thread_name_prefix="pair")
         worker_pool = cf.ThreadPoolExecutor(self.threads, thread_name_prefix="worker")
         dispatcher = _Dispatcher(self, worker_pool, pair_pool)
         try:
             started = run_director(event, self.settings, self._director_deps(dispatcher))
+            with self._lock:
+                self._run_id = started["run_id"]
+            if self._cancelled.is_set():  # cancelled while the Director was starting it
+                self._stop(started["run_id"])
             if self.observer:
                 self.observer.started(started["run_id"], started["accounts"])
             self._wait_for(dispatcher.workers)
@@ -131,7 +135,7 @@ class LocalExecutor:
             worker_pool.shutdown(wait=False, cancel_futures=True)
             pair_pool.shutdown(wait=False, cancel_futures=True)
             with self._lock:
-                self._pairs = None
+                self._run_id = None
         summary = summarize(self.store, started["run_id"])
         return LocalRun(
             run_id=started["run_id"],
@@ -169,7 +173,7 @@ class LocalExecutor:
                 run_id,
                 status.INTERRUPTED,
                 reason=INTERRUPTED,
-                error_type=INTERRUPTED_TYPE,
+                error_type="Interrupted",
                 now=self.clock(),
                 ttl_days=self.settings.ttl_days,
                 account_names=dispatcher.account_names,
@@ -220,7 +224,7 @@ class LocalExecutor:
 class _Dispatcher:
     """The in-process Lambda invoke: Workers go on the worker pool, the Notifier runs here."""
 
-    def __init__(self, executor: LocalExecutor, workers: cf.Executor, pairs: PairPool) -> None:
+    def __init__(self, executor: LocalExecutor, workers: cf.Executor, pairs: cf.Executor) -> None:
         self._executor = executor
         self._pool = workers
         self._lock = threading.Lock()
@@ -228,13 +232,14 @@ class _Dispatcher:
         self.account_names: dict[str, str] = {}
         self.notifications: list[dict[str, Any]] = []
         self.deps = WorkerDeps(
-            store=StopCountingStore(executor.store, executor._cancelled),
+            store=executor.store,
             base_session=executor.aws.session,
             invoke=self,
             scripts=executor.scripts,
             clock=executor.clock,
             pool=pairs,
             pair_timeout_s=executor.pair_timeout_s,
+            stop=executor._cancelled,
         )
 
     def __call__(self, kind: str, payload: dict[str, Any]) -> None:
@@ -248,6 +253,33 @@ class _Dispatcher:
             # A laptop run summarizes but never posts to the fleet's channels.
             deps = NotifierDeps(store=self._executor.store)
             self.notifications.append(run_notifier(payload, self._executor.settings, deps))
+
+
+class _CountingPool(cf.ThreadPoolExecutor):
+    """A thread pool that knows how many of its threads are running a task: after a stop, the
+    scripts blocked in a call, which the process cannot wait for."""
+
+    def __init__(self, threads: int, thread_name_prefix: str) -> None:
+        super().__init__(threads, thread_name_prefix=thread_name_prefix)
+        self._count_lock = threading.Lock()
+        self._busy = 0
+
+    @property
+    def busy(self) -> int:
+        with self._count_lock:
+            return self._busy
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> cf.Future[T]:
+        def counted() -> T:
+            with self._count_lock:
+                self._busy += 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._count_lock:
+                    self._busy -= 1
+
+        return super().submit(counted)
 
 
 def open_store(aws: Aws, settings: FleetSettings) -> tuple[ItemStore, bool]:
