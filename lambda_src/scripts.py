@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -180,3 +180,28 @@ def _describe(exc: BaseException) -> str:
 def script_location(exc: BaseException, path: Path) -> str:
     """Where a running script failed, as `file:line`, for error items."""
     return _where(exc, path)
+
+
+def records_of(result: Any) -> Iterator[Mapping[str, Any]]:
+    """What `collect` returned, as records: one dict, an iterable of dicts, or None."""
+    if result is None:
+        return
+    if isinstance(result, Mapping):
+        yield result
+        return
+    if not isinstance(result, Iterable) or isinstance(result, (str, bytes)):
+        raise TypeError(f"collect returned {type(result).__name__}; expected dicts")
+    for record in result:
+        if not isinstance(record, Mapping):
+            raise TypeError(f"collect yielded {type(record).__name__}; expected a dict")
+        yield record
+
+
+def error_type_of(exc: BaseException) -> str:
+    """AWS error code for client errors (AccessDenied, Throttling…), else the exception class."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(exc).__name__

@@ -12,31 +12,26 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
-import queue
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_src import dynamo_store, names, runs, table
+from lambda_src import names, runs
 from lambda_src.aws_session import RETRY_CONFIG, AccountSession, assume_member_role
 from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.metrics import account_metrics, put_metrics
+from lambda_src.pairs import AccountRun, Pair
+from lambda_src.record_writer import RecordWriter
 from lambda_src.regions import enabled_regions
 from lambda_src.runs import Clock
-from lambda_src.scripts import GLOBAL_REGION, Account, Script, script_location
+from lambda_src.scripts import GLOBAL_REGION, Account, Script
 from lambda_src.settings import FleetSettings
 from lambda_src.table import ACCOUNT_WIDE, Item, ItemStore
 
 # Stop scripts this long before Lambda's deadline: enough to flush and record the timeouts.
 DEADLINE_RESERVE_S = 20.0
-QUEUE_SIZE = 2_000
-FLUSH_INTERVAL_S = 0.25
-# How often pairs are checked against the pair time limit and `stop` while none finishes.
-PAIR_CHECK_S = 0.1
-INTERRUPTED = "interrupted (Ctrl-C)"
 log = logging.getLogger(__name__)
 
 
@@ -61,21 +56,6 @@ class WorkerDeps:
     # `Interrupted` error keeping what it stored, and the Worker reports what it has.
     stop: threading.Event | None = None
     new_attempt: Callable[[], str] = runs.new_attempt
-
-
-@dataclass(frozen=True)
-class Pair:
-    script: Script
-    region: str
-
-
-@dataclass
-class PairOutcome:
-    records: int = 0
-    error: Item | None = None
-    started: float = 0.0  # monotonic time the pair began running (0: not yet)
-    stopped: bool = False  # abandoned (deadline or pair limit): its later records don't count
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -124,7 +104,7 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
         return WorkerResult(str(event.get("run_id", ""))[:80], "", "", rejected=str(exc))
     wanted = event.get("scripts")
     scripts = [s for s in deps.scripts if wanted is None or s.name in wanted]
-    work = _AccountRun(
+    work = AccountRun(
         run_id=run_id,
         account=account,
         deps=deps,
@@ -183,7 +163,7 @@ def _parse_event(event: Mapping[str, Any]) -> tuple[str, Account, list[str] | No
     return run_id, account, checked
 
 
-def _count_lost_records(result: WorkerResult, writer: RecordWriter, work: _AccountRun) -> None:
+def _count_lost_records(result: WorkerResult, writer: RecordWriter, work: AccountRun) -> None:
     """Records the table refused (after retries) are not counted, and fail the account."""
     for (script, region), count in writer.failed.items():
         result.records_by_script[script] -= count
@@ -193,7 +173,7 @@ def _count_lost_records(result: WorkerResult, writer: RecordWriter, work: _Accou
 
 
 def _finish(
-    result: WorkerResult, settings: FleetSettings, deps: WorkerDeps, work: _AccountRun
+    result: WorkerResult, settings: FleetSettings, deps: WorkerDeps, work: AccountRun
 ) -> WorkerResult:
     finish = runs.finish_account(
         deps.store,
@@ -251,188 +231,6 @@ def _writer_cutoff(deps: WorkerDeps, started: float) -> float | None:
     return started + max(remaining - min(DEADLINE_RESERVE_S, remaining / 4) / 2, 0.0)
 
 
-@dataclass
-class _AccountRun:
-    """One Worker's work in one account (one attempt): runs its pairs and builds its items."""
-
-    run_id: str
-    account: Account
-    deps: WorkerDeps
-    expires_at: int
-    attempt: str
-
-    def failure(self, script: str, region: str, exc: BaseException, where: str = "") -> Item:
-        """The error item for a failed (script, region), or the whole account."""
-        return self.error_item(
-            script, region, error_type_of(exc), f"{exc}{f' (at {where})' if where else ''}"
-        )
-
-    def error_item(self, script: str, region: str, error_type: str, message: str) -> Item:
-        return table.error_item(
-            self.run_id,
-            self.account.id,
-            self.account.name,
-            script,
-            region,
-            error_type=error_type,
-            message=message,
-            collected_at=runs.iso(self.deps.clock()),
-            expires_at=self.expires_at,
-            attempt=self.attempt,
-        )
-
-    def run_pairs(
-        self,
-        pairs: Sequence[Pair],
-        session: AccountSession,
-        writer: RecordWriter,
-        deadline: float | None,
-    ) -> Iterator[tuple[Pair, PairOutcome]]:
-        """Run the pairs concurrently; pairs still running at the deadline, or past the pair
-        time limit, become timeouts that keep what they stored."""
-        own_pool = self.deps.pool is None
-        pool = self.deps.pool or cf.ThreadPoolExecutor(
-            max_workers=max(len(pairs), 1), thread_name_prefix=f"pair-{self.account.id}"
-        )
-        try:
-            # Each pair counts into its own outcome, so an abandoned pair still reports what it
-            # had stored when it was stopped.
-            outcomes = {pair: PairOutcome() for pair in pairs}
-            futures = {
-                pool.submit(self.run_pair, pair, session, writer, outcomes[pair]): pair
-                for pair in pairs
-            }
-            pending: set[cf.Future[PairOutcome]] = set(futures)
-            if self.deps.pair_timeout_s is not None or self.deps.stop is not None:
-                yield from self._until_pair_limits(futures, outcomes, pending, deadline)
-            if pending:
-                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-                done, pending = cf.wait(pending, timeout=timeout)
-                for future in done:
-                    yield futures[future], future.result()
-            for future in pending:
-                future.cancel()
-                pair = futures[future]
-                yield pair, self._stop(pair, outcomes[pair], "did not finish before the deadline")
-        finally:
-            if own_pool:
-                pool.shutdown(wait=False, cancel_futures=True)
-
-    def _until_pair_limits(
-        self,
-        futures: Mapping[cf.Future[PairOutcome], Pair],
-        outcomes: Mapping[Pair, PairOutcome],
-        pending: set[cf.Future[PairOutcome]],
-        deadline: float | None,
-    ) -> Iterator[tuple[Pair, PairOutcome]]:
-        """Yield pairs as they finish, stopping each one that runs past the pair time limit, and
-        every one when `deps.stop` is set; returns at the deadline (leaving the rest in
-        `pending`) or when none is left."""
-        limit = self.deps.pair_timeout_s
-        while pending and (deadline is None or time.monotonic() < deadline):
-            if self.deps.stop is not None and self.deps.stop.is_set():
-                for future in list(pending):
-                    future.cancel()  # a queued pair never starts
-                    pending.discard(future)
-                    pair = futures[future]
-                    yield pair, self._stop(pair, outcomes[pair], INTERRUPTED, "Interrupted")
-                return
-            now = time.monotonic()
-            # Pairs queued behind others in a shared pool have not started: their clock hasn't.
-            ends = [
-                o.started + limit
-                for f in pending
-                if limit is not None and (o := outcomes[futures[f]]).started
-            ]
-            ends += [deadline] if deadline is not None else []
-            wake = min(ends, default=now + PAIR_CHECK_S)
-            done, _ = cf.wait(pending, min(max(wake - now, 0), PAIR_CHECK_S), cf.FIRST_COMPLETED)
-            for future in done:
-                pending.discard(future)
-                yield futures[future], future.result()
-            for future in list(pending):
-                outcome = outcomes[futures[future]]
-                if limit is None or not outcome.started:
-                    continue
-                if time.monotonic() >= outcome.started + limit:
-                    pending.discard(future)
-                    why = f"ran past the pair time limit ({limit:g}s)"
-                    yield futures[future], self._stop(futures[future], outcome, why)
-
-    def _stop(
-        self, pair: Pair, outcome: PairOutcome, why: str, error_type: str = "Timeout"
-    ) -> PairOutcome:
-        """Stop a pair that has not finished: what it stored counts, later records are not."""
-        with outcome.lock:
-            outcome.stopped = True
-            if outcome.started:
-                message = f"{why}; the {outcome.records} records found so far were kept"
-            else:
-                message = f"{why} before it started"
-            outcome.error = self.error_item(pair.script.name, pair.region, error_type, message)
-        return outcome
-
-    def run_pair(
-        self, pair: Pair, session: AccountSession, writer: RecordWriter, outcome: PairOutcome
-    ) -> PairOutcome:
-        """Run one script in one region, streaming its records to the writer."""
-        outcome.started = time.monotonic()
-        seen: dict[str, int] = {}
-        too_large = 0
-        try:
-            for record in records_of(pair.script.collect(session, pair.region, self.account)):
-                item = table.record_item(
-                    self.run_id,
-                    self.account.id,
-                    self.account.name,
-                    pair.script.name,
-                    pair.region,
-                    record,
-                    collected_at=runs.iso(self.deps.clock()),
-                    expires_at=self.expires_at,
-                    seen=seen,
-                    attempt=self.attempt,
-                    key=pair.script.key,
-                )
-                if table.too_large(item):
-                    # One oversized item would make DynamoDB reject its whole batch.
-                    too_large += 1
-                    continue
-                # Under the pair's lock, so a record is either counted and stored or neither.
-                with outcome.lock:
-                    if outcome.stopped or not writer.put(item):
-                        return outcome
-                    outcome.records += 1
-        except BaseException as exc:  # sys.exit() or its own: fails only this pair (no Ctrl-C here)
-            where = script_location(exc, pair.script.path)
-            with outcome.lock:
-                if not outcome.stopped:
-                    outcome.error = self.failure(pair.script.name, pair.region, exc, where)
-        if too_large:
-            with outcome.lock:
-                if outcome.error is None:
-                    outcome.error = self.error_item(
-                        pair.script.name,
-                        pair.region,
-                        "RecordTooLarge",
-                        f"{too_large} records over DynamoDB's 400 KB item limit were not stored",
-                    )
-        return outcome
-
-    def discard(self, errors: Sequence[Item]) -> None:
-        """Delete this attempt's records and errors, which do not count (another attempt's
-        done item does). Best effort: what stays is never read, and TTL removes it."""
-        try:
-            records = table.account_records(
-                self.deps.store, self.run_id, self.account.id, attempt=self.attempt
-            )
-            keys = [(str(i["pk"]), str(i["sk"])) for i in records]
-            keys += [(str(e["pk"]), str(e["sk"])) for e in errors]
-            self.deps.store.delete_items(keys)
-        except Exception as exc:
-            log.warning("could not discard attempt %s of %s: %s", self.attempt, self.run_id, exc)
-
-
 def _add_error(errors: list[Item], item: Item) -> None:
     """Add an error item; a second error for the same pair joins the first (same key)."""
     for existing in errors:
@@ -440,112 +238,3 @@ def _add_error(errors: list[Item], item: Item) -> None:
             existing["message"] = f"{existing['message']}; {item['error_type']}: {item['message']}"
             return
     errors.append(item)
-
-
-def records_of(result: Any) -> Iterator[Mapping[str, Any]]:
-    """What `collect` returned, as records: one dict, an iterable of dicts, or None."""
-    if result is None:
-        return
-    if isinstance(result, Mapping):
-        yield result
-        return
-    if not isinstance(result, Iterable) or isinstance(result, (str, bytes)):
-        raise TypeError(f"collect returned {type(result).__name__}; expected dicts")
-    for record in result:
-        if not isinstance(record, Mapping):
-            raise TypeError(f"collect yielded {type(record).__name__}; expected a dict")
-        yield record
-
-
-def error_type_of(exc: BaseException) -> str:
-    """AWS error code for client errors (AccessDenied, Throttling…), else the exception class."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(exc).__name__
-
-
-_STOP = object()
-
-
-class RecordWriter:
-    """Drains a bounded queue of items into the store in batches, on its own thread.
-
-    Items the store refuses after its own retries are counted as failed per (script, region);
-    after `give_up_at` (monotonic) nothing more is tried, so retries never eat the time the
-    Worker keeps to record its outcome.
-    """
-
-    def __init__(self, store: ItemStore, give_up_at: float | None = None) -> None:
-        self._store = store
-        self._give_up_at = give_up_at
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._drain, name="record-writer", daemon=True)
-        self.failure: Exception | None = None
-        self.failed: Counter[tuple[str, str]] = Counter()
-
-    def __enter__(self) -> RecordWriter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._closed.set()
-        self._queue.put(_STOP)
-        self._thread.join()
-
-    def put(self, item: Item) -> bool:
-        """Queue an item; False once the writer is closed (late records of abandoned pairs)."""
-        while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _drain(self) -> None:
-        batch: list[Item] = []
-        while True:
-            try:
-                item = self._queue.get(timeout=FLUSH_INTERVAL_S)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                self._flush(batch)
-                return
-            if item is not None:
-                batch.append(item)
-            if batch and (item is None or len(batch) >= dynamo_store.BATCH_SIZE):
-                self._flush(batch)
-                batch = []
-
-    def _flush(self, batch: list[Item]) -> None:
-        if not batch:
-            return
-        if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
-            self._lose(batch, TimeoutError("the Worker's deadline came before they were stored"))
-            return
-        try:
-            self._store.put_items(batch)
-            return
-        except Exception as exc:
-            if error_type_of(exc) != "ValidationException":
-                # Throttled or refused after the store's retries: one by one would only wait
-                # longer for the same answer.
-                self._lose(batch, exc)
-                return
-        # One bad item fails its whole batch: write them one by one to lose only that one.
-        for item in batch:
-            try:
-                self._store.put_items([item])
-            except Exception as exc:
-                # Keep draining: a failed item must not block the scripts or lose the rest.
-                self._lose([item], exc)
-
-    def _lose(self, items: Sequence[Item], exc: Exception) -> None:
-        for item in items:
-            self.failed[str(item.get("script")), str(item.get("region"))] += 1
-        self.failure = exc

@@ -23,11 +23,12 @@ from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import Invoke
 from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
+from lambda_src.pairs import INTERRUPTED
 from lambda_src.runs import Clock
 from lambda_src.scripts import Script, ScriptError, load_script
 from lambda_src.settings import FleetSettings, resolve_script_path
 from lambda_src.table import ItemStore
-from lambda_src.worker import INTERRUPTED, WorkerDeps, WorkerResult, run_worker
+from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.aws import Aws, is_not_found
 from lambdafan.errors import UsageError
 from lambdafan.memory_store import MemoryStore

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from lambda_src import names, runs, table, worker
+from lambda_src import names, pairs, record_writer, runs, table, worker
 from lambda_src.regions import enabled_regions
 from lambda_src.scripts import Script
 from lambda_src.settings import FleetSettings, ScriptRef
@@ -153,7 +153,7 @@ def test_worker_stops_at_its_deadline_and_keeps_what_it_found(
     store = create_table(aws, settings)
     scripts = load_scripts(settings)
     futures = DeadlineWhenStuck(scripts[0])
-    monkeypatch.setattr(worker, "cf", futures)
+    monkeypatch.setattr(pairs, "cf", futures)
     runs.start_run(
         store,
         "r1",
@@ -343,8 +343,8 @@ def test_records_lost_in_writing_join_the_pairs_own_error(aws: Any, tmp_path: An
 def test_a_closed_writer_releases_a_script_waiting_on_its_full_queue(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(worker, "QUEUE_SIZE", 1)
-    writer = worker.RecordWriter(MemoryStore())  # not started: nothing drains the queue
+    monkeypatch.setattr(record_writer, "QUEUE_SIZE", 1)
+    writer = record_writer.RecordWriter(MemoryStore())  # not started: nothing drains the queue
     assert writer.put({"pk": "p", "sk": "1"}) is True
     closing = threading.Timer(0.05, writer._closed.set)
     closing.start()
@@ -373,7 +373,7 @@ def _items(n: int) -> list[dict[str, Any]]:
 
 def test_a_throttled_batch_is_lost_whole_without_one_by_one_retries() -> None:
     store = CountingStore(client_error("ProvisionedThroughputExceededException", "slow down"))
-    writer = worker.RecordWriter(store)
+    writer = record_writer.RecordWriter(store)
     for item in _items(3):  # queued before the writer starts: one batch, however slow
         assert writer.put(item)
     with writer:
@@ -385,7 +385,7 @@ def test_a_throttled_batch_is_lost_whole_without_one_by_one_retries() -> None:
 
 def test_a_validation_error_falls_back_to_one_by_one() -> None:
     store = CountingStore(client_error("ValidationException"))
-    writer = worker.RecordWriter(store)
+    writer = record_writer.RecordWriter(store)
     for item in _items(3):  # queued before the writer starts: one batch, however slow
         assert writer.put(item)
     with writer:
@@ -396,7 +396,7 @@ def test_a_validation_error_falls_back_to_one_by_one() -> None:
 
 def test_the_writer_stops_calling_the_store_after_give_up_at() -> None:
     store = CountingStore()
-    writer = worker.RecordWriter(store, give_up_at=0.0)  # long past
+    writer = record_writer.RecordWriter(store, give_up_at=0.0)  # long past
     for item in _items(4):  # queued before the writer starts: one batch, however slow
         assert writer.put(item)
     with writer:

@@ -16,11 +16,18 @@ from botocore.exceptions import ClientError
 
 from lambda_src import names, table
 from lambda_src.aws_session import AccountSession, assume_member_role
-from lambda_src.scripts import GLOBAL_REGION, Account, Scope, load_script, script_location
 
-# Private helpers of the Worker, imported rather than copied: a test run must accept and reject
-# exactly what a fleet run does, and name errors the same way.
-from lambda_src.worker import error_type_of, records_of
+# The Worker's own reading of what `collect` returns and of errors: a test run must accept and
+# reject exactly what a fleet run does, and name errors the same way.
+from lambda_src.scripts import (
+    GLOBAL_REGION,
+    Account,
+    Scope,
+    error_type_of,
+    load_script,
+    records_of,
+    script_location,
+)
 from lambdafan.aws import Aws, describe_error
 from lambdafan.config import SCRIPT_NAME, Config, known_regions
 from lambdafan.errors import LambdafanError, UsageError
