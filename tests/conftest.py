@@ -45,6 +45,9 @@ def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    # Each new (account, region) EC2 backend loads ~100 default AMIs (~70 ms): tests that need
+    # an image say so themselves.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 
 # In-process moto's DynamoDB is not thread-safe: Query iterates dicts that concurrent writes
@@ -176,7 +179,11 @@ def moto_server() -> Iterator[str]:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "MOTO_RECORDER_FILEPATH": str(RECORDING)},
+        env={
+            **os.environ,
+            "MOTO_RECORDER_FILEPATH": str(RECORDING),
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+        },
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:

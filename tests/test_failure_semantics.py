@@ -109,6 +109,8 @@ class Fleet:
 
 @pytest.fixture(params=["dynamodb", "memory"])
 def fleet(request: pytest.FixtureRequest, aws: Any) -> Iterator[Fleet]:
+    """On DynamoDB (moto) and in memory; tests marked `IN_MEMORY` only in memory, where the
+    store's part is no different (the two stores' primitives are tested in test_table.py)."""
     settings = make_settings(accounts=ACCOUNTS, scripts=("inventory",))
     store: ItemStore = create_table(aws, settings) if request.param == "dynamodb" else MemoryStore()
     scripts = load_scripts(settings)
@@ -116,6 +118,9 @@ def fleet(request: pytest.FixtureRequest, aws: Any) -> Iterator[Fleet]:
     yield Fleet(settings, store, aws, scripts)
     script_globals["STATE"].clear()
     script_globals["FAIL_IN"].clear()
+
+
+IN_MEMORY = pytest.mark.parametrize("fleet", ["memory"], indirect=True)
 
 
 def counted_records(store: ItemStore, run_id: str) -> list[Item]:
@@ -196,6 +201,7 @@ def test_a_retry_before_the_first_workers_ran_duplicates_nothing(fleet: Fleet) -
     assert len(fleet.notifications) == 1
 
 
+@IN_MEMORY
 def test_a_run_now_director_retried_after_its_run_completed_does_nothing(fleet: Fleet) -> None:
     event = {"run_id": "20261127T101010Z-abcdef", "trigger": "manual"}
     fleet.director(event)
@@ -245,6 +251,7 @@ def test_a_late_duplicate_worker_that_fails_changes_nothing(fleet: Fleet) -> Non
     assert len(fleet.notifications) == 1
 
 
+@IN_MEMORY
 def test_a_duplicate_worker_whose_outcome_differs_adds_no_error(fleet: Fleet) -> None:
     run_id = completed_run(fleet)
     fleet.scripts[0].collect.__globals__["FAIL_IN"].add("eu-west-1")
@@ -456,6 +463,7 @@ def test_a_director_that_cannot_reach_its_table_still_tells_the_channels(aws: An
     assert "failed to start" in body and "ResourceNotFoundException: gone" in body
 
 
+@IN_MEMORY
 def test_a_director_that_failed_leaves_its_run_failed_to_start(fleet: Fleet) -> None:
     fleet.notifier(
         {
@@ -473,6 +481,7 @@ def test_a_director_that_failed_leaves_its_run_failed_to_start(fleet: Fleet) -> 
     assert summary.verdict == "FAILED TO START" and len(fleet.notifications) == 1
 
 
+@IN_MEMORY
 def test_a_run_is_reported_once_even_if_the_notifier_runs_twice(fleet: Fleet) -> None:
     run_id = completed_run(fleet)
     again = fleet.notifier({"run_id": run_id})
@@ -483,6 +492,7 @@ def test_a_run_is_reported_once_even_if_the_notifier_runs_twice(fleet: Fleet) ->
 # --- no zombie runs, no overlap -------------------------------------------------------------
 
 
+@IN_MEMORY
 def test_a_run_past_its_deadline_is_closed_as_incomplete_naming_the_silent(fleet: Fleet) -> None:
     started = dt.datetime(2026, 11, 27, 6, 0, tzinfo=dt.timezone.utc)
     fleet_clock = [started]
@@ -509,6 +519,7 @@ def test_a_run_past_its_deadline_is_closed_as_incomplete_naming_the_silent(fleet
     assert all(p["run_id"] != run_id for p in late)
 
 
+@IN_MEMORY
 def test_a_scheduled_run_overlapping_a_running_one_is_skipped_and_said(fleet: Fleet) -> None:
     first = fleet.director({"trigger": "test"})["run_id"]
     fleet.take("worker")  # still running
@@ -533,6 +544,7 @@ def test_a_scheduled_run_overlapping_a_running_one_is_skipped_and_said(fleet: Fl
         {"run_id": "r1"},
     ],
 )
+@IN_MEMORY
 def test_a_malformed_worker_event_is_rejected_and_writes_nothing(
     fleet: Fleet, event: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -549,6 +561,7 @@ def test_a_malformed_worker_event_is_rejected_and_writes_nothing(
         {"requestContext": {}, "requestPayload": {"run_id": "r1", "account": {"id": "1#2"}}},
     ],
 )
+@IN_MEMORY
 def test_a_malformed_notifier_event_is_rejected(fleet: Fleet, event: dict[str, Any]) -> None:
     assert "rejected" in fleet.notifier(event)
     assert list(fleet.store.query_runs()) == []
@@ -634,6 +647,7 @@ def test_a_notifier_that_fails_before_sending_is_retried_and_notifies(fleet: Fle
     assert fleet.notifier(report) == {"run_id": run_id, "duplicate": True}
 
 
+@IN_MEMORY
 def test_an_account_failed_twice_leaves_one_error(fleet: Fleet) -> None:
     run_id = fleet.director({"trigger": "test"})["run_id"]
     first = fleet.take("worker")[0]

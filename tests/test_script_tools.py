@@ -59,7 +59,10 @@ def test_starter_follows_the_contract(tmp_path: Path, scope: Any) -> None:
     assert "get_paginator" in text and "session.client(" in text
 
 
-def test_region_starter_yields_one_record_per_instance(aws: Any, tmp_path: Path) -> None:
+def test_region_starter_yields_one_record_per_instance(
+    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "true")  # it runs one of the default images
     ec2 = in_member(aws).client("ec2", region_name="eu-west-1")
     image = ec2.describe_images()["Images"][0]["ImageId"]
     ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3, InstanceType="t3.micro")
