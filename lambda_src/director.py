@@ -11,6 +11,7 @@ unless the fleet allows overlap.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 
 INVOKE_THREADS = 32
+# How many recent runs the Director looks at for overdue or overlapping ones.
+RECENT_RUNS = 50
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +56,7 @@ def run_director(
     except names.KeyPartError as exc:
         log.error("rejected a Director event: %s", exc)
         return {"rejected": str(exc)}
-    recent = runs.recent_runs(deps.store)
+    recent = recent_runs(deps.store)
     closed = close_overdue(recent, settings, deps)
     if scheduled and settings.schedule_overlap == "skip":
         busy = [r for r in recent if _still_running(r, run_id, closed, deps)]
@@ -85,15 +88,7 @@ def run_director(
         if status.is_finished(run.get("status")):
             log.info("run %s has ended (%s): nothing to do", run_id, run.get("status"))
             return {**response, "started": 0}
-        # Resume: the run's own accounts and scripts, not today's view of the organization.
-        known = {a.id: a.name for a in accounts}
-        accounts = [Account(a, known.get(a, a)) for a in run.get("accounts") or ()]
-        scripts = list(run.get("scripts") or ())
-        done = {str(a["account_id"]) for a in table.account_items(deps.store, run_id)}
-        accounts = [a for a in accounts if a.id not in done]
-        # Every account reported but nobody completed the run (a lost counter update).
-        if not accounts and runs.complete_if_all_done(deps.store, run_id, now):
-            notify_completed(deps.invoke, run_id)
+        accounts, scripts = _resume(run, accounts, deps)
     elif not accounts:
         runs.complete_run(deps.store, run_id, [], now)
         notify_completed(deps.invoke, run_id)
@@ -101,10 +96,40 @@ def run_director(
     return {**response, "started": len(accounts)}
 
 
+def _resume(
+    run: Item, resolved: list[Account], deps: DirectorDeps
+) -> tuple[list[Account], list[str]]:
+    """A retried Director's work: the run's own accounts (not today's view of the organization)
+    that are not done yet, and its scripts."""
+    run_id = str(run["run_id"])
+    known = {a.id: a.name for a in resolved}
+    done = {str(a["account_id"]) for a in table.account_items(deps.store, run_id)}
+    pending = [Account(a, known.get(a, a)) for a in run.get("accounts") or () if a not in done]
+    # Every account reported but nobody completed the run (a lost counter update).
+    if not pending and runs.complete_if_all_done(deps.store, run_id, deps.clock()):
+        notify_completed(deps.invoke, run_id)
+    return pending, list(run.get("scripts") or ())
+
+
+def recent_runs(store: ItemStore, limit: int = RECENT_RUNS) -> list[Item]:
+    """The newest `limit` run items."""
+    found: list[Item] = []
+    for run in store.query_runs():
+        found.append(run)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def overdue(recent: list[Item], now: dt.datetime) -> list[str]:
+    """Ids of the runs past their deadline and still running."""
+    return [str(r["run_id"]) for r in recent if runs.is_overdue(r, now)]
+
+
 def close_overdue(recent: list[Item], settings: FleetSettings, deps: DirectorDeps) -> list[str]:
     """Close the runs past their deadline as `incomplete` and notify each; their ids."""
     closed = []
-    for run_id in runs.overdue(recent, deps.clock()):
+    for run_id in overdue(recent, deps.clock()):
         # Every account reported and only the last counter update was lost: complete it.
         if runs.complete_if_all_done(deps.store, run_id, deps.clock()):
             notify_completed(deps.invoke, run_id)

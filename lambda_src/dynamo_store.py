@@ -136,7 +136,7 @@ class DynamoStore:
         attr_names["#when"] = when[0]
         attr_values = {f":v{i}": to_dynamo(v) for i, v in enumerate(values.values())}
         if when[1] is None:
-            # Absent, or set to null (a claim given back, see runs.release_notification).
+            # Absent, or set to null (a claim given back, see the Notifier).
             condition = "attribute_exists(pk) AND (attribute_not_exists(#when) OR #when = :null)"
             attr_values[":null"] = None
         else:

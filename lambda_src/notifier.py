@@ -217,14 +217,14 @@ def run_notifier(
 
 
 def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[str, Any]:
-    if not runs.claim_notification(deps.store, run_id, deps.clock()):
+    if not _claim(deps.store, run_id, deps.clock()):
         # A retried or duplicate Notifier: the run was reported already.
         return {"run_id": run_id, "duplicate": True}
     try:
         summary = summarize(deps.store, run_id)
     except Exception:
         # Nothing was sent: give the claim back, so Lambda's retry of this failure notifies.
-        runs.release_notification(deps.store, run_id)
+        _release(deps.store, run_id)
         raise
     text = format_summary(summary)
     delivered: list[Delivery] = []
@@ -233,7 +233,7 @@ def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[st
             subject_line(summary, settings.fleet), text, settings.notify, deps.channels
         )
         outcomes = {d.channel: "sent" if d.ok else f"failed: {d.detail}" for d in delivered}
-        runs.record_deliveries(deps.store, run_id, outcomes)
+        _record_deliveries(deps.store, run_id, outcomes)
     if deps.cloudwatch is not None:
         failures = sum(1 for d in delivered if not d.ok)
         put_metrics(deps.cloudwatch, run_metrics(summary, settings.fleet, deps.clock(), failures))
@@ -312,3 +312,27 @@ def _director_gave_up(
     if not recorded:
         return {"run_id": run_id, "failed_to_start": False}
     return _report(run_id, settings, deps)
+
+
+def _claim(store: ItemStore, run_id: str, now: dt.datetime) -> bool:
+    """True for the one caller that gets to notify about a run (a duplicate Notifier doesn't)."""
+    return store.update_if(
+        names.run_pk(run_id),
+        names.RUN_SK,
+        {"notified_at": runs.iso(now)},
+        when=("notified_at", None),
+    )
+
+
+def _release(store: ItemStore, run_id: str) -> None:
+    """Give a claim back after failing before anything was sent, so Lambda's retry notifies."""
+    store.update_if(
+        names.run_pk(run_id), names.RUN_SK, {"notified_at": None}, when=("run_id", run_id)
+    )
+
+
+def _record_deliveries(store: ItemStore, run_id: str, outcomes: Mapping[str, str]) -> None:
+    """Store each channel's outcome on the run item (`sent`, or why it failed)."""
+    store.update_if(
+        names.run_pk(run_id), names.RUN_SK, {"deliveries": dict(outcomes)}, when=("run_id", run_id)
+    )

@@ -18,7 +18,7 @@ import enum
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lambda_src import names, status, table
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 MAX_EVENT_AGE_S = 21_600
 # Slack for the Director's own work and clock differences.
 DEADLINE_MARGIN_S = 600
-# How many recent runs the Director looks at for overdue or overlapping ones.
-RECENT_RUNS = 50
 # Attempt ids of account failures not written by a Worker.
 DIRECTOR_ATTEMPT = "director"
 GAVE_UP_ATTEMPT = "lambda"
@@ -390,43 +388,4 @@ def fail_to_start(
     values = {"status": status.FAILED_TO_START, "finished_at": iso(now), "error": message[:2000]}
     return store.update_if(
         names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
-    )
-
-
-def recent_runs(store: ItemStore, limit: int = RECENT_RUNS) -> list[table.Item]:
-    """The newest `limit` run items."""
-    runs: list[table.Item] = []
-    for run in store.query_runs():
-        runs.append(run)
-        if len(runs) >= limit:
-            break
-    return runs
-
-
-def overdue(runs: Iterable[Mapping[str, Any]], now: dt.datetime) -> list[str]:
-    """Ids of the runs past their deadline and still running."""
-    return [str(r["run_id"]) for r in runs if is_overdue(r, now)]
-
-
-def claim_notification(store: ItemStore, run_id: str, now: dt.datetime) -> bool:
-    """True for the one caller that gets to notify about a run (a duplicate Notifier doesn't)."""
-    return store.update_if(
-        names.run_pk(run_id), names.RUN_SK, {"notified_at": iso(now)}, when=("notified_at", None)
-    )
-
-
-def release_notification(store: ItemStore, run_id: str) -> None:
-    """Give a claim back after failing before anything was sent, so Lambda's retry notifies."""
-    store.update_if(
-        names.run_pk(run_id), names.RUN_SK, {"notified_at": None}, when=("run_id", run_id)
-    )
-
-
-def record_deliveries(store: ItemStore, run_id: str, outcomes: Mapping[str, str]) -> None:
-    """Store each channel's outcome on the run item (`sent`, or why it failed)."""
-    store.update_if(
-        names.run_pk(run_id),
-        names.RUN_SK,
-        {"deliveries": dict(outcomes)},
-        when=("run_id", run_id),
     )
