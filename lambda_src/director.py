@@ -87,6 +87,8 @@ def run_director(
     if not created:
         if status.is_finished(run.get("status")):
             log.info("run %s has ended (%s): nothing to do", run_id, run.get("status"))
+            if runs.needs_notifying(run):  # the first Director could not start the Notifier
+                notify_completed(deps.invoke, run_id)
             return {**response, "started": 0}
         accounts, scripts = _resume(run, accounts, deps)
     elif not accounts:
@@ -213,5 +215,5 @@ def _worker_not_started(
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
-    if finish is runs.Finish.COMPLETED:
+    if finish.notify:
         notify_completed(deps.invoke, run_id)

@@ -17,7 +17,11 @@ MAX_BATCH_ATTEMPTS = 8
 
 
 class WriteError(Exception):
-    """Items that DynamoDB still refused after every retry."""
+    """Items that DynamoDB still refused after every retry; `keys` says which (pk, sk)."""
+
+    def __init__(self, message: str, keys: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.keys = list(keys)
 
 
 class DynamoStore:
@@ -53,9 +57,19 @@ class DynamoStore:
                 return
             if attempt + 1 < MAX_BATCH_ATTEMPTS:
                 self._sleep(min(0.05 * 2**attempt, 5.0))
+        keys = [self._key_of(r) for r in requests]
         raise WriteError(
-            f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} tries"
+            f"{len(requests)} items still unprocessed after {MAX_BATCH_ATTEMPTS} tries", keys
         )
+
+    def _key_of(self, request: Mapping[str, Any]) -> tuple[str, str]:
+        raw = (
+            (request.get("PutRequest") or {}).get("Item")
+            or (request.get("DeleteRequest") or {}).get("Key")
+            or {}
+        )
+        key = self._de({k: raw[k] for k in ("pk", "sk") if k in raw})
+        return str(key.get("pk")), str(key.get("sk"))
 
     def get(self, pk: str, sk: str) -> Item | None:
         response = self.client.get_item(

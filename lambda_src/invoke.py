@@ -28,13 +28,11 @@ def lambda_invoker(lambda_client: Any, settings: FleetSettings) -> Invoke:
     return invoke
 
 
-def notify_completed(invoke: Invoke, run_id: str) -> bool:
-    """Start the Notifier for a completed run. A failure is logged, not raised: the run is
-    complete in the table whatever happens to its summary, and raising would make Lambda retry
-    a Worker whose account is already counted."""
+def notify_completed(invoke: Invoke, run_id: str) -> None:
+    """Start the Notifier for a completed run. A failure is logged and raised: Lambda retries the
+    caller, whose retry finds the run ended and not reported, and starts the Notifier then."""
     try:
         invoke("notifier", {"run_id": run_id})
     except Exception:
-        log.exception("run %s is complete but the Notifier could not be started", run_id)
-        return False
-    return True
+        log.exception("run %s has ended but the Notifier could not be started", run_id)
+        raise

@@ -202,18 +202,35 @@ def run_notifier(
     not start its run (the run is recorded as `failed to start` and reported). A malformed event
     is rejected and logged.
     """
+    # Only reading the event is guarded: an error while reporting must fail the invocation, so
+    # that Lambda retries it and, in the end, sends it to the dead-letter queue.
     try:
-        if "requestPayload" in event and "requestContext" in event:
-            if "account" in (event.get("requestPayload") or {}):
-                return _worker_gave_up(event, settings, deps)
-            return _director_gave_up(event, settings, deps)
-        if "notice" in event:
-            return _send_notice(str(event["notice"]), settings, deps)
-        run_id = names.run_id_part(str(event["run_id"]))
+        kind, run_id = _read_event(event)
     except (KeyError, TypeError, ValueError) as exc:
         log.error("rejected a Notifier event: %s", exc)
         return {"rejected": str(exc)}
+    if kind == "worker gave up":
+        return _worker_gave_up(event, settings, deps)
+    if kind == "director gave up":
+        return _director_gave_up(event, settings, deps)
+    if kind == "notice":
+        return _send_notice(str(event["notice"]), settings, deps)
     return _report(run_id, settings, deps)
+
+
+def _read_event(event: Mapping[str, Any]) -> tuple[str, str]:
+    """What kind of event this is, and its run id, checked ("" when it has none yet)."""
+    if "requestPayload" in event and "requestContext" in event:
+        payload = event.get("requestPayload") or {}
+        if "account" in payload:
+            names.account_part(str(payload["account"]["id"]))
+            return "worker gave up", names.run_id_part(str(payload["run_id"]))
+        if payload.get("run_id"):
+            return "director gave up", names.run_id_part(str(payload["run_id"]))
+        return "director gave up", ""
+    if "notice" in event:
+        return "notice", ""
+    return "run", names.run_id_part(str(event["run_id"]))
 
 
 def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[str, Any]:
@@ -276,7 +293,7 @@ def _worker_gave_up(
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
-    if finish is runs.Finish.COMPLETED:
+    if finish.notify:
         return _report(run_id, settings, deps)
     return {"run_id": run_id, "account_failed": account_id, "finish": finish.value}
 

@@ -97,6 +97,9 @@ class RecordWriter:
                 self._lose([item], exc)
 
     def _lose(self, items: Sequence[Item], exc: Exception) -> None:
+        refused = set(getattr(exc, "keys", None) or ())
+        if refused:  # the store says which items it could not write: the others are stored
+            items = [i for i in items if (i["pk"], i["sk"]) in refused]
         for item in items:
             self.failed[str(item.get("script")), str(item.get("region"))] += 1
         self.failure = exc

@@ -132,6 +132,18 @@ class Finish(enum.Enum):
     DUPLICATE = "duplicate"  # the account was already done: nothing counted or changed
     COUNTED = "counted"  # counted; other accounts are still running
     COMPLETED = "completed"  # counted, and this call completed the run: notify
+    # Already done, but the run still had to be completed or notified (the attempt that wrote
+    # the done item died before it could): notify.
+    DUPLICATE_NOTIFY = "duplicate, notify"
+
+    @property
+    def notify(self) -> bool:
+        """Whether the caller must start the Notifier for the run."""
+        return self in (Finish.COMPLETED, Finish.DUPLICATE_NOTIFY)
+
+    @property
+    def duplicate(self) -> bool:
+        return self in (Finish.DUPLICATE, Finish.DUPLICATE_NOTIFY)
 
 
 def finish_account(
@@ -161,7 +173,7 @@ def finish_account(
         attempt=attempt,
     )
     if not store.put_new(marker):
-        return Finish.DUPLICATE
+        return _duplicate(store, run_id, now)
     counters = {
         "accounts_done": 1,
         "accounts_failed": int(failed),
@@ -176,6 +188,23 @@ def finish_account(
     if run is None or int(run.get("accounts_done", 0)) < int(run.get("accounts_expected", 0)):
         return Finish.COUNTED
     return Finish.COMPLETED if complete_if_all_done(store, run_id, now) else Finish.COUNTED
+
+
+def _duplicate(store: ItemStore, run_id: str, now: dt.datetime) -> Finish:
+    """An account done already. Its first attempt may have died after its done item, before it
+    completed or notified the run: then this one does (the Notifier reports a run once)."""
+    run = table.get_run(store, run_id)
+    if run is None:
+        return Finish.DUPLICATE
+    if run.get("status") == status.RUNNING:
+        done = complete_if_all_done(store, run_id, now)
+        return Finish.DUPLICATE_NOTIFY if done else Finish.DUPLICATE
+    return Finish.DUPLICATE_NOTIFY if needs_notifying(run) else Finish.DUPLICATE
+
+
+def needs_notifying(run: Mapping[str, Any]) -> bool:
+    """A run that ended but was never reported (its Notifier could not be started)."""
+    return status.is_finished(run.get("status")) and not run.get("notified_at")
 
 
 def account_error(
@@ -219,7 +248,7 @@ def fail_account(
     """Record that an account produced nothing (its Worker never ran, or Lambda gave up on it):
     one account-wide error and the account done as failed, unless it is done already."""
     if store.get(names.run_pk(run_id), names.account_sk(account_id)) is not None:
-        return Finish.DUPLICATE  # done already: don't even leave an error item behind
+        return _duplicate(store, run_id, now)  # don't even leave an error item behind
     error = account_error(
         run_id,
         account_id,

@@ -158,7 +158,9 @@ def load_script(path: Path, name: str | None = None) -> Script:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # whatever a script raises at import, it is the script's fault
         raise ScriptError(f"{_where(exc, path)}: fails on import: {_describe(exc)}") from None
     return Script(name=script_name, path=path, scope=scope, collect=module.collect, key=key)
 

@@ -187,8 +187,8 @@ def _finish(
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
-    result.completed_run = finish is runs.Finish.COMPLETED
-    result.duplicate = finish is runs.Finish.DUPLICATE
+    result.completed_run = finish.notify
+    result.duplicate = finish.duplicate
     if result.duplicate:
         work.discard(result.errors)
     if result.completed_run:

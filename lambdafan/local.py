@@ -208,7 +208,7 @@ class LocalExecutor:
                 now=self.clock(),
                 ttl_days=self.settings.ttl_days,
             )
-            result.completed_run = finish is runs.Finish.COMPLETED
+            result.completed_run = finish.notify
             if result.completed_run:
                 deps.invoke("notifier", {"run_id": result.run_id})
             return result

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from lambda_src import runs, table
 from lambda_src.director import DirectorDeps, run_director
+from lambda_src.notifier import NotifierDeps, run_notifier
 from lambdafan.memory_store import MemoryStore
 from tests.conftest import create_table, make_settings
 
@@ -99,13 +100,20 @@ def test_a_run_with_no_accounts_completes_at_once_and_notifies() -> None:
     assert invoked == [("notifier", {"run_id": "empty"})]
     run = table.get_run(store, "empty")
     assert run is not None and (run["status"], run["accounts_done"]) == ("complete", 0)
-    # Retried, it finds the run ended and does nothing.
+    # Retried before its Notifier reported, it starts the Notifier again (it reports once).
     invoked.clear()
-    again = run_director(
-        {"run_id": "empty", "accounts": ["999999999999"]},
-        settings,
-        DirectorDeps(store=store, organizations=None, invoke=lambda k, p: invoked.append((k, p))),
+    retry = {"run_id": "empty", "accounts": ["999999999999"]}
+    deps = DirectorDeps(store=store, organizations=None, invoke=lambda k, p: invoked.append((k, p)))
+    again = run_director(retry, settings, deps)
+    assert (again["resumed"], again["started"], invoked) == (
+        True,
+        0,
+        [("notifier", {"run_id": "empty"})],
     )
+    # Once reported, a retry finds the run ended and does nothing.
+    run_notifier({"run_id": "empty"}, settings, NotifierDeps(store=store))
+    invoked.clear()
+    again = run_director(retry, settings, deps)
     assert (again["resumed"], again["started"], invoked) == (True, 0, [])
 
 

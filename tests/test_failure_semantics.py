@@ -663,3 +663,87 @@ def test_an_account_failed_twice_leaves_one_error(fleet: Fleet) -> None:
     assert [(e["account_id"], e["error_type"]) for e in errors] == [
         (first["account"]["id"], "Killed")
     ]
+
+
+def test_a_batch_half_written_counts_only_what_was_refused(aws: Any) -> None:
+    settings = make_settings(accounts=ACCOUNTS[:1], scripts=("inventory",))
+    real = create_table(aws, settings)
+
+    class OneLeftOver:
+        """BatchWriteItem that writes all but the last item, every time."""
+
+        exceptions = real.client.exceptions
+
+        def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            [(table_name, requests)] = RequestItems.items()
+            if requests[:-1]:
+                real.client.batch_write_item(RequestItems={table_name: requests[:-1]})
+            return {"UnprocessedItems": {table_name: requests[-1:]}}
+
+    store = DynamoStore(OneLeftOver(), settings.table_name, sleep=lambda _: None)
+    writer_items = [
+        table.record_item(
+            "r1",
+            ACCOUNTS[0],
+            "a",
+            "inventory",
+            "us-east-1",
+            {"n": n},
+            collected_at="",
+            expires_at=0,
+            seen={},
+            attempt="a1",
+        )
+        for n in range(25)
+    ]
+    from lambda_src.record_writer import RecordWriter
+
+    with RecordWriter(store) as writer:
+        for item in writer_items:
+            writer.put(item)
+
+    assert writer.failed == {("inventory", "us-east-1"): 1}
+    stored = list(table.account_records(real, "r1", ACCOUNTS[0], consistent=True))
+    assert len(stored) == 24
+
+
+def test_a_retry_after_the_last_done_item_completes_and_notifies(fleet: Fleet) -> None:
+    run_id = fleet.director({"trigger": "test"})["run_id"]
+    workers = fleet.take("worker")
+    for payload in workers[:-1]:
+        fleet.worker(payload)
+    real_add = fleet.store.add_counters
+
+    def throttled(*args: Any, **kwargs: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ThrottlingException"}}, "UpdateItem")
+
+    fleet.store.add_counters = throttled  # type: ignore[method-assign]
+    with pytest.raises(ClientError):
+        fleet.worker(workers[-1])  # its done item is written, then it fails
+    fleet.store.add_counters = real_add  # type: ignore[method-assign]
+    assert run_item(fleet, run_id)["status"] == status.RUNNING
+
+    retry = fleet.worker(workers[-1])  # Lambda's retry
+
+    assert retry.duplicate and retry.completed_run
+    fleet.deliver_all()
+    assert run_item(fleet, run_id)["status"] == status.COMPLETE
+    assert len(fleet.notifications) == 1
+    assert summarize(fleet.store, run_id).records == 240
+
+
+@IN_MEMORY
+def test_a_notifier_failing_while_reporting_fails_the_invocation(fleet: Fleet) -> None:
+    run_id = fleet.director({"trigger": "test"})["run_id"]
+    for payload in fleet.take("worker"):
+        fleet.worker(payload)
+    [report] = fleet.take("notifier")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("records_by_script")
+
+    fleet.store.query = broken  # type: ignore[method-assign]
+    # Not "rejected": Lambda must retry it, then send it to the dead-letter queue.
+    with pytest.raises(KeyError):
+        fleet.notifier(report)
+    assert "notified_at" not in {k for k, v in run_item(fleet, run_id).items() if v}

@@ -83,8 +83,14 @@ def test_director_marks_accounts_failed_when_invoking_the_worker_fails(
         )
 
     handlers._session().events.register("before-call.lambda.Invoke", refuse)
-    response = handlers.director({}, FakeContext())
+    # The Notifier can't be started either: the Director fails, so Lambda retries it (and its
+    # retry, finding the run ended and not reported, starts the Notifier).
+    with pytest.raises(ClientError):
+        handlers.director({}, FakeContext())
     store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
+    latest = table.latest_run(store)
+    assert latest is not None
+    response = {"run_id": latest["run_id"]}
     errors = list(table.run_errors(store, response["run_id"]))
     assert sorted(e["account_id"] for e in errors) == [A, B]
     assert all("Worker could not be started" in e["message"] for e in errors)

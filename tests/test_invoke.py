@@ -32,15 +32,15 @@ def test_lambda_invoker_starts_the_fleets_functions_asynchronously() -> None:
     assert json.loads(client.calls[0]["Payload"]) == {"run_id": "r1"}
 
 
-def test_notify_completed_logs_a_failure_instead_of_raising(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_notify_completed_logs_and_raises_a_failure(caplog: pytest.LogCaptureFixture) -> None:
     sent: list[tuple[str, dict[str, Any]]] = []
-    assert notify_completed(lambda kind, payload: sent.append((kind, payload)), "r1") is True
+    notify_completed(lambda kind, payload: sent.append((kind, payload)), "r1")
     assert sent == [("notifier", {"run_id": "r1"})]
 
     def refuse(kind: str, payload: dict[str, Any]) -> None:
         raise RuntimeError("throttled")
 
-    assert notify_completed(refuse, "r2") is False
-    assert "run r2 is complete but the Notifier could not be started" in caplog.text
+    # Raised, so Lambda retries the caller, whose retry finds the run not reported.
+    with pytest.raises(RuntimeError, match="throttled"):
+        notify_completed(refuse, "r2")
+    assert "run r2 has ended but the Notifier could not be started" in caplog.text

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lambda_src import runs, table
+from lambda_src import names, runs, table
 from lambda_src.table import ItemStore
 from lambdafan.memory_store import MemoryStore
 from tests.conftest import create_table, make_settings
@@ -115,6 +115,10 @@ def test_each_account_counts_once_and_the_last_completes(store: ItemStore) -> No
     )
     assert (run["records"], run["errors"]) == (7, 1)
     assert run["finished_at"] == "2026-11-26T22:41:04+00:00"
+    # Not reported yet (no Notifier ran here): a duplicate starts the Notifier; once the run
+    # is reported, a duplicate changes nothing at all.
+    assert finish(store, "000000000001") is runs.Finish.DUPLICATE_NOTIFY
+    store.update_if(names.run_pk("r1"), names.RUN_SK, {"notified_at": "t"}, when=("run_id", "r1"))
     assert finish(store, "000000000001") is runs.Finish.DUPLICATE
     # One done item per account, however often it finished; the first attempt's stays.
     done = {a["account_id"]: a for a in table.account_items(store, "r1")}

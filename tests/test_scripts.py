@@ -312,3 +312,13 @@ def test_builtin_scripts() -> None:
         assert check_script(path) in ("region", "account")
     assert check_script(scripts["ec2_instances"]) == "region"
     assert check_script(scripts["s3_buckets"]) == "account"
+
+
+def test_a_base_exception_at_import_is_a_script_error(tmp_path: Path) -> None:
+    path = tmp_path / "modboom.py"
+    path.write_text(
+        "class Boom(BaseException):\n    pass\n\n\nraise Boom('at import')\n\n\n"
+        "def collect(session, region, account):\n    return []\n"
+    )
+    with pytest.raises(ScriptError, match=r"modboom.py:5: fails on import: Boom: at import"):
+        load_script(path)

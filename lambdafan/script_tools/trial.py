@@ -181,7 +181,9 @@ def run_once(
             )
             # The stored form, read back: what `lambdafan results` would show for this record.
             run.rows.append(table.record_view(item))
-    except (Exception, SystemExit) as exc:  # a script calling sys.exit() fails only itself
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # sys.exit() or a BaseException of its own fails only the script
         run.failure = ScriptFailure(script_location(exc, path), error_type_of(exc), str(exc))
     run.elapsed = time.monotonic() - started
     return run
