@@ -315,7 +315,7 @@ def _director_gave_up(
     message = f"{response.get('errorType') or 'DirectorFailed'}: {reason}"
     trigger = "schedule" if payload.get("source") == "aws.events" else "manual"
     try:
-        recorded = runs.fail_to_start(
+        recorded = fail_to_start(
             deps.store,
             run_id,
             message=message,
@@ -352,4 +352,35 @@ def _record_deliveries(store: ItemStore, run_id: str, outcomes: Mapping[str, str
     """Store each channel's outcome on the run item (`sent`, or why it failed)."""
     store.update_if(
         names.run_pk(run_id), names.RUN_SK, {"deliveries": dict(outcomes)}, when=("run_id", run_id)
+    )
+
+
+def fail_to_start(
+    store: ItemStore, run_id: str, *, message: str, trigger: str, now: dt.datetime, ttl_days: int
+) -> bool:
+    """Record that the Director could not start a run (with why); False if the run had got
+    further than that (it is running with Workers, or ended)."""
+    item = table.run_item(
+        run_id,
+        started_at=runs.iso(now),
+        accounts_expected=0,
+        scripts=(),
+        trigger=trigger,
+        expires_at=runs.expiry(now, ttl_days),
+        deadline_at=runs.iso(now),
+    )
+    item.update(status=status.FAILED_TO_START, finished_at=runs.iso(now), error=message[:2000])
+    if store.put_new(item):
+        return True
+    # The run item exists: only a run that never got a single account done can fail to start.
+    run = table.get_run(store, run_id)
+    if run is None or run.get("status") != status.RUNNING or int(run.get("accounts_done", 0)):
+        return False
+    values = {
+        "status": status.FAILED_TO_START,
+        "finished_at": runs.iso(now),
+        "error": message[:2000],
+    }
+    return store.update_if(
+        names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
     )

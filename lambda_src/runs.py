@@ -8,7 +8,8 @@ counts to the run item, and the caller whose addition brings every account in co
 (`complete` or `complete with failures`) with totals read from the done items, the one source of
 truth. A run that passes its deadline with silent accounts is closed as `incomplete` (those
 accounts named as failed) by the next Director; a local run stopped by Ctrl-C is closed as
-`interrupted`; a Director that cannot start the run leaves it `failed to start`.
+`interrupted`; a Director that cannot start the run leaves it `failed to start` (recorded by
+the Notifier from the Director's on-failure record: `notifier.fail_to_start`).
 """
 
 from __future__ import annotations
@@ -388,33 +389,6 @@ def _end(
         else (status.COMPLETE)
     )
     values = {"status": final, "finished_at": iso(now), **totals}
-    return store.update_if(
-        names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
-    )
-
-
-def fail_to_start(
-    store: ItemStore, run_id: str, *, message: str, trigger: str, now: dt.datetime, ttl_days: int
-) -> bool:
-    """Record that the Director could not start a run (with why); False if the run had got
-    further than that (it is running with Workers, or ended)."""
-    item = table.run_item(
-        run_id,
-        started_at=iso(now),
-        accounts_expected=0,
-        scripts=(),
-        trigger=trigger,
-        expires_at=expiry(now, ttl_days),
-        deadline_at=iso(now),
-    )
-    item.update(status=status.FAILED_TO_START, finished_at=iso(now), error=message[:2000])
-    if store.put_new(item):
-        return True
-    # The run item exists: only a run that never got a single account done can fail to start.
-    run = table.get_run(store, run_id)
-    if run is None or run.get("status") != status.RUNNING or int(run.get("accounts_done", 0)):
-        return False
-    values = {"status": status.FAILED_TO_START, "finished_at": iso(now), "error": message[:2000]}
     return store.update_if(
         names.run_pk(run_id), names.RUN_SK, values, when=("status", status.RUNNING)
     )

@@ -11,6 +11,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from lambda_src import runs, status
+from lambda_src.notifier import fail_to_start
 from lambdafan.memory_store import MemoryStore
 from lambdafan.remote_run import RunNotStarted, RunStillRunning, start_run, wait_for_run
 from tests.conftest import make_settings
@@ -125,7 +126,7 @@ def _interrupted(store: MemoryStore) -> None:
 
 
 def _failed_to_start(store: MemoryStore) -> None:
-    assert runs.fail_to_start(store, "r1", message="boom", trigger="manual", now=NOW, ttl_days=1)
+    assert fail_to_start(store, "r1", message="boom", trigger="manual", now=NOW, ttl_days=1)
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def collect(session, region, account):
     """Yield one dict per thing found; each becomes one row of the results table.
 
     session: a boto3.Session look-alike already inside the target account (lambdafan assumed
-             the member role): make clients with session.client(...), never boto3.client(...),
+             the member role): make clients with session.client(...), never with boto3 itself,
              which would use lambdafan's own account instead.
     region:  __REGION_DOC__
     account: the target account: account.id, account.name, account.tags.
