@@ -202,6 +202,11 @@ def run_id_part(run_id: str) -> str:
     return _checked(run_id, _RUN_ID, "run id")
 
 
+def region_part(region: str) -> str:
+    """`region` if it is a region name (lowercase letters, digits, `-`), else KeyPartError."""
+    return _checked(region, _REGION, "region")
+
+
 def account_part(account_id: str) -> str:
     """`account_id` if it is 12 digits, else KeyPartError."""
     return _checked(account_id, _ACCOUNT_ID, "account id")
@@ -242,7 +247,7 @@ def record_sk_prefix(script: str | None = None, region: str | None = None) -> st
     if script is None:
         return RECORD_SK_PREFIX
     prefix = f"{RECORD_SK_PREFIX}{_checked(script, _SCRIPT, 'script')}#"
-    return prefix if region is None else f"{prefix}{_checked(region, _REGION, 'region')}#"
+    return prefix if region is None else f"{prefix}{region_part(region)}#"
 
 
 def record_sk(script: str, region: str, attempt: str, digest: str) -> str:

@@ -157,10 +157,7 @@ def _parse_event(event: Mapping[str, Any]) -> tuple[str, Account, list[str] | No
     regions = event.get("regions")
     if regions is None:
         return run_id, account, None
-    checked = [str(r) for r in regions]
-    for region in checked:
-        names.record_sk_prefix("x", region)  # raises KeyPartError for what no key may hold
-    return run_id, account, checked
+    return run_id, account, [names.region_part(str(r)) for r in regions]
 
 
 def _count_lost_records(result: WorkerResult, writer: RecordWriter, work: AccountRun) -> None:

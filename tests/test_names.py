@@ -368,3 +368,10 @@ def test_arn_accounts_reads_the_account_field_of_every_arn() -> None:
     assert names.arn_accounts(text) == ["111111111111", "222222222222"]
     assert names.arn_accounts("arn:aws:s3:::bucket") == []
     assert names.arn_accounts("111111111111") == []
+
+
+def test_region_part_accepts_region_names_only() -> None:
+    assert names.region_part("eu-west-1") == "eu-west-1"
+    for bad in ("eu#west", "EU-WEST-1", "", "é-1"):
+        with pytest.raises(names.KeyPartError):
+            names.region_part(bad)
