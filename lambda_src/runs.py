@@ -335,31 +335,18 @@ def close_run(
     done_ids = {str(a["account_id"]) for a in table.account_items(store, run_id)}
     silent = [a for a in run.get("accounts") or () if a not in done_ids]
     for account_id in silent:
-        name = (account_names or {}).get(account_id, account_id)
-        error = account_error(
+        # The run is no longer running, so this counts nothing: the totals below are read from
+        # the done items. A Worker that reported meanwhile keeps its own result.
+        fail_account(
+            store,
             run_id,
             account_id,
-            name,
+            (account_names or {}).get(account_id, account_id),
             error_type=error_type,
             message=reason,
             attempt=CLOSER_ATTEMPT,
             now=now,
             ttl_days=ttl_days,
-        )
-        store.put_items([error])
-        # Only if absent: a Worker that reported meanwhile keeps its own result.
-        store.put_new(
-            table.account_done_item(
-                run_id,
-                account_id,
-                name,
-                records_by_script={},
-                errors=1,
-                failed=True,
-                finished_at=iso(now),
-                expires_at=expiry(now, ttl_days),
-                attempt=CLOSER_ATTEMPT,
-            )
         )
     done = list(table.account_items(store, run_id))
     totals = {**_totals(done), "silent_accounts": silent, "closed": True}
