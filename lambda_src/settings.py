@@ -16,6 +16,9 @@ from lambda_src import names
 
 SETTINGS_FILE_ENV = "LAMBDAFAN_SETTINGS_FILE"
 BUNDLED_SETTINGS = Path(__file__).resolve().parent.parent / "fleet.json"
+# The config's `script_requirements`, installed by deploy into this folder of the Worker's
+# bundle; only the script sandbox puts it on sys.path, so they never shadow the Worker's own code.
+SCRIPT_PACKAGES_DIR = "script_packages"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class FleetSettings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     # The Worker function's timeout: a run's deadline is derived from it (runs.run_deadline).
     worker_timeout_s: int = 900
+    # The Worker function's memory: the script sandbox's memory limit is derived from it.
+    worker_memory_mb: int = 1024
     # A scheduled run that fires while the previous one still runs: "skip" it, or "allow" both.
     schedule_overlap: str = "skip"
     # Fixed when the settings are made (at deploy) from the home region, and shipped in
@@ -114,6 +119,7 @@ class FleetSettings:
             ttl_days=int(data.get("ttl_days", 30)),
             notify=_notify_from_dict(data.get("notify") or {}),
             worker_timeout_s=int(data.get("worker_timeout_s", 900)),
+            worker_memory_mb=int(data.get("worker_memory_mb", 1024)),
             schedule_overlap=str(data.get("schedule_overlap", "skip")),
             partition=data.get("partition", ""),
         )
@@ -134,7 +140,12 @@ def load_settings(path: str | None = None) -> FleetSettings:
     return FleetSettings.from_dict(json.loads(source.read_text(encoding="utf-8")))
 
 
+def bundle_root() -> Path:
+    """The folder the bundle was unpacked into (the repository root when run from source)."""
+    return BUNDLED_SETTINGS.parent
+
+
 def resolve_script_path(ref: ScriptRef) -> Path:
     """A script's file: absolute paths as given, relative ones against the bundle root."""
     path = Path(ref.path)
-    return path if path.is_absolute() else BUNDLED_SETTINGS.parent / path
+    return path if path.is_absolute() else bundle_root() / path
