@@ -120,6 +120,12 @@ def arn_accounts(text: str) -> list[str]:
     return _ARN_ACCOUNT.findall(text)
 
 
+def arn_partition(value: str) -> str:
+    """The partition of an ARN (its second field: `aws`, `aws-cn`, ...); '' if not an ARN."""
+    fields = value.split(":", 2)
+    return fields[1] if is_arn(value) and len(fields) == 3 else ""
+
+
 def role_arn(partition: str, account_id: str, role: str) -> str:
     """An IAM role; `account_id` `*` makes the pattern matching that role in every account."""
     return arn(partition, "iam", "", account_id, f"role/{role}")
