@@ -17,6 +17,8 @@ class DeployClients:
     dynamodb: Any
     sts: Any
     sqs: Any
+    # Only asked for the organization's id, when the config discovers accounts through it.
+    organizations: Any = None
 
     @classmethod
     def from_aws(cls, aws: Aws, region: str) -> DeployClients:
@@ -29,4 +31,5 @@ class DeployClients:
             dynamodb=aws.client("dynamodb", region),
             sts=aws.client("sts", region),
             sqs=aws.client("sqs", region),
+            organizations=aws.client("organizations", region),
         )
