@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from lambda_src.runs import MAX_EVENT_AGE_S, worker_event_age_s
-from lambdafan.deploy.model import DLQ_RETENTION_S
-from tests.test_plan import model
+from lambdafan.aws import Aws
+from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.fleet import plan_deploy, read_organization_id
+from lambdafan.deploy.model import DLQ_RETENTION_S, FleetModel
+from lambdafan.deploy.policies import MAX_MEMBER_ACCOUNTS
+from lambdafan.errors import LambdafanError, UsageError
+from tests.test_plan import config, model
 
 
 @pytest.mark.parametrize(
@@ -55,3 +63,88 @@ def test_dead_letter_queue_keeps_messages_two_weeks_encrypted_and_tagged(tmp_pat
     assert (dlq.name, dlq.retention_s, dlq.sse) == ("plan-notifier-dlq", DLQ_RETENTION_S, True)
     assert DLQ_RETENTION_S == 1209600  # SQS's maximum
     assert dlq.tags == {"lambdafan:fleet": "plan"}
+
+
+# --- the organization id: found at deploy, given to the pure model ------------------------------
+
+
+class FailingOrganizations:
+    """An Organizations client that refuses every call with `code`."""
+
+    def __init__(self, code: str = "") -> None:
+        self.code = code
+        self.calls = 0
+
+    def describe_organization(self) -> dict[str, Any]:
+        self.calls += 1
+        raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "DescribeOrganization")
+
+
+def assume_statements(model_: FleetModel) -> list[dict[str, Any]]:
+    (worker,) = [r for r in model_.roles if r.name.endswith("-worker")]
+    return [s for s in worker.policy["Statement"] if s["Action"] == ["sts:AssumeRole"]]
+
+
+DISCOVERY = {"organization": {"enabled": True}, "exclude": ["444444444444"]}
+
+
+def test_deploy_puts_the_organization_id_in_the_workers_policy(aws: Any, tmp_path: Path) -> None:
+    organizations = aws.client("organizations")
+    org_id = organizations.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    clients = DeployClients.from_aws(Aws(aws), "us-east-1")
+    plan = plan_deploy(config(tmp_path, accounts=DISCOVERY), clients)
+    assert [
+        (s["Effect"], s["Resource"], s.get("Condition")) for s in assume_statements(plan.model)
+    ] == [
+        (
+            "Allow",
+            ["arn:aws:iam::*:role/lambdafan-member"],
+            {"StringEquals": {"aws:ResourceOrgID": org_id}},
+        ),
+        ("Deny", ["arn:aws:iam::444444444444:role/lambdafan-member"], None),
+    ]
+
+
+def test_a_listed_fleet_never_asks_organizations(aws: Any, tmp_path: Path) -> None:
+    clients = DeployClients.from_aws(Aws(aws), "us-east-1")
+    refusing = FailingOrganizations("AccessDeniedException")
+    plan = plan_deploy(config(tmp_path), dataclasses.replace(clients, organizations=refusing))
+    assert refusing.calls == 0
+    assert [s["Resource"] for s in assume_statements(plan.model)] == [
+        ["arn:aws:iam::111111111111:role/lambdafan-member"]
+    ]
+
+
+def test_discovery_outside_an_organization_is_a_usage_error(aws: Any, tmp_path: Path) -> None:
+    clients = DeployClients.from_aws(Aws(aws), "us-east-1")
+    with pytest.raises(UsageError, match=r"^organization discovery is on, but account \d{12} is"):
+        plan_deploy(config(tmp_path, accounts=DISCOVERY), clients)
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("AccessDeniedException", LambdafanError),
+        ("AWSOrganizationsNotInUseException", UsageError),
+        ("ThrottlingException", ClientError),
+    ],
+)
+def test_an_unreadable_organization_is_one_line(code: str, error: type[Exception]) -> None:
+    clients = DeployClients(*[None] * 7, organizations=FailingOrganizations(code))
+    with pytest.raises(error) as raised:
+        read_organization_id(clients, "123456789012")
+    message = str(raised.value)
+    assert "\n" not in message
+    if code == "AccessDeniedException":
+        assert message == (
+            "organization discovery is on, but account 123456789012 can't read its organization "
+            "(AccessDeniedException): grant organizations:DescribeOrganization, or list the "
+            "accounts instead"
+        )
+
+
+def test_too_many_listed_accounts_is_a_usage_error(aws: Any, tmp_path: Path) -> None:
+    clients = DeployClients.from_aws(Aws(aws), "us-east-1")
+    listed = [f"{n:012d}" for n in range(1, MAX_MEMBER_ACCOUNTS + 2)]
+    with pytest.raises(UsageError, match=r"^accounts: 401 listed and excluded accounts are more"):
+        plan_deploy(config(tmp_path, accounts={"list": listed}), clients)

@@ -18,8 +18,12 @@ from lambda_src.names import RUNS_INDEX
 from lambda_src.settings import NotifySettings
 from lambdafan.deploy import policies
 from lambdafan.deploy.policies import (
+    MAX_MEMBER_ACCOUNTS,
+    MAX_MEMBER_ROLE_ARNS,
     WILDCARD_ACTIONS,
     FleetArns,
+    MemberAccounts,
+    MemberAccountsError,
     inline_policy,
     lambda_trust_policy,
 )
@@ -37,9 +41,22 @@ FULL_NOTIFY = NotifySettings(
     sns_topic_arn=TOPIC,
 )
 NOTIFY_VARIANTS = {"no-notify": NotifySettings(), "all-channels": FULL_NOTIFY}
+MEMBERS = ("111111111111", "222222222222")
+ORG = "o-a1b2c3d4e5"
+OUTSIDER, EXCLUDED = "333333333333", "444444444444"
+LISTED = MemberAccounts(listed=MEMBERS)
+MEMBER_VARIANTS = {
+    "listed": LISTED,
+    "organization": MemberAccounts(organization=True, organization_id=ORG),
+    "both-and-excluded": MemberAccounts(
+        listed=(*MEMBERS, EXCLUDED), organization=True, organization_id=ORG, excluded=(EXCLUDED,)
+    ),
+}
 
 
-def arns_for(fleet: str = "a", notify: NotifySettings | None = None) -> FleetArns:
+def arns_for(
+    fleet: str = "a", notify: NotifySettings | None = None, members: MemberAccounts = LISTED
+) -> FleetArns:
     return FleetArns(
         partition="aws",
         account_id=ACCOUNT,
@@ -47,6 +64,7 @@ def arns_for(fleet: str = "a", notify: NotifySettings | None = None) -> FleetArn
         fleet=fleet,
         member_role="lambdafan-member",
         notify=notify or NotifySettings(),
+        members=members,
     )
 
 
@@ -111,6 +129,7 @@ def iam_matches(pattern: str, arn: str) -> bool:
 def fleet_resources(arns: FleetArns) -> set[str]:
     """Every ARN a policy of this fleet may name (besides "*")."""
     allowed = {arns.table_arn, *arns.table_index_arns, arns.member_role_arn_pattern, arns.dlq_arn}
+    allowed |= {arns.member_role_arn(a) for a in (*arns.members.listed, *arns.members.excluded)}
     for kind in names.KINDS:
         allowed |= {arns.function_arn(kind), arns.log_group_arn(kind)}
         allowed.add(arns.log_group_arn(kind) + ":*")
@@ -127,18 +146,27 @@ def fleet_resources(arns: FleetArns) -> set[str]:
 # --- every kind ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("members", MEMBER_VARIANTS.values(), ids=MEMBER_VARIANTS.keys())
 @pytest.mark.parametrize("notify", NOTIFY_VARIANTS.values(), ids=NOTIFY_VARIANTS.keys())
 @pytest.mark.parametrize("kind", names.KINDS)
 def test_statements_name_only_this_fleets_resources_or_listed_wildcards(
-    kind: str, notify: NotifySettings
+    kind: str, notify: NotifySettings, members: MemberAccounts
 ) -> None:
-    arns = arns_for(notify=notify)
+    arns = arns_for(notify=notify, members=members)
     policy = inline_policy(kind, arns)
     allowed = fleet_resources(arns)
     configured = {arns.ssm_parameter_arn(SLACK), TOPIC, *arns.ses_identity_arns(SENDER)}
     assert policy["Version"] == "2012-10-17"
     for statement in statements(policy):
+        # The one Deny: the member role in the excluded accounts.
+        if statement["Effect"] == "Deny":
+            assert statement["Action"] == ["sts:AssumeRole"]
+            assert statement_resources(statement) == [arns.member_role_arn(EXCLUDED)]
+            continue
         assert statement["Effect"] == "Allow"
+        if statement_resources(statement) == [arns.member_role_arn_pattern]:
+            # The member role in any account only ever comes with the organization condition.
+            assert statement["Condition"] == {"StringEquals": {"aws:ResourceOrgID": ORG}}
         resources = statement_resources(statement)
         assert resources, statement
         if "*" in resources:
@@ -229,8 +257,10 @@ def test_metrics_only_in_the_lambdafan_namespace(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", names.KINDS)
 def test_deterministic_and_sorted(kind: str) -> None:
-    first = inline_policy(kind, arns_for(notify=FULL_NOTIFY))
-    second = inline_policy(kind, arns_for(notify=FULL_NOTIFY))
+    members = MEMBER_VARIANTS["both-and-excluded"]
+    first = inline_policy(kind, arns_for(notify=FULL_NOTIFY, members=members))
+    shuffled = dataclasses.replace(members, listed=tuple(reversed(members.listed)))
+    second = inline_policy(kind, arns_for(notify=FULL_NOTIFY, members=shuffled))
     assert first == second
     assert json.dumps(first) == json.dumps(second)
     for statement in statements(first):
@@ -271,7 +301,10 @@ def test_director_table_access() -> None:
 def test_worker_assumes_member_role_and_invokes_only_the_notifier() -> None:
     arns = arns_for()
     policy = inline_policy("worker", arns)
-    assert resources_for(policy, "sts:AssumeRole") == {"arn:aws:iam::*:role/lambdafan-member"}
+    assert resources_for(policy, "sts:AssumeRole") == {
+        "arn:aws:iam::111111111111:role/lambdafan-member",
+        "arn:aws:iam::222222222222:role/lambdafan-member",
+    }
     invoked = resources_for(policy, "lambda:InvokeFunction")
     assert invoked == {arns.notifier_function_arn}
     assert arns.director_function_arn not in invoked
@@ -358,6 +391,155 @@ def test_ssm_parameter_arn_forms(name: str, arn_suffix: str | None) -> None:
         assert arn == f"arn:aws:ssm:{REGION}:{ACCOUNT}:{arn_suffix}"
 
 
+# --- the member role: only in the fleet's accounts ---------------------------------------------
+
+
+def assume_statements(members: MemberAccounts, **changes: Any) -> list[dict[str, Any]]:
+    arns = dataclasses.replace(arns_for(members=members), **changes)
+    return [
+        s for s in statements(inline_policy("worker", arns)) if s["Action"] == ["sts:AssumeRole"]
+    ]
+
+
+def role(account: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account}:role/lambdafan-member"
+
+
+def test_listed_accounts_only_each_by_arn_and_excluded_ones_denied() -> None:
+    members = MemberAccounts(listed=(*MEMBERS, EXCLUDED), excluded=(EXCLUDED,))
+    assert assume_statements(members) == [
+        {
+            "Sid": "AssumeMemberRole",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole"],
+            "Resource": [role("111111111111"), role("222222222222")],
+        },
+        {
+            "Sid": "NeverAssumeExcludedMemberRole",
+            "Effect": "Deny",
+            "Action": ["sts:AssumeRole"],
+            "Resource": [role(EXCLUDED)],
+        },
+    ]
+    # No account outside the list: no pattern, no other account.
+    arns = arns_for(members=members)
+    assert arns.member_role_arn_pattern not in resources_for(
+        inline_policy("worker", arns), "sts:AssumeRole"
+    )
+
+
+def test_organization_discovery_allows_the_organizations_accounts_only() -> None:
+    members = MemberAccounts(organization=True, organization_id=ORG)
+    assert assume_statements(members) == [
+        {
+            "Sid": "AssumeMemberRoleInOrganization",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole"],
+            "Resource": ["arn:aws:iam::*:role/lambdafan-member"],
+            "Condition": {"StringEquals": {"aws:ResourceOrgID": ORG}},
+        }
+    ]
+
+
+def test_organization_and_list_allow_both_and_deny_the_excluded() -> None:
+    members = MemberAccounts(
+        listed=(OUTSIDER,), organization=True, organization_id=ORG, excluded=(EXCLUDED,)
+    )
+    found = assume_statements(members, partition="aws-cn", region="cn-north-1")
+    assert [(s["Sid"], s["Effect"], s["Resource"], s.get("Condition")) for s in found] == [
+        (
+            "AssumeMemberRoleInOrganization",
+            "Allow",
+            ["arn:aws-cn:iam::*:role/lambdafan-member"],
+            {"StringEquals": {"aws:ResourceOrgID": ORG}},
+        ),
+        # A listed account may be outside the organization: named on its own, no condition.
+        ("AssumeMemberRole", "Allow", [role(OUTSIDER, "aws-cn")], None),
+        ("NeverAssumeExcludedMemberRole", "Deny", [role(EXCLUDED, "aws-cn")], None),
+    ]
+
+
+def test_a_long_list_names_the_accounts_in_a_condition() -> None:
+    many = tuple(f"{n:012d}" for n in range(1, MAX_MEMBER_ROLE_ARNS + 2))
+    members = MemberAccounts(listed=(*many, EXCLUDED), excluded=(EXCLUDED,))
+    allow, deny = assume_statements(members)
+    assert allow["Resource"] == deny["Resource"] == ["arn:aws:iam::*:role/lambdafan-member"]
+    assert allow["Condition"] == {"StringEquals": {"aws:ResourceAccount": list(many)}}
+    assert (deny["Effect"], deny["Condition"]) == (
+        "Deny",
+        {"StringEquals": {"aws:ResourceAccount": [EXCLUDED]}},
+    )
+
+
+@pytest.mark.parametrize("count", [MAX_MEMBER_ROLE_ARNS, MAX_MEMBER_ACCOUNTS])
+def test_the_longest_lists_fit_iams_size_limit(count: int) -> None:
+    listed = tuple(f"{n:012d}" for n in range(1, count // 2 + 1))
+    excluded = tuple(f"{n:012d}" for n in range(500_000, 500_000 + count - len(listed)))
+    members = MemberAccounts(
+        listed=listed, organization=True, organization_id=f"o-{'a' * 32}", excluded=excluded
+    )
+    arns = dataclasses.replace(
+        arns_for(fleet="f" * 40, members=members),
+        partition="aws-us-gov",
+        region="us-gov-west-1",
+        member_role="r" * 64,
+    )
+    assert len(json.dumps(inline_policy("worker", arns), separators=(",", ":"))) < 10_240
+
+
+def test_more_accounts_than_a_policy_can_name_are_refused() -> None:
+    too_many = tuple(f"{n:012d}" for n in range(1, MAX_MEMBER_ACCOUNTS + 2))
+    with pytest.raises(MemberAccountsError, match="organization instead"):
+        inline_policy("worker", arns_for(members=MemberAccounts(listed=too_many)))
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        (MemberAccounts(organization=True), "needs the organization's id"),
+        (MemberAccounts(), "no account"),
+        (MemberAccounts(listed=(EXCLUDED,), excluded=(EXCLUDED,)), "no account"),
+    ],
+)
+def test_a_worker_policy_allowing_no_account_or_every_account_is_refused(
+    members: MemberAccounts, message: str
+) -> None:
+    with pytest.raises(MemberAccountsError, match=message):
+        inline_policy("worker", arns_for(members=members))
+    # The other roles don't depend on the member accounts.
+    inline_policy("director", arns_for(members=members))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"listed": ("*",)},
+        {"listed": ("1111",)},
+        {"excluded": ("11111111111a",)},
+        {"organization_id": "o-*"},
+        {"organization_id": "r-abcd"},
+    ],
+)
+def test_member_accounts_refuse_what_would_widen_an_arn(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        MemberAccounts(**bad)
+
+
+def test_member_accounts_from_settings() -> None:
+    settings = make_settings(
+        accounts=("222222222222", "111111111111"), exclude_accounts=("444444444444",)
+    )
+    assert MemberAccounts.from_settings(settings, ORG) == MemberAccounts(
+        listed=("111111111111", "222222222222"), excluded=("444444444444",)
+    ), "without discovery, an organization id is not used"
+    discovering = dataclasses.replace(settings, accounts=(), organization=True)
+    assert MemberAccounts.from_settings(discovering, ORG) == MemberAccounts(
+        organization=True, organization_id=ORG, excluded=("444444444444",)
+    )
+    arns = FleetArns.from_settings(discovering, ACCOUNT, ORG)
+    assert arns.members.organization_id == ORG
+
+
 # --- no reach into other fleets -----------------------------------------------------------------
 
 
@@ -434,6 +616,10 @@ def test_from_settings_and_named_arns() -> None:
     assert arns.member_role_arn_pattern == (
         "arn:aws-us-gov:iam::*:role/OrganizationAccountAccessRole"
     )
+    assert arns.members == MemberAccounts(listed=("111111111111", "222222222222"))
+    assert arns.member_role_arn("111111111111") == (
+        "arn:aws-us-gov:iam::111111111111:role/OrganizationAccountAccessRole"
+    )
 
 
 def test_trust_policy_lets_only_lambda_assume() -> None:
@@ -448,15 +634,25 @@ def test_trust_policy_lets_only_lambda_assume() -> None:
 # --- IAM accepts them ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("notify", NOTIFY_VARIANTS.values(), ids=NOTIFY_VARIANTS.keys())
-def test_iam_accepts_roles_and_policies(notify: NotifySettings) -> None:
+LONG_LIST = MemberAccounts(
+    listed=tuple(f"{n:012d}" for n in range(1, 100)), excluded=("000000000001",)
+)
+
+
+@pytest.mark.parametrize(
+    ("notify", "members"),
+    [
+        (NotifySettings(), LISTED),
+        (FULL_NOTIFY, MEMBER_VARIANTS["both-and-excluded"]),
+        (NotifySettings(), LONG_LIST),
+    ],
+    ids=["no-notify-listed", "all-channels-organization", "long-list"],
+)
+def test_iam_accepts_roles_and_policies(notify: NotifySettings, members: MemberAccounts) -> None:
     with mock_aws():
         iam = boto3.client("iam")
         account = boto3.client("sts").get_caller_identity()["Account"]
-        arns = arns_for(notify=notify)
-        arns = FleetArns(
-            arns.partition, account, arns.region, arns.fleet, arns.member_role, arns.notify
-        )
+        arns = dataclasses.replace(arns_for(notify=notify, members=members), account_id=account)
         for kind in names.KINDS:
             role = names.role_name(arns.fleet, kind)
             created = iam.create_role(

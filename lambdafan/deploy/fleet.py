@@ -1,19 +1,23 @@
-"""Deploy as the CLI runs it: identify the account, model the fleet, plan, apply."""
+"""Deploy as the CLI runs it: identify the account (and the organization, when the config
+discovers accounts through it), model the fleet, plan, apply."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
 
+from botocore.exceptions import ClientError
+
 from lambda_src import names
+from lambdafan.aws import error_code
 from lambdafan.config import Config
 from lambdafan.deploy.apply import Applier
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.model import FleetModel, fleet_model
 from lambdafan.deploy.plan import Change, plan_fleet
-from lambdafan.deploy.policies import FleetArns
+from lambdafan.deploy.policies import FleetArns, MemberAccountsError
 from lambdafan.deploy.state import read_fleet_state
-from lambdafan.errors import UsageError
+from lambdafan.errors import LambdafanError, UsageError
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,30 @@ def caller_identity(clients: DeployClients) -> Identity:
     return Identity(account_id=account_id, partition=partition)
 
 
-def fleet_arns(config: Config, identity: Identity) -> FleetArns:
-    """The fleet's ARNs in the identity's account, in the home region's partition."""
+def read_organization_id(clients: DeployClients, account_id: str) -> str:
+    """The id of the organization the deploying account is in: the Worker may assume the member
+    role only in that organization's accounts."""
+    try:
+        return str(clients.organizations.describe_organization()["Organization"]["Id"])
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "AWSOrganizationsNotInUseException":
+            raise UsageError(
+                f"organization discovery is on, but account {account_id} is not in an "
+                "organization: list the accounts instead (accounts.list)"
+            ) from None
+        if code in ("AccessDeniedException", "AccessDenied"):
+            raise LambdafanError(
+                f"organization discovery is on, but account {account_id} can't read its "
+                f"organization ({code}): grant organizations:DescribeOrganization, or list "
+                "the accounts instead"
+            ) from None
+        raise
+
+
+def fleet_arns(config: Config, identity: Identity, organization_id: str | None = None) -> FleetArns:
+    """The fleet's ARNs in the identity's account, in the home region's partition;
+    `organization_id` is needed (for the Worker's policy) when the config discovers accounts."""
     settings = config.to_settings()
     if identity.partition != settings.partition:
         raise UsageError(
@@ -45,7 +71,7 @@ def fleet_arns(config: Config, identity: Identity) -> FleetArns:
             f"account {identity.account_id} is in partition {identity.partition}: use "
             f"credentials of the {settings.partition} partition, or another home_region"
         )
-    return FleetArns.from_settings(settings, identity.account_id)
+    return FleetArns.from_settings(settings, identity.account_id, organization_id)
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,14 @@ class Plan:
 
 def plan_deploy(config: Config, clients: DeployClients) -> Plan:
     """Read AWS and compare: the plan a deploy (or a dry run) shows. Read-only."""
-    model = fleet_model(config, fleet_arns(config, caller_identity(clients)))
+    identity = caller_identity(clients)
+    organization = None
+    if config.to_settings().organization:
+        organization = read_organization_id(clients, identity.account_id)
+    try:
+        model = fleet_model(config, fleet_arns(config, identity, organization))
+    except MemberAccountsError as exc:
+        raise UsageError(f"accounts: {exc}") from None
     return Plan(model, plan_fleet(model, read_fleet_state(model, clients)))
 
 

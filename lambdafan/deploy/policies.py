@@ -5,6 +5,10 @@ the wanted document with the one IAM returns.
 Every statement names this fleet's own resources by full ARN. A statement may use `"*"` only for
 actions listed in `WILDCARD_ACTIONS`, each with the reason AWS leaves no narrower choice;
 `_statement` refuses anything else, so a new wildcard cannot slip in unreviewed.
+
+The Worker may assume the member role only in the fleet's accounts (`MemberAccounts`): each
+listed account by ARN, and, with organization discovery, any account of the fleet's
+organization (an `aws:ResourceOrgID` condition); excluded accounts are denied outright.
 """
 
 from __future__ import annotations
@@ -45,10 +49,58 @@ WILDCARD_ACTIONS: dict[str, str] = {
     ),
 }
 
+# Up to this many accounts (listed and excluded together), the Worker's policy names each
+# account's member role by ARN (up to ~105 characters each); beyond it, `aws:ResourceAccount`
+# conditions list the ids (15 each), so a long list still fits IAM's 10,240 characters for a
+# role's inline policies.
+MAX_MEMBER_ROLE_ARNS = 50
+# Beyond this many, not even the condition fits: discover the accounts through the organization.
+MAX_MEMBER_ACCOUNTS = 400
+
 # IAM accepts only alphanumeric Sids in identity policies (moto does not check this).
 _SID = re.compile(r"^[A-Za-z0-9]+$")
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 # Characters that would turn a name spliced into an ARN into a pattern matching other fleets.
 _GLOB = re.compile(r"[*?]")
+
+
+class MemberAccountsError(ValueError):
+    """The fleet's member accounts cannot be put in the Worker's policy (the message says why)."""
+
+
+@dataclass(frozen=True)
+class MemberAccounts:
+    """Whose member role the Worker may assume: the fleet's accounts, never an excluded one."""
+
+    listed: tuple[str, ...] = ()  # named in the config: may be outside the organization
+    organization: bool = False  # organization discovery is on...
+    organization_id: str | None = None  # ...in this organization (found by deploy)
+    excluded: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for account in (*self.listed, *self.excluded):
+            if not is_account_id(account):
+                raise ValueError(f"account id {account!r} must be 12 digits")
+        if self.organization_id is not None and not _ORGANIZATION_ID.match(self.organization_id):
+            raise ValueError(f"organization id {self.organization_id!r} is not like o-a1b2c3d4e5")
+
+    @classmethod
+    def from_settings(
+        cls, settings: FleetSettings, organization_id: str | None = None
+    ) -> MemberAccounts:
+        """The settings' accounts; `organization_id` counts only with organization discovery."""
+        return cls(
+            listed=tuple(sorted({account.id for account in settings.accounts})),
+            organization=settings.organization,
+            organization_id=organization_id if settings.organization else None,
+            excluded=tuple(sorted(set(settings.exclude_accounts))),
+        )
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """The listed accounts, less the excluded ones."""
+        excluded = set(self.excluded)
+        return tuple(a for a in self.listed if a not in excluded)
 
 
 @dataclass(frozen=True)
@@ -61,6 +113,7 @@ class FleetArns:
     fleet: str
     member_role: str  # role name assumed in every member account
     notify: NotifySettings = field(default_factory=NotifySettings)
+    members: MemberAccounts = field(default_factory=MemberAccounts)
 
     def __post_init__(self) -> None:
         # A `*` or `?` in a name would widen every ARN built from it to other fleets' resources.
@@ -76,9 +129,12 @@ class FleetArns:
             raise ValueError(f"account id {self.account_id!r} must be 12 digits")
 
     @classmethod
-    def from_settings(cls, settings: FleetSettings, account_id: str) -> FleetArns:
+    def from_settings(
+        cls, settings: FleetSettings, account_id: str, organization_id: str | None = None
+    ) -> FleetArns:
         """The ARNs of the fleet `settings` describes, deployed in `account_id`, in the
-        settings' partition (that of the home region)."""
+        settings' partition (that of the home region). `organization_id`: the organization
+        the accounts are discovered in, needed for the Worker's policy when discovery is on."""
         return cls(
             partition=settings.partition,
             account_id=account_id,
@@ -86,6 +142,7 @@ class FleetArns:
             fleet=settings.fleet,
             member_role=settings.member_role,
             notify=settings.notify,
+            members=MemberAccounts.from_settings(settings, organization_id),
         )
 
     @property
@@ -138,8 +195,13 @@ class FleetArns:
 
     @property
     def member_role_arn_pattern(self) -> str:
-        """The member role in any account: the Worker may be pointed at any account."""
+        """The member role in any account: only ever granted under a condition naming the
+        organization or the accounts."""
         return names.role_arn(self.partition, "*", self.member_role)
+
+    def member_role_arn(self, account_id: str) -> str:
+        """The member role in one account."""
+        return names.role_arn(self.partition, account_id, self.member_role)
 
     def ssm_parameter_arn(self, name: str) -> str:
         """ARN of a parameter given by name (`/a/b` or `a`) or already as an ARN."""
@@ -168,12 +230,16 @@ def _statement(
     actions: Iterable[str],
     resources: Iterable[str],
     condition: Mapping[str, Any] | None = None,
+    *,
+    effect: str = "Allow",
 ) -> Statement:
-    """One Allow statement, actions and resources sorted so documents compare equal."""
+    """One Allow (or Deny) statement, actions and resources sorted so documents compare equal."""
     action_list = sorted(set(actions))
     resource_list = sorted(set(resources))
     if not _SID.match(sid):
         raise ValueError(f"Sid {sid!r} must be alphanumeric")
+    if effect not in ("Allow", "Deny"):
+        raise ValueError(f"statement {sid}: effect {effect!r} is neither Allow nor Deny")
     if not action_list or not resource_list:
         raise ValueError(f"statement {sid} needs actions and resources")
     if any(action.endswith("*") for action in action_list):
@@ -186,7 +252,7 @@ def _statement(
             raise ValueError(f"statement {sid}: {unlisted} may not be granted on '*'")
     statement: Statement = {
         "Sid": sid,
-        "Effect": "Allow",
+        "Effect": effect,
         "Action": action_list,
         "Resource": resource_list,
     }
@@ -270,10 +336,66 @@ def _director(arns: FleetArns) -> list[Statement]:
     ]
 
 
+def _member_roles(
+    sid: str, accounts: Sequence[str], arns: FleetArns, effect: str, *, by_arn: bool
+) -> Statement:
+    """sts:AssumeRole on the member role in `accounts`: by ARN, or on the role in any account
+    with an `aws:ResourceAccount` condition naming them (shorter, for long lists)."""
+    if by_arn:
+        roles = [arns.member_role_arn(account) for account in accounts]
+        return _statement(sid, ["sts:AssumeRole"], roles, effect=effect)
+    condition = {"StringEquals": {"aws:ResourceAccount": sorted(accounts)}}
+    return _statement(
+        sid, ["sts:AssumeRole"], [arns.member_role_arn_pattern], condition, effect=effect
+    )
+
+
+def _assume_member_role(arns: FleetArns) -> list[Statement]:
+    """The Worker assumes the member role in the fleet's accounts only: the listed ones, and
+    with organization discovery those of the organization; never in an excluded account."""
+    members = arns.members
+    named = len(members.allowed) + len(members.excluded)
+    if named > MAX_MEMBER_ACCOUNTS:
+        raise MemberAccountsError(
+            f"{named} listed and excluded accounts are more than the Worker's IAM policy can "
+            f"name (at most {MAX_MEMBER_ACCOUNTS}): discover the accounts through the "
+            "organization instead"
+        )
+    by_arn = named <= MAX_MEMBER_ROLE_ARNS
+    statements = []
+    if members.organization:
+        if members.organization_id is None:
+            raise MemberAccountsError(
+                "organization discovery is on: the Worker's policy needs the organization's id"
+            )
+        statements.append(
+            _statement(
+                "AssumeMemberRoleInOrganization",
+                ["sts:AssumeRole"],
+                [arns.member_role_arn_pattern],
+                {"StringEquals": {"aws:ResourceOrgID": members.organization_id}},
+            )
+        )
+    if members.allowed:
+        statements.append(
+            _member_roles("AssumeMemberRole", members.allowed, arns, "Allow", by_arn=by_arn)
+        )
+    if not statements:
+        raise MemberAccountsError("the fleet has no account to assume the member role in")
+    if members.excluded:
+        # Redundant for a list, and decisive for the organization: a Deny wins over any Allow.
+        statements.append(
+            _member_roles(
+                "NeverAssumeExcludedMemberRole", members.excluded, arns, "Deny", by_arn=by_arn
+            )
+        )
+    return statements
+
+
 def _worker(arns: FleetArns) -> list[Statement]:
     return [
         _logs("worker", arns),
-        _statement("AssumeMemberRole", ["sts:AssumeRole"], [arns.member_role_arn_pattern]),
+        *_assume_member_role(arns),
         *_table("ResultsTableReadWrite", _READ_WRITE, arns),
         _metrics(),
         # The last Worker of a run starts the Notifier; never the Director or other Workers.
