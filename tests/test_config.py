@@ -66,6 +66,7 @@ accounts:
 regions: all
 member_role: {name: audit-role, external_id: s3cret-id, session_duration: 900}
 scripts: [s3_buckets, checks/mine.py]
+script_requirements: ["pyyaml==6.0.2", "requests[socks] >=2.31, <3"]
 results: {ttl_days: 7, point_in_time_recovery: true}
 functions:
   worker: {memory: 2048, timeout: 600, reserved_concurrency: 10}
@@ -83,6 +84,7 @@ notify:
     assert config.functions.worker.reserved_concurrency == 10
     assert config.functions.notifier.timeout == 60
     assert config.results.point_in_time_recovery is True
+    assert config.script_requirements == ["pyyaml==6.0.2", "requests[socks] >=2.31, <3"]
     assert config.to_settings() == FleetSettings(
         fleet="acme-prod",
         home_region="eu-west-1",
@@ -103,6 +105,7 @@ notify:
         session_duration=900,
         ttl_days=7,
         worker_timeout_s=600,
+        worker_memory_mb=2048,
         schedule_overlap="allow",
         notify=NotifySettings(
             slack_webhook_parameter="/lf/slack",
@@ -122,6 +125,7 @@ def test_defaults_and_empty_sections(tmp_path: Path, builtins: Path) -> None:
     assert config.functions.worker.timeout == 900  # the worker's default, not the generic one
     assert config.functions.worker.reserved_concurrency is None
     assert config.schedule_overlap == "skip"
+    assert config.script_requirements == []
     settings = config.to_settings()
     assert settings.regions is None
     assert settings.member_role == "lambdafan-member"
@@ -328,3 +332,48 @@ def test_config_built_in_code_resolves_scripts_against_cwd(
     config = Config.model_validate(with_(scripts=["mine.py"]))
     assert config.config_dir == tmp_path
     assert config.to_settings().scripts == (ScriptRef("mine", str(tmp_path / "mine.py")),)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "expected"),
+    [
+        (["pyyaml", ""], "script_requirements[1]: must not be empty"),
+        (
+            ["--index-url=https://example.com/simple"],
+            "script_requirements[0]: '--index-url=https://example.com/simple' is a pip option; "
+            "list only requirements like 'pyyaml==6.0.2' (set an index or proxy in pip's own "
+            "config)",
+        ),
+        (["-e ."], "script_requirements[0]: '-e .' is a pip option; list only requirements"),
+        (
+            ["boto3==1.35.0"],
+            "script_requirements[0]: boto3 is already in the Worker: Lambda's Python runtime "
+            "ships boto3, botocore and s3transfer, so remove it from script_requirements",
+        ),
+        (["Botocore"], "script_requirements[0]: botocore is already in the Worker"),
+        (
+            ["./vendor/mypkg"],
+            "script_requirements[0]: './vendor/mypkg' is not a requirement like "
+            "'pyyaml==6.0.2' or 'requests>=2.31,<3' (URLs and paths are not supported)",
+        ),
+        (["pkg @ https://example.com/pkg.whl"], "script_requirements[0]: 'pkg @ https://"),
+        (
+            ["PyYAML==6.0.2", "requests", "pyyaml>=6"],
+            "script_requirements[2]: pyyaml is already required at script_requirements[0]",
+        ),
+        ("pyyaml", "script_requirements: expected a list, got the text 'pyyaml'"),
+        ([6], "script_requirements[0]: expected text, got the number 6"),
+    ],
+)
+def test_bad_script_requirements(
+    tmp_path: Path, builtins: Path, requirements: object, expected: str
+) -> None:
+    path = write(tmp_path, with_(script_requirements=requirements))
+    assert error(path).startswith(f"{path}: {expected}")
+
+
+def test_script_requirements_null_or_with_markers(tmp_path: Path, builtins: Path) -> None:
+    assert load_config(write(tmp_path, with_(script_requirements=None))).script_requirements == []
+    by_version = ['tomli; python_version < "3.11"', 'tomli>=2; python_version >= "3.11"']
+    config = load_config(write(tmp_path, with_(script_requirements=by_version)))
+    assert config.script_requirements == by_version

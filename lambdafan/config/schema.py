@@ -34,6 +34,7 @@ from lambdafan.config.values import (
     RoleName,
     Schedule,
     ScheduleOverlap,
+    ScriptRequirement,
     SessionDuration,
     SnsTopicArn,
     SsmParameterName,
@@ -42,6 +43,8 @@ from lambdafan.config.values import (
     TtlDays,
     account_id,
     null_is_empty,
+    null_is_no_items,
+    project_name,
 )
 
 # Script names go into the results table's sort keys, where `#` separates fields.
@@ -235,6 +238,10 @@ class Config(_Model):
         default_factory=MemberRole
     )
     scripts: Annotated[list[Text], Field(min_length=1)]
+    # pip requirements the scripts import; deploy vendors them into the Worker's bundle only.
+    script_requirements: Annotated[list[ScriptRequirement], BeforeValidator(null_is_no_items)] = (
+        Field(default_factory=list)
+    )
     results: Annotated[Results, BeforeValidator(null_is_empty)] = Field(default_factory=Results)
     functions: Annotated[Functions, BeforeValidator(null_is_empty)] = Field(
         default_factory=Functions
@@ -291,6 +298,24 @@ class Config(_Model):
                 )
             index_by_name[path.stem] = index
         return entries
+
+    @field_validator("script_requirements")
+    @classmethod
+    def _one_requirement_per_project(cls, requirements: list[str]) -> list[str]:
+        # pip would fail on two pins of one project; saying where is kinder. Entries with
+        # environment markers may name one project twice (one per Python version, say).
+        first_index: dict[str, int] = {}
+        for index, requirement in enumerate(requirements):
+            if ";" in requirement:
+                continue
+            name = project_name(requirement)
+            if name in first_index:
+                raise Invalid(
+                    f"{name} is already required at script_requirements[{first_index[name]}]",
+                    at=(index,),
+                )
+            first_index[name] = index
+        return requirements
 
     @model_validator(mode="after")
     def _remember_config_dir(self, info: ValidationInfo) -> Config:

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from lambda_src.accounts import is_account_id
 from lambdafan.config.errors import kind
+from lambdafan.lambda_runtime import RUNTIME_DISTRIBUTIONS
 from lambdafan.schedule import schedule_problem
 
 
@@ -67,6 +68,11 @@ def null_is_empty(value: object) -> object:
     """A section given as null is an empty section."""
     # `notify:` with nothing under it is how people comment a section out; treat it as absent.
     return {} if value is None else value
+
+
+def null_is_no_items(value: object) -> object:
+    """A list given as null (every item commented out) is an empty list."""
+    return [] if value is None else value
 
 
 _QUOTE_HINT = "quote account ids in YAML: '012345678901'"
@@ -131,6 +137,47 @@ def _log_retention(days: int) -> int:
     return days
 
 
+# A PEP 508 requirement limited to what `pip download` of wheels needs: a project name, extras,
+# version specifiers and an environment marker. No URLs or paths: the cache and the bundle must
+# depend on nothing but this text.
+_REQUIREMENT = re.compile(
+    r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*"
+    r"(?:\[\s*[A-Za-z0-9._,\s-]*\])?\s*"
+    r"(?:(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+\s*(?:,\s*)?)*"
+    r"(?:;.*)?"
+)
+
+
+def project_name(requirement: str) -> str:
+    """The canonical project name a requirement names (PEP 503: lowercase, runs of -_. as -)."""
+    match = _REQUIREMENT.match(requirement.strip())
+    name = match.group("name") if match else requirement.strip()
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _script_requirement(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    if text.startswith("-"):
+        raise ValueError(
+            f"{value!r} is a pip option; list only requirements like 'pyyaml==6.0.2' "
+            "(set an index or proxy in pip's own config)"
+        )
+    if not _REQUIREMENT.fullmatch(text):
+        raise ValueError(
+            f"{value!r} is not a requirement like 'pyyaml==6.0.2' or 'requests>=2.31,<3' "
+            "(URLs and paths are not supported)"
+        )
+    name = project_name(text)
+    if name in RUNTIME_DISTRIBUTIONS:
+        raise ValueError(
+            f"{name} is already in the Worker: Lambda's Python runtime ships boto3, botocore "
+            "and s3transfer, so remove it from script_requirements"
+        )
+    return text
+
+
 AccountId = Annotated[str, BeforeValidator(account_id)]
 Region = Annotated[str, AfterValidator(_region)]
 Text = Annotated[str, AfterValidator(_not_blank)]
@@ -174,3 +221,4 @@ TtlDays = Annotated[int, _between(1, 3650, "days")]
 LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
 ReservedConcurrency = Annotated[int, _at_least(1)]
 ScheduleOverlap = Annotated[str, AfterValidator(_schedule_overlap)]
+ScriptRequirement = Annotated[str, AfterValidator(_script_requirement)]
