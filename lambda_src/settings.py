@@ -67,8 +67,6 @@ class FleetSettings:
     notify: NotifySettings = field(default_factory=NotifySettings)
     # The Worker function's timeout: a run's deadline is derived from it (runs.run_deadline).
     worker_timeout_s: int = 900
-    # The Worker function's memory: the script sandbox's memory limit is derived from it.
-    worker_memory_mb: int = 1024
     # A scheduled run that fires while the previous one still runs: "skip" it, or "allow" both.
     schedule_overlap: str = "skip"
     # Fixed when the settings are made (at deploy) from the home region, and shipped in
@@ -119,7 +117,6 @@ class FleetSettings:
             ttl_days=int(data.get("ttl_days", 30)),
             notify=_notify_from_dict(data.get("notify") or {}),
             worker_timeout_s=int(data.get("worker_timeout_s", 900)),
-            worker_memory_mb=int(data.get("worker_memory_mb", 1024)),
             schedule_overlap=str(data.get("schedule_overlap", "skip")),
             partition=data.get("partition", ""),
         )

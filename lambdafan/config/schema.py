@@ -344,7 +344,6 @@ class Config(_Model):
             session_duration=self.member_role.session_duration,
             ttl_days=self.results.ttl_days,
             worker_timeout_s=self.functions.worker.timeout,
-            worker_memory_mb=self.functions.worker.memory,
             schedule_overlap=self.schedule_overlap,
             notify=NotifySettings(
                 slack_webhook_parameter=notify.slack.webhook_parameter if notify.slack else None,
