@@ -329,3 +329,88 @@ def test_member_role_can_also_trust_the_operators_role(server: str, tmp_path: Pa
     assert statement["Principal"]["AWS"] == [{"Ref": "WorkerRoleArn"}, mine]
     bad = cli("member-role", "-c", str(config), "--also-trust", "Admin")
     assert bad.returncode == 2 and "not an IAM role, user or account-root ARN" in bad.stderr
+
+
+ORGANIZATION = {"organization": {"enabled": True}, "exclude": ["444444444444"]}
+
+
+def test_organization_fleets_worker_assumes_only_in_its_organization(
+    server: str, recorder: Recorder, tmp_path: Path
+) -> None:
+    org_id = client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    config = write_config(tmp_path, accounts=ORGANIZATION)
+    deploy(config)
+    policy = client("iam").get_role_policy(RoleName="e2e-worker", PolicyName="e2e-worker")
+    assume = [
+        (s["Effect"], s["Resource"], s.get("Condition"))
+        for s in policy["PolicyDocument"]["Statement"]
+        if "sts:AssumeRole" in s["Action"]
+    ]
+    assert assume == [
+        (
+            "Allow",
+            ["arn:aws:iam::*:role/lambdafan-member"],
+            {"StringEquals": {"aws:ResourceOrgID": org_id}},
+        ),
+        ("Deny", ["arn:aws:iam::444444444444:role/lambdafan-member"], None),
+    ]
+
+    recorder.start()
+    out = deploy(config)
+    assert mutating(recorder.stop()) == []
+    assert "No changes: the fleet is up to date." in out
+
+
+@pytest.mark.parametrize(
+    ("faults", "code", "message"),
+    [
+        ("", 2, "is not in an organization: list the accounts instead"),
+        (
+            "organizations:DescribeOrganization:access_denied:1",
+            1,
+            "can't read its organization (AccessDeniedException): grant "
+            "organizations:DescribeOrganization, or list the accounts instead",
+        ),
+    ],
+)
+def test_an_organization_deploy_cannot_read_stops_before_any_change(
+    server: str,
+    recorder: Recorder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    faults: str,
+    code: int,
+    message: str,
+) -> None:
+    if faults:
+        client("organizations").create_organization(FeatureSet="ALL")
+        monkeypatch.setenv("LAMBDAFAN_FAULTS", faults)
+    recorder.start()
+    done = cli("deploy", "-c", str(write_config(tmp_path, accounts=ORGANIZATION)))
+    assert mutating(recorder.stop()) == []
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr.replace("\n", " ") and "Traceback" not in done.stderr
+
+
+def test_member_role_trusts_another_account_only_when_told(tmp_path: Path) -> None:
+    config = str(write_config(tmp_path))
+    home = ("member-role", "-c", config, "--account-id", "123456789012")
+    theirs = "arn:aws:iam::210987654321:root"
+    refused = cli(*home, "--also-trust", theirs)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert (
+        f"{theirs} is in account 210987654321, not the fleet's account 123456789012; pass "
+        "--allow-other-account to trust it anyway" in refused.stderr.replace("\n", " ")
+    )
+    allowed = cli(*home, "--also-trust", theirs, "--allow-other-account")
+    assert allowed.returncode == 0, allowed.stderr
+    trust = json.loads(allowed.stdout)["Resources"]["MemberRole"]["Properties"][
+        "AssumeRolePolicyDocument"
+    ]
+    assert trust["Statement"][0]["Principal"]["AWS"] == [{"Ref": "WorkerRoleArn"}, theirs]
+    other_partition = "arn:aws-cn:iam::123456789012:role/Admin"
+    for extra in ((), ("--allow-other-account",)):
+        bad = cli(*home, "--also-trust", other_partition, *extra)
+        assert bad.returncode == 2 and "is in partition aws-cn, but the fleet is in aws" in (
+            bad.stderr.replace("\n", " ")
+        )

@@ -23,11 +23,10 @@ def template(
 ) -> dict[str, Any]:
     text = member_role_template(
         fleet="prod",
-        worker_role_arn=WORKER,
         role_name=ROLE,
         external_id=external_id,
         permissions=permissions,  # type: ignore[arg-type]
-        **extra,
+        **{"worker_role_arn": WORKER, **extra},
     )
     parsed: dict[str, Any] = json.loads(text)
     return parsed
@@ -179,6 +178,62 @@ def test_invalid_inputs_are_refused(bad: dict[str, Any]) -> None:
     }
     with pytest.raises(ValueError):
         member_role_template(**args)
+
+
+# --- also trust: the fleet's own account and partition --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "arn:aws:iam::123456789012:role/Admin",
+        "arn:aws:iam::123456789012:role/path/to/ci",
+        "arn:aws:iam::123456789012:user/me",
+        "arn:aws:iam::123456789012:root",
+    ],
+)
+def test_also_trusts_principals_of_the_fleets_account(principal: str) -> None:
+    (statement,) = role_properties(template(also_trust=[principal]))["AssumeRolePolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Principal"] == {"AWS": [{"Ref": "WorkerRoleArn"}, principal]}
+
+
+@pytest.mark.parametrize(
+    "principal", ["arn:aws:iam::210987654321:root", "arn:aws:iam::210987654321:role/Admin"]
+)
+def test_another_accounts_principal_needs_allow_other_account(principal: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        template(also_trust=["arn:aws:iam::123456789012:role/Admin", principal])
+    assert str(refused.value) == (
+        f"{principal} is in account 210987654321, not the fleet's account 123456789012; "
+        "pass --allow-other-account to trust it anyway"
+    )
+    trusted = template(also_trust=[principal], allow_other_account=True)
+    (statement,) = role_properties(trusted)["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"AWS": [{"Ref": "WorkerRoleArn"}, principal]}
+
+
+@pytest.mark.parametrize(
+    ("worker", "principal"),
+    [
+        (WORKER, "arn:aws-cn:iam::123456789012:role/Admin"),
+        ("arn:aws-cn:iam::123456789012:role/prod-worker", "arn:aws:iam::123456789012:root"),
+        (WORKER, "arn:aws-us-gov:iam::123456789012:user/me"),
+    ],
+)
+def test_a_principal_of_another_partition_is_refused_even_when_allowed(
+    worker: str, principal: str
+) -> None:
+    for allow in (False, True):
+        with pytest.raises(ValueError, match=r"is in partition aws[-a-z]*, but the fleet is in"):
+            template(worker_role_arn=worker, also_trust=[principal], allow_other_account=allow)
+
+
+def test_arn_partition() -> None:
+    assert names.arn_partition("arn:aws-cn:iam::123456789012:root") == "aws-cn"
+    assert names.arn_partition(WORKER) == "aws"
+    assert names.arn_partition("Admin") == names.arn_partition("arn:") == ""
 
 
 # --- a real stack (moto) ------------------------------------------------------------------------

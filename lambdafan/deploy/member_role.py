@@ -34,6 +34,7 @@ def member_role_template(
     permissions: MemberPermissions,
     max_session_duration: int = MIN_SESSION,
     also_trust: Sequence[str] = (),
+    allow_other_account: bool = False,
 ) -> str:
     """A CloudFormation template (JSON text) creating the member role `role_name`.
 
@@ -46,7 +47,9 @@ def member_role_template(
     (IAM keeps the old role's unique id): update the stack set after `destroy` + `deploy`.
     `max_session_duration` must cover the fleet's `session_duration`. `also_trust` adds IAM
     principals (your own role, a CI role) that may assume the role too, for `run --local` and
-    `script test` from outside the fleet.
+    `script test` from outside the fleet. They must be in the Worker role's partition, and in its
+    account (the fleet's) unless `allow_other_account`: another account's `:root` would let
+    whoever that account chooses read every member account.
     """
     if permissions not in MANAGED_POLICIES:
         raise ValueError(f"permissions must be one of {MANAGED_POLICIES}, not {permissions!r}")
@@ -57,8 +60,7 @@ def member_role_template(
     if external_id and not _EXTERNAL_ID.match(external_id):
         raise ValueError("external id must be 2-1224 characters of [\\w+=,.@:/-]")
     for principal in also_trust:
-        if not _PRINCIPAL.match(principal):
-            raise ValueError(f"not an IAM role, user or account-root ARN: {principal!r}")
+        _check_principal(principal, worker_role_arn, allow_other_account)
     if not MIN_SESSION <= max_session_duration <= MAX_SESSION:
         raise ValueError(f"max session duration must be {MIN_SESSION}-{MAX_SESSION} seconds")
 
@@ -129,3 +131,23 @@ def member_role_template(
         },
     }
     return json.dumps(template, indent=2)
+
+
+def _check_principal(principal: str, worker_role_arn: str, allow_other_account: bool) -> None:
+    """A principal the member role may trust besides the Worker: an IAM role, user or account
+    root, in the Worker role's partition and (unless allowed) account."""
+    if not _PRINCIPAL.match(principal):
+        raise ValueError(f"not an IAM role, user or account-root ARN: {principal!r}")
+    partition = names.arn_partition(principal)
+    fleet_partition = names.arn_partition(worker_role_arn)
+    if partition != fleet_partition:
+        raise ValueError(
+            f"{principal} is in partition {partition}, but the fleet is in {fleet_partition}"
+        )
+    (account,) = names.arn_accounts(principal)
+    (fleet_account,) = names.arn_accounts(worker_role_arn)
+    if account != fleet_account and not allow_other_account:
+        raise ValueError(
+            f"{principal} is in account {account}, not the fleet's account {fleet_account}; "
+            "pass --allow-other-account to trust it anyway"
+        )
