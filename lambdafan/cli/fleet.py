@@ -114,9 +114,16 @@ def member_role(
         typer.Option(
             "--also-trust",
             help="Another role/user ARN that may assume the member role (repeatable), e.g. "
-            "yours, for `run --local` and `script test`.",
+            "yours, for `run --local` and `script test`; in the fleet's account and partition.",
         ),
     ] = None,
+    allow_other_account: Annotated[
+        bool,
+        typer.Option(
+            "--allow-other-account",
+            help="Let --also-trust name a principal in another account than the fleet's.",
+        ),
+    ] = False,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -149,6 +156,7 @@ def member_role(
             external_id=settings.external_id,
             permissions=permissions.value,
             also_trust=also_trust or (),
+            allow_other_account=allow_other_account,
         )
     except ValueError as exc:
         raise UsageError(f"member-role: {exc}") from None
