@@ -2,6 +2,10 @@
 
 Each channel is tried on its own: one that fails is reported and logged, and the others are
 still sent. Nothing here raises: the run is complete whatever happens to its summary.
+
+The summary holds text from member accounts, scripts' records and error messages: Slack gets it
+escaped (`slack_escape`), in a code block it cannot close (`slack_code_block`), so an account
+named ``` <!channel> ``` mentions no one. Email (plain text) and SNS need no escaping.
 """
 
 from __future__ import annotations
@@ -21,6 +25,30 @@ log = logging.getLogger(__name__)
 SLACK_TIMEOUT_S = 10
 # SNS subjects are limited to 100 characters.
 SUBJECT_LIMIT = 100
+# Put after each backtick in a Slack code block, so no run of three can close the block.
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def slack_escape(text: str) -> str:
+    """`text` as Slack shows it literally: `&`, `<` and `>` escaped, the only characters Slack's
+    mrkdwn decodes, so no mention (`<!channel>`, `<@U123>`) or link (`<https://…|click>`) can be
+    spelled by the text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _inert_backticks(text: str) -> str:
+    return text.replace("`", "`" + ZERO_WIDTH_SPACE)
+
+
+def slack_code_block(text: str) -> str:
+    """`text`, escaped, in a ``` code block it cannot close or escape from."""
+    return f"```\n{_inert_backticks(slack_escape(text))}\n```"
+
+
+def slack_message(subject: str, text: str) -> dict[str, Any]:
+    """The webhook payload: the subject in bold on one line, then the summary as a code block."""
+    line = " ".join(_inert_backticks(slack_escape(subject)).split())
+    return {"text": f"*{line}*\n{slack_code_block(text)}"}
 
 
 def post_json(url: str, payload: dict[str, Any]) -> None:
@@ -89,7 +117,7 @@ def _slack(channels: Channels, parameter: str, subject: str, text: str) -> None:
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise DeliveryError(f"the value of {parameter} is not a webhook URL (https://…)")
     try:
-        channels.post(url, {"text": f"*{subject}*\n```\n{text}\n```"})
+        channels.post(url, slack_message(subject, text))
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"the Slack webhook answered HTTP {exc.code}") from None
     except (ValueError, OSError) as exc:  # URLError is an OSError
