@@ -18,8 +18,15 @@ from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import lambda_invoker
 from lambda_src.notifier import NotifierDeps, run_notifier
-from lambda_src.scripts import Script, load_script
-from lambda_src.settings import FleetSettings, load_settings, resolve_script_path
+from lambda_src.sandbox import ProcessSandbox, memory_limit_mb
+from lambda_src.scripts import ScriptSpec, describe_script
+from lambda_src.settings import (
+    SCRIPT_PACKAGES_DIR,
+    FleetSettings,
+    bundle_root,
+    load_settings,
+    resolve_script_path,
+)
 from lambda_src.worker import WorkerDeps, run_worker
 
 
@@ -37,8 +44,20 @@ def _session() -> Any:
 
 
 @functools.cache
-def _scripts() -> tuple[Script, ...]:
-    return tuple(load_script(resolve_script_path(r), r.name) for r in _settings().scripts)
+def _scripts() -> tuple[ScriptSpec, ...]:
+    # Described from their source only: the Worker itself never imports a user's script.
+    return tuple(describe_script(resolve_script_path(r), r.name) for r in _settings().scripts)
+
+
+@functools.cache
+def _sandbox() -> ProcessSandbox | None:
+    # Its zygote outlives an invocation (it holds no user code); each job is a fresh fork.
+    return ProcessSandbox()
+
+
+def _script_packages() -> tuple[str, ...]:
+    packages = bundle_root() / SCRIPT_PACKAGES_DIR
+    return (str(packages),) if packages.is_dir() else ()
 
 
 def _store() -> DynamoStore:
@@ -64,6 +83,9 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         base_session=_session(),
         invoke=_invoker(),
         scripts=_scripts(),
+        sandbox=_sandbox(),
+        sandbox_memory_mb=memory_limit_mb(int(context.memory_limit_in_mb)),
+        script_packages=_script_packages(),
         remaining_ms=context.get_remaining_time_in_millis,
         cloudwatch=_session().client("cloudwatch", config=RETRY_CONFIG),
     )

@@ -1,21 +1,23 @@
-"""One Worker's (script, region) pairs in one account: run concurrently, each streaming its
-records to the writer, each stopped (keeping what it stored) at the Worker's deadline, past the
-pair time limit, or when the run is interrupted."""
+"""One Worker's (script, region) pairs in one account: run in the script sandbox, one job per
+script, each pair streaming its records to the writer, each stopped (keeping what it stored) at
+the Worker's deadline, past the pair time limit, or when the run is interrupted. Whatever a
+script's process does (exit, crash, hang, send nonsense) fails only that script's pairs."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from lambda_src import runs, table
-from lambda_src.aws_session import AccountSession
+from lambda_src import runs, script_wire, table
 from lambda_src.record_writer import RecordWriter
-from lambda_src.scripts import Account, Script, error_type_of, records_of, script_location
+from lambda_src.sandbox import ScriptProcess, describe_exit
+from lambda_src.script_runner import Job
+from lambda_src.scripts import Account, ScriptSpec, error_type_of
 from lambda_src.table import Item
 
 if TYPE_CHECKING:
@@ -29,8 +31,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Pair:
-    script: Script
+    script: ScriptSpec
     region: str
+
+
+@dataclass(frozen=True)
+class MemberAccess:
+    """What a job needs to run in the member account: its credentials and where it runs."""
+
+    credentials: Mapping[str, str] | None
+    home_region: str
+    memory_mb: int | None = None
+    extra_path: tuple[str, ...] = ()
 
 
 @dataclass
@@ -39,7 +51,34 @@ class PairOutcome:
     error: Item | None = None
     started: float = 0.0  # monotonic time the pair began running (0: not yet)
     stopped: bool = False  # abandoned (deadline or pair limit): its later records don't count
+    too_large: int = 0  # records over DynamoDB's item limit, not stored
+    seen: dict[str, int] = field(default_factory=dict)  # record digests, for distinct keys
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _Jobs:
+    """The Worker's started jobs, closed together when it is done with them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._processes: list[ScriptProcess] = []
+        self._closed = False
+
+    def add(self, process: ScriptProcess) -> bool:
+        """Keep a started job; False (and closed) when the Worker is already done."""
+        with self._lock:
+            if not self._closed:
+                self._processes.append(process)
+                return True
+        process.close()
+        return False
+
+    def close_all(self) -> None:
+        with self._lock:
+            self._closed = True
+            processes, self._processes = self._processes, []
+        for process in processes:
+            process.close()
 
 
 @dataclass
@@ -75,80 +114,200 @@ class AccountRun:
     def run_pairs(
         self,
         pairs: Sequence[Pair],
-        session: AccountSession,
+        access: MemberAccess,
         writer: RecordWriter,
         deadline: float | None,
     ) -> Iterator[tuple[Pair, PairOutcome]]:
-        """Run the pairs concurrently; pairs still running at the deadline, or past the pair
-        time limit, become timeouts that keep what they stored."""
-        own_pool = self.deps.pool is None
-        pool = self.deps.pool or cf.ThreadPoolExecutor(
-            max_workers=max(len(pairs), 1), thread_name_prefix=f"pair-{self.account.id}"
-        )
+        """Run the pairs in the sandbox, one job per script; pairs still running at the deadline,
+        or past the pair time limit, become timeouts that keep what they stored."""
+        outcomes = {pair: PairOutcome() for pair in pairs}
+        finished: queue.Queue[Pair] = queue.Queue()
+        jobs = _Jobs()
+        by_script: dict[str, list[Pair]] = {}
+        for pair in pairs:
+            by_script.setdefault(pair.script.name, []).append(pair)
+        for script_pairs in by_script.values():
+            job = self._job(script_pairs, access)
+            threading.Thread(
+                target=self._follow,
+                args=(job, script_pairs, outcomes, writer, finished, jobs),
+                name=f"job-{self.account.id}-{job.script}",
+                daemon=True,
+            ).start()
         try:
-            # Each pair counts into its own outcome, so an abandoned pair still reports what it
-            # had stored when it was stopped.
-            outcomes = {pair: PairOutcome() for pair in pairs}
-            futures = {
-                pool.submit(self.run_pair, pair, session, writer, outcomes[pair]): pair
-                for pair in pairs
-            }
-            pending: set[cf.Future[PairOutcome]] = set(futures)
-            if self.deps.pair_timeout_s is not None or self.deps.stop is not None:
-                yield from self._until_pair_limits(futures, outcomes, pending, deadline)
-            if pending:
-                timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-                done, pending = cf.wait(pending, timeout=timeout)
-                for future in done:
-                    yield futures[future], future.result()
-            for future in pending:
-                future.cancel()
-                pair = futures[future]
-                yield pair, self._stop(pair, outcomes[pair], "did not finish before the deadline")
+            yield from self._until_done(pairs, outcomes, finished, deadline)
         finally:
-            if own_pool:
-                pool.shutdown(wait=False, cancel_futures=True)
+            jobs.close_all()
 
-    def _until_pair_limits(
+    def _job(self, pairs: Sequence[Pair], access: MemberAccess) -> Job:
+        script = pairs[0].script
+        return Job(
+            script=script.name,
+            path=str(script.path),
+            regions=tuple(p.region for p in pairs),
+            account=self.account,
+            home_region=access.home_region,
+            credentials=access.credentials,
+            memory_mb=access.memory_mb,
+            extra_path=access.extra_path,
+            key=script.key,
+        )
+
+    def _follow(
         self,
-        futures: Mapping[cf.Future[PairOutcome], Pair],
+        job: Job,
+        pairs: Sequence[Pair],
         outcomes: Mapping[Pair, PairOutcome],
-        pending: set[cf.Future[PairOutcome]],
+        writer: RecordWriter,
+        finished: queue.Queue[Pair],
+        jobs: _Jobs,
+    ) -> None:
+        """Start one job and turn its messages into records, errors and finished pairs; pairs
+        its process left unfinished (it exited, crashed or sent nonsense) fail with the cause."""
+        by_region = {p.region: p for p in pairs}
+        ended: set[Pair] = set()
+        status: int | None = None
+        cause: tuple[str, str] | None = None
+        try:
+            if self.deps.sandbox is None:
+                raise RuntimeError("no sandbox to run scripts in")
+            process = self.deps.sandbox.start(job)
+        except Exception as exc:  # no process for the job: its pairs fail, the others go on
+            process = None
+            cause = ("SandboxError", f"the script's process could not be started: {exc}")
+        if process is not None and jobs.add(process):
+            for message in process.messages():
+                kind = message["e"]
+                if kind == "exit":
+                    status = (
+                        message.get("status") if isinstance(message.get("status"), int) else None
+                    )
+                    continue
+                if kind == "bad":
+                    cause = ("ScriptProcessError", f"the script's process {message.get('m')}")
+                    break
+                pair = by_region.get(str(message.get("r")))
+                if pair is None or pair in ended:
+                    continue
+                if self._on_message(pair, outcomes[pair], message, writer):
+                    ended.add(pair)
+                    finished.put(pair)
+            process.close()
+        if cause is None:
+            cause = describe_exit(status)
+        for pair in pairs:
+            if pair not in ended:
+                outcome = outcomes[pair]
+                with outcome.lock:
+                    if not outcome.stopped and outcome.error is None:
+                        kept = (
+                            f"; the {outcome.records} records found so far were kept"
+                            if outcome.started
+                            else ""
+                        )
+                        outcome.error = self.error_item(
+                            pair.script.name, pair.region, cause[0], f"{cause[1]}{kept}"
+                        )
+                finished.put(pair)
+
+    def _on_message(
+        self, pair: Pair, outcome: PairOutcome, message: Mapping[str, Any], writer: RecordWriter
+    ) -> bool:
+        """Apply one message about a pair; True when the pair has ended."""
+        kind = message["e"]
+        if kind == "start":
+            if not outcome.started:
+                outcome.started = time.monotonic()
+        elif kind == "rec":
+            try:
+                item = table.record_item(
+                    self.run_id,
+                    self.account.id,
+                    self.account.name,
+                    pair.script.name,
+                    pair.region,
+                    script_wire.record_of(message),
+                    collected_at=runs.iso(self.deps.clock()),
+                    expires_at=self.expires_at,
+                    seen=outcome.seen,
+                    attempt=self.attempt,
+                    key=pair.script.key,
+                )
+            except script_wire.WireError as exc:
+                self._fail(outcome, pair, "ScriptProcessError", f"sent a bad record: {exc}")
+                return False
+            if table.too_large(item):
+                # One oversized item would make DynamoDB reject its whole batch.
+                outcome.too_large += 1
+                return False
+            # Under the pair's lock, so a record is either counted and stored or neither.
+            with outcome.lock:
+                if not outcome.stopped and writer.put(item):
+                    outcome.records += 1
+        elif kind == "big":
+            outcome.too_large += 1
+        elif kind == "err":
+            self._fail(outcome, pair, str(message.get("t", "Error")), str(message.get("m", "")))
+        elif kind == "end":
+            if outcome.too_large:
+                message_text = (
+                    f"{outcome.too_large} records over DynamoDB's 400 KB item limit were not stored"
+                )
+                self._fail(outcome, pair, "RecordTooLarge", message_text)
+            return True
+        return False
+
+    def _fail(self, outcome: PairOutcome, pair: Pair, error_type: str, message: str) -> None:
+        with outcome.lock:
+            if not outcome.stopped and outcome.error is None:
+                outcome.error = self.error_item(pair.script.name, pair.region, error_type, message)
+
+    def _until_done(
+        self,
+        pairs: Sequence[Pair],
+        outcomes: Mapping[Pair, PairOutcome],
+        finished: queue.Queue[Pair],
         deadline: float | None,
     ) -> Iterator[tuple[Pair, PairOutcome]]:
-        """Yield pairs as they finish, stopping each one that runs past the pair time limit, and
-        every one when `deps.stop` is set; returns at the deadline (leaving the rest in
-        `pending`) or when none is left."""
+        """Yield pairs as they end, stopping each one that runs past the pair time limit, all of
+        them at the deadline, and all of them at once when `deps.stop` is set."""
         limit = self.deps.pair_timeout_s
-        while pending and (deadline is None or time.monotonic() < deadline):
+        left = dict.fromkeys(pairs)
+        while left:
             if self.deps.stop is not None and self.deps.stop.is_set():
-                for future in list(pending):
-                    future.cancel()  # a queued pair never starts
-                    pending.discard(future)
-                    pair = futures[future]
+                for pair in list(left):
                     yield pair, self._stop(pair, outcomes[pair], INTERRUPTED, "Interrupted")
                 return
             now = time.monotonic()
-            # Pairs queued behind others in a shared pool have not started: their clock hasn't.
+            if deadline is not None and now >= deadline:
+                for pair in list(left):
+                    yield (
+                        pair,
+                        self._stop(pair, outcomes[pair], "did not finish before the deadline"),
+                    )
+                return
+            # Pairs waiting for a free sandbox have not started: their clock hasn't either.
             ends = [
-                o.started + limit
-                for f in pending
-                if limit is not None and (o := outcomes[futures[f]]).started
+                o.started + limit for p in left if limit is not None and (o := outcomes[p]).started
             ]
             ends += [deadline] if deadline is not None else []
             wake = min(ends, default=now + PAIR_CHECK_S)
-            done, _ = cf.wait(pending, min(max(wake - now, 0), PAIR_CHECK_S), cf.FIRST_COMPLETED)
-            for future in done:
-                pending.discard(future)
-                yield futures[future], future.result()
-            for future in list(pending):
-                outcome = outcomes[futures[future]]
-                if limit is None or not outcome.started:
-                    continue
-                if time.monotonic() >= outcome.started + limit:
-                    pending.discard(future)
+            try:
+                pair = finished.get(timeout=min(max(wake - now, 0.0), PAIR_CHECK_S))
+            except queue.Empty:
+                pass
+            else:
+                if pair in left:
+                    del left[pair]
+                    yield pair, outcomes[pair]
+            if limit is None:
+                continue
+            for pair in list(left):
+                outcome = outcomes[pair]
+                if outcome.started and time.monotonic() >= outcome.started + limit:
+                    del left[pair]
                     why = f"ran past the pair time limit ({limit:g}s)"
-                    yield futures[future], self._stop(futures[future], outcome, why)
+                    yield pair, self._stop(pair, outcome, why)
 
     def _stop(
         self, pair: Pair, outcome: PairOutcome, why: str, error_type: str = "Timeout"
@@ -161,53 +320,6 @@ class AccountRun:
             else:
                 message = f"{why} before it started"
             outcome.error = self.error_item(pair.script.name, pair.region, error_type, message)
-        return outcome
-
-    def run_pair(
-        self, pair: Pair, session: AccountSession, writer: RecordWriter, outcome: PairOutcome
-    ) -> PairOutcome:
-        """Run one script in one region, streaming its records to the writer."""
-        outcome.started = time.monotonic()
-        seen: dict[str, int] = {}
-        too_large = 0
-        try:
-            for record in records_of(pair.script.collect(session, pair.region, self.account)):
-                item = table.record_item(
-                    self.run_id,
-                    self.account.id,
-                    self.account.name,
-                    pair.script.name,
-                    pair.region,
-                    record,
-                    collected_at=runs.iso(self.deps.clock()),
-                    expires_at=self.expires_at,
-                    seen=seen,
-                    attempt=self.attempt,
-                    key=pair.script.key,
-                )
-                if table.too_large(item):
-                    # One oversized item would make DynamoDB reject its whole batch.
-                    too_large += 1
-                    continue
-                # Under the pair's lock, so a record is either counted and stored or neither.
-                with outcome.lock:
-                    if outcome.stopped or not writer.put(item):
-                        return outcome
-                    outcome.records += 1
-        except BaseException as exc:  # sys.exit() or its own: fails only this pair (no Ctrl-C here)
-            where = script_location(exc, pair.script.path)
-            with outcome.lock:
-                if not outcome.stopped:
-                    outcome.error = self.failure(pair.script.name, pair.region, exc, where)
-        if too_large:
-            with outcome.lock:
-                if outcome.error is None:
-                    outcome.error = self.error_item(
-                        pair.script.name,
-                        pair.region,
-                        "RecordTooLarge",
-                        f"{too_large} records over DynamoDB's 400 KB item limit were not stored",
-                    )
         return outcome
 
     def discard(self, errors: Sequence[Item]) -> None:

@@ -40,14 +40,20 @@ class ScriptError(Exception):
 
 
 @dataclass(frozen=True)
-class Script:
-    """A loaded, validated script."""
+class ScriptSpec:
+    """A validated script, as far as its source tells without running it."""
 
     name: str
     path: Path
     scope: Scope
-    collect: Collect
     key: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Script(ScriptSpec):
+    """An imported script: its spec and its `collect`."""
+
+    collect: Collect = field(kw_only=True)
 
 
 def builtin_scripts() -> dict[str, Path]:
@@ -146,6 +152,12 @@ def _key_of(path: Path, tree: ast.Module) -> tuple[str, ...]:
             )
         key = tuple(str(f.value) for f in fields if isinstance(f, ast.Constant))
     return key
+
+
+def describe_script(path: Path, name: str | None = None) -> ScriptSpec:
+    """Check a script's source and describe it, never running any of it."""
+    scope, key = _check(path)
+    return ScriptSpec(name=name or path.stem, path=path, scope=scope, key=key)
 
 
 def load_script(path: Path, name: str | None = None) -> Script:

@@ -1,16 +1,19 @@
 """The Worker: runs every script in every region of one account and streams records to the table.
 
-One thread per (script, region) pair; records go on one queue that a writer thread drains into
-the table in batches while scripts still run. A pair that fails becomes an error item and the
-others go on; an account whose role cannot be assumed becomes one error item; records that could
-not be stored fail the account. Each invocation is an attempt: its records and errors carry its
-id, and the account's done item (written once, see `runs.finish_account`) names the attempt that
-counts, so a duplicate or retried Worker never mixes its results with another's.
+Each script runs in the script sandbox (`lambda_src.sandbox`), a process holding nothing but the
+member account's credentials, one thread per region; its records come back over a pipe and go
+on one queue that a writer thread drains into the table in batches while scripts still run. A
+pair that fails becomes an error item and the others go on; an account whose role cannot be
+assumed becomes one error item; records that could not be stored fail the account. Each
+invocation is an attempt: its records and errors carry its id, and the account's done item
+(written once, see `runs.finish_account`) names the attempt that counts, so a duplicate or
+retried Worker never mixes its results with another's.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import logging
 import threading
 import time
@@ -22,11 +25,12 @@ from lambda_src import names, runs
 from lambda_src.aws_session import RETRY_CONFIG, AccountSession, assume_member_role
 from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.metrics import account_metrics, put_metrics
-from lambda_src.pairs import AccountRun, Pair
+from lambda_src.pairs import AccountRun, MemberAccess, Pair
 from lambda_src.record_writer import RecordWriter
 from lambda_src.regions import enabled_regions
 from lambda_src.runs import Clock
-from lambda_src.scripts import GLOBAL_REGION, Account, Script
+from lambda_src.sandbox import InProcessSandbox, Sandbox
+from lambda_src.scripts import GLOBAL_REGION, Account, Script, ScriptSpec
 from lambda_src.settings import FleetSettings
 from lambda_src.table import ACCOUNT_WIDE, Item, ItemStore
 
@@ -42,9 +46,15 @@ class WorkerDeps:
     store: ItemStore
     base_session: Any  # boto3.Session with the caller's own credentials
     invoke: Invoke
-    scripts: Sequence[Script]
+    scripts: Sequence[ScriptSpec]
     clock: Clock = runs.utcnow
-    # Run pairs on this pool (the local executor shares one across Workers); else a pool per call.
+    # Where scripts run: a `ProcessSandbox` on Lambda and `run --local`; None runs them on this
+    # process's threads (`InProcessSandbox`: tests against in-process moto, `--no-sandbox`).
+    sandbox: Sandbox | None = None
+    # The sandbox's address-space limit, and folders it adds to sys.path (script_requirements).
+    sandbox_memory_mb: int | None = None
+    script_packages: tuple[str, ...] = ()
+    # In-process pairs run on this pool (the local executor shares one); else a thread each.
     pool: cf.Executor | None = None
     # Milliseconds left before Lambda stops the function; None when there is no deadline.
     remaining_ms: Callable[[], int] | None = None
@@ -115,7 +125,8 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
     result.attempt = work.attempt
     deadline = _deadline(deps, started)
     try:
-        session = _account_session(settings, deps, account, run_id)
+        credentials = _member_credentials(settings, deps, account, run_id)
+        session = AccountSession(deps.base_session, credentials, settings.home_region)
         if regions is None:
             regions = enabled_regions(session.client("ec2", region_name=settings.home_region))
     except Exception as exc:
@@ -127,8 +138,13 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
             for s in scripts
             for r in ([GLOBAL_REGION] if s.scope == "account" else regions)
         ]
+        access = MemberAccess(
+            credentials, settings.home_region, deps.sandbox_memory_mb, deps.script_packages
+        )
+        if deps.sandbox is None:
+            work.deps = _with_threads(deps, scripts, session)
         with RecordWriter(deps.store, _writer_cutoff(deps, started)) as writer:
-            for pair, outcome in work.run_pairs(pairs, session, writer, deadline):
+            for pair, outcome in work.run_pairs(pairs, access, writer, deadline):
                 result.records_by_script[pair.script.name] += outcome.records
                 if outcome.error is not None:
                     result.errors.append(outcome.error)
@@ -193,9 +209,16 @@ def _finish(
     return result
 
 
-def _account_session(
+def _with_threads(deps: WorkerDeps, scripts: Sequence[ScriptSpec], session: Any) -> WorkerDeps:
+    """`deps` running this account's scripts on threads of this process, with `session`."""
+    loaded = {s.name: s for s in scripts if isinstance(s, Script)}
+    sandbox = InProcessSandbox(lambda job: session, pool=deps.pool, scripts=loaded)
+    return dataclasses.replace(deps, sandbox=sandbox)
+
+
+def _member_credentials(
     settings: FleetSettings, deps: WorkerDeps, account: Account, run_id: str
-) -> AccountSession:
+) -> dict[str, str]:
     # A regional client: opt-in regions reject tokens from the global STS endpoint.
     sts = deps.base_session.client("sts", region_name=settings.home_region, config=RETRY_CONFIG)
     credentials = assume_member_role(
@@ -207,7 +230,7 @@ def _account_session(
         external_id=settings.external_id,
         duration=settings.session_duration,
     )
-    return AccountSession(deps.base_session, credentials, settings.home_region)
+    return credentials
 
 
 def _deadline(deps: WorkerDeps, started: float) -> float | None:

@@ -1,15 +1,18 @@
 """The local executor: the Director, Workers and Notifier run in this process.
 
-Only the Lambda invoke step is replaced, by an in-process dispatcher. Workers run in parallel and
-share one bounded pool for their (script, region) pairs: thousands of simultaneous threads in one
-process spend more time fighting over the GIL than working. Every run ends: `cancel()` (Ctrl-C)
-stops its pairs and closes it as interrupted with what it found, and the executor never waits
-for a script blocked in a call (it reports the threads it leaves behind).
+Only the Lambda invoke step is replaced, by an in-process dispatcher. Workers run in parallel;
+scripts run in the same sandbox as on Lambda, a process per (account, script) holding only that
+account's credentials, a bounded number at once, so a laptop's cores all work (no GIL between
+them). `sandbox=False` runs scripts on one bounded pool of this process's threads instead (for
+a debugger, or in-process moto). Every run ends: `cancel()` (Ctrl-C) stops its pairs and closes
+it as interrupted with what it found; sandboxes are killed, and in-process the executor never
+waits for a script blocked in a call (it reports the threads it leaves behind).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +28,8 @@ from lambda_src.invoke import Invoke
 from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
 from lambda_src.pairs import INTERRUPTED
 from lambda_src.runs import Clock
-from lambda_src.scripts import Script, ScriptError, load_script
+from lambda_src.sandbox import ProcessSandbox
+from lambda_src.scripts import ScriptError, ScriptSpec, describe_script, load_script
 from lambda_src.settings import FleetSettings, resolve_script_path
 from lambda_src.table import ItemStore
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
@@ -71,12 +75,14 @@ class LocalExecutor:
         settings: FleetSettings,
         aws: Aws,
         store: ItemStore,
-        scripts: Sequence[Script],
+        scripts: Sequence[ScriptSpec],
         *,
         threads: int = DEFAULT_THREADS,
         clock: Clock = runs.utcnow,
         observer: RunObserver | None = None,
         pair_timeout_s: float | None = None,
+        sandbox: bool = True,
+        sandbox_memory_mb: int | None = None,
     ) -> None:
         self.settings = settings
         self.aws = aws
@@ -86,6 +92,8 @@ class LocalExecutor:
         self.clock = clock
         self.observer = observer
         self.pair_timeout_s = pair_timeout_s
+        self.sandbox = sandbox
+        self.sandbox_memory_mb = sandbox_memory_mb
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._run_id: str | None = None
@@ -120,7 +128,8 @@ class LocalExecutor:
             event["scripts"] = list(scripts)
         pair_pool = _CountingPool(self.threads, thread_name_prefix="pair")
         worker_pool = cf.ThreadPoolExecutor(self.threads, thread_name_prefix="worker")
-        dispatcher = _Dispatcher(self, worker_pool, pair_pool)
+        sandbox = ProcessSandbox(max_jobs=sandboxes_for(self.threads)) if self.sandbox else None
+        dispatcher = _Dispatcher(self, worker_pool, pair_pool, sandbox)
         try:
             started = run_director(event, self.settings, self._director_deps(dispatcher))
             with self._lock:
@@ -135,6 +144,8 @@ class LocalExecutor:
             # Never wait here: a script blocked in a call would hold the run forever.
             worker_pool.shutdown(wait=False, cancel_futures=True)
             pair_pool.shutdown(wait=False, cancel_futures=True)
+            if sandbox is not None:
+                sandbox.close()
             with self._lock:
                 self._run_id = None
         summary = summarize(self.store, started["run_id"])
@@ -225,7 +236,13 @@ class LocalExecutor:
 class _Dispatcher:
     """The in-process Lambda invoke: Workers go on the worker pool, the Notifier runs here."""
 
-    def __init__(self, executor: LocalExecutor, workers: cf.Executor, pairs: cf.Executor) -> None:
+    def __init__(
+        self,
+        executor: LocalExecutor,
+        workers: cf.Executor,
+        pairs: cf.Executor,
+        sandbox: ProcessSandbox | None,
+    ) -> None:
         self._executor = executor
         self._pool = workers
         self._lock = threading.Lock()
@@ -239,6 +256,8 @@ class _Dispatcher:
             scripts=executor.scripts,
             clock=executor.clock,
             pool=pairs,
+            sandbox=sandbox,
+            sandbox_memory_mb=executor.sandbox_memory_mb,
             pair_timeout_s=executor.pair_timeout_s,
             stop=executor._cancelled,
         )
@@ -295,9 +314,22 @@ def open_store(aws: Aws, settings: FleetSettings) -> tuple[ItemStore, bool]:
     return DynamoStore(client, settings.table_name), True
 
 
-def load_fleet_scripts(settings: FleetSettings) -> list[Script]:
-    """Import the fleet's scripts; a broken one is a usage error naming file and line."""
+def sandboxes_for(threads: int) -> int:
+    """How many script processes a local run keeps going: each runs a script's regions on its
+    own threads, so `threads` split by a typical region count, and at least one per core."""
+    return max(os.cpu_count() or 1, threads // 8, 1)
+
+
+def fleet_scripts(settings: FleetSettings, *, load: bool = False) -> list[ScriptSpec]:
+    """The fleet's scripts, checked from their source; `load` also imports them (for running
+    them in this process). A broken one is a usage error naming file and line."""
+    read = load_script if load else describe_script
     try:
-        return [load_script(resolve_script_path(ref), ref.name) for ref in settings.scripts]
+        return [read(resolve_script_path(ref), ref.name) for ref in settings.scripts]
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
+
+
+def load_fleet_scripts(settings: FleetSettings) -> list[ScriptSpec]:
+    """Import the fleet's scripts in this process (only for running them here)."""
+    return fleet_scripts(settings, load=True)

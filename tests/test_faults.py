@@ -397,7 +397,7 @@ def test_30_percent_throttling_everywhere_still_lands_every_record_once(
             lambdafan_aws.client("dynamodb"), settings.table_name, sleep=lambda _: None
         )
         result = LocalExecutor(
-            settings, lambdafan_aws, store, load_scripts(settings), threads=16
+            settings, lambdafan_aws, store, load_scripts(settings), threads=16, sandbox=False
         ).run()
 
     for service in ("dynamodb", "sts", "ec2"):

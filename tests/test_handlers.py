@@ -23,6 +23,8 @@ A, B = "111111111111", "222222222222"
 
 
 class FakeContext:
+    memory_limit_in_mb = "1024"  # Lambda's context gives it as text
+
     def get_remaining_time_in_millis(self) -> int:
         return 300_000
 
@@ -35,6 +37,9 @@ def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FleetS
     monkeypatch.setenv(SETTINGS_FILE_ENV, str(tmp_path / "fleet.json"))
     for cached in (handlers._settings, handlers._session, handlers._scripts):
         cached.cache_clear()
+    # In-process moto is out of a sandbox process's reach: scripts run on the handler's threads
+    # here (tests/test_sandbox.py runs the real sandbox against moto's server).
+    monkeypatch.setattr(handlers, "_sandbox", lambda: None)
     with mock_aws(config={"lambda": {"use_docker": False}}):
         create_table(boto3.Session(), settings)
         yield settings

@@ -47,7 +47,7 @@ def test_local_run_lands_every_record_once(aws: Any) -> None:
     for account in (A, B, C):
         assumed(aws, account).client("s3").create_bucket(Bucket=f"bucket-{account}")
 
-    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings), sandbox=False).run()
 
     items = deserialized(aws, settings.table_name)
     records = [i for i in items if i["kind"] == "record"]
@@ -79,7 +79,7 @@ def test_failures_stay_local(aws: Any) -> None:
     store = create_table(aws, settings)
     deny_assume_role(aws, C)
 
-    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings), sandbox=False).run()
 
     errors = {
         (e["account_id"], e["script"], e["region"]): e
@@ -124,7 +124,13 @@ def test_many_concurrent_workers_notify_exactly_once(aws: Any, kind: str) -> Non
             finished.append(result)
 
     executor = LocalExecutor(
-        settings, Aws(aws), store, load_scripts(settings), threads=16, observer=Collect()
+        settings,
+        Aws(aws),
+        store,
+        load_scripts(settings),
+        threads=16,
+        observer=Collect(),
+        sandbox=False,
     )
     result = executor.run()
     assert len(result.notifications) == 1
@@ -148,7 +154,7 @@ def test_cancel_stops_every_pair_and_closes_the_run_as_interrupted(aws: Any) -> 
     gate, started = (scripts[0].collect.__globals__[name] for name in ("GATE", "STARTED"))
     # Two threads: two Workers run, two of their four pairs run (stuck after one record each)
     # and two wait in the queue; the third Worker waits too.
-    executor = LocalExecutor(settings, Aws(aws), store, scripts, threads=2)
+    executor = LocalExecutor(settings, Aws(aws), store, scripts, threads=2, sandbox=False)
     cancelled_at: list[float] = []
 
     def cancel_when_both_stuck() -> None:
@@ -189,7 +195,7 @@ def test_a_pair_past_its_time_limit_is_a_timeout_and_the_run_ends(aws: Any) -> N
     settings = make_settings(accounts=(A, B), scripts=("whoami", "stuck"))
     store = MemoryStore()
     scripts = load_scripts(settings)
-    executor = LocalExecutor(settings, Aws(aws), store, scripts, pair_timeout_s=1)
+    executor = LocalExecutor(settings, Aws(aws), store, scripts, pair_timeout_s=1, sandbox=False)
     began = time.monotonic()
     try:
         result = executor.run()
@@ -214,7 +220,9 @@ def test_a_pair_past_its_time_limit_is_a_timeout_and_the_run_ends(aws: Any) -> N
 
 def test_a_script_raising_its_own_base_exception_fails_only_its_pair(aws: Any) -> None:
     settings = make_settings(accounts=(A, B), scripts=("whoami", "boom_in_eu"))
-    result = LocalExecutor(settings, Aws(aws), MemoryStore(), load_scripts(settings)).run()
+    result = LocalExecutor(
+        settings, Aws(aws), MemoryStore(), load_scripts(settings), sandbox=False
+    ).run()
     summary = result.summary
     assert summary.status == "complete with failures" and summary.accounts_failed == 0
     assert summary.records_by_script == {"whoami": 4, "boom_in_eu": 4}
@@ -250,7 +258,7 @@ def test_a_worker_that_raises_fails_its_account_not_the_run(aws: Any) -> None:
     settings = make_settings(accounts=(A, B), scripts=("whoami",))
     store = DoneWriteDiesOnce()
 
-    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings), sandbox=False).run()
 
     [failed] = store.died
     summary = result.summary

@@ -42,7 +42,9 @@ class Filled:
             "before-call.dynamodb", lambda model, **_: self.operations.append(model.name)
         )
         self.store = DynamoStore(self.client, self.settings.table_name)
-        local = LocalExecutor(self.settings, Aws(aws), self.store, load_scripts(self.settings))
+        local = LocalExecutor(
+            self.settings, Aws(aws), self.store, load_scripts(self.settings), sandbox=False
+        )
         self.run_id = local.run().run_id
         self.operations.clear()
 
@@ -56,7 +58,9 @@ def later_run(filled: Filled, aws: Any) -> str:
     """Another run, an hour later: run ids sort by start time, to the second."""
     later = runs.utcnow() + dt.timedelta(hours=1)
     scripts = load_scripts(filled.settings)
-    executor = LocalExecutor(filled.settings, Aws(aws), filled.store, scripts, clock=lambda: later)
+    executor = LocalExecutor(
+        filled.settings, Aws(aws), filled.store, scripts, clock=lambda: later, sandbox=False
+    )
     return executor.run().run_id
 
 
@@ -398,7 +402,9 @@ def test_table_mode_stops_reading_once_every_table_is_full() -> None:
 def test_known_totals_come_from_the_done_items(aws: Any) -> None:
     settings = make_settings(accounts=(A, B), scripts=("whoami", "fails_in_eu"))
     store = create_table(aws, settings)
-    run_id = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run().run_id
+    run_id = (
+        LocalExecutor(settings, Aws(aws), store, load_scripts(settings), sandbox=False).run().run_id
+    )
     run = table.get_run(store, run_id)
     assert run is not None
     assert results.known_totals(store, results.ResultsQuery(run_id), run) == {

@@ -505,7 +505,7 @@ def test_cli_reads_are_queries_never_scans(aws: Any) -> None:
         "before-call.dynamodb", lambda model, **_: operations.append(model.name)
     )
     store = DynamoStore(client, settings.table_name)
-    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings)).run()
+    result = LocalExecutor(settings, Aws(aws), store, load_scripts(settings), sandbox=False).run()
     operations.clear()
 
     latest = table.latest_run(store)

@@ -18,7 +18,7 @@ from lambdafan.cli.options import user_errors
 from lambdafan.config import load_config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import deploy_fleet
-from lambdafan.local import DEFAULT_THREADS, LocalExecutor, load_fleet_scripts
+from lambdafan.local import DEFAULT_THREADS, LocalExecutor, fleet_scripts
 from lambdafan.render.demo import print_kept_demo, step
 from lambdafan.render.deploy import DeployProgress
 from lambdafan.render.records import print_records
@@ -68,7 +68,7 @@ def demo(
             "Running every script in every account and region "
             "(moto cannot run Lambda code, so the handlers run here)"
         )
-        executor = LocalExecutor(settings, aws, store, load_fleet_scripts(settings))
+        executor = LocalExecutor(settings, aws, store, fleet_scripts(settings))
         with RunProgress() as run_progress:
             executor.observer = run_progress
             result = executor.run()

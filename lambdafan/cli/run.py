@@ -18,6 +18,7 @@ import typer
 
 from lambda_src import table
 from lambda_src.notifier import RunSummary, summarize
+from lambda_src.sandbox import memory_limit_mb
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 from lambdafan import remote_run
@@ -29,7 +30,7 @@ from lambdafan.local import (
     DEFAULT_THREADS,
     LocalExecutor,
     LocalRun,
-    load_fleet_scripts,
+    fleet_scripts,
     open_store,
 )
 from lambdafan.render.console import console, note, stopped
@@ -69,6 +70,15 @@ ThreadsOption = Annotated[
     int, typer.Option(min=1, max=512, help="Threads shared by all (script, region) pairs.")
 ]
 LimitOption = Annotated[int, typer.Option(min=0, help="Rows shown per script table.")]
+SandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox/--no-sandbox",
+        help="With --local: run scripts in sandbox processes holding only the member account's "
+        "credentials, as the Worker does (default); --no-sandbox runs them in this process, "
+        "for a debugger.",
+    ),
+]
 PairTimeoutOption = Annotated[
     float | None,
     typer.Option(
@@ -98,6 +108,7 @@ def run(
     threads: ThreadsOption = DEFAULT_THREADS,
     limit: LimitOption = 20,
     pair_timeout: PairTimeoutOption = None,
+    sandbox: SandboxOption = True,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -138,9 +149,19 @@ def run(
         raise typer.Exit(0 if summary.ok else 1)
     if not in_table:
         note(f"table {settings.table_name} not found: results are kept in memory only")
-    loaded = load_fleet_scripts(settings)
+    # Sandboxed, the scripts are imported only in their sandboxes, never in this process.
+    specs = fleet_scripts(settings, load=not sandbox)
     limit_s = settings.worker_timeout_s if pair_timeout is None else pair_timeout
-    executor = LocalExecutor(settings, aws, store, loaded, threads=threads, pair_timeout_s=limit_s)
+    executor = LocalExecutor(
+        settings,
+        aws,
+        store,
+        specs,
+        threads=threads,
+        pair_timeout_s=limit_s,
+        sandbox=sandbox,
+        sandbox_memory_mb=memory_limit_mb(fleet.functions.worker.memory),
+    )
     _run_local(executor, accounts, scripts, output, limit)
 
 

@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from lambda_src.scripts import Script
+from lambda_src.scripts import ScriptSpec
 from lambda_src.settings import FleetSettings
 from lambdafan.deploy.fleet import Plan
 from lambdafan.deploy.plan import Change, FieldChange
@@ -107,7 +107,7 @@ def print_destroyed(steps: Sequence[tuple[str, str, bool]], kept_table: str | No
 
 
 def print_validation(
-    settings: FleetSettings, scripts: Sequence[Script], schedule: str | None, bundle_size: int
+    settings: FleetSettings, scripts: Sequence[ScriptSpec], schedule: str | None, bundle_size: int
 ) -> None:
     """What `validate` checked, in a few lines."""
     accounts = f"{len(settings.accounts)} listed"

@@ -1,0 +1,335 @@
+"""The Worker's side of the script sandbox: starts jobs and reads what they report.
+
+`ProcessSandbox` runs each job (one script, one account) in a process forked from a zygote that
+was started with a scrubbed environment: the Worker's credentials, the fleet's settings and the
+table never reach it; the job brings the member account's temporary credentials and nothing
+else. `InProcessSandbox` runs the same code on the Worker's own threads, for tests against
+in-process moto and for `--no-sandbox` debugging; it contains nothing.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from lambda_src import sandbox_child
+from lambda_src.script_runner import Closed, Job, run_job
+from lambda_src.script_wire import MAX_LINE, WireError, decode
+from lambda_src.scripts import Script, load_script
+
+# What the Worker itself (the parent) needs of the function's memory; the sandbox gets the rest.
+PARENT_RESERVE_MB = 160
+MIN_SANDBOX_MB = 256
+# Variables a script's process may see: none holds a credential or the fleet's settings.
+_KEEP = frozenset(
+    {
+        "PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR", "HOME", "USER",
+        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE", "AWS_STS_REGIONAL_ENDPOINTS",
+        "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_DISABLE_REQUEST_COMPRESSION",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    }
+)  # fmt: skip
+_KEEP_PREFIXES = ("LC_", "AWS_ENDPOINT_URL")
+_BOOT = (
+    "import json, os, sys; "
+    f"sys.path[:] = json.loads(os.environ.pop({sandbox_child.SYS_PATH_ENV!r})); "
+    "from lambda_src.sandbox_child import main; main()"
+)
+
+
+class ScriptProcess(Protocol):
+    """A started job: its messages as they come (ending when it ends), and a way to stop it."""
+
+    def messages(self) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class Sandbox(Protocol):
+    """Where jobs run."""
+
+    def start(self, job: Job) -> ScriptProcess: ...
+
+    def close(self) -> None: ...
+
+
+def sandbox_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a script's process: `environ` without credentials or settings, and
+    with boto3's shared files pointed nowhere, so nothing but a job's credentials is found."""
+    env = {k: v for k, v in environ.items() if k in _KEEP or k.startswith(_KEEP_PREFIXES)}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    env["AWS_CONFIG_FILE"] = os.devnull
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    # Fewer malloc arenas: the address-space limit would otherwise count 64 MB per thread.
+    env["MALLOC_ARENA_MAX"] = "2"
+    return env
+
+
+def memory_limit_mb(function_mb: int) -> int:
+    """The sandbox's address-space limit for a Worker function of `function_mb`."""
+    return max(function_mb - PARENT_RESERVE_MB, MIN_SANDBOX_MB)
+
+
+def describe_exit(status: int | None) -> tuple[str, str]:
+    """(error type, cause) for a script's process that ended before its pairs did."""
+    if status is None:
+        return "ScriptProcessLost", "the script's process went away"
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        why = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (out of memory?)"}
+        return (
+            "ScriptProcessCrashed",
+            f"the script's process was killed by {name}{why.get(name, '')}",
+        )
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    return "ScriptProcessExited", f"the script's process exited (code {code}, e.g. os._exit)"
+
+
+class ProcessSandbox:
+    """Jobs in processes forked from one zygote; at most `max_jobs` at once (None: no limit)."""
+
+    def __init__(
+        self, *, max_jobs: int | None = None, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self._env = sandbox_env(os.environ if environ is None else environ)
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max_jobs) if max_jobs else None
+        self._zygote: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+
+    def start(self, job: Job) -> ScriptProcess:
+        """Fork a process for the job (waiting for a free slot) and send it the job."""
+        if self._slots is not None:
+            self._slots.acquire()
+        try:
+            ours, theirs = socket.socketpair()
+            with self._lock, theirs:
+                self._send(theirs)
+            ours.sendall(json.dumps(job.to_dict()).encode("utf-8") + b"\n")
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+        return _SocketProcess(ours, self._slots)
+
+    def _send(self, sock: socket.socket) -> None:
+        """Hand the job's socket to the zygote, starting it (again) if it is not running."""
+        for _ in range(2):
+            if self._zygote is None or self._zygote.poll() is not None:
+                self._start_zygote()
+            assert self._control is not None
+            try:
+                socket.send_fds(self._control, [b"j"], [sock.fileno()])
+                return
+            except OSError:
+                self._zygote = None
+        raise OSError("the script sandbox could not be started")
+
+    def _start_zygote(self) -> None:
+        if self._control is not None:
+            self._control.close()
+        self._control, theirs = socket.socketpair()
+        env = dict(self._env)
+        env[sandbox_child.CONTROL_FD_ENV] = str(theirs.fileno())
+        env[sandbox_child.SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+        with theirs:
+            self._zygote = subprocess.Popen(
+                [sys.executable, "-E", "-s", "-B", "-u", "-c", _BOOT],
+                env=env,
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,
+                close_fds=True,
+            )
+
+    def close(self) -> None:
+        """Stop the zygote (running jobs end when their sockets close)."""
+        with self._lock:
+            if self._control is not None:
+                self._control.close()
+                self._control = None
+            if self._zygote is not None:
+                try:
+                    self._zygote.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    self._zygote.kill()
+                    self._zygote.wait()
+                self._zygote = None
+
+
+def _has_fileno(stream: Any) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+class _SocketProcess:
+    """A job in a sandbox process, seen through its socket."""
+
+    def __init__(self, sock: socket.socket, slots: threading.BoundedSemaphore | None) -> None:
+        self._sock = sock
+        self._slots = slots
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        try:
+            reader = self._sock.makefile("rb")
+            while True:
+                line = reader.readline(MAX_LINE + 1)
+                if not line:
+                    return
+                if not line.endswith(b"\n"):
+                    yield {"e": "bad", "m": f"sent a message over {MAX_LINE // 1024} KB"}
+                    return
+                try:
+                    yield decode(line)
+                except WireError as exc:
+                    yield {"e": "bad", "m": f"sent an unreadable message ({exc})"}
+                    return
+        except (OSError, ValueError):
+            return  # closed under us: the job was stopped
+
+    def close(self) -> None:
+        """Hang up: the supervisor kills the job's process if it still runs."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()
+        if self._slots is not None:
+            self._slots.release()
+
+
+class InProcessSandbox:
+    """Jobs on the Worker's own threads (a `pool`, or a thread per pair): no isolation at all.
+
+    `session_for(job)` gives the session a job's script receives; `scripts` are already
+    imported scripts by name (tests pass functions), others are imported on first use.
+    """
+
+    def __init__(
+        self,
+        session_for: Callable[[Job], Any],
+        *,
+        pool: cf.Executor | None = None,
+        scripts: Mapping[str, Script] | None = None,
+    ) -> None:
+        self._session_for = session_for
+        self._pool = pool
+        self._scripts = dict(scripts or {})
+        self._lock = threading.Lock()
+
+    def start(self, job: Job) -> ScriptProcess:
+        process = _ThreadProcess()
+        spawn = process.spawner(self._pool)
+        with contextlib.suppress(Closed):
+            run_job(job, self._session_for(job), process.emit, spawn, load=self._load)
+        process.started_all()
+        return process
+
+    def _load(self, job: Job) -> Script:
+        with self._lock:
+            script = self._scripts.get(job.script)
+            if script is None:
+                script = self._scripts[job.script] = load_script(Path(job.path), job.script)
+            return script
+
+    def close(self) -> None:
+        return None
+
+
+_END = object()
+
+
+class _ThreadProcess:
+    """A job on threads: its messages through a bounded queue; closing it makes its pairs stop
+    at their next record."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1000)
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._spawned = 0
+        self._finished = 0
+        self._all_started = False
+
+    def emit(self, line: bytes) -> None:
+        if not self._put(line):
+            raise Closed
+
+    def _put(self, line: object) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(line, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def spawner(self, pool: cf.Executor | None) -> Callable[[Callable[[], None]], None]:
+        def spawn(fn: Callable[[], None]) -> None:
+            def run() -> None:
+                try:
+                    fn()
+                finally:
+                    self._count(finished=1)
+
+            self._count(spawned=1)
+            if pool is None:
+                threading.Thread(target=run, daemon=True).start()
+                return
+            try:
+                pool.submit(run)
+            except RuntimeError:  # the pool was shut down (a cancelled local run)
+                self._count(finished=1)
+
+        return spawn
+
+    def started_all(self) -> None:
+        """run_job has returned: no more pairs will be spawned."""
+        self._count(all_started=True)
+
+    def _count(self, spawned: int = 0, finished: int = 0, all_started: bool = False) -> None:
+        with self._lock:
+            self._spawned += spawned
+            self._finished += finished
+            self._all_started = self._all_started or all_started
+            ended = (
+                self._all_started and self._finished == self._spawned and (finished or all_started)
+            )
+        if ended:
+            self._put(_END)
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        while not self._closed.is_set():
+            try:
+                line = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if line is _END:
+                return
+            yield decode(line)
+
+    def close(self) -> None:
+        self._closed.set()

@@ -1,0 +1,178 @@
+"""The sandbox's side: a zygote that forks one process per job to run a user's script.
+
+Started by `lambda_src.sandbox` as a fresh interpreter with a scrubbed environment, the zygote
+imports boto3 once and then waits. For each job it forks a supervisor, which forks the runner:
+the runner sets its memory limit, binds boto3 to the job's credentials (the member account's,
+and nothing else it could find), imports the script and runs its regions on threads, writing
+messages to the job's socket. The supervisor waits for the runner and reports how it ended
+(`os._exit`, a signal, a kill at the memory limit), and kills it as soon as the Worker closes
+the socket (a pair stopped at its time limit, the deadline, Ctrl-C). Nothing a script does
+reaches the zygote, so the next job starts clean: no module state carries from one to the next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+# The job's socket arrives as this descriptor number in the supervisor and runner.
+CONTROL_FD_ENV = "LAMBDAFAN_SANDBOX_CONTROL_FD"
+SYS_PATH_ENV = "LAMBDAFAN_SANDBOX_PATH"
+# How often the supervisor checks whether the Worker has closed the job's socket.
+SUPERVISE_S = 0.05
+MB = 1024 * 1024
+
+
+def main() -> None:
+    """The zygote's loop: one job per byte received on the control socket, with its socket."""
+    control = socket.socket(fileno=int(os.environ.pop(CONTROL_FD_ENV)))
+    _preload()
+    # The zygote never waits for its supervisors: the kernel reaps them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:
+        try:
+            _, fds, _, _ = socket.recv_fds(control, 1, 1)
+        except OSError:
+            return
+        if not fds:  # the Worker closed the control socket: it is done with the sandbox
+            return
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _supervise(socket.socket(fileno=fds[0]))
+            os._exit(0)
+        os.close(fds[0])
+
+
+def _preload() -> None:
+    """Import boto3 and load the models scripts use most, once, before any fork."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.set_config_variable("sts_regional_endpoints", "regional")
+    core.set_config_variable("retry_mode", "adaptive")
+    core.set_config_variable("max_attempts", 10)
+    # Loading a service's JSON model is most of a first client's cost; forked runners inherit
+    # the loader's cache. No credentials exist here, so none are made.
+    loader = core.get_component("data_loader")
+    for service in ("sts", "ec2", "s3", "iam"):
+        loader.load_service_model(service, "service-2")
+        loader.load_service_model(service, "endpoint-rule-set-1")
+    boto3.setup_default_session(botocore_session=core)
+
+
+def _supervise(sock: socket.socket) -> None:
+    """Read the job, fork the runner, report how it ended, kill it when the Worker hangs up."""
+    job = _read_job(sock)
+    if job is None:
+        return
+    runner = os.fork()
+    if runner == 0:
+        try:
+            _run(sock, job)
+        finally:
+            os._exit(0)
+    status = None
+    while status is None:
+        pid, wait_status = os.waitpid(runner, os.WNOHANG)
+        if pid:
+            status = wait_status
+            break
+        readable, _, _ = select.select([sock], [], [], SUPERVISE_S)
+        if readable and not _peek(sock):
+            os.kill(runner, signal.SIGKILL)
+            os.waitpid(runner, 0)
+            return
+    with contextlib.suppress(OSError):
+        sock.sendall(json.dumps({"e": "exit", "status": status}).encode() + b"\n")
+
+
+def _peek(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(1, socket.MSG_PEEK) or b""
+    except OSError:
+        return b""
+
+
+def _read_job(sock: socket.socket) -> dict[str, Any] | None:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    job: dict[str, Any] = json.loads(data)
+    return job
+
+
+def _run(sock: socket.socket, data: dict[str, Any]) -> None:
+    """The runner: the job's script on threads, bound to the job's account only."""
+    import resource
+
+    import boto3
+
+    from lambda_src.script_runner import Closed, Job, run_job
+
+    job = Job.from_dict(data)
+    if job.memory_mb:
+        limit = job.memory_mb * MB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sys.path[:0] = list(job.extra_path)
+    if job.credentials is not None:
+        # Plain boto3 calls in a script, and any Session it makes, are in the member account.
+        os.environ["AWS_ACCESS_KEY_ID"] = job.credentials["AccessKeyId"]
+        os.environ["AWS_SECRET_ACCESS_KEY"] = job.credentials["SecretAccessKey"]
+        os.environ["AWS_SESSION_TOKEN"] = job.credentials["SessionToken"]
+    os.environ["AWS_DEFAULT_REGION"] = job.home_region
+    # The zygote's default Session, whose models are loaded: a second boto3.Session over the same
+    # botocore session would register boto3's S3 methods twice.
+    session = boto3.DEFAULT_SESSION or boto3.Session()
+    core = session._session
+    core.set_config_variable("region", job.home_region)
+    if job.credentials is not None:
+        core.set_credentials(
+            job.credentials["AccessKeyId"],
+            job.credentials["SecretAccessKey"],
+            job.credentials["SessionToken"],
+        )
+
+    lock = threading.Lock()
+    closed = threading.Event()
+
+    def emit(line: bytes) -> None:
+        if closed.is_set():
+            raise Closed
+        try:
+            with lock:
+                sock.sendall(line)
+        except OSError:
+            closed.set()
+            raise Closed from None
+
+    threads: list[threading.Thread] = []
+
+    def spawn(fn: Any) -> None:
+        thread = threading.Thread(target=fn, daemon=True)
+        threads.append(thread)
+        thread.start()
+
+    for region in job.regions:
+        emit(json.dumps({"e": "start", "r": region}).encode() + b"\n")
+    run_job(job, session, emit, spawn)
+    for thread in threads:
+        thread.join()
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    main()

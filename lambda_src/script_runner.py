@@ -1,0 +1,155 @@
+"""Runs one job, one script in the regions of one account, and reports each (script, region)
+pair as messages (`lambda_src.script_wire`). The same code runs inside the sandbox process and,
+for tests and `--no-sandbox`, on threads of the Worker itself."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lambda_src.script_wire import encode, record_message
+from lambda_src.scripts import (
+    Account,
+    Script,
+    error_type_of,
+    load_script,
+    records_of,
+    script_location,
+)
+
+# Sends one encoded message; raises `Closed` once the Worker no longer listens.
+Emit = Callable[[bytes], None]
+# Runs a pair's function on a thread of its own (or of a pool).
+Spawn = Callable[[Callable[[], None]], None]
+# Modules a script may import in the Worker without declaring them: Lambda's Python has boto3.
+RUNTIME_PACKAGES = frozenset(
+    {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
+)
+REQUIREMENTS_HINT = "add it to script_requirements"
+CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken")
+
+
+class Closed(Exception):
+    """The Worker stopped listening to this job (its pairs were stopped): end quietly."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One script to run in some regions of one account, with that account's credentials."""
+
+    script: str
+    path: str  # absolute
+    regions: tuple[str, ...]
+    account: Account
+    home_region: str
+    # The member account's temporary credentials (AccessKeyId, SecretAccessKey, SessionToken);
+    # None: whatever the process already has (a local test run with the caller's own).
+    credentials: Mapping[str, str] | None = None
+    memory_mb: int | None = None  # the sandbox's address-space limit
+    extra_path: tuple[str, ...] = ()  # the vendored script_requirements
+    import_only: bool = False  # only check that the script imports
+    key: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "script": self.script,
+            "path": self.path,
+            "regions": list(self.regions),
+            "account": {
+                "id": self.account.id,
+                "name": self.account.name,
+                "tags": dict(self.account.tags),
+            },
+            "home_region": self.home_region,
+            "credentials": None
+            if self.credentials is None
+            else {k: str(self.credentials[k]) for k in CREDENTIAL_KEYS},
+            "memory_mb": self.memory_mb,
+            "extra_path": list(self.extra_path),
+            "import_only": self.import_only,
+            "key": list(self.key),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Job:
+        account = data["account"]
+        return cls(
+            script=str(data["script"]),
+            path=str(data["path"]),
+            regions=tuple(str(r) for r in data["regions"]),
+            account=Account(str(account["id"]), str(account["name"]), dict(account["tags"])),
+            home_region=str(data["home_region"]),
+            credentials=data.get("credentials"),
+            memory_mb=data.get("memory_mb"),
+            extra_path=tuple(data.get("extra_path", ())),
+            import_only=bool(data.get("import_only", False)),
+            key=tuple(data.get("key", ())),
+        )
+
+
+def import_failure(exc: BaseException) -> tuple[str, str]:
+    """(error type, message) for a script that cannot be imported, with a hint for a missing
+    package: the Worker has only the standard library, boto3 and the declared requirements."""
+    cause = exc.__context__ if exc.__context__ is not None else exc
+    message = str(exc)
+    if isinstance(cause, ModuleNotFoundError) and cause.name:
+        top = cause.name.split(".")[0]
+        if top not in sys.stdlib_module_names and top not in RUNTIME_PACKAGES:
+            message = f"{message} — {REQUIREMENTS_HINT}"
+    return error_type_of(cause), message
+
+
+def run_job(
+    job: Job,
+    session: Any,
+    emit: Emit,
+    spawn: Spawn,
+    load: Callable[[Job], Script] | None = None,
+) -> None:
+    """Import the job's script and start one pair per region on `spawn`; an import that fails
+    fails every pair of the job, and nothing else."""
+    try:
+        script = (load or _load)(job)
+    except Closed:
+        raise
+    except BaseException as exc:  # whatever a script raises at import is the script's fault
+        error_type, message = import_failure(exc)
+        for region in job.regions:
+            emit(encode({"e": "err", "r": region, "t": error_type, "m": message}))
+            emit(encode({"e": "end", "r": region}))
+        return
+    if job.import_only:
+        emit(encode({"e": "ready"}))
+        return
+    for region in job.regions:
+        spawn(functools.partial(run_pair, script, session, region, job.account, emit))
+
+
+def _load(job: Job) -> Script:
+    return load_script(Path(job.path), job.script)
+
+
+def run_pair(script: Script, session: Any, region: str, account: Account, emit: Emit) -> None:
+    """Run one script in one region, sending each record as it is found."""
+    try:
+        emit(encode({"e": "start", "r": region}))
+        for record in records_of(script.collect(session, region, account)):
+            line = record_message(region, record)
+            emit(line if line is not None else encode({"e": "big", "r": region}))
+    except Closed:
+        return
+    except BaseException as exc:  # sys.exit(), MemoryError or its own: fails only this pair
+        where = script_location(exc, script.path)
+        message = f"{exc}{f' (at {where})' if where else ''}"
+        try:
+            emit(encode({"e": "err", "r": region, "t": error_type_of(exc), "m": message}))
+        except Closed:
+            return
+    try:
+        emit(encode({"e": "end", "r": region}))
+    except Closed:
+        return

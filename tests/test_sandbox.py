@@ -1,0 +1,248 @@
+"""The script sandbox: a script reaches nothing but its own account, and whatever it does (patch
+modules, exit, crash, hang, exhaust memory, fail to import) costs only its own pairs.
+
+These run the real sandbox processes against moto's server: in-process moto is out of their reach.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lambda_src import script_wire, table
+from lambda_src.dynamo_store import DynamoStore
+from lambda_src.sandbox import ProcessSandbox, describe_exit, memory_limit_mb, sandbox_env
+from lambda_src.scripts import describe_script
+from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
+from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
+from tests.conftest import create_table
+
+HERE = Path(__file__).parent / "sandbox_scripts"
+WORKER_KEY = "AKIAWORKERKEY0000000"  # the Worker's own access key: no script may see it
+A, B = "111111111111", "222222222222"
+REGIONS = ("us-east-1", "eu-west-1")
+
+
+def settings_for(*scripts: str) -> FleetSettings:
+    return FleetSettings(
+        fleet="sbx",
+        home_region="us-east-1",
+        scripts=tuple(ScriptRef(name, str(HERE / f"{name}.py")) for name in scripts),
+        accounts=(AccountRef(A, "a"), AccountRef(B, "b")),
+        regions=REGIONS,
+        member_role="OrganizationAccountAccessRole",
+    )
+
+
+@pytest.fixture
+def worker_aws(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProcessSandbox]:
+    """The Worker's environment as on Lambda: its own keys and the fleet's settings in os.environ;
+    a sandbox started from it."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", WORKER_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("LAMBDAFAN_SETTINGS_FILE", "/var/task/fleet.json")
+    sandbox = ProcessSandbox()
+    yield sandbox
+    sandbox.close()
+
+
+def run_account(
+    settings: FleetSettings,
+    sandbox: ProcessSandbox,
+    account: str = A,
+    **deps: Any,
+) -> tuple[WorkerResult, DynamoStore]:
+    session = boto3.Session()
+    try:
+        store = create_table(session, settings)
+    except session.client("dynamodb").exceptions.ResourceInUseException:
+        store = DynamoStore(session.client("dynamodb"), settings.table_name)
+    specs = [describe_script(Path(r.path), r.name) for r in settings.scripts]
+    result = run_worker(
+        {"run_id": "r1", "account": {"id": account, "name": "acct"}, "regions": list(REGIONS)},
+        settings,
+        WorkerDeps(
+            store=store,
+            base_session=session,
+            invoke=lambda kind, payload: None,
+            scripts=specs,
+            sandbox=sandbox,
+            **deps,
+        ),
+    )
+    return result, store
+
+
+def records(store: DynamoStore, account: str) -> list[dict[str, Any]]:
+    return [
+        {"script": i["script"], "region": i["region"], **table.plain(i["data"])}
+        for i in table.account_records(store, "r1", account)
+    ]
+
+
+def errors_of(result: WorkerResult) -> dict[tuple[str, str], tuple[str, str]]:
+    return {(e["script"], e["region"]): (e["error_type"], e["message"]) for e in result.errors}
+
+
+def test_a_forger_finds_no_way_to_the_workers_credentials_or_the_table(
+    worker_aws: ProcessSandbox,
+) -> None:
+    settings = settings_for("forger")
+    result, store = run_account(settings, worker_aws)
+    assert not result.errors, [e["message"] for e in result.errors]
+    [found, _] = records(store, A)
+    assert found["found"] == []
+    assert found["key"] != WORKER_KEY
+    # The member account has no such table: the put failed, and nothing was planted in ours.
+    assert found["table_error"] == "ResourceNotFoundException"
+    planted = store.client.get_item(
+        TableName=settings.table_name, Key={"pk": {"S": "planted"}, "sk": {"S": "planted"}}
+    )
+    assert "Item" not in planted
+    assert not result.errors
+
+
+def test_a_script_patching_modules_costs_only_its_own_pairs_and_never_the_next_invocation(
+    worker_aws: ProcessSandbox,
+) -> None:
+    settings = settings_for("patcher", "good", "counter")
+    for account in (A, B):
+        result, store = run_account(settings, worker_aws, account=account)
+        found = records(store, account)
+        assert sorted((r["script"], r["region"]) for r in found) == sorted(
+            (s, r) for s in ("good", "counter") for r in REGIONS
+        )
+        assert {r["account"] for r in found if r["script"] == "good"} == {account}
+        # A fresh process per job: the module ran once there, whatever ran before it.
+        assert {r["imports"] for r in found if r["script"] == "counter"} == {1}
+        assert {k: v[0] for k, v in errors_of(result).items()} == {
+            ("patcher", r): "RecordTooLarge" for r in REGIONS
+        }
+        assert not result.failed and result.records_by_script["good"] == 2
+
+
+def test_exits_crashes_hangs_and_memory_hogs_fail_only_their_own_pairs(
+    worker_aws: ProcessSandbox,
+) -> None:
+    scripts = ("good", "exits", "base_exception", "segfault", "hangs", "hog", "missing_module")
+    began = time.monotonic()
+    result, store = run_account(
+        settings_for(*scripts),
+        worker_aws,
+        pair_timeout_s=3,
+        sandbox_memory_mb=memory_limit_mb(1024),
+    )
+    assert time.monotonic() - began < 30
+    errors = errors_of(result)
+    for region in REGIONS:
+        assert ("good", region) not in errors
+        assert errors[("exits", region)][0] == "ScriptProcessExited"
+        assert "code 0" in errors[("exits", region)][1]
+        assert errors[("base_exception", region)][0] == "Escape"
+        assert errors[("segfault", region)][0] == "ScriptProcessCrashed"
+        assert "SIGSEGV" in errors[("segfault", region)][1]
+        assert errors[("hangs", region)][0] == "Timeout"
+        assert "the 1 records found so far were kept" in errors[("hangs", region)][1]
+        assert errors[("hog", region)][0] == "MemoryError"
+        error_type, message = errors[("missing_module", region)]
+        assert error_type == "ModuleNotFoundError"
+        assert "lambdafan_no_such_package" in message and "add it to script_requirements" in message
+    assert len(errors) == 6 * len(REGIONS)
+    assert result.records_by_script == {
+        "good": 2, "exits": 0, "base_exception": 2, "segfault": 0, "hangs": 2, "hog": 0,
+        "missing_module": 0,
+    }  # fmt: skip
+    assert not result.failed and result.completed_run is False
+    assert {r["script"] for r in records(store, A)} == {"good", "base_exception", "hangs"}
+
+
+def test_a_vendored_package_is_importable_by_a_script(
+    worker_aws: ProcessSandbox, tmp_path: Path
+) -> None:
+    packages = tmp_path / "script_packages"
+    (packages / "lfvendored").mkdir(parents=True)
+    (packages / "lfvendored" / "__init__.py").write_text("ANSWER = 42\n")
+    result, store = run_account(
+        settings_for("vendored"), worker_aws, script_packages=(str(packages),)
+    )
+    assert not result.errors
+    assert [r["answer"] for r in records(store, A)] == [42, 42]
+
+
+def test_the_sandbox_environment_holds_no_credentials_or_settings() -> None:
+    env = sandbox_env(
+        {
+            "PATH": "/usr/bin",
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_SESSION_TOKEN": "t",
+            "AWS_PROFILE": "prod",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.2/creds",
+            "AWS_LAMBDA_FUNCTION_NAME": "fleet-worker",
+            "LAMBDAFAN_SETTINGS_FILE": "/var/task/fleet.json",
+            "LAMBDAFAN_FAULTS": "throttle",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "LC_ALL": "C.UTF-8",
+        }
+    )
+    assert env["PATH"] == "/usr/bin" and env["LC_ALL"] == "C.UTF-8"
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
+    assert env["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == env["AWS_CONFIG_FILE"] == os.devnull
+    leaked = {k for k in env if "KEY" in k or "TOKEN" in k or "CREDENTIALS_FULL" in k}
+    assert not leaked
+    assert not {k for k in env if k.startswith(("LAMBDAFAN", "AWS_LAMBDA", "AWS_PROFILE"))}
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "cause"),
+    [
+        (0, "ScriptProcessExited", "code 0"),
+        (3 << 8, "ScriptProcessExited", "code 3"),
+        (signal.SIGSEGV, "ScriptProcessCrashed", "SIGSEGV (a segmentation fault)"),
+        (signal.SIGKILL, "ScriptProcessCrashed", "SIGKILL (out of memory?)"),
+        (None, "ScriptProcessLost", "went away"),
+    ],
+)
+def test_a_process_that_ended_early_is_described(
+    status: int | None, error_type: str, cause: str
+) -> None:
+    described = describe_exit(status)
+    assert described[0] == error_type and cause in described[1]
+
+
+def test_records_cross_the_pipe_as_they_would_be_stored() -> None:
+    record = {"n": 1.5, "b": b"\x00\xff", "nested": [{"B": "not a type tag"}], "s": {2, 1}}
+    line = script_wire.record_message("us-east-1", record)
+    assert line is not None
+    from lambda_src.records import to_dynamo
+
+    assert script_wire.record_of(script_wire.decode(line)) == to_dynamo(record)
+    assert script_wire.record_message("us-east-1", {"x": "y" * script_wire.MAX_LINE}) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"not json\n", b"[1]\n", b'{"e": 1}\n', b'{"e": "rec", "r": 5}\n', b"\xff\n"],
+)
+def test_a_message_the_worker_cannot_read_is_refused(line: bytes) -> None:
+    with pytest.raises(script_wire.WireError):
+        script_wire.decode(line)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [None, {"S": "x"}, {"M": {"a": {"B": "not base64!"}}}, {"M": {"a": {"Q": 1}}}, {"M": []}],
+)
+def test_a_record_that_is_not_a_dynamodb_map_is_refused(typed: Any) -> None:
+    with pytest.raises(script_wire.WireError):
+        script_wire.record_of({"e": "rec", "r": "us-east-1", "d": typed})
