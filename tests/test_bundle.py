@@ -81,8 +81,8 @@ def test_entries_are_sorted_relative_regular_files(tmp_path: Path) -> None:
     } <= set(names)
 
 
-def test_only_the_worker_bundle_holds_user_scripts(tmp_path: Path) -> None:
-    settings = _settings_with(tmp_path, "whoami")
+def test_only_the_worker_bundle_holds_user_scripts_and_the_external_id(tmp_path: Path) -> None:
+    settings = dataclasses.replace(_settings_with(tmp_path, "whoami"), external_id="s3cret-id")
     worker = build_bundle(settings, include_scripts=True)
     director = build_bundle(settings, include_scripts=False)
 
@@ -90,8 +90,11 @@ def test_only_the_worker_bundle_holds_user_scripts(tmp_path: Path) -> None:
     assert not any(name.startswith("user_scripts/") for name in director.files)
     assert "lambda_src/builtin_scripts/ec2_instances.py" in director.files
     assert set(worker.files) - set(director.files) == {"user_scripts/whoami.py"}
-    # Same fleet.json in both: the Director and Notifier only need the scripts' names.
-    assert _fleet_json(worker) == _fleet_json(director)
+    # Only the Worker assumes member roles; the Director and Notifier need the scripts' names.
+    assert _fleet_json(worker).external_id == "s3cret-id"
+    assert _fleet_json(director).external_id is None
+    assert b"s3cret-id" not in director.data
+    assert dataclasses.replace(_fleet_json(worker), external_id=None) == _fleet_json(director)
     assert [(r.name, r.path) for r in _fleet_json(director).scripts] == [
         ("ec2_instances", "lambda_src/builtin_scripts/ec2_instances.py"),
         ("whoami", "user_scripts/whoami.py"),
@@ -160,6 +163,31 @@ def test_a_settings_change_changes_every_bundle(tmp_path: Path) -> None:
         before = build_bundle(settings, include_scripts=include_scripts)
         after = build_bundle(changed, include_scripts=include_scripts)
         assert before.sha256 != after.sha256
+
+
+PACKAGES = {
+    "lfdemo_pkg/__init__.py": b"VALUE = 42\n",
+    "lfdemo_pkg/sub/mod.py": b"",
+    "lfdemo_pkg-1.0.dist-info/METADATA": b"Name: lfdemo_pkg\n",
+}
+
+
+def test_only_the_worker_bundle_holds_script_packages(tmp_path: Path) -> None:
+    settings = _settings_with(tmp_path, "whoami")
+    plain = build_bundle(settings, include_scripts=True)
+    worker = build_bundle(settings, include_scripts=True, script_packages=PACKAGES)
+
+    assert set(worker.files) - set(plain.files) == {f"script_packages/{p}" for p in PACKAGES}
+    with zipfile.ZipFile(io.BytesIO(worker.data)) as archive:
+        assert archive.read("script_packages/lfdemo_pkg/__init__.py") == b"VALUE = 42\n"
+    # Same packages, given in another order: the same bytes.
+    again = build_bundle(
+        settings, include_scripts=True, script_packages=dict(reversed(PACKAGES.items()))
+    )
+    assert again == worker
+    with pytest.raises(ValueError, match="Worker's bundle only"):
+        build_bundle(settings, include_scripts=False, script_packages=PACKAGES)
+    assert build_bundle(settings, include_scripts=False, script_packages={}).files
 
 
 def test_a_broken_script_is_reported_with_file_and_line(

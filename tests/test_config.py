@@ -105,7 +105,6 @@ notify:
         session_duration=900,
         ttl_days=7,
         worker_timeout_s=600,
-        worker_memory_mb=2048,
         schedule_overlap="allow",
         notify=NotifySettings(
             slack_webhook_parameter="/lf/slack",

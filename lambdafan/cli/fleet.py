@@ -24,10 +24,13 @@ from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.destroy import destroy_fleet
 from lambdafan.deploy.fleet import Identity, caller_identity, deploy_fleet, fleet_arns
 from lambdafan.deploy.member_role import member_role_template
+from lambdafan.deploy.model import ARCHITECTURE, RUNTIME
+from lambdafan.deploy.requirements import Target, cached_wheels, script_packages
 from lambdafan.errors import UsageError
 from lambdafan.local import load_fleet_scripts
-from lambdafan.render.console import console
+from lambdafan.render.console import console, error, note
 from lambdafan.render.deploy import DeployProgress, print_destroyed, print_validation
+from lambdafan.script_tools.imports import missing_imports
 
 
 class MemberPermissionsChoice(str, enum.Enum):
@@ -170,7 +173,9 @@ def validate(
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Check the config and every script without touching AWS.
+    """Check the config, every script, and that the Worker will have what the scripts import.
+
+    Touches neither AWS nor the network: script_requirements are not downloaded here.
 
     \b
       lambdafan validate -c lambdafan.yaml
@@ -178,6 +183,23 @@ def validate(
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
     settings = fleet.to_settings()
+    # Never runs pip: requirements a deploy already downloaded are judged (and sized) by their
+    # cached wheels, the others by their names.
+    requirements = fleet.script_requirements
+    wheels = cached_wheels(requirements, Target.for_lambda(RUNTIME, ARCHITECTURE))
+    # Before the scripts are imported here, where a module the Worker lacks may well exist.
+    problems = missing_imports(
+        fleet.script_paths(), requirements, runtime=RUNTIME, wheels=wheels or ()
+    )
+    for problem in problems:
+        error(str(problem))
+    if problems:
+        raise typer.Exit(2)
+    if wheels is None:
+        note("script_requirements not downloaded yet (deploy does it): the size below omits them")
     scripts = load_fleet_scripts(settings)
-    bundle = guard_scripts(lambda: build_bundle(settings, include_scripts=True))
+    packages = script_packages(wheels or ())
+    bundle = guard_scripts(
+        lambda: build_bundle(settings, include_scripts=True, script_packages=packages)
+    )
     print_validation(settings, scripts, fleet.schedule, len(bundle.data))

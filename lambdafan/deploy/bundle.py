@@ -1,4 +1,5 @@
-"""The code bundle: a byte-for-byte reproducible zip of `lambda_src`, `fleet.json` and scripts.
+"""The code bundle: a byte-for-byte reproducible zip of `lambda_src`, `fleet.json`, the scripts
+and their packages.
 
 Deploy compares the bundle's base64 sha256 with the function's `CodeSha256` and skips the upload
 when they match (as Cloud Custodian's `PythonPackageArchive` does). That only works if building
@@ -13,12 +14,13 @@ import dataclasses
 import hashlib
 import io
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import lambda_src
 from lambda_src.scripts import check_script
-from lambda_src.settings import FleetSettings
+from lambda_src.settings import SCRIPT_PACKAGES_DIR, FleetSettings
 
 PACKAGE_DIR = Path(lambda_src.__file__).resolve().parent
 BUILTIN_DIR = PACKAGE_DIR / "builtin_scripts"
@@ -41,14 +43,24 @@ class Bundle:
     files: tuple[str, ...]  # archive names, sorted
 
 
-def build_bundle(settings: FleetSettings, *, include_scripts: bool) -> Bundle:
+def build_bundle(
+    settings: FleetSettings,
+    *,
+    include_scripts: bool,
+    script_packages: Mapping[str, bytes] | None = None,
+) -> Bundle:
     """Zip `lambda_src` and the settings; the Worker's bundle (`include_scripts`) adds scripts.
 
     Every script is checked first, so a broken one raises `ScriptError` (naming its file and
-    line) before anything is built. `fleet.json` refers to scripts by bundle-relative paths and
-    is the same whether or not the scripts are included, so a script edit changes only the
-    Worker's bundle while a settings change reaches all three.
+    line) before anything is built. Only the Worker's bundle holds the scripts, the files of
+    their requirements (`script_packages`, by site-packages path, from `vendor_requirements`;
+    this function never runs pip) and the member role's external id: the Director and Notifier
+    need none of them. Their `fleet.json` otherwise matches the Worker's and names the scripts by
+    bundle-relative paths, so a script edit changes only the Worker's bundle while a settings
+    change reaches all three.
     """
+    if script_packages and not include_scripts:
+        raise ValueError("script packages go in the Worker's bundle only")
     for ref in settings.scripts:
         check_script(Path(ref.path))
 
@@ -70,7 +82,11 @@ def build_bundle(settings: FleetSettings, *, include_scripts: bool) -> Bundle:
             if include_scripts:
                 entries[name] = source.read_bytes()
         refs.append(dataclasses.replace(ref, path=name))
-    bundled = dataclasses.replace(settings, scripts=tuple(refs))
+    for name, data in (script_packages or {}).items():
+        entries[f"{SCRIPT_PACKAGES_DIR}/{name}"] = data
+    # The external id guards the member roles; only the Worker assumes them.
+    external_id = settings.external_id if include_scripts else None
+    bundled = dataclasses.replace(settings, scripts=tuple(refs), external_id=external_id)
     entries[SETTINGS_NAME] = bundled.to_json().encode("utf-8")
 
     data = _zip(entries)

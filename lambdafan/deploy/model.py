@@ -15,6 +15,7 @@ from lambda_src.table import TTL_ATTRIBUTE
 from lambdafan.config import Config
 from lambdafan.deploy.bundle import Bundle, build_bundle
 from lambdafan.deploy.policies import FleetArns, inline_policy, lambda_trust_policy
+from lambdafan.deploy.requirements import Target, vendor_requirements
 
 RUNTIME = "python3.12"
 # Graviton: about 20% cheaper per GB-second, and the bundle is pure Python.
@@ -148,7 +149,10 @@ def _roles(arns: FleetArns, tags: dict[str, str]) -> tuple[RoleSpec, ...]:
 def _functions(config: Config, arns: FleetArns, tags: dict[str, str]) -> tuple[FunctionSpec, ...]:
     settings = config.to_settings()
     # Scripts only go to the Worker, so editing one re-uploads the Worker's code alone.
-    worker_bundle = build_bundle(settings, include_scripts=True)
+    packages = vendor_requirements(
+        config.script_requirements, Target.for_lambda(RUNTIME, ARCHITECTURE)
+    )
+    worker_bundle = build_bundle(settings, include_scripts=True, script_packages=packages)
     plain_bundle = build_bundle(settings, include_scripts=False)
     worker = config.functions.worker
     sizes = {
