@@ -165,16 +165,16 @@ TEN_REGIONS = [
 def start_sleepy_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[subprocess.Popen[str], Path, Path]:
-    """`lambdafan run --local` in a subprocess: 4 accounts x 10 regions of sleeps.py (one
-    record, then 10 s asleep) on 32 threads. Returns once 32 pairs have handed over their
-    record; the other 8 wait in the queue."""
+    """`lambdafan run --local --no-sandbox` in a subprocess: 4 accounts x 10 regions of
+    sleeps.py (one record, then 10 s asleep) on 32 threads. Returns once 32 pairs have handed
+    over their record; the other 8 wait in the queue."""
     marks = tmp_path / "marks"
     marks.mkdir()
     monkeypatch.setenv("LAMBDAFAN_TEST_MARKS", str(marks))
     accounts = {"list": [{"id": a, "name": f"acct-{n}"} for n, a in enumerate(FOUR)]}
     config = write_config(tmp_path, ["sleeps"], accounts=accounts, regions=TEN_REGIONS)
     out = tmp_path / "records.jsonl"
-    args = ["run", "--local", "-c", str(config), "-o", str(out), "--threads", "32"]
+    args = ["run", "--local", "--no-sandbox", "-c", str(config), "-o", str(out), "--threads", "32"]
     process = subprocess.Popen(
         [sys.executable, "-m", "lambdafan", *args],
         stdout=subprocess.PIPE,
@@ -242,6 +242,49 @@ def test_a_second_ctrl_c_leaves_at_once(
     assert took < 1.5, f"{took:.1f}s"
     assert "interrupted: leaving now" in stderr and "Traceback" not in stderr
     assert "INTERRUPTED" not in stdout  # it did not wait to print the summary
+
+
+def test_ctrl_c_kills_the_sandboxes_of_a_local_run_and_keeps_what_they_found(
+    server: str, tmp_path: Path
+) -> None:
+    # The sandbox sees no LAMBDAFAN_* variable: the script names its folder of marks itself.
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = tmp_path / "sleeps_here.py"
+    script.write_text(
+        "import time\nfrom pathlib import Path\n"
+        f"MARKS = Path({str(marks)!r})\n"
+        "def collect(session, region, account):\n"
+        "    yield {'region': region}\n"
+        "    (MARKS / f'{account.id}-{region}').touch()\n"
+        "    time.sleep(1.5)\n"
+        "    (MARKS / f'survived-{account.id}-{region}').touch()\n"
+        "    yield {'late': region}\n"
+    )
+    accounts = {"list": [{"id": a, "name": f"acct-{n}"} for n, a in enumerate(FOUR[:2])]}
+    config = write_config(tmp_path, [], accounts=accounts, regions=TEN_REGIONS[:4])
+    config.write_text(config.read_text().replace("scripts: []", f"scripts: [{script}]"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lambdafan", "run", "--local", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    deadline = time.monotonic() + 60
+    while len(list(marks.iterdir())) < 8:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the run did not get going: {process.communicate()}")
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and ": INTERRUPTED" in stdout
+    assert "records: 8\n" in stdout
+    time.sleep(2)  # long enough for a script left running to leave its mark
+    assert not [m.name for m in marks.iterdir() if m.name.startswith("survived")]
 
 
 def test_pair_timeout_ends_a_run_whose_script_never_returns(server: str, tmp_path: Path) -> None:

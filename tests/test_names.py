@@ -212,7 +212,7 @@ def test_china_fleet_model_and_policies_are_in_aws_cn(tmp_path: Path) -> None:
     assert len(found) > 15
     assert all(s.startswith("arn:aws-cn:") for s in found), found
     worker_policy = next(r.policy for r in model.roles if r.name == "china-worker")
-    assert "arn:aws-cn:iam::*:role/lambdafan-member" in strings_in(worker_policy)
+    assert "arn:aws-cn:iam::111111111111:role/lambdafan-member" in strings_in(worker_policy)
 
 
 def test_china_member_role_template_trusts_the_aws_cn_worker(tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_china_fleet_json_carries_the_partition_to_the_worker(tmp_path: Path) ->
             return Sts()
 
     deps = worker.WorkerDeps(store=None, base_session=BaseSession(), invoke=None, scripts=())
-    worker._account_session(loaded, deps, Account(id="210987654321", name="m"), "r1")
+    worker._member_credentials(loaded, deps, Account(id="210987654321", name="m"), "r1")
     assert [c["RoleArn"] for c in calls] == ["arn:aws-cn:iam::210987654321:role/lambdafan-member"]
 
 
