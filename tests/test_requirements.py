@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import boto3
 import pytest
 
 from lambdafan.config import load_config
@@ -28,7 +29,7 @@ from lambdafan.deploy.requirements import (
 )
 from lambdafan.deploy.wheels import top_level_modules, wheel_files, wheel_modules
 from lambdafan.errors import LambdafanError, UsageError
-from tests.conftest import deployable_config
+from tests.conftest import Recorder, cli, deployable_config, mutating
 from tests.wheel_support import (
     DEMO_MODULE,
     DEMO_PACKAGE,
@@ -311,3 +312,36 @@ def test_deploy_vendors_into_the_worker_alone_and_reproducibly(links: Path, tmp_
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert (done.returncode, done.stdout.strip()) == (0, "42"), done.stderr
+
+
+def test_cli_deploy_uploads_requirements_once(
+    server: str, recorder: Recorder, links: Path, tmp_path: Path
+) -> None:
+    assert cli("deploy", "-c", str(deployable_config(tmp_path, "reqs"))).returncode == 0
+
+    recorder.start()
+    config = deployable_config(tmp_path, "reqs", script_requirements=["no-such-project==1.0"])
+    failed = cli("deploy", "-c", str(config))
+    assert failed.returncode == 2
+    assert failed.stderr.startswith(
+        "error: script_requirements: no wheel for python3.12 on arm64 (manylinux2014_aarch64): "
+        "No matching distribution found for no-such-project==1.0"
+    )
+    assert mutating(recorder.stop()) == []
+
+    config = deployable_config(tmp_path, "reqs", script_requirements=[DEMO_REQUIREMENT])
+    recorder.start()
+    assert cli("deploy", "-c", str(config)).returncode == 0
+    assert mutating(recorder.stop()) == ["lambda:PUT /2015-03-31/functions/reqs-worker/code"]
+    worker = boto3.client("lambda", region_name="us-east-1").get_function(
+        FunctionName="reqs-worker"
+    )["Configuration"]
+    assert worker["CodeSha256"] == _bundles(config)["worker"].sha256
+
+    # pip's only source emptied: the cache serves the same bytes, so nothing is uploaded.
+    for wheel in links.iterdir():
+        wheel.unlink()
+    recorder.start()
+    again = cli("deploy", "-c", str(config))
+    assert "No changes: the fleet is up to date." in again.stdout, again.stderr
+    assert mutating(recorder.stop()) == []
