@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.config import Config
@@ -34,7 +35,9 @@ class AccountSession:
     thread-safe). Anything else is delegated to the base Session.
     """
 
-    def __init__(self, base: Any, credentials: dict[str, str] | None, default_region: str) -> None:
+    def __init__(
+        self, base: Any, credentials: Mapping[str, str | None] | None, default_region: str
+    ) -> None:
         self._base = base
         self._credentials = credentials or {}
         self._default_region = default_region
@@ -44,7 +47,7 @@ class AccountSession:
     def region_name(self) -> str:
         return self._default_region
 
-    def _credential_kwargs(self) -> dict[str, str]:
+    def _credential_kwargs(self) -> dict[str, str | None]:
         if not self._credentials:
             return {}
         return {

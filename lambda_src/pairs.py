@@ -247,7 +247,9 @@ class AccountRun:
         elif kind == "big":
             outcome.too_large += 1
         elif kind == "err":
-            self._fail(outcome, pair, str(message.get("t", "Error")), str(message.get("m", "")))
+            where = f" (at {message['w']})" if message.get("w") else ""
+            text = f"{message.get('m', '')}{where}"
+            self._fail(outcome, pair, str(message.get("t", "Error")), text)
         elif kind == "end":
             if outcome.too_large:
                 message_text = (

@@ -28,6 +28,11 @@ SYS_PATH_ENV = "LAMBDAFAN_SANDBOX_PATH"
 # How often the supervisor checks whether the Worker has closed the job's socket.
 SUPERVISE_S = 0.05
 MB = 1024 * 1024
+CREDENTIAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "AccessKeyId",
+    "AWS_SECRET_ACCESS_KEY": "SecretAccessKey",
+    "AWS_SESSION_TOKEN": "SessionToken",
+}
 
 
 def main() -> None:
@@ -129,9 +134,10 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
     sys.path[:0] = list(job.extra_path)
     if job.credentials is not None:
         # Plain boto3 calls in a script, and any Session it makes, are in the member account.
-        os.environ["AWS_ACCESS_KEY_ID"] = job.credentials["AccessKeyId"]
-        os.environ["AWS_SECRET_ACCESS_KEY"] = job.credentials["SecretAccessKey"]
-        os.environ["AWS_SESSION_TOKEN"] = job.credentials["SessionToken"]
+        for name, key in CREDENTIAL_ENV.items():
+            value = job.credentials.get(key)
+            if value:
+                os.environ[name] = value
     os.environ["AWS_DEFAULT_REGION"] = job.home_region
     # The zygote's default Session, whose models are loaded: a second boto3.Session over the same
     # botocore session would register boto3's S3 methods twice.
@@ -142,7 +148,7 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
         core.set_credentials(
             job.credentials["AccessKeyId"],
             job.credentials["SecretAccessKey"],
-            job.credentials["SessionToken"],
+            job.credentials.get("SessionToken"),
         )
 
     lock = threading.Lock()

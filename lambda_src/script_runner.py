@@ -46,9 +46,9 @@ class Job:
     regions: tuple[str, ...]
     account: Account
     home_region: str
-    # The member account's temporary credentials (AccessKeyId, SecretAccessKey, SessionToken);
-    # None: whatever the process already has (a local test run with the caller's own).
-    credentials: Mapping[str, str] | None = None
+    # The member account's temporary credentials (AccessKeyId, SecretAccessKey, SessionToken:
+    # None for long-term keys, as `script test --no-assume` may pass); None: no credentials.
+    credentials: Mapping[str, str | None] | None = None
     memory_mb: int | None = None  # the sandbox's address-space limit
     extra_path: tuple[str, ...] = ()  # the vendored script_requirements
     import_only: bool = False  # only check that the script imports
@@ -67,7 +67,7 @@ class Job:
             "home_region": self.home_region,
             "credentials": None
             if self.credentials is None
-            else {k: str(self.credentials[k]) for k in CREDENTIAL_KEYS},
+            else {k: self.credentials.get(k) for k in CREDENTIAL_KEYS},
             "memory_mb": self.memory_mb,
             "extra_path": list(self.extra_path),
             "import_only": self.import_only,
@@ -143,10 +143,10 @@ def run_pair(script: Script, session: Any, region: str, account: Account, emit: 
     except Closed:
         return
     except BaseException as exc:  # sys.exit(), MemoryError or its own: fails only this pair
+        failure = {"e": "err", "r": region, "t": error_type_of(exc), "m": str(exc)}
         where = script_location(exc, script.path)
-        message = f"{exc}{f' (at {where})' if where else ''}"
         try:
-            emit(encode({"e": "err", "r": region, "t": error_type_of(exc), "m": message}))
+            emit(encode({**failure, "w": where} if where else failure))
         except Closed:
             return
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,15 @@ from lambda_src.scripts import GLOBAL_REGION, Account, ScriptError, check_script
 from lambdafan.aws import Aws
 from lambdafan.config import Config, ConfigError, load_config
 from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.script_tools import trial
 from lambdafan.script_tools.catalog import list_scripts, optional_config
 from lambdafan.script_tools.starter import starter_script, write_starter
-from lambdafan.script_tools.trial import Credentials, account_name, choose_credentials, run_once
+from lambdafan.script_tools.trial import Credentials, account_name, choose_credentials
 from tests.conftest import REGION, SCRIPTS, assumed, write_script
+
+# In-process moto is out of a sandbox's reach: these run the script on this process's threads
+# (tests/test_cli_script.py runs `script test` in the sandbox against moto's server).
+run_once = functools.partial(trial.run_once, sandbox=False)
 
 MEMBER = "111111111111"
 ROLE = "OrganizationAccountAccessRole"

@@ -27,9 +27,10 @@ from lambdafan.deploy.member_role import member_role_template
 from lambdafan.deploy.model import ARCHITECTURE, RUNTIME
 from lambdafan.deploy.requirements import Target, cached_wheels, script_packages
 from lambdafan.errors import UsageError
-from lambdafan.local import load_fleet_scripts
+from lambdafan.local import fleet_scripts
 from lambdafan.render.console import console, error, note
 from lambdafan.render.deploy import DeployProgress, print_destroyed, print_validation
+from lambdafan.script_tools.import_check import import_problems
 from lambdafan.script_tools.imports import missing_imports
 
 
@@ -197,7 +198,13 @@ def validate(
         raise typer.Exit(2)
     if wheels is None:
         note("script_requirements not downloaded yet (deploy does it): the size below omits them")
-    scripts = load_fleet_scripts(settings)
+    scripts = fleet_scripts(settings)
+    # Imported in sandboxes, with a time limit: a script's import never runs in this process.
+    failed = import_problems(scripts, settings.home_region)
+    for failure in failed:
+        error(str(failure))
+    if failed:
+        raise typer.Exit(2)
     packages = script_packages(wheels or ())
     bundle = guard_scripts(
         lambda: build_bundle(settings, include_scripts=True, script_packages=packages)

@@ -124,3 +124,13 @@ def guard_scripts(build: Callable[[], T]) -> T:
         return build()
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
+
+
+SandboxOption = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox/--no-sandbox",
+        help="Run scripts in sandbox processes holding only the member account's credentials, "
+        "as the Worker does (default); --no-sandbox runs them in this process, for a debugger.",
+    ),
+]

@@ -24,7 +24,14 @@ from lambda_src.table import Item, ItemStore
 from lambdafan import remote_run
 from lambdafan.aws import Aws
 from lambdafan.checks import check_run_request
-from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options, user_errors
+from lambdafan.cli.options import (
+    ConfigOption,
+    ProfileOption,
+    RegionOption,
+    SandboxOption,
+    options,
+    user_errors,
+)
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.local import (
     DEFAULT_THREADS,
@@ -70,15 +77,6 @@ ThreadsOption = Annotated[
     int, typer.Option(min=1, max=512, help="Threads shared by all (script, region) pairs.")
 ]
 LimitOption = Annotated[int, typer.Option(min=0, help="Rows shown per script table.")]
-SandboxOption = Annotated[
-    bool,
-    typer.Option(
-        "--sandbox/--no-sandbox",
-        help="With --local: run scripts in sandbox processes holding only the member account's "
-        "credentials, as the Worker does (default); --no-sandbox runs them in this process, "
-        "for a debugger.",
-    ),
-]
 PairTimeoutOption = Annotated[
     float | None,
     typer.Option(

@@ -14,6 +14,7 @@ from lambdafan.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
     ProfileOption,
+    SandboxOption,
     TableOrJson,
     guard_scripts,
     options,
@@ -106,6 +107,7 @@ def try_script(
     external_id: ExternalIdOption = None,
     output_format: OutputFormatOption = TableOrJson.table,
     limit: LimitOption = 50,
+    sandbox: SandboxOption = True,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -147,6 +149,7 @@ def try_script(
             account=Account(id=account, name=account_name(fleet, account)),
             region=region,
             credentials=credentials,
+            sandbox=sandbox,
         )
     )
     print_script_run(run, json_lines=output_format is TableOrJson.json, limit=limit)

@@ -1,8 +1,8 @@
 """`script test`: one run of one script in one account and region, as the Worker runs it.
 
-`run_once` builds the script's session exactly as the Worker does (one `assume_member_role`, an
-`AccountSession` over the caller's own Session) and normalizes what `collect` returns with the
-Worker's own code, so a script that works here behaves the same on the fleet.
+`run_once` runs the script exactly as the Worker does: one `assume_member_role`, then the script
+in the sandbox with those credentials only, its records read back with the Worker's own code, so
+a script that works here behaves the same on the fleet.
 """
 
 from __future__ import annotations
@@ -14,20 +14,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambda_src import names, table
+from lambda_src import names, script_wire, table
 from lambda_src.aws_session import AccountSession, assume_member_role
-
-# The Worker's own reading of what `collect` returns and of errors: a test run must accept and
-# reject exactly what a fleet run does, and name errors the same way.
-from lambda_src.scripts import (
-    GLOBAL_REGION,
-    Account,
-    Scope,
-    error_type_of,
-    load_script,
-    records_of,
-    script_location,
+from lambda_src.sandbox import (
+    InProcessSandbox,
+    ProcessSandbox,
+    Sandbox,
+    ScriptProcess,
+    describe_exit,
 )
+from lambda_src.script_runner import Job
+from lambda_src.scripts import GLOBAL_REGION, Account, Scope, describe_script
 from lambdafan.aws import Aws, describe_error
 from lambdafan.config import SCRIPT_NAME, Config, known_regions
 from lambdafan.errors import LambdafanError, UsageError
@@ -133,13 +130,15 @@ def run_once(
     account: Account,
     region: str | None,
     credentials: Credentials,
+    sandbox: bool = True,
 ) -> ScriptRun:
-    """Load the script and run it once; a broken script raises `ScriptError`.
+    """Run the script once, in the Worker's sandbox (or, `sandbox=False`, in this process); a
+    script whose source is broken raises `ScriptError`.
 
     A script that raises is not an exception here: the records it yielded so far and the failure
     are returned, as the fleet keeps them.
     """
-    script = load_script(path)
+    script = describe_script(path)
     warnings: list[str] = []
     if not SCRIPT_NAME.fullmatch(script.name):
         warnings.append(
@@ -160,42 +159,84 @@ def run_once(
     elif region and region not in known_regions():
         # Caught here, or the script's first client call fails with an endpoint error instead.
         raise UsageError(f"--region: {region!r} is not an AWS region")
-    session = _script_session(aws, account.id, home_region, credentials, warnings)
+    keys = _script_credentials(aws, account.id, home_region, credentials, warnings)
     run = ScriptRun(script.name, script.scope, account, region or home_region, warnings=warnings)
-    seen: dict[str, int] = {}
+    job = Job(
+        script=script.name,
+        path=str(path),  # as given: errors name it so (the sandbox starts in this folder)
+        regions=(run.region,),
+        account=account,
+        home_region=home_region,
+        credentials=keys,
+        key=script.key,
+    )
+    box: Sandbox = (
+        ProcessSandbox()
+        if sandbox
+        else InProcessSandbox(lambda _: AccountSession(aws.session, keys, home_region))
+    )
     started = time.monotonic()
     try:
-        for record in records_of(script.collect(session, run.region, account)):
-            item = table.record_item(
-                TEST_RUN_ID,
-                account.id,
-                account.name,
-                script.name,
-                run.region,
-                record,
-                collected_at="",
-                expires_at=0,
-                seen=seen,
-                attempt=TEST_ATTEMPT,
-                key=script.key,
-            )
-            # The stored form, read back: what `lambdafan results` would show for this record.
-            run.rows.append(table.record_view(item))
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # sys.exit() or a BaseException of its own fails only the script
-        run.failure = ScriptFailure(script_location(exc, path), error_type_of(exc), str(exc))
+        _follow(box.start(job), run, script.key)
+    finally:
+        box.close()
     run.elapsed = time.monotonic() - started
     return run
 
 
-def _script_session(
+def _follow(process: ScriptProcess, run: ScriptRun, key: tuple[str, ...]) -> None:
+    """Read the job's messages into `run`: its records as `results` shows them, or why it
+    stopped. The process is killed when this returns (or raises: Ctrl-C)."""
+    seen: dict[str, int] = {}
+    status: int | None = None
+    ended = False
+    try:
+        for message in process.messages():
+            kind = message["e"]
+            if kind == "rec":
+                item = table.record_item(
+                    TEST_RUN_ID,
+                    run.account.id,
+                    run.account.name,
+                    run.script,
+                    run.region,
+                    script_wire.record_of(message),
+                    collected_at="",
+                    expires_at=0,
+                    seen=seen,
+                    attempt=TEST_ATTEMPT,
+                    key=key,
+                )
+                # The stored form, read back: what `lambdafan results` would show for it.
+                run.rows.append(table.record_view(item))
+            elif kind == "big":
+                run.warnings.append("a record over DynamoDB's 400 KB item limit was left out")
+            elif kind == "err":
+                where = str(message.get("w") or run.script)
+                run.failure = ScriptFailure(where, str(message.get("t")), str(message.get("m")))
+            elif kind == "exit":
+                status = message.get("status") if isinstance(message.get("status"), int) else None
+            elif kind == "bad":
+                run.failure = ScriptFailure(run.script, "ScriptProcessError", str(message.get("m")))
+                ended = True
+                break
+            ended = ended or kind == "end"
+            if ended and kind == "end":
+                break
+    finally:
+        process.close()
+    if not ended and run.failure is None:
+        error_type, cause = describe_exit(status)
+        run.failure = ScriptFailure(run.script, error_type, cause)
+
+
+def _script_credentials(
     aws: Aws,
     account_id: str,
     home_region: str,
     credentials: Credentials,
     warnings: list[str],
-) -> AccountSession:
+) -> dict[str, str | None]:
     # As the Worker: a regional STS client in the home region (opt-in regions reject tokens from
     # the global endpoint) and an AccountSession whose default region is the home region.
     sts = aws.client("sts", home_region)
@@ -206,7 +247,15 @@ def _script_session(
                 f"--no-assume: your credentials are in account {caller}, not {account_id}; "
                 f"the records come from {caller} but are labelled {account_id}"
             )
-        return AccountSession(aws.session, None, home_region)
+        own = aws.session.get_credentials()
+        if own is None:
+            raise UsageError("--no-assume: no AWS credentials found (profile, environment)")
+        frozen = own.get_frozen_credentials()
+        return {
+            "AccessKeyId": frozen.access_key,
+            "SecretAccessKey": frozen.secret_key,
+            "SessionToken": frozen.token,
+        }
     partition = names.partition_for(home_region)
     try:
         assumed = assume_member_role(
@@ -224,4 +273,4 @@ def _script_session(
             f"{describe_error(exc)} "
             "(is the member role deployed there and does it trust your credentials?)"
         ) from None
-    return AccountSession(aws.session, assumed, home_region)
+    return dict(assumed)

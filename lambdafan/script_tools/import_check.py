@@ -1,0 +1,112 @@
+"""`validate`'s import check: each script is imported in a sandbox, never in the CLI's process,
+so a script that sleeps, exits or crashes at import cannot hang or end `validate`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lambda_src.sandbox import ProcessSandbox, Sandbox, ScriptProcess, describe_exit
+from lambda_src.script_runner import Job
+from lambda_src.scripts import GLOBAL_REGION, Account, ScriptSpec
+
+# How long a script may take to import; the Worker imports every script at every run.
+IMPORT_LIMIT_S = 10.0
+_NOBODY = Account(id="000000000000", name="validate")
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """A script that did not import, as one line naming its file (and line, when known)."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def import_problems(
+    scripts: Sequence[ScriptSpec],
+    home_region: str,
+    *,
+    limit_s: float = IMPORT_LIMIT_S,
+    sandbox: Sandbox | None = None,
+) -> list[ImportProblem]:
+    """Import every script in its own sandbox process (all at once, without credentials); a
+    script not imported within `limit_s` is killed and reported."""
+    box = sandbox or ProcessSandbox()
+    try:
+        checks = [_Check(spec, box, home_region) for spec in scripts]
+        deadline = time.monotonic() + limit_s
+        for check in checks:
+            check.thread.join(max(deadline - time.monotonic(), 0))
+        late = {id(c) for c in checks if c.thread.is_alive()}
+        for check in checks:
+            check.stop()
+    finally:
+        if sandbox is None:
+            box.close()
+    return [
+        ImportProblem(
+            f"{c.spec.path}: still importing after {limit_s:g}s (killed)"
+            if id(c) in late
+            else c.reason or f"{c.spec.path}: fails on import"
+        )
+        for c in checks
+        if id(c) in late or not c.ok
+    ]
+
+
+class _Check:
+    """One script's import, followed on a thread of its own."""
+
+    def __init__(self, spec: ScriptSpec, sandbox: Sandbox, home_region: str) -> None:
+        self.spec = spec
+        self.ok = False
+        self.reason: str | None = None
+        self._process: ScriptProcess | None = None
+        self._lock = threading.Lock()
+        job = Job(
+            script=spec.name,
+            path=str(spec.path.resolve()),
+            regions=(GLOBAL_REGION,),
+            account=_NOBODY,
+            home_region=home_region,
+            import_only=True,
+        )
+        self.thread = threading.Thread(target=self._run, args=(sandbox, job), daemon=True)
+        self.thread.start()
+
+    def _run(self, sandbox: Sandbox, job: Job) -> None:
+        try:
+            process = sandbox.start(job)
+        except OSError as exc:
+            self.reason = f"{self.spec.path}: could not start a sandbox to import it: {exc}"
+            return
+        with self._lock:
+            self._process = process
+        status: int | None = None
+        for message in process.messages():
+            kind = message["e"]
+            if kind == "ready":
+                self.ok = True
+                break
+            if kind == "err":
+                # The script's own message: `file:line: fails on import: Type: text`.
+                self.reason = str(message.get("m"))
+                break
+            if kind == "exit":
+                status = message.get("status") if isinstance(message.get("status"), int) else None
+            if kind == "bad":
+                self.reason = f"{self.spec.path}: the sandbox importing it {message.get('m')}"
+                break
+        else:
+            self.reason = f"{self.spec.path}: fails on import: {describe_exit(status)[1]}"
+        process.close()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._process is not None:
+                self._process.close()

@@ -1,0 +1,52 @@
+"""`validate` imports scripts only in sandboxes, each within a time limit."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from lambda_src.scripts import describe_script
+from lambdafan.script_tools.import_check import import_problems
+from tests.conftest import cli
+
+HERE = Path(__file__).parent / "sandbox_scripts"
+
+
+def test_a_script_that_hangs_exits_or_lacks_a_module_at_import_is_reported_in_time() -> None:
+    names = ("good", "sleeps_at_import", "exits_at_import", "missing_module", "segfault")
+    specs = [describe_script(HERE / f"{name}.py") for name in names]
+    began = time.monotonic()
+    problems = [str(p) for p in import_problems(specs, "us-east-1", limit_s=2)]
+    took = time.monotonic() - began
+    assert took < 10, f"{took:.1f}s"
+    assert problems == [
+        f"{HERE / 'sleeps_at_import.py'}: still importing after 2s (killed)",
+        f"{HERE / 'exits_at_import.py'}: fails on import: the script's process exited "
+        "(code 0, e.g. os._exit)",
+        f"{HERE / 'missing_module.py'}:1: fails on import: ModuleNotFoundError: No module named "
+        "'lambdafan_no_such_package' — add it to script_requirements",
+    ]
+
+
+def test_validate_never_imports_a_script_in_its_own_process(tmp_path: Path) -> None:
+    # Imported in validate's process, this would end it with exit code 0 and no output.
+    (tmp_path / "bye.py").write_text((HERE / "exits_at_import.py").read_text())
+    config = tmp_path / "lambdafan.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "fleet": "val",
+                "home_region": "us-east-1",
+                "accounts": {"list": ["111111111111"]},
+                "scripts": ["bye.py"],
+            }
+        )
+    )
+    done = cli("validate", "-c", str(config))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: {tmp_path / 'bye.py'}: fails on import: the script's process exited "
+        "(code 0, e.g. os._exit)"
+    )
