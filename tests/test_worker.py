@@ -4,7 +4,6 @@ into error items of their own pair."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import threading
 from typing import Any
@@ -12,9 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from lambda_src import names, pairs, record_writer, runs, table, worker
+from lambda_src import names, record_writer, runs, table, worker
 from lambda_src.regions import enabled_regions
-from lambda_src.scripts import Script
 from lambda_src.settings import FleetSettings, ScriptRef
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.aws import Aws
