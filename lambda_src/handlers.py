@@ -18,7 +18,7 @@ from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import lambda_invoker
 from lambda_src.notifier import NotifierDeps, run_notifier
-from lambda_src.sandbox import ProcessSandbox, memory_limit_mb
+from lambda_src.sandbox import ProcessSandbox, hide_process_memory, memory_limit_mb
 from lambda_src.scripts import ScriptSpec, describe_script
 from lambda_src.settings import (
     SCRIPT_PACKAGES_DIR,
@@ -51,6 +51,9 @@ def _scripts() -> tuple[ScriptSpec, ...]:
 
 @functools.cache
 def _sandbox() -> ProcessSandbox | None:
+    # The Worker's credentials are in this process's environment: a script, running as the
+    # same user, must not read them from /proc.
+    hide_process_memory()
     # Its zygote outlives an invocation (it holds no user code); each job is a fresh fork.
     return ProcessSandbox()
 

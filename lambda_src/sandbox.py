@@ -30,6 +30,7 @@ from lambda_src.scripts import Script, load_script
 
 # What the Worker itself (the parent) needs of the function's memory; the sandbox gets the rest.
 PARENT_RESERVE_MB = 160
+PR_SET_DUMPABLE = 4  # linux/prctl.h
 MIN_SANDBOX_MB = 256
 # Variables a script's process may see: none holds a credential or the fleet's settings.
 _KEEP = frozenset(
@@ -75,6 +76,20 @@ def sandbox_env(environ: Mapping[str, str]) -> dict[str, str]:
     # Fewer malloc arenas: the address-space limit would otherwise count 64 MB per thread.
     env["MALLOC_ARENA_MAX"] = "2"
     return env
+
+
+def hide_process_memory() -> bool:
+    """Make this process non-dumpable (Linux): its /proc environ and memory become unreadable to
+    other processes of the same user, such as a script's. True when that took effect."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    return bool(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
 def memory_limit_mb(function_mb: int) -> int:

@@ -125,9 +125,13 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
 
     import boto3
 
+    from lambda_src.sandbox import hide_process_memory
     from lambda_src.script_runner import Closed, Job, run_job
 
     job = Job.from_dict(data)
+    # Its credentials go in its environment: other scripts' processes (of other accounts, on a
+    # laptop) must not read them from /proc.
+    hide_process_memory()
     if job.memory_mb:
         limit = job.memory_mb * MB
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +109,14 @@ def test_a_forger_finds_no_way_to_the_workers_credentials_or_the_table(
     )
     assert "Item" not in planted
     assert not result.errors
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_a_scripts_process_hides_its_credentials_from_other_scripts(
+    worker_aws: ProcessSandbox,
+) -> None:
+    result, store = run_account(settings_for("dumpable"), worker_aws)
+    assert [r["dumpable"] for r in records(store, A)] == [0, 0]
 
 
 def test_a_script_patching_modules_costs_only_its_own_pairs_and_never_the_next_invocation(
