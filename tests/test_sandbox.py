@@ -116,6 +116,7 @@ def test_a_scripts_process_hides_its_credentials_from_other_scripts(
     worker_aws: ProcessSandbox,
 ) -> None:
     result, store = run_account(settings_for("dumpable"), worker_aws)
+    assert not result.errors
     assert [r["dumpable"] for r in records(store, A)] == [0, 0]
 
 
