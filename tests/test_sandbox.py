@@ -6,10 +6,13 @@ These run the real sandbox processes against moto's server: in-process moto is o
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import signal
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,12 @@ from lambda_src import script_wire, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.sandbox import ProcessSandbox, describe_exit, memory_limit_mb, sandbox_env
 from lambda_src.scripts import describe_script
-from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
+from lambda_src.settings import SCRIPT_PACKAGES_DIR, AccountRef, FleetSettings, ScriptRef
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
+from lambdafan.deploy.bundle import build_bundle
+from lambdafan.deploy.requirements import script_packages
 from tests.conftest import create_table
+from tests.wheel_support import DEMO_PACKAGE, write_wheel
 
 HERE = Path(__file__).parent / "sandbox_scripts"
 WORKER_KEY = "AKIAWORKERKEY0000000"  # the Worker's own access key: no script may see it
@@ -185,6 +191,28 @@ def test_a_vendored_package_is_importable_by_a_script(
     )
     assert not result.errors
     assert [r["answer"] for r in records(store, A)] == [42, 42]
+
+
+def test_a_requirement_vendored_into_the_workers_bundle_is_importable_in_the_sandbox(
+    worker_aws: ProcessSandbox, tmp_path: Path
+) -> None:
+    wheel = write_wheel(tmp_path / "wheels")
+    script = tmp_path / "uses_demo.py"
+    script.write_text(
+        f"import {DEMO_PACKAGE}\n\ndef collect(session, region, account):\n"
+        f"    yield {{'value': {DEMO_PACKAGE}.VALUE}}\n"
+    )
+    settings = dataclasses.replace(settings_for(), scripts=(ScriptRef("uses_demo", str(script)),))
+    bundle = build_bundle(settings, include_scripts=True, script_packages=script_packages([wheel]))
+    unpacked = tmp_path / "task"
+    zipfile.ZipFile(io.BytesIO(bundle.data)).extractall(unpacked)
+    bundled = dataclasses.replace(
+        settings, scripts=(ScriptRef("uses_demo", str(unpacked / "user_scripts/uses_demo.py")),)
+    )
+    packages = (str(unpacked / SCRIPT_PACKAGES_DIR),)
+    result, store = run_account(bundled, worker_aws, script_packages=packages)
+    assert not result.errors, [e["message"] for e in result.errors]
+    assert [r["value"] for r in records(store, A)] == [42, 42]
 
 
 def test_the_sandbox_environment_holds_no_credentials_or_settings() -> None:
