@@ -59,6 +59,21 @@ def test_run_local_prints_tables_and_writes_json_lines(server: str, tmp_path: Pa
     assert all(r["script"] == "whoami" and r["account_name"] in {"prod", "staging"} for r in rows)
 
 
+def test_run_local_warns_of_an_import_the_worker_will_not_have(
+    server: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "tags.py"
+    script.write_text("import yaml\n\ndef collect(session, region, account):\n    yield {}\n")
+    config = write_config(tmp_path, [])
+    config.write_text(config.read_text().replace("scripts: []", f"scripts: [{script}]"))
+    done = cli("run", "--local", "-c", str(config))
+    assert done.returncode == 0, done.stderr  # yaml is installed here
+    assert (
+        f"warning: {script}:1: imports yaml, which the Worker won't have — add pyyaml to "
+        "script_requirements (it works here, not on Lambda)"
+    ) in done.stderr
+
+
 def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: Path) -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(**table_definition("e2e-results"))

@@ -28,10 +28,10 @@ from lambdafan.deploy.model import ARCHITECTURE, RUNTIME
 from lambdafan.deploy.requirements import Target, cached_wheels, script_packages
 from lambdafan.errors import UsageError
 from lambdafan.local import fleet_scripts
-from lambdafan.render.console import console, error, note
+from lambdafan.render.console import console, error, note, warning
 from lambdafan.render.deploy import DeployProgress, print_destroyed, print_validation
 from lambdafan.script_tools.import_check import import_problems
-from lambdafan.script_tools.imports import missing_imports
+from lambdafan.script_tools.imports import fleet_missing_imports, missing_imports
 
 
 class MemberPermissionsChoice(str, enum.Enum):
@@ -59,6 +59,10 @@ def deploy(
     """
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
+    # A warning, not a refusal: the Worker fails only those scripts' pairs, and a module a
+    # requirement provides under another name is known for sure only once its wheel is cached.
+    for problem in fleet_missing_imports(fleet):
+        warning(str(problem))
     clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
     started = time.monotonic()
     with DeployProgress() as progress:

@@ -40,9 +40,10 @@ from lambdafan.local import (
     fleet_scripts,
     open_store,
 )
-from lambdafan.render.console import console, note, stopped
+from lambdafan.render.console import console, note, stopped, warning
 from lambdafan.render.records import print_records, write_jsonl
 from lambdafan.render.runs import RunProgress, print_summary
+from lambdafan.script_tools.imports import fleet_missing_imports
 
 NowOption = Annotated[
     bool, typer.Option("--now", help="Start the deployed fleet now (the Director, async).")
@@ -149,6 +150,9 @@ def run(
         note(f"table {settings.table_name} not found: results are kept in memory only")
     # Sandboxed, the scripts are imported only in their sandboxes, never in this process.
     specs = fleet_scripts(settings, load=not sandbox)
+    # This machine may well have a module the Worker lacks: say so before it works here only.
+    for problem in fleet_missing_imports(fleet):
+        warning(f"{problem} (it works here, not on Lambda)")
     limit_s = settings.worker_timeout_s if pair_timeout is None else pair_timeout
     executor = LocalExecutor(
         settings,

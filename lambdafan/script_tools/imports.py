@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdafan.config import Config
 from lambdafan.config.values import project_name
 from lambdafan.deploy.wheels import wheel_modules
 from lambdafan.lambda_runtime import (
@@ -168,3 +169,14 @@ def _catches_import_error(handler: ast.excepthandler) -> bool:
         or (isinstance(n, ast.Attribute) and n.attr in _GUARDS)
         for n in names
     )
+
+
+def fleet_missing_imports(fleet: Config) -> list[MissingImport]:
+    """`missing_imports` for a fleet's scripts, judging its requirements by their cached wheels
+    when a deploy downloaded them (never running pip)."""
+    from lambdafan.deploy.model import ARCHITECTURE, RUNTIME
+    from lambdafan.deploy.requirements import Target, cached_wheels
+
+    requirements = fleet.script_requirements
+    wheels = cached_wheels(requirements, Target.for_lambda(RUNTIME, ARCHITECTURE))
+    return missing_imports(fleet.script_paths(), requirements, runtime=RUNTIME, wheels=wheels or ())
