@@ -59,9 +59,7 @@ def test_run_local_prints_tables_and_writes_json_lines(server: str, tmp_path: Pa
     assert all(r["script"] == "whoami" and r["account_name"] in {"prod", "staging"} for r in rows)
 
 
-def test_run_local_warns_of_an_import_the_worker_will_not_have(
-    server: str, tmp_path: Path
-) -> None:
+def test_run_local_warns_of_an_import_the_worker_will_not_have(server: str, tmp_path: Path) -> None:
     script = tmp_path / "tags.py"
     script.write_text("import yaml\n\ndef collect(session, region, account):\n    yield {}\n")
     config = write_config(tmp_path, [])
