@@ -13,6 +13,7 @@ reaches the zygote, so the next job starts clean: no module state carries from o
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -73,6 +74,10 @@ def _preload() -> None:
         loader.load_service_model(service, "service-2")
         loader.load_service_model(service, "endpoint-rule-set-1")
     boto3.setup_default_session(botocore_session=core)
+    # What is loaded now is shared with every fork until written to; a garbage collection
+    # writes to every object it visits, so keep these objects out of the collector's reach.
+    gc.collect()
+    gc.freeze()
 
 
 def _supervise(sock: socket.socket) -> None:
