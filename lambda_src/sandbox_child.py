@@ -59,25 +59,47 @@ def main() -> None:
 
 
 def _preload() -> None:
-    """Import boto3 and load the models scripts use most, once, before any fork."""
+    """Import boto3 and prepare the clients scripts use most, once, before any fork."""
     import boto3
     import botocore.session
 
+    _cache_client_classes()
     core = botocore.session.get_session()
     core.set_config_variable("sts_regional_endpoints", "regional")
     core.set_config_variable("retry_mode", "adaptive")
     core.set_config_variable("max_attempts", 10)
-    # Loading a service's JSON model is most of a first client's cost; forked runners inherit
-    # the loader's cache. No credentials exist here, so none are made.
-    loader = core.get_component("data_loader")
-    for service in ("sts", "ec2", "s3", "iam"):
-        loader.load_service_model(service, "service-2")
-        loader.load_service_model(service, "endpoint-rule-set-1")
     boto3.setup_default_session(botocore_session=core)
+    # A first client loads its service's models and builds its class: done here once (with
+    # placeholder keys, so no credential is looked for), every fork inherits them.
+    for service in ("sts", "ec2", "s3", "iam"):
+        boto3.DEFAULT_SESSION.client(
+            service, region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-"
+        )
     # What is loaded now is shared with every fork until written to; a garbage collection
     # writes to every object it visits, so keep these objects out of the collector's reach.
     gc.collect()
     gc.freeze()
+
+
+def _cache_client_classes() -> None:
+    """Build a service's client class once per event emitter, not once per client: a script
+    making a client per region would otherwise hold ~1 MB of identical methods and docstrings
+    per client (the class depends on the service and its hooks, never on region or keys)."""
+    import botocore.client
+
+    build = botocore.client.ClientCreator._create_client_class
+    # Keyed by the emitter's id, holding the emitter so that id is never reused.
+    classes: dict[tuple[str, str, int], tuple[Any, type]] = {}
+    lock = threading.Lock()
+
+    def cached(self: Any, service_name: str, service_model: Any) -> type:
+        key = (service_name, service_model.api_version, id(self._event_emitter))
+        with lock:
+            if key not in classes:
+                classes[key] = (self._event_emitter, build(self, service_name, service_model))
+            return classes[key][1]
+
+    botocore.client.ClientCreator._create_client_class = cached
 
 
 def _supervise(sock: socket.socket) -> None:
