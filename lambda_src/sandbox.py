@@ -66,6 +66,11 @@ class Sandbox(Protocol):
     def close(self) -> None: ...
 
 
+def sandbox_supported() -> bool:
+    """Whether this platform can run the sandbox (it forks: Linux and macOS, not Windows)."""
+    return hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
 def sandbox_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment of a script's process: `environ` without credentials or settings, and
     with boto3's shared files pointed nowhere, so nothing but a job's credentials is found."""

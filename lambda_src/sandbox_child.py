@@ -161,7 +161,8 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
     hide_process_memory()
     if job.memory_mb:
         limit = job.memory_mb * MB
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        with contextlib.suppress(ValueError, OSError):  # macOS refuses address-space limits
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.path[:0] = list(job.extra_path)
     if job.credentials is not None:
         # Plain boto3 calls in a script, and any Session it makes, are in the member account.

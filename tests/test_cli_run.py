@@ -72,6 +72,16 @@ def test_run_local_warns_of_an_import_the_worker_will_not_have(server: str, tmp_
     ) in done.stderr
 
 
+def test_without_fork_run_local_runs_scripts_here_and_says_so(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lambdafan.cli.options.sandbox_supported", lambda: False)
+    done = cli("run", "--local", "-c", str(write_config(tmp_path, ["whoami"])))
+    assert done.returncode == 0, done.stderr
+    assert "scripts run in this process: the sandbox needs fork (Linux, macOS)" in done.stderr
+    assert "records: 4" in done.stdout
+
+
 def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: Path) -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(**table_definition("e2e-results"))

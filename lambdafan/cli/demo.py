@@ -14,7 +14,7 @@ from lambda_src.dynamo_store import DynamoStore
 from lambda_src.notifier import format_summary
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
-from lambdafan.cli.options import user_errors
+from lambdafan.cli.options import use_sandbox, user_errors
 from lambdafan.config import load_config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import deploy_fleet
@@ -68,7 +68,9 @@ def demo(
             "Running every script in every account and region "
             "(moto cannot run Lambda code, so the handlers run here)"
         )
-        executor = LocalExecutor(settings, aws, store, fleet_scripts(settings))
+        sandbox = use_sandbox(True)
+        specs = fleet_scripts(settings, load=not sandbox)
+        executor = LocalExecutor(settings, aws, store, specs, sandbox=sandbox)
         with RunProgress() as run_progress:
             executor.observer = run_progress
             result = executor.run()

@@ -12,11 +12,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambda_src.sandbox import sandbox_supported
 from lambda_src.scripts import ScriptError
 from lambdafan.aws import DEFAULT_POOL, Aws, describe_error
 from lambdafan.config import Config, ConfigError, load_config
 from lambdafan.errors import LambdafanError, UsageError
-from lambdafan.render.console import error
+from lambdafan.render.console import error, note
 
 DEFAULT_CONFIG = Path("lambdafan.yaml")
 
@@ -134,3 +135,11 @@ SandboxOption = Annotated[
         "as the Worker does (default); --no-sandbox runs them in this process, for a debugger.",
     ),
 ]
+
+
+def use_sandbox(wanted: bool) -> bool:
+    """`--sandbox` where the platform has it; elsewhere scripts run in this process, with a note."""
+    if wanted and not sandbox_supported():
+        note("scripts run in this process: the sandbox needs fork (Linux, macOS)")
+        return False
+    return wanted

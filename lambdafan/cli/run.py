@@ -30,6 +30,7 @@ from lambdafan.cli.options import (
     RegionOption,
     SandboxOption,
     options,
+    use_sandbox,
     user_errors,
 )
 from lambdafan.errors import LambdafanError, UsageError
@@ -148,6 +149,7 @@ def run(
         raise typer.Exit(0 if summary.ok else 1)
     if not in_table:
         note(f"table {settings.table_name} not found: results are kept in memory only")
+    sandbox = use_sandbox(sandbox)
     # Sandboxed, the scripts are imported only in their sandboxes, never in this process.
     specs = fleet_scripts(settings, load=not sandbox)
     # This machine may well have a module the Worker lacks: say so before it works here only.

@@ -18,6 +18,7 @@ from lambdafan.cli.options import (
     TableOrJson,
     guard_scripts,
     options,
+    use_sandbox,
     user_errors,
 )
 from lambdafan.config import ConfigError
@@ -149,7 +150,7 @@ def try_script(
             account=Account(id=account, name=account_name(fleet, account)),
             region=region,
             credentials=credentials,
-            sandbox=sandbox,
+            sandbox=use_sandbox(sandbox),
         )
     )
     print_script_run(run, json_lines=output_format is TableOrJson.json, limit=limit)
