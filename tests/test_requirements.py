@@ -171,6 +171,15 @@ def test_pip_that_cannot_start_is_an_error_not_a_traceback(
         vendor_requirements(["pyyaml"], ARM, run=missing)
 
 
+def test_an_unwritable_cache_is_an_error_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "file" / "cache"))
+    with pytest.raises(LambdafanError, match=r"cannot write the wheel cache .*LAMBDAFAN_CACHE_DIR"):
+        vendor_requirements(["pyyaml"], ARM, run=no_pip)
+
+
 def test_no_requirements_touch_neither_pip_nor_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -108,10 +108,16 @@ def download_wheels(
 ) -> tuple[Path, ...]:
     """Have pip download the requirements' wheels (and their dependencies') into the cache."""
     folder = cache_dir(requirements, target)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # Into a scratch folder renamed when complete: an interrupted or failed download never
-    # looks cached, and two deploys at once cannot see each other's half-written wheels.
-    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        # Into a scratch folder renamed when complete: an interrupted or failed download never
+        # looks cached, and two deploys at once cannot see each other's half-written wheels.
+        scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    except OSError as exc:
+        raise LambdafanError(
+            f"script_requirements: cannot write the wheel cache {folder.parent} "
+            f"({exc.strerror or exc}); set {CACHE_ENV} to a folder you can write"
+        ) from None
     try:
         done = _pip_download(requirements, target, scratch, run)
         if done.returncode != 0:
