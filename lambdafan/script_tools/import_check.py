@@ -14,6 +14,9 @@ from lambda_src.scripts import GLOBAL_REGION, Account, ScriptSpec
 
 # How long a script may take to import; the Worker imports every script at every run.
 IMPORT_LIMIT_S = 10.0
+# How long the sandbox itself may take to start a script's process (a loaded machine is slow).
+START_LIMIT_S = 60.0
+POLL_S = 0.05
 _NOBODY = Account(id="000000000000", name="validate")
 
 
@@ -35,13 +38,13 @@ def import_problems(
     sandbox: Sandbox | None = None,
 ) -> list[ImportProblem]:
     """Import every script in its own sandbox process (all at once, without credentials); a
-    script not imported within `limit_s` is killed and reported."""
+    script still importing `limit_s` after its process started is killed and reported."""
     box = sandbox or ProcessSandbox()
     try:
         checks = [_Check(spec, box, home_region) for spec in scripts]
-        deadline = time.monotonic() + limit_s
-        for check in checks:
-            check.thread.join(max(deadline - time.monotonic(), 0))
+        give_up = time.monotonic() + START_LIMIT_S + limit_s
+        while any(c.running(limit_s) for c in checks) and time.monotonic() < give_up:
+            time.sleep(POLL_S)
         late = {id(c) for c in checks if c.thread.is_alive()}
         for check in checks:
             check.stop()
@@ -68,6 +71,7 @@ class _Check:
         self.reason: str | None = None
         self._process: ScriptProcess | None = None
         self._lock = threading.Lock()
+        self._began: float | None = None  # when its process started importing it
         job = Job(
             script=spec.name,
             path=str(spec.path.resolve()),
@@ -90,6 +94,8 @@ class _Check:
         status: int | None = None
         for message in process.messages():
             kind = message["e"]
+            if kind == "start" and self._began is None:
+                self._began = time.monotonic()
             if kind == "ready":
                 self.ok = True
                 break
@@ -105,6 +111,12 @@ class _Check:
         else:
             self.reason = f"{self.spec.path}: fails on import: {describe_exit(status)[1]}"
         process.close()
+
+    def running(self, limit_s: float) -> bool:
+        """Still importing, and within its time limit (or not started yet)."""
+        if not self.thread.is_alive():
+            return False
+        return self._began is None or time.monotonic() < self._began + limit_s
 
     def stop(self) -> None:
         with self._lock:
