@@ -167,6 +167,7 @@ class AccountRun:
         by_region = {p.region: p for p in pairs}
         ended: set[Pair] = set()
         status: int | None = None
+        memory_mb: int | None = None
         cause: tuple[str, str] | None = None
         try:
             if self.deps.sandbox is None:
@@ -179,9 +180,7 @@ class AccountRun:
             for message in process.messages():
                 kind = message["e"]
                 if kind == "exit":
-                    status = (
-                        message.get("status") if isinstance(message.get("status"), int) else None
-                    )
+                    status, memory_mb = _exit_of(message)
                     continue
                 if kind == "bad":
                     cause = ("ScriptProcessError", f"the script's process {message.get('m')}")
@@ -194,7 +193,7 @@ class AccountRun:
                     finished.put(pair)
             process.close()
         if cause is None:
-            cause = describe_exit(status)
+            cause = describe_exit(status, memory_mb)
         for pair in pairs:
             if pair not in ended:
                 outcome = outcomes[pair]
@@ -336,3 +335,12 @@ class AccountRun:
             self.deps.store.delete_items(keys)
         except Exception as exc:
             log.warning("could not discard attempt %s of %s: %s", self.attempt, self.run_id, exc)
+
+
+def _exit_of(message: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(wait status, memory limit it was stopped at) of an `exit` message."""
+    status, memory = message.get("status"), message.get("memory_mb")
+    return (
+        status if isinstance(status, int) else None,
+        memory if isinstance(memory, int) else None,
+    )

@@ -78,7 +78,7 @@ def sandbox_env(environ: Mapping[str, str]) -> dict[str, str]:
     env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     env["AWS_CONFIG_FILE"] = os.devnull
     env["AWS_EC2_METADATA_DISABLED"] = "true"
-    # Fewer malloc arenas: the address-space limit would otherwise count 64 MB per thread.
+    # Fewer malloc arenas: less memory held per thread.
     env["MALLOC_ARENA_MAX"] = "2"
     return env
 
@@ -102,8 +102,15 @@ def memory_limit_mb(function_mb: int) -> int:
     return max(function_mb - PARENT_RESERVE_MB, MIN_SANDBOX_MB)
 
 
-def describe_exit(status: int | None) -> tuple[str, str]:
-    """(error type, cause) for a script's process that ended before its pairs did."""
+def describe_exit(status: int | None, memory_mb: int | None = None) -> tuple[str, str]:
+    """(error type, cause) for a script's process that ended before its pairs did; `memory_mb`
+    when its supervisor killed it for holding more memory than that."""
+    if memory_mb:
+        return (
+            "ScriptOutOfMemory",
+            f"the script's process held more than {memory_mb} MB, the sandbox's memory limit, "
+            "and was stopped",
+        )
     if status is None:
         return "ScriptProcessLost", "the script's process went away"
     if os.WIFSIGNALED(status):

@@ -26,9 +26,11 @@ from typing import Any
 # The job's socket arrives as this descriptor number in the supervisor and runner.
 CONTROL_FD_ENV = "LAMBDAFAN_SANDBOX_CONTROL_FD"
 SYS_PATH_ENV = "LAMBDAFAN_SANDBOX_PATH"
-# How often the supervisor checks whether the Worker has closed the job's socket.
-SUPERVISE_S = 0.05
+# How often the supervisor checks the runner's memory and whether the Worker has hung up: an
+# allocation outruns the limit by at most what it writes in this time.
+SUPERVISE_S = 0.02
 MB = 1024 * 1024
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 CREDENTIAL_ENV = {
     "AWS_ACCESS_KEY_ID": "AccessKeyId",
     "AWS_SECRET_ACCESS_KEY": "SecretAccessKey",
@@ -103,7 +105,8 @@ def _cache_client_classes() -> None:
 
 
 def _supervise(sock: socket.socket) -> None:
-    """Read the job, fork the runner, report how it ended, kill it when the Worker hangs up."""
+    """Read the job, fork the runner, report how it ended; kill it when the Worker hangs up or
+    when it holds more memory than the job allows."""
     job = _read_job(sock)
     if job is None:
         return
@@ -113,19 +116,40 @@ def _supervise(sock: socket.socket) -> None:
             _run(sock, job)
         finally:
             os._exit(0)
+    limit = job.get("memory_mb")
     status = None
+    over_limit = False
     while status is None:
         pid, wait_status = os.waitpid(runner, os.WNOHANG)
         if pid:
             status = wait_status
             break
+        if limit and _resident_mb(runner) > limit:
+            # Resident memory, not address space: threads reserve 8 MB of address space each,
+            # so a limit on that would refuse a script its threads long before its memory.
+            over_limit = True
+            os.kill(runner, signal.SIGKILL)
+            continue
         readable, _, _ = select.select([sock], [], [], SUPERVISE_S)
         if readable and not _peek(sock):
             os.kill(runner, signal.SIGKILL)
             os.waitpid(runner, 0)
             return
+    report: dict[str, Any] = {"e": "exit", "status": status}
+    if over_limit:
+        report["memory_mb"] = limit
     with contextlib.suppress(OSError):
-        sock.sendall(json.dumps({"e": "exit", "status": status}).encode() + b"\n")
+        sock.sendall(json.dumps(report).encode() + b"\n")
+
+
+def _resident_mb(pid: int) -> float:
+    """A process's resident memory in MB (0 where /proc is not there to tell)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * PAGE_SIZE / MB
 
 
 def _peek(sock: socket.socket) -> bytes:
@@ -148,8 +172,6 @@ def _read_job(sock: socket.socket) -> dict[str, Any] | None:
 
 def _run(sock: socket.socket, data: dict[str, Any]) -> None:
     """The runner: the job's script on threads, bound to the job's account only."""
-    import resource
-
     import boto3
 
     from lambda_src.sandbox import hide_process_memory
@@ -159,10 +181,6 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
     # Its credentials go in its environment: other scripts' processes (of other accounts, on a
     # laptop) must not read them from /proc.
     hide_process_memory()
-    if job.memory_mb:
-        limit = job.memory_mb * MB
-        with contextlib.suppress(ValueError, OSError):  # macOS refuses address-space limits
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.path[:0] = list(job.extra_path)
     if job.credentials is not None:
         # Plain boto3 calls in a script, and any Session it makes, are in the member account.

@@ -49,7 +49,7 @@ class Job:
     # The member account's temporary credentials (AccessKeyId, SecretAccessKey, SessionToken:
     # None for long-term keys, as `script test --no-assume` may pass); None: no credentials.
     credentials: Mapping[str, str | None] | None = None
-    memory_mb: int | None = None  # the sandbox's address-space limit
+    memory_mb: int | None = None  # the most resident memory its process may hold
     extra_path: tuple[str, ...] = ()  # the vendored script_requirements
     import_only: bool = False  # only check that the script imports
     key: tuple[str, ...] = field(default=())

@@ -148,7 +148,10 @@ def test_a_script_patching_modules_costs_only_its_own_pairs_and_never_the_next_i
 def test_exits_crashes_hangs_and_memory_hogs_fail_only_their_own_pairs(
     worker_aws: ProcessSandbox,
 ) -> None:
-    scripts = ("good", "exits", "base_exception", "segfault", "hangs", "hog", "missing_module")
+    scripts = (
+        *("good", "many_threads", "exits", "base_exception", "segfault", "hangs", "hog"),
+        "missing_module",
+    )
     began = time.monotonic()
     result, store = run_account(
         settings_for(*scripts),
@@ -159,7 +162,7 @@ def test_exits_crashes_hangs_and_memory_hogs_fail_only_their_own_pairs(
     assert time.monotonic() - began < 30
     errors = errors_of(result)
     for region in REGIONS:
-        assert ("good", region) not in errors
+        assert ("good", region) not in errors and ("many_threads", region) not in errors
         assert errors[("exits", region)][0] == "ScriptProcessExited"
         assert "code 0" in errors[("exits", region)][1]
         assert errors[("base_exception", region)][0] == "Escape"
@@ -167,17 +170,19 @@ def test_exits_crashes_hangs_and_memory_hogs_fail_only_their_own_pairs(
         assert "SIGSEGV" in errors[("segfault", region)][1]
         assert errors[("hangs", region)][0] == "Timeout"
         assert "the 1 records found so far were kept" in errors[("hangs", region)][1]
-        assert errors[("hog", region)][0] == "MemoryError"
+        assert errors[("hog", region)][0] == "ScriptOutOfMemory", errors[("hog", region)]
+        assert "more than 864 MB, the sandbox's memory limit" in errors[("hog", region)][1]
         error_type, message = errors[("missing_module", region)]
         assert error_type == "ModuleNotFoundError"
         assert "lambdafan_no_such_package" in message and "add it to script_requirements" in message
     assert len(errors) == 6 * len(REGIONS)
     assert result.records_by_script == {
-        "good": 2, "exits": 0, "base_exception": 2, "segfault": 0, "hangs": 2, "hog": 0,
+        "good": 2, "many_threads": 2, "exits": 0, "base_exception": 2, "segfault": 0, "hangs": 2, "hog": 0,
         "missing_module": 0,
     }  # fmt: skip
     assert not result.failed and result.completed_run is False
-    assert {r["script"] for r in records(store, A)} == {"good", "base_exception", "hangs"}
+    stored = {r["script"] for r in records(store, A)}
+    assert stored == {"good", "many_threads", "base_exception", "hangs"}
 
 
 def test_a_vendored_package_is_importable_by_a_script(
