@@ -177,8 +177,8 @@ def test_exits_crashes_hangs_and_memory_hogs_fail_only_their_own_pairs(
         assert "lambdafan_no_such_package" in message and "add it to script_requirements" in message
     assert len(errors) == 6 * len(REGIONS)
     assert result.records_by_script == {
-        "good": 2, "many_threads": 2, "exits": 0, "base_exception": 2, "segfault": 0, "hangs": 2, "hog": 0,
-        "missing_module": 0,
+        "good": 2, "many_threads": 2, "exits": 0, "base_exception": 2, "segfault": 0,
+        "hangs": 2, "hog": 0, "missing_module": 0,
     }  # fmt: skip
     assert not result.failed and result.completed_run is False
     stored = {r["script"] for r in records(store, A)}
