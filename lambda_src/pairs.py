@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lambda_src import runs, script_wire, table
 from lambda_src.record_writer import RecordWriter
 from lambda_src.sandbox import ScriptProcess, describe_exit
-from lambda_src.script_runner import Job
+from lambda_src.script_runner import REQUIREMENTS_HINT, Job
 from lambda_src.scripts import Account, ScriptSpec, error_type_of
 from lambda_src.table import Item
 
@@ -43,6 +43,7 @@ class MemberAccess:
     home_region: str
     memory_mb: int | None = None
     extra_path: tuple[str, ...] = ()
+    missing_hint: str = REQUIREMENTS_HINT
 
 
 @dataclass
@@ -151,6 +152,7 @@ class AccountRun:
             memory_mb=access.memory_mb,
             extra_path=access.extra_path,
             key=script.key,
+            missing_hint=access.missing_hint,
         )
 
     def _follow(

@@ -15,6 +15,7 @@ from lambda_src.script_wire import encode, record_message
 from lambda_src.scripts import (
     Account,
     Script,
+    ScriptError,
     error_type_of,
     load_script,
     records_of,
@@ -30,6 +31,8 @@ RUNTIME_PACKAGES = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
 )
 REQUIREMENTS_HINT = "add it to script_requirements"
+# Running on this machine, the script has what this Python has installed.
+LOCAL_HINT = "install it here, and add it to script_requirements for the Worker"
 CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken")
 
 
@@ -52,6 +55,8 @@ class Job:
     memory_mb: int | None = None  # the most resident memory its process may hold
     extra_path: tuple[str, ...] = ()  # the vendored script_requirements
     import_only: bool = False  # only check that the script imports
+    # What to do about a package the script imports and the sandbox lacks.
+    missing_hint: str = REQUIREMENTS_HINT
     key: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +76,7 @@ class Job:
             "memory_mb": self.memory_mb,
             "extra_path": list(self.extra_path),
             "import_only": self.import_only,
+            "missing_hint": self.missing_hint,
             "key": list(self.key),
         }
 
@@ -87,20 +93,25 @@ class Job:
             memory_mb=data.get("memory_mb"),
             extra_path=tuple(data.get("extra_path", ())),
             import_only=bool(data.get("import_only", False)),
+            missing_hint=str(data.get("missing_hint", REQUIREMENTS_HINT)),
             key=tuple(data.get("key", ())),
         )
 
 
-def import_failure(exc: BaseException) -> tuple[str, str]:
-    """(error type, message) for a script that cannot be imported, with a hint for a missing
-    package: the Worker has only the standard library, boto3 and the declared requirements."""
-    cause = exc.__context__ if exc.__context__ is not None else exc
-    message = str(exc)
+def import_failure(exc: BaseException, hint: str = REQUIREMENTS_HINT) -> dict[str, str]:
+    """The `err` message's fields for a script that cannot be imported: its error type, the
+    cause (with `hint` for a missing package, which is not in the standard library or boto3),
+    where, and the missing module's name."""
+    cause = exc.__context__ if isinstance(exc, ScriptError) and exc.__context__ else exc
+    fields = {"t": error_type_of(cause), "m": str(cause) or type(cause).__name__}
+    if isinstance(exc, ScriptError) and exc.location:
+        fields["w"] = exc.location
     if isinstance(cause, ModuleNotFoundError) and cause.name:
         top = cause.name.split(".")[0]
         if top not in sys.stdlib_module_names and top not in RUNTIME_PACKAGES:
-            message = f"{message} — {REQUIREMENTS_HINT}"
-    return error_type_of(cause), message
+            fields["m"] = f"{fields['m']} — {hint}"
+            fields["mod"] = top
+    return fields
 
 
 def run_job(
@@ -117,9 +128,9 @@ def run_job(
     except Closed:
         raise
     except BaseException as exc:  # whatever a script raises at import is the script's fault
-        error_type, message = import_failure(exc)
+        failure = import_failure(exc, job.missing_hint)
         for region in job.regions:
-            emit(encode({"e": "err", "r": region, "t": error_type, "m": message}))
+            emit(encode({"e": "err", "r": region, **failure}))
             emit(encode({"e": "end", "r": region}))
         return
     if job.import_only:

@@ -36,7 +36,11 @@ Collect = Callable[[Any, str, Account], "Iterable[Mapping[str, Any]] | Mapping[s
 
 
 class ScriptError(Exception):
-    """A script that cannot be used; the message names the file and line."""
+    """A script that cannot be used; the message names the file and line (`location`)."""
+
+    def __init__(self, message: str, location: str | None = None) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,8 @@ def load_script(path: Path, name: str | None = None) -> Script:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # whatever a script raises at import, it is the script's fault
-        raise ScriptError(f"{_where(exc, path)}: fails on import: {_describe(exc)}") from None
+        where = _where(exc, path)
+        raise ScriptError(f"{where}: fails on import: {_describe(exc)}", where) from None
     return Script(name=script_name, path=path, scope=scope, collect=module.collect, key=key)
 
 

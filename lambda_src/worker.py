@@ -30,6 +30,7 @@ from lambda_src.record_writer import RecordWriter
 from lambda_src.regions import enabled_regions
 from lambda_src.runs import Clock
 from lambda_src.sandbox import InProcessSandbox, Sandbox
+from lambda_src.script_runner import REQUIREMENTS_HINT
 from lambda_src.scripts import GLOBAL_REGION, Account, Script, ScriptSpec
 from lambda_src.settings import FleetSettings
 from lambda_src.table import ACCOUNT_WIDE, Item, ItemStore
@@ -54,6 +55,8 @@ class WorkerDeps:
     # The sandbox's address-space limit, and folders it adds to sys.path (script_requirements).
     sandbox_memory_mb: int | None = None
     script_packages: tuple[str, ...] = ()
+    # The advice given for a package a script imports that its sandbox lacks.
+    missing_module_hint: str = REQUIREMENTS_HINT
     # In-process pairs run on this pool (the local executor shares one); else a thread each.
     pool: cf.Executor | None = None
     # Milliseconds left before Lambda stops the function; None when there is no deadline.
@@ -139,7 +142,11 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
             for r in ([GLOBAL_REGION] if s.scope == "account" else regions)
         ]
         access = MemberAccess(
-            credentials, settings.home_region, deps.sandbox_memory_mb, deps.script_packages
+            credentials,
+            settings.home_region,
+            deps.sandbox_memory_mb,
+            deps.script_packages,
+            deps.missing_module_hint,
         )
         if deps.sandbox is None:
             work.deps = _with_threads(deps, scripts, session)

@@ -28,7 +28,8 @@ from lambda_src.invoke import Invoke
 from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
 from lambda_src.pairs import INTERRUPTED
 from lambda_src.runs import Clock
-from lambda_src.sandbox import ProcessSandbox
+from lambda_src.sandbox import ProcessSandbox, hide_process_memory
+from lambda_src.script_runner import LOCAL_HINT
 from lambda_src.scripts import ScriptError, ScriptSpec, describe_script, load_script
 from lambda_src.settings import FleetSettings, resolve_script_path
 from lambda_src.table import ItemStore
@@ -128,7 +129,11 @@ class LocalExecutor:
             event["scripts"] = list(scripts)
         pair_pool = _CountingPool(self.threads, thread_name_prefix="pair")
         worker_pool = cf.ThreadPoolExecutor(self.threads, thread_name_prefix="worker")
-        sandbox = ProcessSandbox(max_jobs=sandboxes_for(self.threads)) if self.sandbox else None
+        sandbox = None
+        if self.sandbox:
+            # This process holds the caller's credentials: scripts run as the same user.
+            hide_process_memory()
+            sandbox = ProcessSandbox(max_jobs=sandboxes_for(self.threads))
         dispatcher = _Dispatcher(self, worker_pool, pair_pool, sandbox)
         try:
             started = run_director(event, self.settings, self._director_deps(dispatcher))
@@ -258,6 +263,7 @@ class _Dispatcher:
             pool=pairs,
             sandbox=sandbox,
             sandbox_memory_mb=executor.sandbox_memory_mb,
+            missing_module_hint=LOCAL_HINT,
             pair_timeout_s=executor.pair_timeout_s,
             stop=executor._cancelled,
         )

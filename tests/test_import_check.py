@@ -50,3 +50,44 @@ def test_validate_never_imports_a_script_in_its_own_process(tmp_path: Path) -> N
         f"error: {tmp_path / 'bye.py'}: fails on import: the script's process exited "
         "(code 0, e.g. os._exit)"
     )
+
+
+def write_fleet(folder: Path, scripts: list[str], **extra: object) -> Path:
+    config = folder / "lambdafan.yaml"
+    body = {
+        "fleet": "val",
+        "home_region": "us-east-1",
+        "accounts": {"list": ["111111111111"]},
+        "scripts": scripts,
+        **extra,
+    }
+    config.write_text(yaml.safe_dump(body))
+    return config
+
+
+def test_validate_reports_every_script_problem_in_one_round(tmp_path: Path) -> None:
+    (tmp_path / "bye.py").write_text((HERE / "exits_at_import.py").read_text())
+    (tmp_path / "tags.py").write_text(
+        "import yaml\n\ndef collect(session, region, account):\n    yield {}\n"
+    )
+    done = cli("validate", "-c", str(write_fleet(tmp_path, ["bye.py", "tags.py"])))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path / 'tags.py'}:1: imports yaml, which the Worker won't have — add pyyaml "
+        "to script_requirements",
+        f"error: {tmp_path / 'bye.py'}: fails on import: the script's process exited (code 0, "
+        "e.g. os._exit)",
+    ]
+
+
+def test_a_declared_requirement_missing_here_leaves_the_import_untried(tmp_path: Path) -> None:
+    (tmp_path / "uses.py").write_text(
+        "import lfnotinstalled_pkg\n\ndef collect(session, region, account):\n    yield {}\n"
+    )
+    config = write_fleet(tmp_path, ["uses.py"], script_requirements=["lfnotinstalled-pkg==1.0"])
+    done = cli("validate", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"{tmp_path / 'uses.py'}: import not tried: lfnotinstalled_pkg (from script_requirements) "
+        "is not installed here"
+    ) in " ".join(done.stderr.split())

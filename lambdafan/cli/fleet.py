@@ -32,7 +32,12 @@ from lambdafan.local import fleet_scripts
 from lambdafan.render.console import console, error, note, warning
 from lambdafan.render.deploy import DeployProgress, print_destroyed, print_validation
 from lambdafan.script_tools.import_check import import_problems
-from lambdafan.script_tools.imports import fleet_missing_imports, missing_imports
+from lambdafan.script_tools.imports import (
+    MissingImport,
+    fleet_missing_imports,
+    missing_imports,
+    provided_modules,
+)
 
 
 class MemberPermissionsChoice(str, enum.Enum):
@@ -194,24 +199,30 @@ def validate(
     requirements = fleet.script_requirements
     wheels = cached_wheels(requirements, Target.for_lambda(RUNTIME, ARCHITECTURE))
     # Before the scripts are imported here, where a module the Worker lacks may well exist.
-    problems = missing_imports(
-        fleet.script_paths(), requirements, runtime=RUNTIME, wheels=wheels or ()
+    problems: list[object] = list(
+        missing_imports(fleet.script_paths(), requirements, runtime=RUNTIME, wheels=wheels or ())
     )
+    scripts = fleet_scripts(settings)
+    if sandbox_supported():
+        # Imported in sandboxes, with a time limit: a script's import never runs in this
+        # process. Those already refused for their imports are not tried again.
+        refused = {p.path for p in problems if isinstance(p, MissingImport)}
+        imports = import_problems(
+            [s for s in scripts if s.path not in refused],
+            settings.home_region,
+            declared=provided_modules(requirements, wheels or ()),
+        )
+        problems += [p for p in imports if not p.untried]
+        for untried in (p for p in imports if p.untried):
+            note(str(untried))
+    else:
+        note("imports not tried: that needs the script sandbox, which needs fork (Linux, macOS)")
     for problem in problems:
         error(str(problem))
     if problems:
         raise typer.Exit(2)
     if wheels is None:
         note("script_requirements not downloaded yet (deploy does it): the size below omits them")
-    scripts = fleet_scripts(settings)
-    # Imported in sandboxes, with a time limit: a script's import never runs in this process.
-    failed = import_problems(scripts, settings.home_region) if sandbox_supported() else []
-    if not sandbox_supported():
-        note("imports not tried: that needs the script sandbox, which needs fork (Linux, macOS)")
-    for failure in failed:
-        error(str(failure))
-    if failed:
-        raise typer.Exit(2)
     packages = script_packages(wheels or ())
     bundle = guard_scripts(
         lambda: build_bundle(settings, include_scripts=True, script_packages=packages)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import importlib.util
 import os
 import signal
 import sys
@@ -154,7 +155,8 @@ def run(
     specs = fleet_scripts(settings, load=not sandbox)
     # This machine may well have a module the Worker lacks: say so before it works here only.
     for problem in fleet_missing_imports(fleet):
-        warning(f"{problem} (it works here, not on Lambda)")
+        here = importlib.util.find_spec(problem.module) is not None
+        warning(f"{problem}{' (it works here, not on Lambda)' if here else ''}")
     limit_s = settings.worker_timeout_s if pair_timeout is None else pair_timeout
     executor = LocalExecutor(
         settings,

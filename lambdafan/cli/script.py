@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from lambda_src.sandbox import memory_limit_mb
 from lambda_src.scripts import Account
 from lambdafan.checks import check_account_id
 from lambdafan.cli.options import (
@@ -151,6 +152,9 @@ def try_script(
             region=region,
             credentials=credentials,
             sandbox=use_sandbox(sandbox),
+            # As much memory as the fleet's Worker would give it (the default Worker's without
+            # a config).
+            memory_mb=memory_limit_mb(fleet.functions.worker.memory if fleet else 1024),
         )
     )
     print_script_run(run, json_lines=output_format is TableOrJson.json, limit=limit)

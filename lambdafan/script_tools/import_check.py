@@ -22,9 +22,11 @@ _NOBODY = Account(id="000000000000", name="validate")
 
 @dataclass(frozen=True)
 class ImportProblem:
-    """A script that did not import, as one line naming its file (and line, when known)."""
+    """A script that did not import, as one line naming its file (and line, when known);
+    `untried` when what it lacks is a declared requirement this machine does not have."""
 
     text: str
+    untried: bool = False
 
     def __str__(self) -> str:
         return self.text
@@ -36,9 +38,11 @@ def import_problems(
     *,
     limit_s: float = IMPORT_LIMIT_S,
     sandbox: Sandbox | None = None,
+    declared: frozenset[str] = frozenset(),
 ) -> list[ImportProblem]:
     """Import every script in its own sandbox process (all at once, without credentials); a
-    script still importing `limit_s` after its process started is killed and reported."""
+    script still importing `limit_s` after its process started is killed and reported. A
+    module missing here that a requirement provides (`declared`) makes the script untried."""
     box = sandbox or ProcessSandbox()
     try:
         checks = [_Check(spec, box, home_region) for spec in scripts]
@@ -51,15 +55,23 @@ def import_problems(
     finally:
         if sandbox is None:
             box.close()
-    return [
-        ImportProblem(
-            f"{c.spec.path}: still importing after {limit_s:g}s (killed)"
-            if id(c) in late
-            else c.reason or f"{c.spec.path}: fails on import"
-        )
-        for c in checks
-        if id(c) in late or not c.ok
-    ]
+    problems = []
+    for check in checks:
+        if id(check) in late:
+            problems.append(
+                ImportProblem(f"{check.spec.path}: still importing after {limit_s:g}s (killed)")
+            )
+        elif check.missing in declared:
+            problems.append(
+                ImportProblem(
+                    f"{check.spec.path}: import not tried: {check.missing} (from "
+                    "script_requirements) is not installed here",
+                    untried=True,
+                )
+            )
+        elif not check.ok:
+            problems.append(ImportProblem(check.reason or f"{check.spec.path}: fails on import"))
+    return problems
 
 
 class _Check:
@@ -72,6 +84,7 @@ class _Check:
         self._process: ScriptProcess | None = None
         self._lock = threading.Lock()
         self._began: float | None = None  # when its process started importing it
+        self.missing: str | None = None  # the package it lacks, if that is why it failed
         job = Job(
             script=spec.name,
             path=str(spec.path.resolve()),
@@ -100,8 +113,9 @@ class _Check:
                 self.ok = True
                 break
             if kind == "err":
-                # The script's own message: `file:line: fails on import: Type: text`.
-                self.reason = str(message.get("m"))
+                where = message.get("w") or self.spec.path
+                self.reason = f"{where}: fails on import: {message.get('t')}: {message.get('m')}"
+                self.missing = str(message["mod"]) if message.get("mod") else None
                 break
             if kind == "exit":
                 status = message.get("status") if isinstance(message.get("status"), int) else None

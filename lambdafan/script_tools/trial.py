@@ -22,8 +22,9 @@ from lambda_src.sandbox import (
     Sandbox,
     ScriptProcess,
     describe_exit,
+    hide_process_memory,
 )
-from lambda_src.script_runner import Job
+from lambda_src.script_runner import LOCAL_HINT, Job
 from lambda_src.scripts import GLOBAL_REGION, Account, Scope, describe_script
 from lambdafan.aws import Aws, describe_error
 from lambdafan.config import SCRIPT_NAME, Config, known_regions
@@ -131,6 +132,7 @@ def run_once(
     region: str | None,
     credentials: Credentials,
     sandbox: bool = True,
+    memory_mb: int | None = None,
 ) -> ScriptRun:
     """Run the script once, in the Worker's sandbox (or, `sandbox=False`, in this process); a
     script whose source is broken raises `ScriptError`.
@@ -169,7 +171,12 @@ def run_once(
         home_region=home_region,
         credentials=keys,
         key=script.key,
+        memory_mb=memory_mb,
+        missing_hint=LOCAL_HINT,
     )
+    if sandbox:
+        # This process holds the caller's credentials: the script runs as the same user.
+        hide_process_memory()
     box: Sandbox = (
         ProcessSandbox()
         if sandbox
