@@ -154,7 +154,7 @@ def run_pair(script: Script, session: Any, region: str, account: Account, emit: 
     except Closed:
         return
     except BaseException as exc:  # sys.exit(), MemoryError or its own: fails only this pair
-        failure = {"e": "err", "r": region, "t": error_type_of(exc), "m": str(exc)}
+        failure = {"e": "err", "r": region, "t": error_type_of(exc), "m": _text_of(exc)}
         where = script_location(exc, script.path)
         try:
             emit(encode({**failure, "w": where} if where else failure))
@@ -164,3 +164,10 @@ def run_pair(script: Script, session: Any, region: str, account: Account, emit: 
         emit(encode({"e": "end", "r": region}))
     except Closed:
         return
+
+
+def _text_of(exc: BaseException) -> str:
+    """An exception's message; never empty (`MemoryError()` has none)."""
+    if str(exc):
+        return str(exc)
+    return "out of memory" if isinstance(exc, MemoryError) else "(no message)"
