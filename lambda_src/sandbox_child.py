@@ -30,6 +30,8 @@ SYS_PATH_ENV = "LAMBDAFAN_SANDBOX_PATH"
 # allocation outruns the limit by at most what it writes in this time.
 SUPERVISE_S = 0.02
 MB = 1024 * 1024
+# The services of the built-in scripts (and STS): forks share their models and client classes.
+PRELOADED = ("sts", "ec2", "s3", "iam", "lambda")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 CREDENTIAL_ENV = {
     "AWS_ACCESS_KEY_ID": "AccessKeyId",
@@ -73,7 +75,7 @@ def _preload() -> None:
     boto3.setup_default_session(botocore_session=core)
     # A first client loads its service's models and builds its class: done here once (with
     # placeholder keys, so no credential is looked for), every fork inherits them.
-    for service in ("sts", "ec2", "s3", "iam"):
+    for service in PRELOADED:
         boto3.DEFAULT_SESSION.client(
             service, region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-"
         )

@@ -322,8 +322,11 @@ def open_store(aws: Aws, settings: FleetSettings) -> tuple[ItemStore, bool]:
 
 def sandboxes_for(threads: int) -> int:
     """How many script processes a local run keeps going: each runs a script's regions on its
-    own threads, so `threads` split by a typical region count, and at least one per core."""
-    return max(os.cpu_count() or 1, threads // 8, 1)
+    own threads, so `threads` split by a typical region count; at least one per core, at most
+    four (measured: 120 accounts x 16 regions on 2 cores took 24.9 s with 4 at once, 23.8 s
+    with 8, 30.4 s with 16)."""
+    cores = os.cpu_count() or 1
+    return min(max(cores, threads // 8), 4 * cores)
 
 
 def fleet_scripts(settings: FleetSettings, *, load: bool = False) -> list[ScriptSpec]:
