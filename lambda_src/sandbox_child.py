@@ -67,6 +67,10 @@ def _preload() -> None:
     import boto3
     import botocore.session
 
+    # What every runner imports, imported once here so that forks share it.
+    import lambda_src.sandbox
+    import lambda_src.script_runner  # noqa: F401
+
     _cache_client_classes()
     core = botocore.session.get_session()
     core.set_config_variable("sts_regional_endpoints", "regional")
