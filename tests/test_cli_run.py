@@ -280,7 +280,7 @@ def test_ctrl_c_kills_the_sandboxes_of_a_local_run_and_keeps_what_they_found(
         "def collect(session, region, account):\n"
         "    yield {'region': region}\n"
         "    (MARKS / f'{account.id}-{region}').touch()\n"
-        "    time.sleep(1.5)\n"
+        "    time.sleep(1.0)\n"
         "    (MARKS / f'survived-{account.id}-{region}').touch()\n"
         "    yield {'late': region}\n"
     )
@@ -306,7 +306,7 @@ def test_ctrl_c_kills_the_sandboxes_of_a_local_run_and_keeps_what_they_found(
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and ": INTERRUPTED" in stdout
     assert "records: 8\n" in stdout
-    time.sleep(2)  # long enough for a script left running to leave its mark
+    time.sleep(1.5)  # long enough for a script left running to leave its mark
     assert not [m.name for m in marks.iterdir() if m.name.startswith("survived")]
 
 
