@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
+
+from lambdafan.demo import moto_server as demo_server
 
 FAKE_KEYS = {
     "AWS_ACCESS_KEY_ID": "bench",
@@ -18,45 +16,17 @@ FAKE_KEYS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
-    """Start moto's server, yield its endpoint URL, stop it (its pid only) on the way out."""
-    port = _free_port()
-    env = {**os.environ, **FAKE_KEYS, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    env.pop("AWS_ENDPOINT_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    """Start moto's server (lambdafan demo's own), yield its endpoint URL, stop it by its pid."""
+    saved = os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(FAKE_KEYS)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield endpoint
+        with demo_server() as server:
+            yield server.endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if saved is not None:
+            os.environ["AWS_ENDPOINT_URL"] = saved
 
 
 def reset(endpoint: str) -> None:
