@@ -98,7 +98,7 @@ def hide_process_memory() -> bool:
 
 
 def memory_limit_mb(function_mb: int) -> int:
-    """The sandbox's address-space limit for a Worker function of `function_mb`."""
+    """The most resident memory a script process may hold in a Worker of `function_mb`."""
     return max(function_mb - PARENT_RESERVE_MB, MIN_SANDBOX_MB)
 
 
