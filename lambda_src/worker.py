@@ -52,7 +52,7 @@ class WorkerDeps:
     # Where scripts run: a `ProcessSandbox` on Lambda and `run --local`; None runs them on this
     # process's threads (`InProcessSandbox`: tests against in-process moto, `--no-sandbox`).
     sandbox: Sandbox | None = None
-    # The sandbox's memory limit per script process, and folders it adds to sys.path
+    # The sandbox's memory limit per script process; folders it adds to sys.path (requirements).
     sandbox_memory_mb: int | None = None
     script_packages: tuple[str, ...] = ()
     # The advice given for a package a script imports that its sandbox lacks.
