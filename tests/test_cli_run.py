@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +18,11 @@ import boto3
 import pytest
 import yaml
 
-from lambda_src import table
+from lambda_src import runs, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import table_definition
-from tests.conftest import SCRIPTS, cli, lambdafan
+from lambdafan.config import load_config
+from tests.conftest import SCRIPTS, cli, create_table, lambdafan
 
 A, B = "111111111111", "022222222222"
 
@@ -344,3 +348,89 @@ def test_a_script_raising_a_base_exception_fails_only_its_pair(server: str, tmp_
     assert "2 error(s)" in done.stdout and "accounts: 2/2 done\n" in done.stdout
     assert "boom_in_eu eu-west-1: Boom: boom in eu-west-1" in done.stdout
     assert "whoami (4 records)" in done.stdout and "boom_in_eu (4 records)" in done.stdout
+
+
+def deployed_director(config: Path) -> DynamoStore:
+    """What `run --now` needs of a deployed fleet: its table and a Director function (moto
+    stores it and never runs it)."""
+    session = boto3.Session(region_name="us-east-1")
+    settings = load_config(config).to_settings()
+    store = create_table(session, settings)
+    role = session.client("iam").create_role(RoleName="e2e-director", AssumeRolePolicyDocument="{}")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as bundle:
+        bundle.writestr("handlers.py", "def director(event, context):\n    return {}\n")
+    session.client("lambda").create_function(
+        FunctionName="e2e-director", Runtime="python3.12", Role=role["Role"]["Arn"],
+        Handler="handlers.director", Code={"ZipFile": code.getvalue()},
+    )  # fmt: skip
+    return store
+
+
+@pytest.mark.parametrize("wait", ["--wait", "--no-wait"])
+def test_run_now_fails_at_once_when_the_endpoint_cannot_run_the_director(
+    server: str, tmp_path: Path, wait: str
+) -> None:
+    config = write_config(tmp_path, ["whoami"])
+    store = deployed_director(config)
+    started = time.monotonic()
+    done = cli("run", "--now", wait, "-c", str(config))
+    assert time.monotonic() - started < 5
+    assert done.returncode == 1
+    assert "started run" not in done.stdout and "Traceback" not in done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and " did not start: the endpoint " in error[0]
+    assert f"{server} could not run e2e-director: error running docker" in error[0]
+    assert "use `lambdafan run --now --local`" in error[0]
+    assert table.latest_run(store) is None
+
+
+@pytest.mark.parametrize("wait", ["--wait", "--no-wait"])
+def test_run_now_fails_within_the_pickup_limit_when_no_director_creates_the_run(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wait: str
+) -> None:
+    # An invoke accepted and never run, as a throttled Director's (moto's own says so at once).
+    monkeypatch.setattr("lambdafan.remote_run.PICKUP_LIMIT_S", 0.5)
+    monkeypatch.setattr("lambdafan.remote_run.start_run", lambda *a, **k: "20261127T130000Z-x1")
+    config = write_config(tmp_path, ["whoami"])
+    deployed_director(config)
+    started = time.monotonic()
+    done = cli("run", "--now", wait, "-c", str(config))
+    assert time.monotonic() - started < 5
+    assert done.returncode == 1
+    assert "started run" not in done.stdout
+    assert (
+        "error: run 20261127T130000Z-x1 did not start: e2e-director did not create it within 0.5s: "
+        f"the endpoint {server} accepted the invoke but no Director ran; moto stores functions "
+        "without running them: use `lambdafan run --now --local` to run the fleet's handlers here"
+    ) in " ".join(done.stderr.split())
+
+
+@pytest.mark.parametrize("wait", ["--wait", "--no-wait"])
+def test_run_now_reports_a_run_the_director_created(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wait: str
+) -> None:
+    config = write_config(tmp_path, ["whoami"])
+    store = deployed_director(config)
+    run_id = "20261127T130000Z-x2"
+
+    def director(*args: Any, **kwargs: Any) -> str:
+        # What the Director does, a little later: create the run item, then complete it.
+        def later() -> None:
+            time.sleep(0.3)
+            now = runs.utcnow()
+            runs.start_run(store, run_id, accounts=[], scripts=["whoami"], trigger="manual",
+                           now=now, ttl_days=1, worker_timeout_s=900)  # fmt: skip
+            runs.complete_run(store, run_id, [], now)
+
+        threading.Thread(target=later, daemon=True).start()
+        return run_id
+
+    monkeypatch.setattr("lambdafan.remote_run.start_run", director)
+    done = cli("run", "--now", wait, "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert f"started run {run_id}" in done.stdout
+    if wait == "--wait":
+        assert "accounts: 0/0 done" in done.stdout
+    else:
+        assert f"follow it with: lambdafan results --follow --run {run_id}" in done.stderr

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
 import boto3
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from lambda_src import runs, status
 from lambda_src.notifier import fail_to_start
 from lambdafan.memory_store import MemoryStore
-from lambdafan.remote_run import RunNotStarted, RunStillRunning, start_run, wait_for_run
+from lambdafan.remote_run import (
+    RunNotStarted,
+    RunStillRunning,
+    not_started,
+    start_run,
+    wait_for_pickup,
+    wait_for_run,
+)
 from tests.conftest import make_settings
 
 NOW = dt.datetime(2026, 11, 26, 22, 41, 4, tzinfo=dt.timezone.utc)
@@ -182,3 +191,134 @@ def test_wait_times_out_on_a_run_still_running() -> None:
         wait_for_run(store, "r1", timeout_s=30, on_update=lambda run: None,
                      sleep=clock.sleep, monotonic=clock.monotonic)  # fmt: skip
     assert 30 < clock.now <= 34
+
+
+def _start(client: Any) -> str:
+    return start_run(client, make_settings(), accounts=None, scripts=None, clock=lambda: NOW)
+
+
+def test_start_run_reports_a_director_the_endpoint_could_not_run() -> None:
+    # moto without Docker answers an Event invoke with a function error: no Director will run.
+    client = boto3.client("lambda", region_name="us-east-1", endpoint_url="http://127.0.0.1:5999")
+    text = b"error running docker: Connection aborted."
+    body = StreamingBody(io.BytesIO(text), len(text))
+    with Stubber(client) as stub:
+        stub.add_response("invoke", {"StatusCode": 202, "FunctionError": "Handled",
+                                     "Payload": body})  # fmt: skip
+        with pytest.raises(RunNotStarted) as caught:
+            _start(client)
+    message = str(caught.value)
+    assert message.startswith("run 20261126T224104Z-")
+    assert message.endswith(
+        " did not start: the endpoint http://127.0.0.1:5999 could not run test-director: "
+        "error running docker: Connection aborted.; moto stores functions without running "
+        "them: use `lambdafan run --now --local` to run the fleet's handlers here"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("ResourceNotFoundException",
+         "the Director function test-director not found: deploy the fleet first "
+         "(lambdafan deploy)"),
+        ("AccessDeniedException",
+         "not allowed to invoke the Director test-director (lambda:InvokeFunction): nope"),
+        ("TooManyRequestsException",
+         "Lambda throttled the invoke of the Director test-director: nope; try again shortly"),
+        ("ServiceException", "could not invoke the Director test-director: ServiceException: nope"),
+    ],
+)  # fmt: skip
+def test_start_run_names_an_invoke_lambda_refused(code: str, expected: str) -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke", code, "nope")
+        with pytest.raises(RunNotStarted) as caught:
+            _start(client)
+    assert str(caught.value) == expected
+
+
+def test_pickup_returns_the_run_once_the_director_creates_it() -> None:
+    store = MemoryStore()
+    clock = FakeTime(lambda: None, lambda: begin(store))
+    run = wait_for_pickup(store, "r1", limit_s=10, interval_s=0.5,
+                          sleep=clock.sleep, monotonic=clock.monotonic)  # fmt: skip
+    assert run is not None and run["status"] == "running"
+    assert clock.now == 1.0
+
+
+def test_pickup_gives_up_at_its_limit() -> None:
+    clock = FakeTime()
+    assert wait_for_pickup(MemoryStore(), "r1", limit_s=10, interval_s=3,
+                           sleep=clock.sleep, monotonic=clock.monotonic) is None  # fmt: skip
+    assert clock.now == 10  # 3 + 3 + 3 + 1: never past the limit
+
+
+def test_pickup_finds_a_run_created_at_once_without_sleeping() -> None:
+    store = MemoryStore()
+    begin(store)
+    clock = FakeTime()
+    assert wait_for_pickup(store, "r1", sleep=clock.sleep, monotonic=clock.monotonic)
+    assert clock.now == 0
+
+
+SINCE = NOW - dt.timedelta(seconds=1)
+HEAD = "run r1 did not start: test-director did not create it within 10s: "
+
+
+def _diagnose(
+    concurrency: dict[str, Any] | None, events: list[str] | None, endpoint: str | None = None
+) -> str:
+    lambda_client = boto3.client("lambda", region_name="us-east-1", endpoint_url=endpoint)
+    logs_client = boto3.client("logs", region_name="us-east-1")
+    with Stubber(lambda_client) as lambdas, Stubber(logs_client) as logs:
+        if concurrency is None:
+            lambdas.add_client_error("get_function_concurrency", "AccessDeniedException")
+        else:
+            lambdas.add_response("get_function_concurrency", concurrency)
+        if events is None:
+            logs.add_client_error("filter_log_events", "ResourceNotFoundException")
+        else:
+            logs.add_response("filter_log_events", {"events": [
+                {"timestamp": i, "message": m} for i, m in enumerate(events)]})  # fmt: skip
+        error = not_started(lambda_client, logs_client, make_settings(), "r1",
+                            waited_s=10, since=SINCE)  # fmt: skip
+    assert isinstance(error, RunNotStarted)
+    return str(error)
+
+
+def test_a_run_not_started_names_a_reserved_concurrency_of_0() -> None:
+    assert _diagnose({"ReservedConcurrentExecutions": 0}, []) == HEAD + (
+        "its reserved concurrency is 0, so Lambda throttles every invoke "
+        "(aws lambda delete-function-concurrency --function-name test-director)"
+    )
+
+
+def test_a_run_not_started_quotes_the_directors_last_error() -> None:
+    events = [
+        "START RequestId: 1 Version: $LATEST",
+        "[ERROR] Runtime.ImportModuleError: Unable to import module 'handlers': "
+        "No module named 'x'",
+        "END RequestId: 1",
+        "REPORT RequestId: 1 Duration: 1 ms",
+    ]
+    assert _diagnose({}, events, endpoint="http://127.0.0.1:5999") == HEAD + (
+        "its log says: [ERROR] Runtime.ImportModuleError: Unable to import module 'handlers': "
+        "No module named 'x' (see `lambdafan logs director --since 5m`)"
+    )
+
+
+def test_a_run_not_started_at_an_endpoint_that_runs_no_lambda_code() -> None:
+    assert _diagnose(None, None, endpoint="http://127.0.0.1:5999") == HEAD + (
+        "the endpoint http://127.0.0.1:5999 accepted the invoke but no Director ran; moto "
+        "stores functions without running them: use `lambdafan run --now --local` to run the "
+        "fleet's handlers here"
+    )
+
+
+def test_a_run_not_started_on_aws_without_clues_names_the_usual_suspects() -> None:
+    assert _diagnose({}, ["START RequestId: 1 Version: $LATEST"]) == HEAD + (
+        "Lambda may be throttling it (reserved or account concurrency), or it fails at import "
+        "or start: see `lambdafan logs director --since 5m`; if it starts later, "
+        "`lambdafan runs` shows it"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import datetime as dt
 import importlib.util
 import os
 import signal
@@ -206,9 +207,19 @@ def _run_deployed(
     wait: bool | None,
     timeout: int,
 ) -> RunSummary | None:
-    """Start the deployed Director; watch the run when asked (None when not waiting)."""
+    """Start the deployed Director; watch the run when asked (None when not waiting). The run
+    has started once the Director has created its item: without it, an error and exit 1, even
+    with --no-wait."""
     lambda_client = aws.client("lambda", settings.home_region)
+    invoked = dt.datetime.now(dt.timezone.utc)
     run_id = remote_run.start_run(lambda_client, settings, accounts=accounts, scripts=scripts)
+    note(f"invoked the Director for run {run_id}: waiting for it to start")
+    limit_s = remote_run.PICKUP_LIMIT_S
+    if remote_run.wait_for_pickup(store, run_id, limit_s=limit_s) is None:
+        logs_client = aws.client("logs", settings.home_region)
+        raise remote_run.not_started(
+            lambda_client, logs_client, settings, run_id, waited_s=limit_s, since=invoked
+        )
     console.print(f"started run {run_id}")
     if not (sys.stdout.isatty() if wait is None else wait):
         note(f"follow it with: lambdafan results --follow --run {run_id}")
