@@ -176,8 +176,10 @@ class ProcessSandbox:
         env[sandbox_child.CONTROL_FD_ENV] = str(theirs.fileno())
         env[sandbox_child.SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
         with theirs:
+            # -I: no PYTHON* variables, user site or working folder. Not -S: site's .pth hooks
+            # are how an editable install finds lambda_src; sys.path is then the Worker's own.
             self._zygote = subprocess.Popen(
-                [sys.executable, "-E", "-s", "-B", "-u", "-c", _BOOT],
+                [sys.executable, "-I", "-B", "-u", "-c", _BOOT],
                 env=env,
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
