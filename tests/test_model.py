@@ -13,8 +13,8 @@ from lambda_src.runs import MAX_EVENT_AGE_S, worker_event_age_s
 from lambdafan.aws import Aws
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import plan_deploy, read_organization_id
+from lambdafan.deploy.member_accounts import MAX_MEMBER_ACCOUNTS
 from lambdafan.deploy.model import DLQ_RETENTION_S, FleetModel
-from lambdafan.deploy.policies import MAX_MEMBER_ACCOUNTS
 from lambdafan.errors import LambdafanError, UsageError
 from tests.test_plan import config, model
 

@@ -17,13 +17,15 @@ from lambda_src.metrics import NAMESPACE
 from lambda_src.names import RUNS_INDEX
 from lambda_src.settings import NotifySettings
 from lambdafan.deploy import policies
-from lambdafan.deploy.policies import (
+from lambdafan.deploy.member_accounts import (
     MAX_MEMBER_ACCOUNTS,
     MAX_MEMBER_ROLE_ARNS,
-    WILDCARD_ACTIONS,
-    FleetArns,
     MemberAccounts,
     MemberAccountsError,
+)
+from lambdafan.deploy.policies import (
+    WILDCARD_ACTIONS,
+    FleetArns,
     inline_policy,
     lambda_trust_policy,
 )

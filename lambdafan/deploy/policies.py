@@ -5,10 +5,7 @@ the wanted document with the one IAM returns.
 Every statement names this fleet's own resources by full ARN. A statement may use `"*"` only for
 actions listed in `WILDCARD_ACTIONS`, each with the reason AWS leaves no narrower choice;
 `_statement` refuses anything else, so a new wildcard cannot slip in unreviewed.
-
-The Worker may assume the member role only in the fleet's accounts (`MemberAccounts`): each
-listed account by ARN, and, with organization discovery, any account of the fleet's
-organization (an `aws:ResourceOrgID` condition); excluded accounts are denied outright.
+The Worker assumes the member role only in the fleet's accounts (`member_accounts`).
 """
 
 from __future__ import annotations
@@ -24,12 +21,21 @@ from lambda_src.accounts import is_account_id
 from lambda_src.metrics import NAMESPACE
 from lambda_src.settings import FleetSettings, NotifySettings
 from lambda_src.table import table_definition
+from lambdafan.deploy.member_accounts import (
+    MAX_MEMBER_ACCOUNTS,
+    MAX_MEMBER_ROLE_ARNS,
+    MemberAccounts,
+    MemberAccountsError,
+)
 
 POLICY_VERSION = "2012-10-17"
 
 Statement = dict[str, Any]
 PolicyDocument = dict[str, Any]
-
+_OU_LISTS = (
+    "read-only Organizations list action on roots and OUs, which deploy does not list: it has "
+    "the organization's id only with discovery on, and never the OU tree"
+)
 WILDCARD_ACTIONS: dict[str, str] = {
     "cloudwatch:PutMetricData": (
         "PutMetricData supports no resource-level permissions; it is limited instead by a "
@@ -38,69 +44,14 @@ WILDCARD_ACTIONS: dict[str, str] = {
     "organizations:ListAccounts": (
         "Organizations list actions: resource-level permissions not supported for ListAccounts"
     ),
-    "organizations:ListAccountsForParent": (
-        "Organizations list actions: ListAccountsForParent accepts root/OU ARNs, but those embed "
-        "the organization id (arn:aws:organizations::<mgmt>:ou/o-xxx/ou-yyy), which deploy does "
-        "not know; the action is read-only"
-    ),
-    "organizations:ListOrganizationalUnitsForParent": (
-        "Organizations list actions: ListOrganizationalUnitsForParent accepts root/OU ARNs, but "
-        "those embed the organization id, which deploy does not know; the action is read-only"
-    ),
+    "organizations:ListAccountsForParent": _OU_LISTS,
+    "organizations:ListOrganizationalUnitsForParent": _OU_LISTS,
 }
-
-# Up to this many accounts (listed and excluded together), the Worker's policy names each
-# account's member role by ARN (up to ~105 characters each); beyond it, `aws:ResourceAccount`
-# conditions list the ids (15 each), so a long list still fits IAM's 10,240 characters for a
-# role's inline policies.
-MAX_MEMBER_ROLE_ARNS = 50
-# Beyond this many, not even the condition fits: discover the accounts through the organization.
-MAX_MEMBER_ACCOUNTS = 400
 
 # IAM accepts only alphanumeric Sids in identity policies (moto does not check this).
 _SID = re.compile(r"^[A-Za-z0-9]+$")
-_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 # Characters that would turn a name spliced into an ARN into a pattern matching other fleets.
 _GLOB = re.compile(r"[*?]")
-
-
-class MemberAccountsError(ValueError):
-    """The fleet's member accounts cannot be put in the Worker's policy (the message says why)."""
-
-
-@dataclass(frozen=True)
-class MemberAccounts:
-    """Whose member role the Worker may assume: the fleet's accounts, never an excluded one."""
-
-    listed: tuple[str, ...] = ()  # named in the config: may be outside the organization
-    organization: bool = False  # organization discovery is on...
-    organization_id: str | None = None  # ...in this organization (found by deploy)
-    excluded: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for account in (*self.listed, *self.excluded):
-            if not is_account_id(account):
-                raise ValueError(f"account id {account!r} must be 12 digits")
-        if self.organization_id is not None and not _ORGANIZATION_ID.match(self.organization_id):
-            raise ValueError(f"organization id {self.organization_id!r} is not like o-a1b2c3d4e5")
-
-    @classmethod
-    def from_settings(
-        cls, settings: FleetSettings, organization_id: str | None = None
-    ) -> MemberAccounts:
-        """The settings' accounts; `organization_id` counts only with organization discovery."""
-        return cls(
-            listed=tuple(sorted({account.id for account in settings.accounts})),
-            organization=settings.organization,
-            organization_id=organization_id if settings.organization else None,
-            excluded=tuple(sorted(set(settings.exclude_accounts))),
-        )
-
-    @property
-    def allowed(self) -> tuple[str, ...]:
-        """The listed accounts, less the excluded ones."""
-        excluded = set(self.excluded)
-        return tuple(a for a in self.listed if a not in excluded)
 
 
 @dataclass(frozen=True)
