@@ -151,7 +151,6 @@ class AccountRun:
             credentials=access.credentials,
             memory_mb=access.memory_mb,
             extra_path=access.extra_path,
-            key=script.key,
             missing_hint=access.missing_hint,
         )
 

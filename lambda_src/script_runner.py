@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,6 @@ class Job:
     import_only: bool = False  # only check that the script imports
     # What to do about a package the script imports and the sandbox lacks.
     missing_hint: str = REQUIREMENTS_HINT
-    key: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +76,6 @@ class Job:
             "extra_path": list(self.extra_path),
             "import_only": self.import_only,
             "missing_hint": self.missing_hint,
-            "key": list(self.key),
         }
 
     @classmethod
@@ -94,7 +92,6 @@ class Job:
             extra_path=tuple(data.get("extra_path", ())),
             import_only=bool(data.get("import_only", False)),
             missing_hint=str(data.get("missing_hint", REQUIREMENTS_HINT)),
-            key=tuple(data.get("key", ())),
         )
 
 

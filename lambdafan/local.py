@@ -337,8 +337,3 @@ def fleet_scripts(settings: FleetSettings, *, load: bool = False) -> list[Script
         return [read(resolve_script_path(ref), ref.name) for ref in settings.scripts]
     except ScriptError as exc:
         raise UsageError(str(exc)) from None
-
-
-def load_fleet_scripts(settings: FleetSettings) -> list[ScriptSpec]:
-    """Import the fleet's scripts in this process (only for running them here)."""
-    return fleet_scripts(settings, load=True)

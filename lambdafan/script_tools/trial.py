@@ -170,7 +170,6 @@ def run_once(
         account=account,
         home_region=home_region,
         credentials=keys,
-        key=script.key,
         memory_mb=memory_mb,
         missing_hint=LOCAL_HINT,
     )
@@ -227,8 +226,8 @@ def _follow(process: ScriptProcess, run: ScriptRun, key: tuple[str, ...]) -> Non
                 run.failure = ScriptFailure(run.script, "ScriptProcessError", str(message.get("m")))
                 ended = True
                 break
-            ended = ended or kind == "end"
-            if ended and kind == "end":
+            elif kind == "end":
+                ended = True
                 break
     finally:
         process.close()
