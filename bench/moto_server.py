@@ -7,7 +7,7 @@ import os
 import urllib.request
 from collections.abc import Iterator
 
-from lambdafan.demo import moto_server as demo_server
+from lambdafan.local_cloud.moto_server import moto_server as demo_server
 
 FAKE_KEYS = {
     "AWS_ACCESS_KEY_ID": "bench",

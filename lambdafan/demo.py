@@ -1,19 +1,16 @@
-"""`lambdafan demo`: the whole tool against a local, throw-away AWS (moto's server).
+"""`lambdafan demo`: the whole tool against a local, throw-away AWS.
 
-Starts moto's server on 127.0.0.1, creates a fake organization with accounts and resources,
-writes a config for it, deploys the fleet, runs it with the local executor (moto cannot run
-Lambda code) and stops everything it started, unless asked to keep it.
+The AWS is moto's server with lambdafan's local Lambda runtime in front of it (one process,
+`python -m lambdafan.local_cloud`), so the deployed functions' own zips run as on AWS. This
+module seeds it: a fake organization with accounts and resources, an inbox for the Notifier,
+and the config a newcomer would write for it.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +19,9 @@ import yaml
 
 from lambda_src.names import partition_for, role_arn
 from lambdafan.aws import Aws
-from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.local_cloud.serve import RunningCloud, start_cloud
 
+SEED_THREADS = 4
 DEMO_REGION = "us-east-1"
 DEMO_REGIONS = ("us-east-1", "eu-west-1")
 # moto's management account: the credentials below are "in" it.
@@ -33,69 +31,6 @@ ACCOUNT_NAMES = (
     "prod", "staging", "dev", "sandbox", "data", "security", "logs", "network",
     "shared", "audit", "ml", "web", "mobile", "payments", "search", "billing",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DemoServer:
-    endpoint: str
-    pid: int
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def moto_server(keep: bool = False, start_timeout_s: float = 30.0) -> Iterator[DemoServer]:
-    """moto's server in a child process on 127.0.0.1; stopped on exit unless `keep`."""
-    port = _free_port()
-    env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=keep,  # a kept server must outlive this process's terminal group
-        )
-    except OSError as exc:
-        raise LambdafanError(f"cannot start moto's server: {exc}") from None
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(process, endpoint, start_timeout_s)
-        yield DemoServer(endpoint=endpoint, pid=process.pid)
-    finally:
-        if not keep or sys.exc_info()[0] is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if process.stderr:
-            process.stderr.close()
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], endpoint: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if process.poll() is not None:
-            detail = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            if "No module named" in detail:
-                raise UsageError(
-                    "lambdafan demo needs moto's server: pip install 'lambdafan[demo]'"
-                )
-            raise LambdafanError(f"moto's server exited: {detail.strip()[-300:]}")
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise LambdafanError(f"moto's server did not answer on {endpoint}") from None
-            time.sleep(0.1)
 
 
 def demo_environment(endpoint: str) -> dict[str, str]:
@@ -115,6 +50,54 @@ def use_demo_environment(endpoint: str) -> None:
     for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID"):
         os.environ.pop(name, None)
     os.environ.update(demo_environment(endpoint))
+
+
+@contextmanager
+def demo_cloud(keep: bool) -> Iterator[RunningCloud]:
+    """The local cloud for a demo: stopped at the end, unless `keep` and nothing failed."""
+    cloud = start_cloud(detach=keep)
+    try:
+        yield cloud
+    except BaseException:
+        cloud.stop()
+        raise
+    if not keep:
+        cloud.stop()
+
+
+@dataclass(frozen=True)
+class NotifierInbox:
+    """An SNS topic for the Notifier, and an SQS queue subscribed to it to read what it sent."""
+
+    topic_arn: str
+    queue_url: str
+
+
+def create_inbox(aws: Aws) -> NotifierInbox:
+    """The topic the demo's Notifier publishes to, delivered raw to a queue the demo reads."""
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    topic_arn = sns.create_topic(Name="lambdafan-demo-notices")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="lambdafan-demo-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return NotifierInbox(topic_arn=topic_arn, queue_url=queue_url)
+
+
+def read_inbox(aws: Aws, inbox: NotifierInbox, wait_s: int = 10) -> str | None:
+    """The Notifier's message, waiting up to `wait_s` for it (None if none came)."""
+    sqs = aws.client("sqs")
+    answer = sqs.receive_message(
+        QueueUrl=inbox.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=wait_s
+    )
+    messages = answer.get("Messages", [])
+    return str(messages[0]["Body"]) if messages else None
 
 
 @dataclass(frozen=True)
@@ -141,7 +124,14 @@ def seed_organization(aws: Aws, count: int) -> DemoOrganization:
         if index % 2 == 0:
             org.move_account(AccountId=account_id, SourceParentId=root, DestinationParentId=ou_id)
         accounts.append((account_id, name))
-        _seed_account(aws, account_id, name, index)
+    # Threads: half of seeding an account is building its clients, here, while moto works.
+    with ThreadPoolExecutor(SEED_THREADS) as pool:
+        seeded = [
+            pool.submit(_seed_account, aws, account_id, name, index)
+            for index, (account_id, name) in enumerate(accounts)
+        ]
+        for future in seeded:
+            future.result()
     return DemoOrganization(ou_id=ou_id, accounts=tuple(accounts))
 
 
@@ -176,7 +166,7 @@ def _seed_account(aws: Aws, account_id: str, name: str, index: int) -> None:
     )
 
 
-def write_demo_config(folder: Path) -> Path:
+def write_demo_config(folder: Path, inbox: NotifierInbox) -> Path:
     """The config a newcomer would write for this organization."""
     config = {
         "fleet": "lambdafan-demo",
@@ -189,6 +179,7 @@ def write_demo_config(folder: Path) -> Path:
         "regions": list(DEMO_REGIONS),
         "member_role": {"name": MEMBER_ROLE},
         "scripts": ["ec2_instances", "s3_buckets", "iam_users_without_mfa"],
+        "notify": {"sns": {"topic_arn": inbox.topic_arn}},
     }
     path = folder / "lambdafan.yaml"
     path.write_text(

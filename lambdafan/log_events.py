@@ -140,3 +140,38 @@ def _event(raw: dict[str, Any]) -> LogEvent:
 
 def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class InvocationReport:
+    """One invocation's figures, from the REPORT line Lambda writes when it ends."""
+
+    request_id: str
+    duration_ms: float
+    memory_size_mb: int
+    max_memory_used_mb: int
+    init_ms: float | None
+    status: str | None  # None: the handler returned; else e.g. Sandbox.Timedout
+
+
+_REPORT_FIELD = re.compile(r"([A-Za-z ]+): ([^\t]+)")
+
+
+def parse_report(message: str) -> InvocationReport | None:
+    """The figures of a `REPORT RequestId: …` log line (None for any other line)."""
+    if not message.startswith("REPORT "):
+        return None
+    fields = dict(_REPORT_FIELD.findall(message[len("REPORT ") :]))
+    try:
+        return InvocationReport(
+            request_id=fields["RequestId"].strip(),
+            duration_ms=float(fields["Duration"].split()[0]),
+            memory_size_mb=int(fields["Memory Size"].split()[0]),
+            max_memory_used_mb=int(fields["Max Memory Used"].split()[0]),
+            init_ms=float(fields["Init Duration"].split()[0])
+            if "Init Duration" in fields
+            else None,
+            status=fields["Status"].strip() if "Status" in fields else None,
+        )
+    except (KeyError, ValueError, IndexError):
+        return None

@@ -52,7 +52,8 @@ def sleepy(event, context):
     time.sleep(10)
 
 def hog(event, context):
-    block = bytearray(60 * 1024 * 1024)
+    block = bytearray(event.get("mb", 60) * 1024 * 1024)
+    time.sleep(event.get("hold_s", 0))
     return len(block)
 
 def whoami(event, context):
@@ -188,6 +189,15 @@ def test_peak_memory_is_the_childs(cloud: LocalCloud, lam: Any) -> None:
     create(lam, "hog", "app.hog")
     invoke(lam, "hog")
     assert cloud.invocations[0].peak_memory_kb >= 60 * 1024
+
+
+def test_a_function_past_its_memory_size_is_killed(cloud: LocalCloud, lam: Any) -> None:
+    create(lam, "hog", "app.hog", MemorySize=128)
+    answer, meta = invoke(lam, "hog", {"mb": 200, "hold_s": 10})
+    assert meta["FunctionError"] == "Unhandled"
+    assert answer["errorType"] == "Runtime.OutOfMemory"
+    record = cloud.invocations[0]
+    assert record.error_type == "Runtime.OutOfMemory" and record.duration_ms < 5000
 
 
 def test_update_function_code_changes_what_runs(lam: Any) -> None:

@@ -429,3 +429,18 @@ def test_lambdafans_roles_allow_what_their_handlers_call(kind: str) -> None:
     # The check is not vacuous: a call outside the role is found.
     audit.observe("ROLEKEY", signed("s3", "list_buckets").action())
     assert audit.findings(lambda _: documents) == [Finding(kind, "s3:ListAllMyBuckets", 1)]
+
+
+def test_a_deny_scoped_by_resource_or_condition_is_not_decisive() -> None:
+    # The Worker's own shape: assume member roles, never the excluded accounts' (a Deny by ARN).
+    member = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/m"}
+    excluded = {
+        "Effect": "Deny",
+        "Action": "sts:AssumeRole",
+        "Resource": "arn:aws:iam::*:role/m",
+        "Condition": {"StringEquals": {"aws:ResourceAccount": ["111111111111"]}},
+    }
+    by_arn = {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": ["arn:aws:iam::1:role/m"]}
+    assert allowed("sts:AssumeRole", [_doc(member, excluded)])
+    assert allowed("sts:AssumeRole", [_doc(member, by_arn)])
+    assert not allowed("sts:AssumeRole", [_doc(member, {**by_arn, "Resource": "*"})])

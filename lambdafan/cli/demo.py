@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from lambda_src import table
+from lambda_src import names, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.notifier import format_summary
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
-from lambdafan.cli.options import use_sandbox, user_errors
+from lambdafan.cli.options import user_errors
+from lambdafan.cli.run import run_deployed
 from lambdafan.config import load_config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import deploy_fleet
-from lambdafan.local import DEFAULT_THREADS, LocalExecutor, fleet_scripts
-from lambdafan.render.demo import print_kept_demo, step
+from lambdafan.local import DEFAULT_THREADS
+from lambdafan.log_events import parse_report
+from lambdafan.render.demo import FunctionReports, print_invocations, print_kept_demo, step
 from lambdafan.render.deploy import DeployProgress
 from lambdafan.render.records import print_records
-from lambdafan.render.runs import RunProgress, print_notification
+from lambdafan.render.runs import print_notification
+
+RUN_TIMEOUT_S = 300
+REPORT_WAIT_S = 10.0
+ROLE_CHECK = "LOCALCLOUD ROLE CHECK: "  # the runtime's line for a call the role does not allow
 
 
 @user_errors
@@ -32,32 +39,37 @@ def demo(
     ] = 12,
     keep: Annotated[
         bool,
-        typer.Option("--keep", help="Leave the fake AWS running to explore it afterwards."),
+        typer.Option(
+            "--keep", help="Leave the fake AWS and its Lambda runtime running to explore them."
+        ),
     ] = False,
     limit: Annotated[int, typer.Option(min=0, help="Rows shown per script table.")] = 6,
 ) -> None:
     """See lambdafan work end to end in one command, with no AWS account and no network.
 
     \b
-    Starts moto's server on 127.0.0.1, creates a fake organization (accounts in an OU, with
-    EC2 instances, S3 buckets and IAM users), writes a config for it, deploys the fleet
-    (showing the plan), runs every script in every account and region in this process, and
-    prints what was found and the run summary. Then it stops everything it started.
+    Starts a fake AWS on 127.0.0.1 (moto's server, with lambdafan's local Lambda runtime in
+    front of it, which runs the deployed functions' own zips), creates a fake organization
+    (accounts in an OU, with EC2 instances, S3 buckets and IAM users), writes a config for it,
+    deploys the fleet (showing the plan), runs it as on AWS (`run --now`: the Director invokes
+    a Worker per account, the last Worker the Notifier), and prints what was found, what the
+    Notifier sent and what each function used. Then it stops everything it started.
       lambdafan demo
       lambdafan demo --accounts 30 --keep
     """
-    with demo_aws.moto_server(keep=keep) as server:
-        demo_aws.use_demo_environment(server.endpoint)
-        step(f"Started a fake AWS (moto) at {server.endpoint}")
+    with demo_aws.demo_cloud(keep) as cloud:
+        demo_aws.use_demo_environment(cloud.endpoint)
+        step(f"Started a fake AWS (moto) with a local Lambda runtime at {cloud.endpoint}")
         aws = Aws.connect(region=demo_aws.DEMO_REGION, threads=DEFAULT_THREADS)
         org = demo_aws.seed_organization(aws, accounts)
+        inbox = demo_aws.create_inbox(aws)
         in_ou = (len(org.accounts) + 1) // 2
         step(
             f"Created an organization of {len(org.accounts)} accounts ({in_ou} in OU "
             f"{org.ou_id}), each with EC2 instances, an S3 bucket and an IAM user"
         )
         folder = Path(tempfile.mkdtemp(prefix="lambdafan-demo-"))
-        config_path = demo_aws.write_demo_config(folder)
+        config_path = demo_aws.write_demo_config(folder, inbox)
         fleet = load_config(config_path)
         step(f"Deploying fleet {fleet.fleet} (config: {config_path})")
         with DeployProgress() as progress:
@@ -65,21 +77,46 @@ def demo(
         settings = fleet.to_settings()
         store = DynamoStore(aws.client("dynamodb", settings.home_region), settings.table_name)
         step(
-            "Running every script in every account and region "
-            "(moto cannot run Lambda code, so the handlers run here)"
+            "Running the fleet as on AWS (lambdafan run --now): the Director, Workers and "
+            "Notifier run their own zips, each in a clean Python with only boto3"
         )
-        sandbox = use_sandbox(True)
-        specs = fleet_scripts(settings, load=not sandbox)
-        executor = LocalExecutor(settings, aws, store, specs, sandbox=sandbox)
-        with RunProgress() as run_progress:
-            executor.observer = run_progress
-            result = executor.run()
-        rows = (table.record_view(i) for i in table.run_records(store, result.run_id))
+        summary = run_deployed(aws, settings, store, [], [], wait=True, timeout=RUN_TIMEOUT_S)
+        assert summary is not None  # waited
+        rows = (table.record_view(i) for i in table.run_records(store, summary.run_id))
         print_records(rows, limit)
-        notified = result.notifications[0]["text"] if result.notifications else None
-        print_notification(notified or format_summary(result.summary))
+        sent = demo_aws.read_inbox(aws, inbox)
+        print_notification(sent or format_summary(summary), via="SNS" if sent else None)
+        print_invocations(_reports(aws, settings.fleet, notified=sent is not None))
         if keep:
-            print_kept_demo(server.endpoint, server.pid, config_path)
+            print_kept_demo(cloud.endpoint, cloud.pid, config_path)
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    raise typer.Exit(0 if result.summary.ok else 1)
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+def _reports(aws: Aws, fleet: str, notified: bool) -> list[FunctionReports]:
+    """Each function's REPORT lines, read from CloudWatch Logs as on AWS. A Notifier that has
+    sent its message is still ending: its line is waited for, briefly."""
+    logs = aws.client("logs")
+    deadline = time.monotonic() + REPORT_WAIT_S
+    while True:
+        found = [
+            _function_reports(logs, fleet, kind) for kind in ("director", "worker", "notifier")
+        ]
+        if not notified or found[-1].reports or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def _function_reports(logs: Any, fleet: str, kind: str) -> FunctionReports:
+    paginator = logs.get_paginator("filter_log_events")
+    messages = [
+        str(event["message"])
+        for page in paginator.paginate(logGroupName=names.log_group_name(fleet, kind))
+        for event in page.get("events", [])
+    ]
+    return FunctionReports(
+        kind.capitalize(),
+        tuple(report for m in messages if (report := parse_report(m)) is not None),
+        tuple(m.partition(ROLE_CHECK)[2] for m in messages if m.startswith(ROLE_CHECK)),
+    )

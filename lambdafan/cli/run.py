@@ -143,7 +143,7 @@ def run(
             f"table {settings.table_name} not found: deploy the fleet first (lambdafan deploy)"
         )
     if now and not local:
-        summary = _run_deployed(aws, settings, store, accounts, scripts, wait, timeout)
+        summary = run_deployed(aws, settings, store, accounts, scripts, wait, timeout)
         if summary is None:
             return
         _show_records(store, summary, output, limit)
@@ -198,7 +198,7 @@ def _run_local(
         _restore_sigint(sigint)
 
 
-def _run_deployed(
+def run_deployed(
     aws: Aws,
     settings: FleetSettings,
     store: ItemStore,

@@ -1,22 +1,27 @@
 """`LocalCloud`: moto's server with a Lambda runtime in front of it.
 
     with LocalCloud("http://127.0.0.1:5000") as cloud:
-        boto3.client("lambda", endpoint_url=cloud.endpoint).invoke(FunctionName="f")
+        ...  # AWS_ENDPOINT_URL=cloud.endpoint: a Lambda Invoke there runs the function's zip
         cloud.invocations  # what ran: duration, startup, peak memory, errors
 
 It ties the pieces together: the proxy routes requests, the code store keeps uploaded zips, the
-invoker runs one invocation, the async module retries events and picks their destination; this
-module asks moto (as the caller) for the function's configuration and the role's credentials.
+invoker runs one invocation, the async module retries events and picks their destination, the
+scheduler fires EventBridge schedule rules; this module asks moto (as the caller) for the
+function's configuration and the role's credentials, and writes each invocation's log to
+CloudWatch Logs as Lambda does (START, the output, END, REPORT).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import json
 import shutil
 import tempfile
+import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,9 +40,17 @@ from lambdafan.local_cloud.async_invokes import (
 )
 from lambdafan.local_cloud.code_store import CodeNotFound, CodeStore, uploaded_zip
 from lambdafan.local_cloud.invocation_log import InvocationLog, InvocationRecord
-from lambdafan.local_cloud.invoker import Credentials, FunctionConfig, Invoker, Outcome
+from lambdafan.local_cloud.invoker import (
+    Credentials,
+    FunctionConfig,
+    Invoker,
+    Outcome,
+    log_stream_name,
+)
 from lambdafan.local_cloud.moto_clients import MotoClients
 from lambdafan.local_cloud.proxy import Caller, InvokeRequest, Proxy, Reply
+from lambdafan.local_cloud.role_audit import Finding, RoleAudit, describe
+from lambdafan.local_cloud.schedules import ScheduledTarget, Scheduler
 
 DEFAULT_REGION = "us-east-1"  # for a caller whose request named none
 
@@ -68,7 +81,24 @@ class LocalCloud:
         self._sleep = sleep
         self._clock = clock
         self._moto = MotoClients(self.moto_endpoint)
-        self._proxy = Proxy(self.moto_endpoint, invoke=self._on_invoke, capture_code=self._on_code)
+        self._audit = RoleAudit()
+        self._roles: dict[str, str] = {}  # function name -> its role's ARN, for the audit
+        self._reported: set[tuple[str, str]] = set()  # (function, action) found and logged
+        self._reported_lock = threading.Lock()
+        self._proxy = Proxy(
+            self.moto_endpoint,
+            invoke=self._on_invoke,
+            capture_code=self._on_code,
+            observe=lambda caller, action: self._audit.observe(caller.access_key_id, action),
+        )
+        # Rules are read as the runtime, so in moto's default account, where the CLI deploys.
+        self._schedules = Scheduler(
+            lambda region: self._client("events", Caller(None, region, None)),
+            [],
+            fire=self._on_schedule,
+            clock=lambda: datetime.datetime.fromtimestamp(self._clock(), datetime.timezone.utc),
+            on_note=self._log.note,
+        )
 
     # -- the public surface -------------------------------------------------------------------
 
@@ -81,16 +111,27 @@ class LocalCloud:
     def invocations(self) -> list[InvocationRecord]:
         return self._log.records()
 
+    def role_findings(self) -> list[Finding]:
+        """Actions a function called that its role's policies do not allow (Resource and
+        Condition not evaluated: a missing action shows, a too-narrow resource does not)."""
+        return self._audit.findings(self._role_policies)
+
+    def fire_rule(self, name: str, region: str) -> int:
+        """Fire an EventBridge rule's targets now, as its schedule would; how many it invoked."""
+        return len(self._schedules.fire_rule(name, region))
+
     def wait_idle(self, timeout_s: float = 30) -> bool:
         """Wait for every async event (and the events they started) to finish."""
         return self._events.wait_idle(timeout_s)
 
     def start(self) -> LocalCloud:
         self._proxy.start()
+        self._schedules.start()
         return self
 
     def stop(self, events_timeout_s: float = 30) -> None:
         """Let running async events finish (their code calls the proxy), then stop."""
+        self._schedules.stop()
         self._events.wait_idle(events_timeout_s)
         self._proxy.stop()
         if self._own_dir:
@@ -109,10 +150,20 @@ class LocalCloud:
 
     # -- the proxy's callbacks ----------------------------------------------------------------
 
-    def _on_code(self, body: bytes, create: bool) -> None:
+    def _on_code(self, body: bytes, create: bool, caller: Caller) -> None:
         data = uploaded_zip(body, create=create)
         if data is not None:
             self._code.add(data)
+        # A schedule targeting a function is put where the function is: watch that region.
+        self._schedules.watch(caller.region or DEFAULT_REGION)
+
+    def _on_schedule(self, target: ScheduledTarget) -> None:
+        region = target.target_arn.split(":")[3]
+        caller = Caller(None, region, None)
+        configuration = self._client("lambda", caller).get_function_configuration(
+            FunctionName=target.target_arn
+        )
+        self._submit_event(FunctionConfig.from_configuration(configuration), target.payload, caller)
 
     def _on_invoke(self, request: InvokeRequest) -> Reply | None:
         client = self._client("lambda", request.caller)
@@ -157,26 +208,48 @@ class LocalCloud:
                               None, None, 0)  # fmt: skip
         else:
             credentials = self._role_credentials(function)
+            self._audit.register(credentials.access_key_id, function.name, request_id)
+            self._roles[function.name] = function.role_arn
             outcome = self._invoker.run(
                 function, task_root, credentials, self.endpoint, event, request_id
             )
-        self._log.add(
-            InvocationRecord(
-                function=function.name,
-                request_id=request_id,
-                invocation_type=kind,
-                attempt=attempt,
-                started=started,
-                duration_ms=outcome.duration_ms,
-                startup_ms=outcome.startup_ms,
-                init_ms=outcome.init_ms,
-                peak_memory_kb=outcome.peak_memory_kb,
-                memory_limit_mb=function.memory_mb,
-                error_type=outcome.error_type,
-                log=outcome.log,
-            )
+        record = InvocationRecord(
+            function=function.name,
+            request_id=request_id,
+            invocation_type=kind,
+            attempt=attempt,
+            started=started,
+            duration_ms=outcome.duration_ms,
+            startup_ms=outcome.startup_ms,
+            init_ms=outcome.init_ms,
+            peak_memory_kb=outcome.peak_memory_kb,
+            memory_limit_mb=function.memory_mb,
+            error_type=outcome.error_type,
+            log=outcome.log,
         )
+        self._log.add(record)
+        self._write_logs(function, record)
         return outcome
+
+    def _write_logs(self, function: FunctionConfig, record: InvocationRecord) -> None:
+        """The invocation's output in CloudWatch Logs, framed as Lambda frames it, so
+        `lambdafan logs` and a REPORT line's figures read the same as on AWS."""
+        logs = self._client("logs", self._role_caller(function), function.region)
+        group = f"/aws/lambda/{function.name}"
+        stream = log_stream_name(function, record.request_id)
+        millis = int(record.started * 1000)
+        lines = [f"START RequestId: {record.request_id} Version: {function.version}"]
+        lines += [line for line in record.log.splitlines() if line.strip()]
+        lines += [f"LOCALCLOUD ROLE CHECK: {line}" for line in self._new_findings(function)]
+        lines += [f"END RequestId: {record.request_id}", record.report_line()]
+        events = [{"timestamp": millis, "message": line} for line in lines]
+        try:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_group(logGroupName=group)  # as Lambda does, when the role may
+            logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        except ClientError as exc:
+            self._log.note(f"could not write {function.name}'s log to {group}: {exc}")
 
     def _submit_event(self, function: FunctionConfig, event: bytes, caller: Caller) -> str:
         request_id = str(uuid.uuid4())
@@ -234,6 +307,43 @@ class LocalCloud:
             }
             self._client("events", caller, region).put_events(Entries=[entry])
 
+    # -- the role audit ------------------------------------------------------------------------
+
+    def _new_findings(self, function: FunctionConfig) -> list[str]:
+        """The function's findings not yet logged, as lines for this invocation's log."""
+        try:
+            found = self._audit.findings(
+                lambda name: self._role_policies(name) if name == function.name else []
+            )
+        except ClientError as exc:
+            return [f"could not read {function.name}'s role policies: {exc}"]
+        lines = []
+        for finding in found:
+            if (
+                finding.function == function.name
+                and (key := (finding.function, finding.action)) not in self._reported
+            ):
+                self._reported.add(key)
+                lines.append(describe(finding))
+        return lines
+
+    def _role_policies(self, function_name: str) -> list[dict[str, Any]]:
+        """The policy documents of the function's role: inline and attached."""
+        role_arn = self._roles.get(function_name)
+        if role_arn is None:
+            return []
+        iam = self._client("iam", Caller(None, DEFAULT_REGION, None))
+        role = role_arn.rsplit("/", 1)[-1]
+        documents = [
+            _document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+            for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+        ]
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
+            answer = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)
+            documents.append(_document(answer["PolicyVersion"]["Document"]))
+        return documents
+
     # -- moto, as the caller or the function's role -------------------------------------------
 
     def _event_invoke_config(
@@ -261,3 +371,10 @@ class LocalCloud:
         """A client to moto itself (not the proxy) that moto takes for `caller`."""
         region = region or caller.region or DEFAULT_REGION
         return self._moto.get(service, region, caller.access_key_id, caller.session_token)
+
+
+def _document(value: Any) -> dict[str, Any]:
+    """A policy document as IAM returns it: parsed by boto3, or URL-encoded JSON text."""
+    if isinstance(value, str):
+        value = json.loads(urllib.parse.unquote(value))
+    return dict(value)

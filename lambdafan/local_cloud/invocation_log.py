@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections.abc import Callable
@@ -30,6 +31,22 @@ class InvocationRecord:
     def ok(self) -> bool:
         return self.error_type is None
 
+    def report_line(self) -> str:
+        """Lambda's REPORT line for this invocation, as it appears in CloudWatch Logs."""
+        used_mb = -(-self.peak_memory_kb // 1024)
+        fields = [
+            f"REPORT RequestId: {self.request_id}",
+            f"Duration: {self.duration_ms:.2f} ms",
+            f"Billed Duration: {math.ceil(self.duration_ms)} ms",
+            f"Memory Size: {self.memory_limit_mb} MB",
+            f"Max Memory Used: {used_mb} MB",
+        ]
+        if self.init_ms is not None:
+            fields.append(f"Init Duration: {self.init_ms:.2f} ms")
+        if not self.ok:
+            fields.append(f"Status: {self.error_type}")
+        return "\t".join(fields)
+
     def line(self) -> str:
         status = "ok" if self.ok else self.error_type
         startup = f"{self.startup_ms:.0f} ms" if self.startup_ms is not None else "-"
@@ -54,6 +71,12 @@ class InvocationLog:
         out = self._stream()
         if out is not None:
             print(record.line(), file=out, flush=True)
+
+    def note(self, message: str) -> None:
+        """Something the runtime could not do, said on the stream (not a record)."""
+        out = self._stream()
+        if out is not None:
+            print(f"local cloud: {message}", file=out, flush=True)
 
     def records(self, function: str | None = None) -> list[InvocationRecord]:
         with self._lock:

@@ -9,10 +9,12 @@ environment is Lambda's variables, the function's own, the execution role's cred
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ from lambdafan.lambda_runtime import RUNTIME_MODULES
 BOOTSTRAP = Path(__file__).resolve().parent / "bootstrap.py"
 LOG_TAIL_BYTES = 4096  # what Lambda returns in X-Amz-Log-Result
 MEMORY_POLL_S = 0.02
+TREE_POLL_EVERY = 10  # polls: the process tree's memory every 200 ms
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def child_environment(
         "AWS_LAMBDA_FUNCTION_VERSION": function.version,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
         "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-        "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[{function.version}]{request_id}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name(function, request_id),
         "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
@@ -149,14 +152,55 @@ def child_environment(
     return {**lambda_vars, **function.environment}
 
 
+def log_stream_name(function: FunctionConfig, request_id: str) -> str:
+    """The invocation's log stream: one per invocation, as every local invocation is cold."""
+    return f"local/[{function.version}]{request_id}"
+
+
 def timeout_error(request_id: str, timeout_s: int) -> bytes:
     message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
     return json.dumps({"errorMessage": message, "errorType": "Sandbox.Timedout"}).encode()
 
 
+def out_of_memory_error(request_id: str) -> bytes:
+    message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+    return json.dumps({"errorMessage": message, "errorType": "Runtime.OutOfMemory"}).encode()
+
+
 def exit_error(request_id: str, returncode: int) -> bytes:
     message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {returncode}"
     return json.dumps({"errorMessage": message, "errorType": "Runtime.ExitError"}).encode()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process below it (children of any of their threads)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as children:
+                    todo.extend(int(child) for child in children.read().split())
+            except OSError:
+                continue
+    return found
+
+
+def read_pss_kb(pid: int) -> int:
+    """A process's proportional set size: its share of pages it shares with others (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def read_vm_hwm_kb(pid: int) -> int:
@@ -209,7 +253,7 @@ class Invoker:
                 "memory_mb": function.memory_mb,
                 "request_id": request_id,
                 "log_group_name": f"/aws/lambda/{function.name}",
-                "log_stream_name": f"local/[{function.version}]{request_id}",
+                "log_stream_name": log_stream_name(function, request_id),
                 "deadline_ms": int((started + function.timeout_s) * 1000),
                 "result_file": str(result_file),
             }
@@ -222,10 +266,16 @@ class Invoker:
                     stderr=subprocess.STDOUT,
                     env=env,
                     cwd=task_root,
+                    # Its own process group: the processes the handler starts (a Worker's
+                    # sandbox) end with it, as Lambda's execution environment ends.
+                    start_new_session=True,
                 )
-                peak = _MemoryWatch(process.pid)
-                timed_out = _feed_and_wait(process, event, function.timeout_s)
-                peak.stop()
+                peak = _MemoryWatch(process.pid, limit_kb=function.memory_mb * 1024)
+                try:
+                    timed_out = _feed_and_wait(process, event, function.timeout_s)
+                finally:
+                    peak.stop()
+                    _kill_group(process.pid)
             duration_ms = (self._clock() - started) * 1000
             log_text = log_file.read_text(encoding="utf-8", errors="replace")
             document = _read_result(result_file)
@@ -245,7 +295,9 @@ class Invoker:
             init_ms=since_start("module_imported"),
             peak_memory_kb=outcome_peak,
         )
-        if timed_out:
+        if peak.exceeded:
+            payload, error_type = out_of_memory_error(request_id), "Runtime.OutOfMemory"
+        elif timed_out:
             payload, error_type = timeout_error(request_id, function.timeout_s), "Sandbox.Timedout"
         elif document is None:
             payload, error_type = exit_error(request_id, process.returncode), "Runtime.ExitError"
@@ -268,10 +320,15 @@ def _feed_and_wait(process: subprocess.Popen[bytes], event: bytes, timeout_s: fl
     try:
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        process.kill()
+        _kill_group(process.pid)
         process.wait()
         return True
     return False
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left of it
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _read_result(path: Path) -> dict[str, Any] | None:
@@ -283,10 +340,19 @@ def _read_result(path: Path) -> dict[str, Any] | None:
 
 
 class _MemoryWatch:
-    """Polls a child's VmHWM until stopped: its peak even when it is killed."""
+    """Polls a child's memory until stopped: its peak even when it is killed. Past `limit_kb`
+    (the function's MemorySize) it kills the child's process group, as Lambda does.
 
-    def __init__(self, pid: int, interval_s: float = MEMORY_POLL_S) -> None:
+    Lambda counts the whole execution environment, so the peak is the larger of the child's
+    own VmHWM (read often: cheap) and the sum of its process tree's PSS (read less often: a
+    Worker's sandbox is a dozen processes sharing the pages they were forked with, which PSS
+    counts once and RSS would count in each).
+    """
+
+    def __init__(self, pid: int, limit_kb: int, interval_s: float = MEMORY_POLL_S) -> None:
         self.peak_kb = 0
+        self.exceeded = False
+        self._limit_kb = limit_kb
         self._pid = pid
         self._interval_s = interval_s
         self._done = threading.Event()
@@ -294,8 +360,18 @@ class _MemoryWatch:
         self._thread.start()
 
     def _watch(self) -> None:
+        polls = 0
         while True:
-            self.peak_kb = max(self.peak_kb, read_vm_hwm_kb(self._pid))
+            peak = read_vm_hwm_kb(self._pid)
+            if polls % TREE_POLL_EVERY == 0:
+                tree = process_tree(self._pid)
+                if len(tree) > 1:
+                    peak = max(peak, sum(read_pss_kb(pid) for pid in tree))
+            self.peak_kb = max(self.peak_kb, peak)
+            if self.peak_kb > self._limit_kb and not self.exceeded:
+                self.exceeded = True
+                _kill_group(self._pid)
+            polls += 1
             if self._done.wait(self._interval_s):
                 return
 

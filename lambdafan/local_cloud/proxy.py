@@ -1,8 +1,9 @@
 """The HTTP endpoint: every request forwarded byte for byte to moto, except Lambda's Invoke.
 
 Routing is a pure function of method and path. CreateFunction and UpdateFunctionCode are
-forwarded too, after their zip is handed to `capture_code`; Invoke goes to `invoke`, which may
-answer None to let moto answer instead (a function it does not know, say).
+forwarded too, after their zip (and who sent it) is handed to `capture_code`; Invoke goes to
+`invoke`, which may answer None to let moto answer instead (a function it does not know, say).
+Every request's IAM action, with who signed it, goes to `observe`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from lambdafan.local_cloud.role_audit import action_of, needs_body
 
 CHUNK = 64 * 1024
 # Not forwarded either way: they describe one hop, not the message.
@@ -84,7 +87,8 @@ class Proxy:
         upstream: str,
         *,
         invoke: Callable[[InvokeRequest], Reply | None],
-        capture_code: Callable[[bytes, bool], None],
+        capture_code: Callable[[bytes, bool, Caller], None],
+        observe: Callable[[Caller, str | None], None] | None = None,
         port: int = 0,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
@@ -94,6 +98,7 @@ class Proxy:
         self._upstream_port = parsed.port or 80
         self._invoke = invoke
         self._capture_code = capture_code
+        self._observe = observe
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -155,12 +160,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         split = urllib.parse.urlsplit(self.path)
         target = route(self.command, split.path)
+        caller = Caller.from_headers(
+            self.headers.get("Authorization", ""), self.headers.get("X-Amz-Security-Token")
+        )
         if target.kind == "forward":
-            self._forward(body=None)
+            # Most bodies stream through unread; a query-protocol call names its action there.
+            read = self.owner._observe is not None and needs_body(split.query, self.headers)
+            body = self._read_body() if read else None
+            self._report(caller, split, body)
+            self._forward(body=body)
             return
         body = self._read_body()
+        self._report(caller, split, body)
         if target.kind in ("create", "update-code"):
-            self.owner._capture_code(body, target.kind == "create")
+            self.owner._capture_code(body, target.kind == "create", caller)
             self._forward(body=body)
             return
         assert target.function is not None
@@ -171,15 +184,18 @@ class _Handler(BaseHTTPRequestHandler):
             invocation_type=self.headers.get("X-Amz-Invocation-Type") or "RequestResponse",
             log_type=self.headers.get("X-Amz-Log-Type"),
             payload=body,
-            caller=Caller.from_headers(
-                self.headers.get("Authorization", ""), self.headers.get("X-Amz-Security-Token")
-            ),
+            caller=caller,
         )
         reply = self.owner._invoke(request)
         if reply is None:
             self._forward(body=body)
         else:
             self._reply(reply)
+
+    def _report(self, caller: Caller, split: urllib.parse.SplitResult, body: bytes | None) -> None:
+        if self.owner._observe is not None:
+            action = action_of(self.command, split.path, split.query, self.headers, body)
+            self.owner._observe(caller, action)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -249,16 +249,26 @@ def _applies(statement: Mapping[str, Any], action: str) -> bool:
     return False
 
 
+def _denies_every_call(statement: Mapping[str, Any]) -> bool:
+    """A Deny that applies whatever the call's resource and context: no Condition, Resource `*`.
+    A narrower one (lambdafan's "never the excluded accounts' roles") cannot be judged here."""
+    resource = statement.get("Resource")
+    return "Condition" not in statement and resource in ("*", ["*"])
+
+
 def allowed(action: str, documents: Iterable[Mapping[str, Any]]) -> bool:
-    """Whether some Allow statement covers `action` and no Deny does. Actions only: Resource and
-    Condition are not evaluated, so this flags a missing action, not a resource out of scope."""
+    """Whether some Allow statement covers `action` and no unconditional Deny does. Actions
+    only: Resource and Condition are not evaluated, so this flags a missing action, not a
+    resource out of scope (and a Deny scoped to some resources or conditions is not decisive)."""
     allow = False
     for document in documents:
         for statement in _statements(document):
             if not _applies(statement, action):
                 continue
             if statement.get("Effect") == "Deny":
-                return False
+                if _denies_every_call(statement):
+                    return False
+                continue
             allow = allow or statement.get("Effect") == "Allow"
     return allow
 

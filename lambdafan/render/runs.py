@@ -18,9 +18,12 @@ def print_summary(summary: RunSummary) -> None:
     console.print(Text(format_summary(summary), style=style))
 
 
-def print_notification(text: str) -> None:
-    """The Notifier's summary, as it would be posted."""
-    console.print("\n[bold]Notifier summary[/] (what Slack, email or SNS would receive):")
+def print_notification(text: str, via: str | None = None) -> None:
+    """The Notifier's summary: as it was sent `via` a channel, or as it would be posted."""
+    if via:
+        console.print(f"\n[bold]Notifier summary[/] (what it sent to {via}):")
+    else:
+        console.print("\n[bold]Notifier summary[/] (what Slack, email or SNS would receive):")
     console.print(text, markup=False, highlight=False)
 
 
