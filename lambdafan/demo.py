@@ -9,6 +9,8 @@ and the config a newcomer would write for it.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -63,6 +65,18 @@ def demo_cloud(keep: bool) -> Iterator[RunningCloud]:
         raise
     if not keep:
         cloud.stop()
+
+
+@contextmanager
+def demo_folder(keep: bool) -> Iterator[Path]:
+    """A new folder for the demo's config; removed at the end unless `keep` (the commands the
+    kept demo prints name the config in it)."""
+    folder = Path(tempfile.mkdtemp(prefix="lambdafan-demo-"))
+    try:
+        yield folder
+    finally:
+        if not keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -57,7 +54,7 @@ def demo(
       lambdafan demo
       lambdafan demo --accounts 30 --keep
     """
-    with demo_aws.demo_cloud(keep) as cloud:
+    with demo_aws.demo_cloud(keep) as cloud, demo_aws.demo_folder(keep) as folder:
         demo_aws.use_demo_environment(cloud.endpoint)
         step(f"Started a fake AWS (moto) with a local Lambda runtime at {cloud.endpoint}")
         aws = Aws.connect(region=demo_aws.DEMO_REGION, threads=DEFAULT_THREADS)
@@ -68,7 +65,6 @@ def demo(
             f"Created an organization of {len(org.accounts)} accounts ({in_ou} in OU "
             f"{org.ou_id}), each with EC2 instances, an S3 bucket and an IAM user"
         )
-        folder = Path(tempfile.mkdtemp(prefix="lambdafan-demo-"))
         config_path = demo_aws.write_demo_config(folder, inbox)
         fleet = load_config(config_path)
         step(f"Deploying fleet {fleet.fleet} (config: {config_path})")
@@ -89,8 +85,6 @@ def demo(
         print_invocations(_reports(aws, settings.fleet, notified=sent is not None))
         if keep:
             print_kept_demo(cloud.endpoint, cloud.pid, config_path)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     raise typer.Exit(0 if summary.ok else 1)
 
 
