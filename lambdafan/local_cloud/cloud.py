@@ -200,6 +200,7 @@ class LocalCloud:
         self, function: FunctionConfig, event: bytes, request_id: str, kind: str, attempt: int
     ) -> Outcome:
         started = self._clock()
+        credentials = self._role_credentials(function)
         try:
             task_root = self._code.task_root(function.code_sha256)
         except CodeNotFound as exc:
@@ -207,7 +208,6 @@ class LocalCloud:
             outcome = Outcome(json.dumps(message).encode(), "LocalCloud.CodeNotFound", "", 0.0,
                               None, None, 0)  # fmt: skip
         else:
-            credentials = self._role_credentials(function)
             self._audit.register(credentials.access_key_id, function.name, request_id)
             self._roles[function.name] = function.role_arn
             outcome = self._invoker.run(
@@ -228,21 +228,27 @@ class LocalCloud:
             log=outcome.log,
         )
         self._log.add(record)
-        self._write_logs(function, record)
+        self._write_logs(function, record, credentials)
         return outcome
 
-    def _write_logs(self, function: FunctionConfig, record: InvocationRecord) -> None:
+    def _write_logs(
+        self, function: FunctionConfig, record: InvocationRecord, credentials: Credentials
+    ) -> None:
         """The invocation's output in CloudWatch Logs, framed as Lambda frames it, so
-        `lambdafan logs` and a REPORT line's figures read the same as on AWS."""
-        logs = self._client("logs", self._role_caller(function), function.region)
+        `lambdafan logs` and a REPORT line's figures read the same as on AWS. Written once it
+        has ended: START at its start, the rest at its end (the output carries no times)."""
+        caller = Caller(credentials.access_key_id, function.region, credentials.session_token)
+        logs = self._client("logs", caller)
         group = f"/aws/lambda/{function.name}"
         stream = log_stream_name(function, record.request_id)
-        millis = int(record.started * 1000)
-        lines = [f"START RequestId: {record.request_id} Version: {function.version}"]
-        lines += [line for line in record.log.splitlines() if line.strip()]
+        started = int(record.started * 1000)
+        ended = started + int(record.duration_ms)
+        lines = [line for line in record.log.splitlines() if line.strip()]
         lines += [f"LOCALCLOUD ROLE CHECK: {line}" for line in self._new_findings(function)]
         lines += [f"END RequestId: {record.request_id}", record.report_line()]
-        events = [{"timestamp": millis, "message": line} for line in lines]
+        start = f"START RequestId: {record.request_id} Version: {function.version}"
+        events = [{"timestamp": started, "message": start}]
+        events += [{"timestamp": ended, "message": line} for line in lines]
         try:
             with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                 logs.create_log_group(logGroupName=group)  # as Lambda does, when the role may

@@ -193,22 +193,20 @@ def process_tree(pid: int) -> list[int]:
 
 def read_pss_kb(pid: int) -> int:
     """A process's proportional set size: its share of pages it shares with others (0 if gone)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kb(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def read_vm_hwm_kb(pid: int) -> int:
     """A live process's peak resident memory in KiB (0 once it is gone)."""
+    return _proc_kb(f"/proc/{pid}/status", "VmHWM:")
+
+
+def _proc_kb(path: str, field: str) -> int:
+    """A `field: N kB` line of a /proc file, in KiB (0 when the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
+        with open(path, encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass

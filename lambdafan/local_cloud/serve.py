@@ -116,9 +116,10 @@ def start_cloud(
 
 def _read_line(process: subprocess.Popen[bytes], timeout_s: float) -> str:
     """The first stdout line, or "" when the process exits or `timeout_s` passes first."""
-    assert process.stdout is not None
+    stdout = process.stdout
+    assert stdout is not None
     found: list[bytes] = []
-    reader = threading.Thread(target=lambda: found.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: found.append(stdout.readline()), daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout_s
     while reader.is_alive() and time.monotonic() < deadline and process.poll() is None:
