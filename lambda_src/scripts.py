@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lambda_src.settings import BUNDLED_SETTINGS
+
 Scope = Literal["region", "account"]
 SCOPES: tuple[Scope, ...] = ("region", "account")
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin_scripts"
@@ -189,7 +191,18 @@ def _where(exc: BaseException, path: Path) -> str:
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == target:
             line = frame.lineno
-    return f"{path}:{line}" if line else str(path)
+    shown = _shown_path(path)
+    return f"{shown}:{line}" if line else str(shown)
+
+
+def _shown_path(path: Path) -> Path:
+    """A script's path as the reader knows it: inside a bundle, relative to it (where Lambda
+    unpacked it says nothing: `user_scripts/boom.py`, not `/var/task/user_scripts/boom.py`)."""
+    root = BUNDLED_SETTINGS.parent
+    in_bundle = BUNDLED_SETTINGS.is_file()  # not when run from source
+    if in_bundle and path.is_absolute() and path.is_relative_to(root):
+        return path.relative_to(root)
+    return path
 
 
 def _describe(exc: BaseException) -> str:

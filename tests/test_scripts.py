@@ -261,6 +261,18 @@ def test_import_error_line_with_a_relative_path(
     assert message.startswith("bad.py:3: fails on import: ModuleNotFoundError")
 
 
+def test_a_bundled_script_is_named_by_its_place_in_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where Lambda (or the local runtime) unpacked the bundle says nothing to the reader.
+    monkeypatch.setattr("lambda_src.scripts.BUNDLED_SETTINGS", tmp_path / "fleet.json")
+    (tmp_path / "fleet.json").write_text("{}")
+    (tmp_path / "user_scripts").mkdir()
+    path = write(tmp_path / "user_scripts", "import os\n\nimport not_a_module\n" + VALID, "b.py")
+    message = error_of(path, load=True)
+    assert message.startswith("user_scripts/b.py:3: fails on import: ModuleNotFoundError")
+
+
 def test_import_is_checked_first(tmp_path: Path) -> None:
     """A script that cannot be used is never imported (its top level is not run)."""
     marker = tmp_path / "ran"

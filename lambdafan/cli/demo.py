@@ -9,16 +9,17 @@ import typer
 
 from lambda_src import names, table
 from lambda_src.dynamo_store import DynamoStore
-from lambda_src.notifier import format_summary
+from lambda_src.notifier import RunSummary, format_summary
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
 from lambdafan.cli.options import user_errors
-from lambdafan.cli.run import run_deployed
+from lambdafan.cli.run import SIGINT_EXIT, run_deployed
 from lambdafan.config import load_config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import deploy_fleet
 from lambdafan.local import DEFAULT_THREADS
 from lambdafan.log_events import parse_report
+from lambdafan.render.console import stopped
 from lambdafan.render.demo import FunctionReports, print_invocations, print_kept_demo, step
 from lambdafan.render.deploy import DeployProgress
 from lambdafan.render.records import print_records
@@ -54,6 +55,15 @@ def demo(
       lambdafan demo
       lambdafan demo --accounts 30 --keep
     """
+    try:
+        summary = _demo(accounts, keep, limit)
+    except KeyboardInterrupt:
+        stopped("interrupted: the demo's fake AWS is stopped")
+        raise typer.Exit(SIGINT_EXIT) from None
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+def _demo(accounts: int, keep: bool, limit: int) -> RunSummary:
     with demo_aws.demo_cloud(keep) as cloud, demo_aws.demo_folder(keep) as folder:
         demo_aws.use_demo_environment(cloud.endpoint)
         step(f"Started a fake AWS (moto) with a local Lambda runtime at {cloud.endpoint}")
@@ -85,7 +95,7 @@ def demo(
         print_invocations(_reports(aws, settings.fleet, notified=sent is not None))
         if keep:
             print_kept_demo(cloud.endpoint, cloud.pid, config_path)
-    raise typer.Exit(0 if summary.ok else 1)
+    return summary
 
 
 def _reports(aws: Aws, fleet: str, notified: bool) -> list[FunctionReports]:

@@ -55,6 +55,10 @@ from lambdafan.local_cloud.schedules import ScheduledTarget, Scheduler
 DEFAULT_REGION = "us-east-1"  # for a caller whose request named none
 
 
+class CloudStopping(RuntimeError):
+    """An invocation asked for while the cloud shuts down (its invocations killed)."""
+
+
 class LocalCloud:
     """A proxy on a free 127.0.0.1 port in front of `moto_endpoint` that runs Lambda `Invoke`."""
 
@@ -80,6 +84,7 @@ class LocalCloud:
         self._retry_delays_s = tuple(retry_delays_s)
         self._sleep = sleep
         self._clock = clock
+        self._stopping = False  # set once: no invocation starts after it
         self._moto = MotoClients(self.moto_endpoint)
         self._audit = RoleAudit()
         self._roles: dict[str, str] = {}  # function name -> its role's ARN, for the audit
@@ -129,9 +134,13 @@ class LocalCloud:
         self._schedules.start()
         return self
 
-    def stop(self, events_timeout_s: float = 30) -> None:
-        """Let running async events finish (their code calls the proxy), then stop."""
+    def stop(self, events_timeout_s: float = 30, *, kill_running: bool = False) -> None:
+        """Let running async events finish (their code calls the proxy), then stop; or, with
+        `kill_running`, kill the invocations under way first (Ctrl-C, SIGTERM)."""
         self._schedules.stop()
+        if kill_running:
+            self._stopping = True
+            self._invoker.kill_running()
         self._events.wait_idle(events_timeout_s)
         self._proxy.stop()
         if self._own_dir:
@@ -199,6 +208,8 @@ class LocalCloud:
     def _run(
         self, function: FunctionConfig, event: bytes, request_id: str, kind: str, attempt: int
     ) -> Outcome:
+        if self._stopping:
+            raise CloudStopping(f"not running {function.name}: the local cloud is stopping")
         started = self._clock()
         credentials = self._role_credentials(function)
         try:
@@ -261,6 +272,14 @@ class LocalCloud:
         request_id = str(uuid.uuid4())
 
         def work() -> None:
+            try:
+                run_and_deliver()
+            except Exception as exc:  # a thread of its own: nobody else would hear of it
+                self._log.note(f"async invoke of {function.name} ({request_id}): {exc!r}")
+
+        def run_and_deliver() -> None:
+            if self._stopping:
+                return
             policy = EventPolicy.from_config(self._event_invoke_config(function, caller))
             outcome, attempts = run_event(
                 lambda n: self._run(function, event, request_id, "Event", n),
@@ -269,7 +288,7 @@ class LocalCloud:
                 sleep=self._sleep,
             )
             destination = destination_for(policy, outcome)
-            if destination is None:
+            if destination is None or self._stopping:
                 return
             record = destination_record(
                 request_id=request_id,

@@ -227,6 +227,15 @@ class Invoker:
         self._python = python
         self._clock = clock
         self._runtime_lib = build_runtime_lib(work_dir / "runtime", runtime_locations())
+        self._running: set[int] = set()  # process group ids of invocations under way
+        self._running_lock = threading.Lock()
+
+    def kill_running(self) -> None:
+        """Kill every invocation under way, with the processes it started (shutting down)."""
+        with self._running_lock:
+            groups = list(self._running)
+        for group in groups:
+            _kill_group(group)
 
     def run(
         self,
@@ -268,12 +277,16 @@ class Invoker:
                     # sandbox) end with it, as Lambda's execution environment ends.
                     start_new_session=True,
                 )
+                with self._running_lock:
+                    self._running.add(process.pid)
                 peak = _MemoryWatch(process.pid, limit_kb=function.memory_mb * 1024)
                 try:
                     timed_out = _feed_and_wait(process, event, function.timeout_s)
                 finally:
                     peak.stop()
                     _kill_group(process.pid)
+                    with self._running_lock:
+                        self._running.discard(process.pid)
             duration_ms = (self._clock() - started) * 1000
             log_text = log_file.read_text(encoding="utf-8", errors="replace")
             document = _read_result(result_file)

@@ -32,8 +32,11 @@ def _free_port() -> int:
 
 # moto's server logs every request to stderr (werkzeug's access log): unread, that pipe would
 # fill and stall the server; written to a file, it would grow for as long as the server runs.
+# It ignores SIGINT: Ctrl-C reaches the terminal's whole process group, and the server must
+# outlive what still calls it while its parent shuts down (which then stops it).
 _QUIET_SERVER = (
-    "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "
+    "import logging, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "logging.getLogger('werkzeug').setLevel(logging.ERROR); "
     "from moto.server import main; main(sys.argv[1:])"
 )
 

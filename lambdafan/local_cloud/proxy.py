@@ -99,7 +99,7 @@ class Proxy:
         self._invoke = invoke
         self._capture_code = capture_code
         self._observe = observe
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -130,6 +130,13 @@ class Proxy:
             owner = proxy
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client gone mid-reply, or the cloud shutting down: the caller sees its own error
+        # (a closed connection, a 502); a traceback per request here would drown the terminal.
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -215,16 +222,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.owner._upstream_host, self.owner._upstream_port, timeout=300
         )
         try:
-            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-            for name, value in self.headers.items():
-                if name.lower() not in HOP_HEADERS:
-                    upstream.putheader(name, value)
-            upstream.endheaders()
-            if body is not None:
-                upstream.send(body)
-            else:
-                self._stream_request_body(upstream)
-            response = upstream.getresponse()
+            try:
+                upstream.putrequest(
+                    self.command, self.path, skip_host=True, skip_accept_encoding=True
+                )
+                for name, value in self.headers.items():
+                    if name.lower() not in HOP_HEADERS:
+                        upstream.putheader(name, value)
+                upstream.endheaders()
+                if body is not None:
+                    upstream.send(body)
+                else:
+                    self._stream_request_body(upstream)
+                response = upstream.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                # moto is gone (shutting down) or broke the connection: a gateway's answer.
+                self.close_connection = True
+                self._reply(Reply(502, f"local cloud: moto did not answer: {exc}".encode()))
+                return
             self._relay(response)
         finally:
             upstream.close()

@@ -2,7 +2,7 @@
 
 Starts moto's server (a child), the runtime in front of it, prints one JSON line on stdout
 (`{"endpoint": …, "moto": …, "pid": …}`, then nothing more there) and serves until SIGTERM or
-SIGINT, when it lets running async invocations finish briefly and stops both. What `demo`
+SIGINT, when it kills the invocations under way and stops both. What `demo`
 starts, and what `demo --keep` leaves running.
 """
 
@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
             while not stop.wait(1.0):
                 pass
-            cloud.stop(events_timeout_s=STOP_EVENTS_TIMEOUT_S)
+            # Asked to stop (Ctrl-C, `kill`): now, not after the invocations under way.
+            cloud.stop(events_timeout_s=STOP_EVENTS_TIMEOUT_S, kill_running=True)
     except LambdafanError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

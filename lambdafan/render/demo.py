@@ -14,7 +14,7 @@ from lambdafan.render.console import console
 
 def step(message: str) -> None:
     """A demo step: a bold arrow and one line."""
-    console.print(f"\n[bold cyan]▶[/] [bold]{message}[/]", soft_wrap=True)
+    console.print(f"\n[bold cyan]▶[/] [bold]{message}[/]")
 
 
 @dataclass(frozen=True)
