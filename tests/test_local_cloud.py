@@ -174,6 +174,24 @@ def test_the_handler_calls_aws_as_its_execution_role(lam: Any) -> None:
     assert arn == f"arn:aws:sts::123456789012:assumed-role/{ROLE}/whoami"
 
 
+def test_a_call_the_role_does_not_allow_is_found_and_logged(cloud: LocalCloud, lam: Any) -> None:
+    iam = boto3.client("iam", endpoint_url=cloud.endpoint)
+    only_logs = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "logs:*", "Resource": "*"}
+    ]}  # fmt: skip
+    iam.put_role_policy(RoleName=ROLE, PolicyName="p", PolicyDocument=json.dumps(only_logs))
+    create(lam, "whoami", "app.whoami")
+    invoke(lam, "whoami")
+    invoke(lam, "whoami")
+
+    found = [(f.function, f.action, f.count) for f in cloud.role_findings()]
+    assert found == [("whoami", "sts:GetCallerIdentity", 2)]
+    logs = boto3.client("logs", endpoint_url=cloud.endpoint, region_name=REGION)
+    events = logs.filter_log_events(logGroupName="/aws/lambda/whoami")["events"]
+    said = [e["message"] for e in events if e["message"].startswith("LOCALCLOUD ROLE CHECK:")]
+    assert len(said) == 1 and "sts:GetCallerIdentity" in said[0]  # once, not per invocation
+
+
 def test_a_functions_invoke_of_another_runs_through_the_runtime(
     cloud: LocalCloud, lam: Any
 ) -> None:

@@ -19,9 +19,7 @@ import datetime
 import json
 import shutil
 import tempfile
-import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,7 +47,8 @@ from lambdafan.local_cloud.invoker import (
 )
 from lambdafan.local_cloud.moto_clients import MotoClients
 from lambdafan.local_cloud.proxy import Caller, InvokeRequest, Proxy, Reply
-from lambdafan.local_cloud.role_audit import Finding, RoleAudit, describe
+from lambdafan.local_cloud.role_audit import Finding
+from lambdafan.local_cloud.role_check import RoleCheck
 from lambdafan.local_cloud.schedules import ScheduledTarget, Scheduler
 
 DEFAULT_REGION = "us-east-1"  # for a caller whose request named none
@@ -86,15 +85,12 @@ class LocalCloud:
         self._clock = clock
         self._stopping = False  # set once: no invocation starts after it
         self._moto = MotoClients(self.moto_endpoint)
-        self._audit = RoleAudit()
-        self._roles: dict[str, str] = {}  # function name -> its role's ARN, for the audit
-        self._reported: set[tuple[str, str]] = set()  # (function, action) found and logged
-        self._reported_lock = threading.Lock()
+        self._roles = RoleCheck(lambda: self._client("iam", Caller(None, DEFAULT_REGION, None)))
         self._proxy = Proxy(
             self.moto_endpoint,
             invoke=self._on_invoke,
             capture_code=self._on_code,
-            observe=lambda caller, action: self._audit.observe(caller.access_key_id, action),
+            observe=lambda caller, action: self._roles.audit.observe(caller.access_key_id, action),
         )
         # Rules are read as the runtime, so in moto's default account, where the CLI deploys.
         self._schedules = Scheduler(
@@ -119,7 +115,7 @@ class LocalCloud:
     def role_findings(self) -> list[Finding]:
         """Actions a function called that its role's policies do not allow (Resource and
         Condition not evaluated: a missing action shows, a too-narrow resource does not)."""
-        return self._audit.findings(self._role_policies)
+        return self._roles.findings()
 
     def fire_rule(self, name: str, region: str) -> int:
         """Fire an EventBridge rule's targets now, as its schedule would; how many it invoked."""
@@ -219,8 +215,9 @@ class LocalCloud:
             outcome = Outcome(json.dumps(message).encode(), "LocalCloud.CodeNotFound", "", 0.0,
                               None, None, 0)  # fmt: skip
         else:
-            self._audit.register(credentials.access_key_id, function.name, request_id)
-            self._roles[function.name] = function.role_arn
+            self._roles.register(
+                credentials.access_key_id, function.name, function.role_arn, request_id
+            )
             outcome = self._invoker.run(
                 function, task_root, credentials, self.endpoint, event, request_id
             )
@@ -255,7 +252,7 @@ class LocalCloud:
         started = int(record.started * 1000)
         ended = started + int(record.duration_ms)
         lines = [line for line in record.log.splitlines() if line.strip()]
-        lines += [f"LOCALCLOUD ROLE CHECK: {line}" for line in self._new_findings(function)]
+        lines += [f"LOCALCLOUD ROLE CHECK: {line}" for line in self._role_check_lines(function)]
         lines += [f"END RequestId: {record.request_id}", record.report_line()]
         start = f"START RequestId: {record.request_id} Version: {function.version}"
         events = [{"timestamp": started, "message": start}]
@@ -332,42 +329,11 @@ class LocalCloud:
             }
             self._client("events", caller, region).put_events(Entries=[entry])
 
-    # -- the role audit ------------------------------------------------------------------------
-
-    def _new_findings(self, function: FunctionConfig) -> list[str]:
-        """The function's findings not yet logged, as lines for this invocation's log."""
+    def _role_check_lines(self, function: FunctionConfig) -> list[str]:
         try:
-            found = self._audit.findings(
-                lambda name: self._role_policies(name) if name == function.name else []
-            )
+            return self._roles.new_findings(function.name)
         except ClientError as exc:
             return [f"could not read {function.name}'s role policies: {exc}"]
-        lines = []
-        for finding in found:
-            if (
-                finding.function == function.name
-                and (key := (finding.function, finding.action)) not in self._reported
-            ):
-                self._reported.add(key)
-                lines.append(describe(finding))
-        return lines
-
-    def _role_policies(self, function_name: str) -> list[dict[str, Any]]:
-        """The policy documents of the function's role: inline and attached."""
-        role_arn = self._roles.get(function_name)
-        if role_arn is None:
-            return []
-        iam = self._client("iam", Caller(None, DEFAULT_REGION, None))
-        role = role_arn.rsplit("/", 1)[-1]
-        documents = [
-            _document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
-            for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
-        ]
-        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-            version = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]["DefaultVersionId"]
-            answer = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=version)
-            documents.append(_document(answer["PolicyVersion"]["Document"]))
-        return documents
 
     # -- moto, as the caller or the function's role -------------------------------------------
 
@@ -396,10 +362,3 @@ class LocalCloud:
         """A client to moto itself (not the proxy) that moto takes for `caller`."""
         region = region or caller.region or DEFAULT_REGION
         return self._moto.get(service, region, caller.access_key_id, caller.session_token)
-
-
-def _document(value: Any) -> dict[str, Any]:
-    """A policy document as IAM returns it: parsed by boto3, or URL-encoded JSON text."""
-    if isinstance(value, str):
-        value = json.loads(urllib.parse.unquote(value))
-    return dict(value)
