@@ -5,12 +5,16 @@ from __future__ import annotations
 import enum
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 
-from lambda_src import table
+from lambda_src import names, run_diff, table
+from lambda_src.run_report import MAX_EXAMPLES
+from lambda_src.scripts import ScriptError, describe_script
+from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 from lambdafan import results
 from lambdafan.checks import check_account_id
@@ -22,7 +26,8 @@ from lambdafan.cli.options import (
     options,
     user_errors,
 )
-from lambdafan.errors import UsageError
+from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.render import diff as show_diff
 from lambdafan.render import results as show
 from lambdafan.render.console import note, stdout_closed, stopped
 from lambdafan.render.records import print_records, write_jsonl
@@ -73,6 +78,20 @@ FollowOption = Annotated[
         "--follow", "-f", help="Print new results as a running run writes them, until done."
     ),
 ]
+DiffOption = Annotated[
+    bool,
+    typer.Option(
+        "--diff",
+        help="What changed since the previous complete run: records added, removed and "
+        f"changed per script, with the first examples ({MAX_EXAMPLES} of each kind, or --limit).",
+    ),
+]
+AgainstOption = Annotated[
+    str | None,
+    typer.Option(
+        "--against", help="With --diff: the run to compare with (default: the previous complete)."
+    ),
+]
 IntervalOption = Annotated[
     float, typer.Option(min=0.1, hidden=True, help="Seconds between reads with --follow.")
 ]
@@ -90,6 +109,8 @@ def results_command(
     limit: LimitOption = None,
     follow: FollowOption = False,
     interval: IntervalOption = results.DEFAULT_INTERVAL,
+    diff: DiffOption = False,
+    against: AgainstOption = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -101,6 +122,7 @@ def results_command(
       lambdafan results --run 20260101T000000Z-3f9a1c --format json | jq .instance_id
       lambdafan results --errors --region eu-west-1
       lambdafan results --follow          # watch the latest run until it completes
+      lambdafan results --diff            # what changed since the previous complete run
 
     --region filters results; the table itself is always read in the fleet's home_region.
     """
@@ -108,12 +130,16 @@ def results_command(
         check_account_id(account)
     if follow and output_format is ResultsFormat.csv:
         raise UsageError("--follow prints table or json: CSV needs every column before a row")
+    _check_diff_options(diff, against, account, script, region, errors, follow)
     opts = options(ctx, config, profile, None)
     fleet = opts.load()
     settings = fleet.to_settings()
     store = results.open_table(opts.aws(fleet), settings)
     try:
         with results.missing_table(settings.table_name):
+            if diff:
+                _show_diff(store, settings, run_id, against, output_format, limit)
+                return
             run = results.find_run(store, run_id, settings.table_name)
             query = results.ResultsQuery(
                 run_id=str(run["run_id"]),
@@ -132,6 +158,86 @@ def results_command(
     except BrokenPipeError:
         stdout_closed()
         raise typer.Exit(SIGPIPE_EXIT) from None
+
+
+def _check_diff_options(
+    diff: bool,
+    against: str | None,
+    account: str | None,
+    script: str | None,
+    region: str | None,
+    errors: bool,
+    follow: bool,
+) -> None:
+    if against is not None and not diff:
+        raise UsageError("--against names the run to compare with: use it with --diff")
+    if not diff:
+        return
+    given = {
+        "--account": account is not None,
+        "--script": script is not None,
+        "--region": region is not None,
+        "--errors": errors,
+        "--follow": follow,
+    }
+    extra = [name for name, on in given.items() if on]
+    if extra:
+        raise UsageError(f"--diff compares whole runs: drop {', '.join(extra)}")
+
+
+def _show_diff(
+    store: ItemStore,
+    settings: FleetSettings,
+    run_id: str | None,
+    against: str | None,
+    output_format: ResultsFormat,
+    limit: int | None,
+) -> None:
+    run = _diff_run(store, run_id, settings.table_name)
+    new_id = str(run["run_id"])
+    if against is None:
+        previous = run_diff.previous_complete_run(store, new_id)
+        old_id = None if previous is None else str(previous["run_id"])
+    else:
+        old_id = str(_diff_run(store, against, settings.table_name)["run_id"])
+    skipped: list[run_diff.Skipped] = []
+    changes = run_diff.diff_runs(
+        store,
+        new_id,
+        old_id,
+        key_for=_script_keys(settings),
+        max_examples=MAX_EXAMPLES if limit is None else limit,
+        on_skip=skipped.append,
+    )
+    if output_format is ResultsFormat.json:
+        show_diff.write_diff_jsonl(changes)
+    elif output_format is ResultsFormat.csv:
+        show_diff.write_diff_csv(changes)
+    else:
+        show_diff.print_diff(changes, skipped)
+
+
+def _diff_run(store: ItemStore, run_id: str | None, table_name: str) -> Item:
+    # A run named on the command line that is not there is bad input (exit 2), as is one whose
+    # id could not be a run id at all.
+    if run_id is None:
+        return results.find_run(store, None, table_name)
+    try:
+        return results.find_run(store, names.run_id_part(run_id), table_name)
+    except (names.KeyPartError, LambdafanError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _script_keys(settings: FleetSettings) -> run_diff.KeyFor:
+    """Each configured script's KEY, read from its source; a script the config no longer names
+    (or that cannot be read) is identified by whole records."""
+    keys: dict[str, Sequence[str]] = {}
+    for ref in settings.scripts:
+        try:
+            keys[ref.name] = describe_script(Path(ref.path), ref.name).key
+        except ScriptError:
+            keys[ref.name] = ()
+    return lambda script: keys.get(script, ())
 
 
 def _show_once(
