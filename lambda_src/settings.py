@@ -37,6 +37,11 @@ class ScriptRef:
     path: str
 
 
+# `notify.only_on`: which runs are told. "changes": runs with records added, removed or changed
+# since the previous complete run, and runs with failures; "failures": runs with failures only.
+ONLY_ON = ("always", "changes", "failures")
+
+
 @dataclass(frozen=True)
 class NotifySettings:
     """Where the Notifier sends the run summary; every channel is optional."""
@@ -45,6 +50,26 @@ class NotifySettings:
     email_sender: str | None = None
     email_recipients: tuple[str, ...] = ()
     sns_topic_arn: str | None = None
+    only_on: str = "always"  # one of ONLY_ON
+
+    def wants(self, *, changed: bool, failed: bool) -> bool:
+        """Whether a run is told under `only_on`: `changed` when its diff found anything (or
+        could not be computed: better told than silently dropped), `failed` when it has
+        failed accounts or errors or did not complete."""
+        if self.only_on == "failures":
+            return failed
+        if self.only_on == "changes":
+            return changed or failed
+        return True
+
+
+@dataclass(frozen=True)
+class WavefrontSettings:
+    """Run metrics also sent to Wavefront by direct ingestion; the API token is read at run
+    time from an SSM SecureString, never shipped."""
+
+    url: str  # https://<instance>.wavefront.com
+    token_parameter: str  # SSM parameter name (or ARN) holding the token
 
 
 @dataclass(frozen=True)
@@ -65,6 +90,8 @@ class FleetSettings:
     session_duration: int = 3600
     ttl_days: int = 30
     notify: NotifySettings = field(default_factory=NotifySettings)
+    # None: run metrics go to CloudWatch only.
+    wavefront: WavefrontSettings | None = None
     # The Worker function's timeout: a run's deadline is derived from it (runs.run_deadline).
     worker_timeout_s: int = 900
     # A scheduled run that fires while the previous one still runs: "skip" it, or "allow" both.
@@ -116,6 +143,7 @@ class FleetSettings:
             session_duration=int(data.get("session_duration", 3600)),
             ttl_days=int(data.get("ttl_days", 30)),
             notify=_notify_from_dict(data.get("notify") or {}),
+            wavefront=_wavefront_from_dict(data.get("wavefront")),
             worker_timeout_s=int(data.get("worker_timeout_s", 900)),
             schedule_overlap=str(data.get("schedule_overlap", "skip")),
             partition=data.get("partition", ""),
@@ -128,7 +156,14 @@ def _notify_from_dict(data: dict[str, Any]) -> NotifySettings:
         email_sender=data.get("email_sender"),
         email_recipients=tuple(data.get("email_recipients", ())),
         sns_topic_arn=data.get("sns_topic_arn"),
+        only_on=str(data.get("only_on", "always")),
     )
+
+
+def _wavefront_from_dict(data: dict[str, Any] | None) -> WavefrontSettings | None:
+    if not data:
+        return None
+    return WavefrontSettings(url=str(data["url"]), token_parameter=str(data["token_parameter"]))
 
 
 def load_settings(path: str | None = None) -> FleetSettings:

@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from lambda_src import scripts as script_contract
-from lambda_src.settings import AccountRef, FleetSettings, NotifySettings, ScriptRef
+from lambda_src.settings import (
+    AccountRef,
+    FleetSettings,
+    NotifySettings,
+    ScriptRef,
+    WavefrontSettings,
+)
 from lambdafan.config import Config, load_config
 from tests.config_support import GOOD_SCRIPT, error, stand_in_builtins, with_, write
 
@@ -74,6 +80,9 @@ notify:
   slack: {webhook_parameter: /lf/slack}
   email: {sender: a@example.com, recipients: [b@example.com, c@example.com]}
   sns: {topic_arn: "arn:aws:sns:eu-west-1:111111111111:runs"}
+  only_on: changes
+metrics:
+  wavefront: {url: "https://acme.wavefront.com", token_parameter: /lf/wavefront-token}
 """,
     )
 
@@ -111,12 +120,18 @@ notify:
             email_sender="a@example.com",
             email_recipients=("b@example.com", "c@example.com"),
             sns_topic_arn="arn:aws:sns:eu-west-1:111111111111:runs",
+            only_on="changes",
+        ),
+        wavefront=WavefrontSettings(
+            url="https://acme.wavefront.com", token_parameter="/lf/wavefront-token"
         ),
     )
 
 
 def test_defaults_and_empty_sections(tmp_path: Path, builtins: Path) -> None:
-    config = load_config(write(tmp_path, with_(notify=None, results=None, functions=None)))
+    config = load_config(
+        write(tmp_path, with_(notify=None, results=None, functions=None, metrics=None))
+    )
 
     assert config.schedule == "cron(0 6 * * ? *)"
     assert config.regions is None
@@ -131,6 +146,7 @@ def test_defaults_and_empty_sections(tmp_path: Path, builtins: Path) -> None:
     assert settings.session_duration == 3600
     assert settings.ttl_days == 30
     assert settings.notify == NotifySettings()
+    assert (settings.notify.only_on, settings.wavefront) == ("always", None)
     assert (settings.worker_timeout_s, settings.schedule_overlap) == (900, "skip")
 
 
@@ -151,6 +167,11 @@ def test_defaults_and_empty_sections(tmp_path: Path, builtins: Path) -> None:
             "timeout)",
         ),
         ({"schedule_overlap": "queue"}, "schedule_overlap: must be skip or allow, got 'queue'"),
+        (
+            {"notify": {"only_on": "sometimes"}},
+            "notify.only_on: must be always, changes or failures, got 'sometimes'",
+        ),
+        ({"notify": {"only_on": None}}, "notify.only_on: expected text, got nothing (null)"),
         ({"schedule_overlap": None}, "schedule_overlap: expected text, got nothing (null)"),
     ],
 )

@@ -25,7 +25,7 @@ def test_unknown_top_level_key(tmp_path: Path, builtins: Path) -> None:
         f"{path}: unknown key 'acounts' (expected one of: fleet, home_region, schedule, "
         "schedule_overlap, accounts,"
     )
-    assert "notify)" in message
+    assert "notify, metrics)" in message
     # The missing `accounts` is a second problem, counted but not spelled out.
     assert message.endswith(" (and 1 more problem)")
 
@@ -49,6 +49,34 @@ def test_unknown_nested_key(
 ) -> None:
     path = write(tmp_path, with_(accounts=accounts))
     assert error(path).startswith(f"{path}: {where}")
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        (
+            {"metrics": {"cloudwatch": True}},
+            "metrics: unknown key 'cloudwatch' (expected one of: wavefront)",
+        ),
+        (
+            {
+                "metrics": {
+                    "wavefront": {"url": "https://x.io", "token_parameter": "/t", "token": "x"}
+                }
+            },
+            "metrics.wavefront: unknown key 'token' (expected one of: url, token_parameter)",
+        ),
+        (
+            {"notify": {"only": "changes"}},
+            "notify: unknown key 'only' (expected one of: slack, email, sns, only_on)",
+        ),
+    ],
+)
+def test_unknown_notify_and_metrics_keys(
+    tmp_path: Path, builtins: Path, changes: dict[str, Any], where: str
+) -> None:
+    path = write(tmp_path, with_(**changes))
+    assert error(path) == f"{path}: {where}"
 
 
 def test_unknown_function_setting(tmp_path: Path, builtins: Path) -> None:

@@ -163,6 +163,34 @@ def test_bad_session_duration(tmp_path: Path, builtins: Path, seconds: int) -> N
             "like arn:aws:sns:us-east-1:111111111111:lambdafan",
         ),
         (
+            {
+                "metrics": {
+                    "wavefront": {"url": "http://acme.wavefront.com", "token_parameter": "/t"}
+                }
+            },
+            "metrics.wavefront.url: 'http://acme.wavefront.com' must use https (http is allowed "
+            "only to 127.0.0.1 or localhost, for tests)",
+        ),
+        (
+            {"metrics": {"wavefront": {"url": "acme.wavefront.com", "token_parameter": "/t"}}},
+            "metrics.wavefront.url: 'acme.wavefront.com' is not a Wavefront URL like "
+            "https://example.wavefront.com",
+        ),
+        (
+            {"metrics": {"wavefront": {"url": "https://a:s3cret@x.io", "token_parameter": "/t"}}},
+            "metrics.wavefront.url: must not hold a user or password: "
+            "the token goes in token_parameter",
+        ),
+        (
+            {"metrics": {"wavefront": {"url": "https://x.io", "token_parameter": "wf-token"}}},
+            "metrics.wavefront.token_parameter: 'wf-token' is not an SSM parameter name like "
+            "/lambdafan/slack-webhook",
+        ),
+        (
+            {"metrics": {"wavefront": {"token_parameter": "/t"}}},
+            "metrics.wavefront.url: required key missing",
+        ),
+        (
             {"fleet": "a-fleet-name-that-goes-on-for-far-too-long"},
             "fleet: 'a-fleet-name-that-goes-on-for-far-too-long' is not a valid fleet name "
             "(3-40 lowercase letters, digits or hyphens, starting with a letter)",

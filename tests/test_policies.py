@@ -15,7 +15,7 @@ from moto import mock_aws
 from lambda_src import names
 from lambda_src.metrics import NAMESPACE
 from lambda_src.names import RUNS_INDEX
-from lambda_src.settings import NotifySettings
+from lambda_src.settings import NotifySettings, WavefrontSettings
 from lambdafan.deploy import policies
 from lambdafan.deploy.member_accounts import (
     MAX_MEMBER_ACCOUNTS,
@@ -34,6 +34,7 @@ from tests.conftest import make_settings
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SLACK = "/lambdafan/a/slack-webhook"
+WAVEFRONT = "/lambdafan/a/wavefront-token"
 SENDER = "Ops Team <ops@example.com>"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:a-runs"
 FULL_NOTIFY = NotifySettings(
@@ -57,7 +58,10 @@ MEMBER_VARIANTS = {
 
 
 def arns_for(
-    fleet: str = "a", notify: NotifySettings | None = None, members: MemberAccounts = LISTED
+    fleet: str = "a",
+    notify: NotifySettings | None = None,
+    members: MemberAccounts = LISTED,
+    wavefront: str | None = None,
 ) -> FleetArns:
     return FleetArns(
         partition="aws",
@@ -67,6 +71,7 @@ def arns_for(
         member_role="lambdafan-member",
         notify=notify or NotifySettings(),
         members=members,
+        wavefront_token_parameter=wavefront,
     )
 
 
@@ -142,22 +147,26 @@ def fleet_resources(arns: FleetArns) -> set[str]:
         allowed |= set(arns.ses_identity_arns(notify.email_sender))
     if notify.sns_topic_arn:
         allowed.add(notify.sns_topic_arn)
+    if arns.wavefront_token_parameter:
+        allowed.add(arns.ssm_parameter_arn(arns.wavefront_token_parameter))
     return allowed
 
 
 # --- every kind ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("wavefront", [None, WAVEFRONT], ids=["cloudwatch", "wavefront"])
 @pytest.mark.parametrize("members", MEMBER_VARIANTS.values(), ids=MEMBER_VARIANTS.keys())
 @pytest.mark.parametrize("notify", NOTIFY_VARIANTS.values(), ids=NOTIFY_VARIANTS.keys())
 @pytest.mark.parametrize("kind", names.KINDS)
 def test_statements_name_only_this_fleets_resources_or_listed_wildcards(
-    kind: str, notify: NotifySettings, members: MemberAccounts
+    kind: str, notify: NotifySettings, members: MemberAccounts, wavefront: str | None
 ) -> None:
-    arns = arns_for(notify=notify, members=members)
+    arns = arns_for(notify=notify, members=members, wavefront=wavefront)
     policy = inline_policy(kind, arns)
     allowed = fleet_resources(arns)
     configured = {arns.ssm_parameter_arn(SLACK), TOPIC, *arns.ses_identity_arns(SENDER)}
+    configured.add(arns.ssm_parameter_arn(WAVEFRONT))
     assert policy["Version"] == "2012-10-17"
     for statement in statements(policy):
         # The one Deny: the member role in the excluded accounts.
@@ -186,7 +195,7 @@ def test_statements_name_only_this_fleets_resources_or_listed_wildcards(
 
 @pytest.mark.parametrize("kind", names.KINDS)
 def test_no_wildcard_actions_and_unique_alphanumeric_sids(kind: str) -> None:
-    policy = inline_policy(kind, arns_for(notify=FULL_NOTIFY))
+    policy = inline_policy(kind, arns_for(notify=FULL_NOTIFY, wavefront=WAVEFRONT))
     for action in actions_of(policy):
         service, _, name = action.partition(":")
         assert service and name, action
@@ -205,7 +214,7 @@ def test_every_wildcard_action_has_a_reason() -> None:
 
 
 def test_wildcard_statements_are_exactly_the_listed_ones() -> None:
-    arns = arns_for(notify=FULL_NOTIFY)
+    arns = arns_for(notify=FULL_NOTIFY, wavefront=WAVEFRONT)
     wildcard = {
         kind: {
             a for s in wildcard_statements(inline_policy(kind, arns)) for a in statement_actions(s)
@@ -260,9 +269,11 @@ def test_metrics_only_in_the_lambdafan_namespace(kind: str) -> None:
 @pytest.mark.parametrize("kind", names.KINDS)
 def test_deterministic_and_sorted(kind: str) -> None:
     members = MEMBER_VARIANTS["both-and-excluded"]
-    first = inline_policy(kind, arns_for(notify=FULL_NOTIFY, members=members))
+    first = inline_policy(kind, arns_for(notify=FULL_NOTIFY, members=members, wavefront=WAVEFRONT))
     shuffled = dataclasses.replace(members, listed=tuple(reversed(members.listed)))
-    second = inline_policy(kind, arns_for(notify=FULL_NOTIFY, members=shuffled))
+    second = inline_policy(
+        kind, arns_for(notify=FULL_NOTIFY, members=shuffled, wavefront=WAVEFRONT)
+    )
     assert first == second
     assert json.dumps(first) == json.dumps(second)
     for statement in statements(first):
@@ -272,7 +283,9 @@ def test_deterministic_and_sorted(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", names.KINDS)
 def test_fits_iam_inline_policy_size_limit(kind: str) -> None:
-    policy = inline_policy(kind, arns_for(fleet="f" * 40, notify=FULL_NOTIFY))
+    policy = inline_policy(
+        kind, arns_for(fleet="f" * 40, notify=FULL_NOTIFY, wavefront="/" + "w" * 2047)
+    )
     # A role's inline policies may total 10,240 characters, whitespace not counted.
     assert len(json.dumps(policy, separators=(",", ":"))) < 10_240
 
@@ -361,6 +374,20 @@ def test_notifier_grants_exactly_the_configured_channel(channel: str) -> None:
     notify, expected = CHANNELS[channel]
     actions = actions_of(inline_policy("notifier", arns_for(notify=notify)))
     assert {a for a in actions if a.startswith(("ssm:", "ses:", "sns:"))} == expected
+
+
+def test_notifier_reads_the_wavefront_token_parameter_only() -> None:
+    arns = arns_for(wavefront=WAVEFRONT)
+    notifier = inline_policy("notifier", arns)
+    token_arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/lambdafan/a/wavefront-token"
+    (statement,) = [s for s in statements(notifier) if s["Sid"] == "ReadWavefrontTokenParameter"]
+    assert (statement["Action"], statement["Resource"]) == (["ssm:GetParameter"], [token_arn])
+    # Like the webhook's: a SecureString under the default aws/ssm key needs no KMS grant.
+    assert not any(a.startswith(("kms:", "ses:", "sns:")) for a in actions_of(notifier))
+    for kind in ("director", "worker"):
+        assert not any(a.startswith("ssm:") for a in actions_of(inline_policy(kind, arns)))
+    both = inline_policy("notifier", arns_for(notify=FULL_NOTIFY, wavefront=WAVEFRONT))
+    assert resources_for(both, "ssm:GetParameter") == {token_arn, arns.ssm_parameter_arn(SLACK)}
 
 
 def test_notifier_channel_resources() -> None:
@@ -603,9 +630,12 @@ def test_a_wildcard_outside_the_list_cannot_be_built() -> None:
 
 
 def test_from_settings_and_named_arns() -> None:
-    settings = make_settings(fleet="prod", notify=FULL_NOTIFY)
+    assert FleetArns.from_settings(make_settings(), ACCOUNT).wavefront_token_parameter is None
+    wavefront = WavefrontSettings(url="https://a.wavefront.com", token_parameter=WAVEFRONT)
+    settings = make_settings(fleet="prod", notify=FULL_NOTIFY, wavefront=wavefront)
     settings = dataclasses.replace(settings, home_region="us-gov-west-1", partition="")
     arns = FleetArns.from_settings(settings, ACCOUNT)
+    assert arns.wavefront_token_parameter == WAVEFRONT
     assert arns.partition == "aws-us-gov"
     assert arns.fleet == "prod"
     assert arns.region == settings.home_region
@@ -642,19 +672,22 @@ LONG_LIST = MemberAccounts(
 
 
 @pytest.mark.parametrize(
-    ("notify", "members"),
+    ("notify", "members", "wavefront"),
     [
-        (NotifySettings(), LISTED),
-        (FULL_NOTIFY, MEMBER_VARIANTS["both-and-excluded"]),
-        (NotifySettings(), LONG_LIST),
+        (NotifySettings(), LISTED, None),
+        (FULL_NOTIFY, MEMBER_VARIANTS["both-and-excluded"], WAVEFRONT),
+        (NotifySettings(), LONG_LIST, None),
     ],
     ids=["no-notify-listed", "all-channels-organization", "long-list"],
 )
-def test_iam_accepts_roles_and_policies(notify: NotifySettings, members: MemberAccounts) -> None:
+def test_iam_accepts_roles_and_policies(
+    notify: NotifySettings, members: MemberAccounts, wavefront: str | None
+) -> None:
     with mock_aws():
         iam = boto3.client("iam")
         account = boto3.client("sts").get_caller_identity()["Account"]
-        arns = dataclasses.replace(arns_for(notify=notify, members=members), account_id=account)
+        arns = arns_for(notify=notify, members=members, wavefront=wavefront)
+        arns = dataclasses.replace(arns, account_id=account)
         for kind in names.KINDS:
             role = names.role_name(arns.fleet, kind)
             created = iam.create_role(

@@ -14,6 +14,7 @@ from lambda_src.settings import (
     FleetSettings,
     NotifySettings,
     ScriptRef,
+    WavefrontSettings,
     load_settings,
     resolve_script_path,
 )
@@ -25,7 +26,10 @@ def test_settings_round_trip_through_json_with_every_field(tmp_path: Path) -> No
         regions=None,
         external_id="x",
         ttl_days=7,
-        notify=NotifySettings(email_sender="a@x.io", email_recipients=("b@x.io",)),
+        notify=NotifySettings(
+            email_sender="a@x.io", email_recipients=("b@x.io",), only_on="failures"
+        ),
+        wavefront=WavefrontSettings(url="https://a.wavefront.com", token_parameter="/a/wf"),
     )
     path = tmp_path / "fleet.json"
     path.write_text(settings.to_json())
@@ -49,6 +53,7 @@ def test_optional_fields_take_their_defaults() -> None:
         "lambdafan-member", 30, None,
     )  # fmt: skip
     assert settings.notify == NotifySettings() and settings.accounts == ()
+    assert (settings.notify.only_on, settings.wavefront) == ("always", None)
     assert (settings.table_name, settings.worker_function) == (
         names.table_name("f"), names.function_name("f", "worker"),
     )  # fmt: skip
@@ -64,3 +69,18 @@ def test_relative_script_paths_are_in_the_bundle_absolute_ones_as_given() -> Non
         BUNDLED_SETTINGS.parent / "user_scripts/s.py"
     )
     assert resolve_script_path(ScriptRef("s", "/abs/s.py")) == Path("/abs/s.py")
+
+
+@pytest.mark.parametrize(
+    ("only_on", "told"),
+    [
+        # (quiet, changed, failed, changed and failed)
+        ("always", (True, True, True, True)),
+        ("changes", (False, True, True, True)),
+        ("failures", (False, False, True, True)),
+    ],
+)
+def test_only_on_says_which_runs_are_told(only_on: str, told: tuple[bool, ...]) -> None:
+    notify = NotifySettings(only_on=only_on)
+    cases = [(False, False), (True, False), (False, True), (True, True)]
+    assert tuple(notify.wants(changed=c, failed=f) for c, f in cases) == told

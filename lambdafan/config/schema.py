@@ -19,7 +19,13 @@ from pydantic import (
 )
 
 from lambda_src import scripts as script_contract
-from lambda_src.settings import AccountRef, FleetSettings, NotifySettings, ScriptRef
+from lambda_src.settings import (
+    AccountRef,
+    FleetSettings,
+    NotifySettings,
+    ScriptRef,
+    WavefrontSettings,
+)
 from lambdafan.config.errors import Invalid, kind
 from lambdafan.config.values import (
     AccountId,
@@ -28,6 +34,7 @@ from lambdafan.config.values import (
     FleetName,
     LogRetentionDays,
     Memory,
+    OnlyOn,
     OrganizationalUnit,
     Region,
     ReservedConcurrency,
@@ -41,6 +48,7 @@ from lambdafan.config.values import (
     Text,
     Timeout,
     TtlDays,
+    WavefrontUrl,
     account_id,
     null_is_empty,
     null_is_no_items,
@@ -203,6 +211,22 @@ class Notify(_Model):
     slack: Slack | None = None
     email: Email | None = None
     sns: Sns | None = None
+    # Which runs are told: every one, those with changes since the last run (or failures), or
+    # those with failures only.
+    only_on: OnlyOn = "always"
+
+
+class Wavefront(_Model):
+    """Run metrics to Wavefront too: the API token lives in SSM, never in the config."""
+
+    url: WavefrontUrl
+    token_parameter: SsmParameterName
+
+
+class Metrics(_Model):
+    """Where run metrics go besides CloudWatch."""
+
+    wavefront: Wavefront | None = None
 
 
 def _resolve_script(entry: str, config_dir: Path) -> Path:
@@ -247,6 +271,7 @@ class Config(_Model):
         default_factory=Functions
     )
     notify: Annotated[Notify, BeforeValidator(null_is_empty)] = Field(default_factory=Notify)
+    metrics: Annotated[Metrics, BeforeValidator(null_is_empty)] = Field(default_factory=Metrics)
 
     _config_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -330,6 +355,7 @@ class Config(_Model):
         """The settings the Director, Worker and Notifier run with."""
         accounts = self.accounts
         notify = self.notify
+        wavefront = self.metrics.wavefront
         return FleetSettings(
             fleet=self.fleet,
             home_region=self.home_region,
@@ -350,6 +376,12 @@ class Config(_Model):
                 email_sender=notify.email.sender if notify.email else None,
                 email_recipients=tuple(notify.email.recipients) if notify.email else (),
                 sns_topic_arn=notify.sns.topic_arn if notify.sns else None,
+                only_on=notify.only_on,
+            ),
+            wavefront=(
+                WavefrontSettings(url=wavefront.url, token_parameter=wavefront.token_parameter)
+                if wavefront
+                else None
             ),
         )
 

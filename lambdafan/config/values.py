@@ -11,6 +11,8 @@ import botocore.session
 from pydantic import AfterValidator, BeforeValidator
 
 from lambda_src.accounts import is_account_id
+from lambda_src.settings import ONLY_ON
+from lambda_src.wavefront import url_problem
 from lambdafan.config.errors import kind
 from lambdafan.lambda_runtime import RUNTIME_DISTRIBUTIONS
 from lambdafan.schedule import schedule_problem
@@ -55,6 +57,19 @@ SCHEDULE_OVERLAPS = ("skip", "allow")
 def _schedule_overlap(value: str) -> str:
     if value not in SCHEDULE_OVERLAPS:
         raise ValueError(f"must be skip or allow, got {value!r}")
+    return value
+
+
+def _only_on(value: str) -> str:
+    if value not in ONLY_ON:
+        raise ValueError(f"must be {', '.join(ONLY_ON[:-1])} or {ONLY_ON[-1]}, got {value!r}")
+    return value
+
+
+def _wavefront_url(value: str) -> str:
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -221,4 +236,6 @@ TtlDays = Annotated[int, _between(1, 3650, "days")]
 LogRetentionDays = Annotated[int, AfterValidator(_log_retention)]
 ReservedConcurrency = Annotated[int, _at_least(1)]
 ScheduleOverlap = Annotated[str, AfterValidator(_schedule_overlap)]
+OnlyOn = Annotated[str, AfterValidator(_only_on)]
+WavefrontUrl = Annotated[str, AfterValidator(_wavefront_url)]
 ScriptRequirement = Annotated[str, AfterValidator(_script_requirement)]

@@ -65,6 +65,8 @@ class FleetArns:
     member_role: str  # role name assumed in every member account
     notify: NotifySettings = field(default_factory=NotifySettings)
     members: MemberAccounts = field(default_factory=MemberAccounts)
+    # The SSM parameter holding the Wavefront API token, when metrics go to Wavefront.
+    wavefront_token_parameter: str | None = None
 
     def __post_init__(self) -> None:
         # A `*` or `?` in a name would widen every ARN built from it to other fleets' resources.
@@ -94,6 +96,9 @@ class FleetArns:
             member_role=settings.member_role,
             notify=settings.notify,
             members=MemberAccounts.from_settings(settings, organization_id),
+            wavefront_token_parameter=(
+                settings.wavefront.token_parameter if settings.wavefront else None
+            ),
         )
 
     @property
@@ -373,6 +378,15 @@ def _notifier(arns: FleetArns) -> list[Statement]:
                 "ReadSlackWebhookParameter",
                 ["ssm:GetParameter"],
                 [arns.ssm_parameter_arn(notify.slack_webhook_parameter)],
+            )
+        )
+    if arns.wavefront_token_parameter:
+        # The same as the webhook's: no KMS grant for a SecureString under aws/ssm.
+        statements.append(
+            _statement(
+                "ReadWavefrontTokenParameter",
+                ["ssm:GetParameter"],
+                [arns.ssm_parameter_arn(arns.wavefront_token_parameter)],
             )
         )
     if notify.email_sender:
