@@ -1,17 +1,22 @@
-"""Send a run's summary to the fleet's channels: Slack (webhook in SSM), SES email, SNS.
+"""Send a run's messages to the fleet's channels: Slack (webhook in SSM), SES email, SNS.
 
 Each channel is tried on its own: one that fails is reported and logged, and the others are
 still sent. Nothing here raises: the run is complete whatever happens to its summary.
 
-The summary holds text from member accounts, scripts' records and error messages: Slack gets it
-escaped (`slack_escape`), in a code block it cannot close (`slack_code_block`), so an account
-named ``` <!channel> ``` mentions no one. Email (plain text) and SNS need no escaping.
+A run's report is rendered per channel (`deliver_report`): Slack Block Kit (`slack_blocks`),
+an email with a text and an HTML part (`mail_html`), SNS plain text. Plain notices (a skipped
+run) go through `deliver`. The text holds what member accounts, scripts' records and error
+messages say: Slack gets it escaped and unable to close a code block, HTML gets it escaped, and
+an SNS subject is cut down to what SNS accepts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+import time
+import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,25 +24,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lambda_src.mail_html import mail_parts
+from lambda_src.run_report import RunReport
 from lambda_src.settings import NotifySettings
+from lambda_src.slack_blocks import ZERO_WIDTH_SPACE as ZERO_WIDTH_SPACE
+from lambda_src.slack_blocks import inert_backticks as _inert_backticks
+from lambda_src.slack_blocks import slack_blocks
+from lambda_src.slack_blocks import slack_escape as slack_escape
 
 log = logging.getLogger(__name__)
 SLACK_TIMEOUT_S = 10
-# SNS subjects are limited to 100 characters.
+# SNS subjects: at most 100 characters (the API accepts 100; its docs say "less than 100"),
+# no line breaks or control characters; ASCII, as SNS's email subscriptions once required.
 SUBJECT_LIMIT = 100
-# Put after each backtick in a Slack code block, so no run of three can close the block.
-ZERO_WIDTH_SPACE = "\u200b"
-
-
-def slack_escape(text: str) -> str:
-    """`text` as Slack shows it literally: `&`, `<` and `>` escaped, the only characters Slack's
-    mrkdwn decodes, so no mention (`<!channel>`, `<@U123>`) or link (`<https://…|click>`) can be
-    spelled by the text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _inert_backticks(text: str) -> str:
-    return text.replace("`", "`" + ZERO_WIDTH_SPACE)
+# Slack webhook retries: 429 and 5xx only, at most this many attempts and this much waiting
+# in all (the Notifier's own timeout is short), a Retry-After beyond it is not waited for.
+SLACK_ATTEMPTS = 3
+SLACK_MAX_WAIT_S = 20.0
+SLACK_BACKOFF_S = 1.0
 
 
 def slack_code_block(text: str) -> str:
@@ -80,18 +84,50 @@ class Delivery:
     detail: str = ""
 
 
-def deliver(subject: str, text: str, notify: NotifySettings, channels: Channels) -> list[Delivery]:
-    """Send to every configured channel; one result per channel."""
-    attempts: list[tuple[str, Callable[[], None]]] = []
-    if notify.slack_webhook_parameter and channels.ssm is not None:
-        parameter = notify.slack_webhook_parameter
-        attempts.append(("slack", lambda: _slack(channels, parameter, subject, text)))
-    if notify.email_sender and notify.email_recipients and channels.ses is not None:
-        sender, recipients = notify.email_sender, list(notify.email_recipients)
-        attempts.append(("email", lambda: _email(channels, sender, recipients, subject, text)))
-    if notify.sns_topic_arn and channels.sns is not None:
-        topic = notify.sns_topic_arn
-        attempts.append(("sns", lambda: _sns(channels, topic, subject, text)))
+class DeliveryError(Exception):
+    """A channel refused the summary; the message never quotes the webhook URL."""
+
+
+def _retry_after(error: urllib.error.HTTPError) -> float | None:
+    """The seconds Slack asked to wait (Retry-After), if it said."""
+    value = error.headers.get("Retry-After") if error.headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: Slack sends seconds; fall back to our own backoff
+
+
+def post_with_retry(
+    post: Callable[[str, dict[str, Any]], None],
+    url: str,
+    payload: dict[str, Any],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = SLACK_ATTEMPTS,
+    max_wait: float = SLACK_MAX_WAIT_S,
+) -> None:
+    """`post`, retried on HTTP 429 and 5xx as Retry-After says (else 1 s, 2 s, …), within
+    `attempts` and `max_wait` seconds of waiting in all; any other error raises at once."""
+    waited = 0.0
+    for attempt in range(1, attempts + 1):
+        try:
+            post(url, payload)
+            return
+        except urllib.error.HTTPError as exc:
+            if (exc.code != 429 and exc.code < 500) or attempt == attempts:
+                raise
+            wait = _retry_after(exc)
+            if wait is None:
+                wait = SLACK_BACKOFF_S * 2 ** (attempt - 1)
+            if waited + wait > max_wait:
+                raise
+            exc.close()  # the refused response's connection, before waiting
+            log.info("Slack answered HTTP %s: retrying in %.1f s", exc.code, wait)
+            sleep(wait)
+            waited += wait
+
+
+def _attempt(attempts: list[tuple[str, Callable[[], None]]]) -> list[Delivery]:
     results = []
     for channel, send in attempts:
         try:
@@ -104,11 +140,83 @@ def deliver(subject: str, text: str, notify: NotifySettings, channels: Channels)
     return results
 
 
-class DeliveryError(Exception):
-    """A channel refused the summary; the message never quotes the webhook URL."""
+def deliver(
+    subject: str,
+    text: str,
+    notify: NotifySettings,
+    channels: Channels,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Delivery]:
+    """Send plain text (a notice) to every configured channel; one result per channel."""
+    return _attempt(
+        _sends(
+            notify,
+            channels,
+            slack=lambda: slack_message(subject, text),
+            email=lambda: (subject, text, None),
+            sns=lambda: (subject, text),
+            sleep=sleep,
+        )
+    )
 
 
-def _slack(channels: Channels, parameter: str, subject: str, text: str) -> None:
+def deliver_report(
+    report: RunReport,
+    notify: NotifySettings,
+    channels: Channels,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Delivery]:
+    """Send a run's report to every configured channel, rendered for each: Slack blocks, an
+    email with text and HTML parts, SNS text; one result per channel."""
+    from lambda_src.notifier import subject_line  # here: the Notifier imports this module
+
+    subject = subject_line(report.summary, report.fleet)
+
+    def email() -> tuple[str, str, str | None]:
+        text, html = mail_parts(report)
+        return subject, text, html
+
+    return _attempt(
+        _sends(
+            notify,
+            channels,
+            slack=lambda: slack_blocks(report),
+            email=email,
+            sns=lambda: (subject, mail_parts(report)[0]),
+            sleep=sleep,
+        )
+    )
+
+
+def _sends(
+    notify: NotifySettings,
+    channels: Channels,
+    *,
+    slack: Callable[[], dict[str, Any]],
+    email: Callable[[], tuple[str, str, str | None]],
+    sns: Callable[[], tuple[str, str]],
+    sleep: Callable[[float], None],
+) -> list[tuple[str, Callable[[], None]]]:
+    """One send per configured channel; rendering happens inside it, so a rendering error
+    fails that channel only."""
+    sends: list[tuple[str, Callable[[], None]]] = []
+    if notify.slack_webhook_parameter and channels.ssm is not None:
+        parameter = notify.slack_webhook_parameter
+        sends.append(("slack", lambda: _slack(channels, parameter, slack(), sleep)))
+    if notify.email_sender and notify.email_recipients and channels.ses is not None:
+        sender, recipients = notify.email_sender, list(notify.email_recipients)
+        sends.append(("email", lambda: _email(channels, sender, recipients, *email())))
+    if notify.sns_topic_arn and channels.sns is not None:
+        topic = notify.sns_topic_arn
+        sends.append(("sns", lambda: _sns(channels, topic, *sns())))
+    return sends
+
+
+def _slack(
+    channels: Channels, parameter: str, payload: dict[str, Any], sleep: Callable[[float], None]
+) -> None:
     assert channels.ssm is not None
     # The webhook URL is a secret: it lives in SSM, never in the config, the environment, a log
     # line or an error message, even when it is malformed (urllib's errors quote it).
@@ -117,24 +225,58 @@ def _slack(channels: Channels, parameter: str, subject: str, text: str) -> None:
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise DeliveryError(f"the value of {parameter} is not a webhook URL (https://…)")
     try:
-        channels.post(url, slack_message(subject, text))
+        post_with_retry(channels.post, url, payload, sleep=sleep)
     except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"the Slack webhook answered HTTP {exc.code}") from None
+        raise DeliveryError(f"the Slack webhook answered HTTP {exc.code}{_reason(exc)}") from None
     except (ValueError, OSError) as exc:  # URLError is an OSError
         raise DeliveryError(
             f"the webhook in {parameter} could not be reached ({type(exc).__name__})"
         ) from None
 
 
-def _email(channels: Channels, sender: str, recipients: list[str], subject: str, text: str) -> None:
+def _reason(error: urllib.error.HTTPError) -> str:
+    """Slack's one-word reason for a refusal (`invalid_blocks`), when its body is just that."""
+    try:
+        body = error.read(100).decode("utf-8", "replace").strip()
+    except Exception:  # a body already read, or a connection gone: the status is enough
+        return ""
+    return f" ({body})" if re.fullmatch(r"[a-z_]{1,60}", body) else ""
+
+
+def email_subject(subject: str) -> str:
+    """One line: a line break in a Subject would be refused."""
+    return " ".join(subject.split())
+
+
+def sns_subject(subject: str) -> str:
+    """What SNS accepts as a Subject: printable ASCII on one line, at most 100 characters."""
+    text = unicodedata.normalize("NFKD", subject.replace("…", "...").replace("—", "-"))
+    ascii_text = "".join(
+        c if " " <= c <= "~" else " " for c in text if not unicodedata.combining(c)
+    )
+    line = " ".join(ascii_text.split()) or "lambdafan"
+    return line if len(line) <= SUBJECT_LIMIT else line[: SUBJECT_LIMIT - 3] + "..."
+
+
+def _email(
+    channels: Channels,
+    sender: str,
+    recipients: list[str],
+    subject: str,
+    text: str,
+    html: str | None = None,
+) -> None:
     assert channels.ses is not None
+    body = {"Text": {"Data": text, "Charset": "UTF-8"}}
+    if html is not None:
+        body["Html"] = {"Data": html, "Charset": "UTF-8"}
     channels.ses.send_email(
         Source=sender,
         Destination={"ToAddresses": recipients},
-        Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}},
+        Message={"Subject": {"Data": email_subject(subject), "Charset": "UTF-8"}, "Body": body},
     )
 
 
 def _sns(channels: Channels, topic: str, subject: str, text: str) -> None:
     assert channels.sns is not None
-    channels.sns.publish(TopicArn=topic, Subject=subject[:SUBJECT_LIMIT], Message=text)
+    channels.sns.publish(TopicArn=topic, Subject=sns_subject(subject), Message=text)
