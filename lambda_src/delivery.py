@@ -127,16 +127,16 @@ def post_with_retry(
             waited += wait
 
 
-def _attempt(attempts: list[tuple[str, Callable[[], None]]]) -> list[Delivery]:
+def _attempt(attempts: list[tuple[str, Callable[[], str | None]]]) -> list[Delivery]:
     results = []
     for channel, send in attempts:
         try:
-            send()
+            detail = send()
         except Exception as exc:
             log.warning("could not send the run summary to %s: %s", channel, exc)
             results.append(Delivery(channel, False, f"{type(exc).__name__}: {exc}"))
         else:
-            results.append(Delivery(channel, True))
+            results.append(Delivery(channel, True, detail or ""))
     return results
 
 
@@ -153,7 +153,7 @@ def deliver(
         _sends(
             notify,
             channels,
-            slack=lambda: slack_message(subject, text),
+            slack=lambda: (slack_message(subject, text), None),
             email=lambda: (subject, text, None),
             sns=lambda: (subject, text),
             sleep=sleep,
@@ -182,7 +182,7 @@ def deliver_report(
         _sends(
             notify,
             channels,
-            slack=lambda: slack_blocks(report),
+            slack=lambda: (slack_blocks(report), slack_message(subject, _short(report))),
             email=email,
             sns=lambda: (subject, mail_parts(report)[0]),
             sleep=sleep,
@@ -190,21 +190,27 @@ def deliver_report(
     )
 
 
+def _short(report: RunReport, limit: int = 3500) -> str:
+    """The report as plain text, short enough for one Slack message."""
+    text = mail_parts(report)[0]
+    return text if len(text) <= limit else text[:limit] + "\n… (cut: too long for Slack)"
+
+
 def _sends(
     notify: NotifySettings,
     channels: Channels,
     *,
-    slack: Callable[[], dict[str, Any]],
+    slack: Callable[[], tuple[dict[str, Any], dict[str, Any] | None]],
     email: Callable[[], tuple[str, str, str | None]],
     sns: Callable[[], tuple[str, str]],
     sleep: Callable[[float], None],
-) -> list[tuple[str, Callable[[], None]]]:
+) -> list[tuple[str, Callable[[], str | None]]]:
     """One send per configured channel; rendering happens inside it, so a rendering error
     fails that channel only."""
-    sends: list[tuple[str, Callable[[], None]]] = []
+    sends: list[tuple[str, Callable[[], str | None]]] = []
     if notify.slack_webhook_parameter and channels.ssm is not None:
         parameter = notify.slack_webhook_parameter
-        sends.append(("slack", lambda: _slack(channels, parameter, slack(), sleep)))
+        sends.append(("slack", lambda: _slack(channels, parameter, *slack(), sleep=sleep)))
     if notify.email_sender and notify.email_recipients and channels.ses is not None:
         sender, recipients = notify.email_sender, list(notify.email_recipients)
         sends.append(("email", lambda: _email(channels, sender, recipients, *email())))
@@ -215,8 +221,15 @@ def _sends(
 
 
 def _slack(
-    channels: Channels, parameter: str, payload: dict[str, Any], sleep: Callable[[float], None]
-) -> None:
+    channels: Channels,
+    parameter: str,
+    payload: dict[str, Any],
+    plain: dict[str, Any] | None = None,
+    *,
+    sleep: Callable[[float], None],
+) -> str | None:
+    """Post `payload`; if Slack refuses it as malformed (400) and there is a `plain` version,
+    post that instead and say so."""
     assert channels.ssm is not None
     # The webhook URL is a secret: it lives in SSM, never in the config, the environment, a log
     # line or an error message, even when it is malformed (urllib's errors quote it).
@@ -225,13 +238,24 @@ def _slack(
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise DeliveryError(f"the value of {parameter} is not a webhook URL (https://…)")
     try:
-        post_with_retry(channels.post, url, payload, sleep=sleep)
+        try:
+            post_with_retry(channels.post, url, payload, sleep=sleep)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 400 or plain is None:
+                raise
+            # Blocks Slack refuses (a limit it tightened, a rendering bug) must not cost the
+            # message: the plain text version still says everything.
+            refused = f"Slack refused the blocks: HTTP 400{_reason(exc)}"
+            log.warning("%s: sending the summary as plain text", refused)
+            post_with_retry(channels.post, url, plain, sleep=sleep)
+            return f"sent as plain text: {refused}"
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"the Slack webhook answered HTTP {exc.code}{_reason(exc)}") from None
     except (ValueError, OSError) as exc:  # URLError is an OSError
         raise DeliveryError(
             f"the webhook in {parameter} could not be reached ({type(exc).__name__})"
         ) from None
+    return None
 
 
 def _reason(error: urllib.error.HTTPError) -> str:

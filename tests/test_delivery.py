@@ -209,7 +209,6 @@ def test_slack_5xx_is_retried_a_bounded_number_of_times(hook: Webhook) -> None:
 @pytest.mark.parametrize(
     ("reply", "detail"),
     [
-        ((400, {}, b"invalid_blocks"), "HTTP 400 (invalid_blocks)"),  # not retried
         ((404, {}, b"<html>no such hook</html>"), "HTTP 404"),  # a body that is not Slack's word
         ((429, {"Retry-After": "3600"}, b""), "HTTP 429"),  # beyond the wait allowed in all
     ],
@@ -256,3 +255,30 @@ def test_a_report_on_sns_is_its_text_under_a_subject_sns_accepts(aws: Any) -> No
 )
 def test_sns_subjects_are_printable_ascii_on_one_line(subject: str, expected: str) -> None:
     assert sns_subject(subject) == expected
+
+
+def test_blocks_slack_refuses_are_sent_again_as_plain_text(hook: Webhook) -> None:
+    hook.replies.append((400, {}, b"invalid_blocks"))
+    report = sample_report()
+
+    [result] = deliver_report(report, SLACK_ONLY, to(hook), sleep=no_sleep)
+
+    assert result.ok
+    assert (
+        result.detail == "sent as plain text: Slack refused the blocks: HTTP 400 (invalid_blocks)"
+    )
+    blocks, plain = hook.received
+    assert "blocks" in blocks and set(plain) == {"text"}
+    assert plain["text"].startswith("*lambdafan prod-fleet: run 20261127T140000Z-abc 4 error(s)")
+    assert "+2 new public buckets in prod" in plain["text"]
+
+
+def test_a_plain_notice_slack_refuses_is_not_retried(hook: Webhook) -> None:
+    hook.replies.append((400, {}, b"invalid_payload"))
+
+    [result] = deliver("s", "t", SLACK_ONLY, to(hook), sleep=no_sleep)
+
+    assert result == Delivery(
+        "slack", False, "DeliveryError: the Slack webhook answered HTTP 400 (invalid_payload)"
+    )
+    assert len(hook.received) == 1
