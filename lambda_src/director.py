@@ -75,6 +75,7 @@ def run_director(
         now=now,
         ttl_days=settings.ttl_days,
         worker_timeout_s=settings.worker_timeout_s,
+        home_region=settings.home_region,
     )
     response = {
         "run_id": run_id,

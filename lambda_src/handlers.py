@@ -7,17 +7,23 @@ everything as arguments and so run unchanged in the local executor and the tests
 from __future__ import annotations
 
 import functools
+import logging
+import platform
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
 import botocore.session
 
+from lambda_src import runs
 from lambda_src.aws_session import RETRY_CONFIG
 from lambda_src.delivery import Channels
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import lambda_invoker
 from lambda_src.notifier import NotifierDeps, run_notifier
+from lambda_src.run_cost import CountingCloudWatch, MeteredStore, invocation_usage, report_usage
 from lambda_src.sandbox import ProcessSandbox, hide_process_memory, memory_limit_mb
 from lambda_src.scripts import ScriptSpec, describe_script
 from lambda_src.settings import (
@@ -28,6 +34,8 @@ from lambda_src.settings import (
     resolve_script_path,
 )
 from lambda_src.worker import WorkerDeps, run_worker
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -71,18 +79,70 @@ def _invoker() -> Any:
     return lambda_invoker(_session().client("lambda", config=RETRY_CONFIG), _settings())
 
 
+def _report(
+    run_id: object,
+    function: str,
+    attempt: str,
+    started: float,
+    context: Any,
+    meter: MeteredStore,
+    cloudwatch: CountingCloudWatch | None = None,
+    series: bool = False,
+) -> None:
+    """Add this invocation's usage to its run (once per attempt, see `run_cost.report_usage`);
+    a failure is logged, never fatal: the run's work is what matters."""
+    if not run_id:
+        return
+    try:
+        usage = invocation_usage(
+            time.monotonic() - started,
+            int(context.memory_limit_in_mb),
+            platform.machine(),
+            meter,
+            cloudwatch.put_requests if cloudwatch is not None else 0,
+            # Only the Notifier's series add up: every Worker sends the same ones.
+            cloudwatch.series if cloudwatch is not None and series else 0,
+        )
+        settings = _settings()
+        report_usage(
+            _store(),
+            str(run_id),
+            usage,
+            function=function,
+            attempt=attempt,
+            now=runs.utcnow(),
+            ttl_days=settings.ttl_days,
+        )
+    except Exception:
+        log.warning("could not record the usage of %s in run %s", function, run_id, exc_info=True)
+
+
+def _run_id_of(response: Mapping[str, Any]) -> object:
+    summary = response.get("summary")
+    return response.get("run_id") or (summary.get("run_id") if isinstance(summary, dict) else None)
+
+
 def director(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.monotonic()
     settings = _settings()
     organizations = (
         _session().client("organizations", config=RETRY_CONFIG) if settings.organization else None
     )
-    deps = DirectorDeps(store=_store(), organizations=organizations, invoke=_invoker())
-    return run_director(event, settings, deps)
+    meter = MeteredStore(_store())
+    deps = DirectorDeps(store=meter, organizations=organizations, invoke=_invoker())
+    response = run_director(event, settings, deps)
+    if "skipped" not in response:  # a skipped run has no run item to add to
+        _report(response.get("run_id"), "director", runs.new_attempt(), started, context, meter)
+    return response
 
 
 def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.monotonic()
+    attempt = runs.new_attempt()
+    meter = MeteredStore(_store())
+    cloudwatch = CountingCloudWatch(_session().client("cloudwatch", config=RETRY_CONFIG))
     deps = WorkerDeps(
-        store=_store(),
+        store=meter,
         base_session=_session(),
         invoke=_invoker(),
         scripts=_scripts(),
@@ -90,12 +150,18 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         sandbox_memory_mb=memory_limit_mb(int(context.memory_limit_in_mb)),
         script_packages=_script_packages(),
         remaining_ms=context.get_remaining_time_in_millis,
-        cloudwatch=_session().client("cloudwatch", config=RETRY_CONFIG),
+        cloudwatch=cloudwatch,
+        new_attempt=lambda: attempt,
     )
-    return run_worker(event, _settings(), deps).as_dict()
+    try:
+        return run_worker(event, _settings(), deps).as_dict()
+    finally:
+        # Also when the attempt failed: Lambda billed it, and its retry is another attempt.
+        _report(event.get("run_id"), "worker", attempt, started, context, meter, cloudwatch)
 
 
 def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.monotonic()
     notify = _settings().notify
     session = _session()
 
@@ -107,5 +173,10 @@ def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ses=client("ses", notify.email_sender),
         sns=client("sns", notify.sns_topic_arn),
     )
-    deps = NotifierDeps(store=_store(), channels=channels, cloudwatch=client("cloudwatch", True))
-    return run_notifier(event, _settings(), deps)
+    meter = MeteredStore(_store())
+    cloudwatch = CountingCloudWatch(client("cloudwatch", True))
+    deps = NotifierDeps(store=meter, channels=channels, cloudwatch=cloudwatch)
+    response = run_notifier(event, _settings(), deps)
+    run_id, attempt = _run_id_of(response), runs.new_attempt()
+    _report(run_id, "notifier", attempt, started, context, meter, cloudwatch, series=True)
+    return response

@@ -106,6 +106,7 @@ def start_run(
     now: dt.datetime,
     ttl_days: int,
     worker_timeout_s: int,
+    home_region: str | None = None,
 ) -> tuple[bool, table.Item]:
     """Create the run item if absent. (True, it) when created; (False, the existing one) when a
     run with this id exists already, which a retried Director resumes or leaves alone."""
@@ -118,6 +119,7 @@ def start_run(
         expires_at=expiry(now, ttl_days),
         deadline_at=iso(run_deadline(now, worker_timeout_s)),
         accounts=accounts,
+        home_region=home_region,
     )
     if store.put_new(item):
         return True, item

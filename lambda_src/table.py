@@ -74,10 +74,13 @@ def run_item(
     expires_at: int,
     deadline_at: str,
     accounts: Sequence[str] = (),
+    home_region: str | None = None,
 ) -> Item:
     """The run item, created by the Director before any Worker starts. It lists the run's
     account ids, so readers can find records of accounts that have not finished yet and a
-    retried Director can resume, and its deadline, past which it is closed as incomplete."""
+    retried Director can resume, and its deadline, past which it is closed as incomplete.
+    Its `home_region` prices its usage (`lambda_src.run_cost`); invocations add `usage_*`
+    counters to it as they end."""
     return {
         "pk": names.run_pk(run_id),
         "sk": names.RUN_SK,
@@ -96,6 +99,34 @@ def run_item(
         "accounts_failed": 0,
         "records": 0,
         "errors": 0,
+        **({"home_region": home_region} if home_region else {}),
+        TTL_ATTRIBUTE: expires_at,
+    }
+
+
+USAGE_SK_PREFIX = "USAGE#"  # in the run's partition; TODO(names): move next to the other keys
+
+
+def usage_item(
+    run_id: str,
+    function: str,
+    attempt: str,
+    *,
+    counters: Mapping[str, int],
+    recorded_at: str,
+    expires_at: int,
+) -> Item:
+    """One invocation's usage (billed duration, request units, ...), written once per
+    (function, attempt): the gate that adds it to the run item's `usage_*` counters once."""
+    return {
+        "pk": names.run_pk(run_id),
+        "sk": f"{USAGE_SK_PREFIX}{function}#{attempt}",
+        "kind": "usage",
+        "run_id": run_id,
+        "function": function,
+        "attempt": attempt,
+        "recorded_at": recorded_at,
+        **dict(counters),
         TTL_ATTRIBUTE: expires_at,
     }
 

@@ -13,12 +13,15 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lambda_src import names, runs, status, table
 from lambda_src.dynamo_store import DynamoStore
+from lambda_src.run_cost import cost_of_run
+from lambda_src.run_report import RunCost
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 from lambdafan.aws import Aws, is_not_found
@@ -66,6 +69,8 @@ class RunRow:
     errors: int
     # Each notification channel's outcome: "sent", or "failed: why".
     deliveries: dict[str, str] = field(default_factory=dict)
+    # At list prices, from the usage its invocations reported; None: none did (a local run).
+    cost_usd: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The row for JSON output: stored fields as they are, plus the duration."""
@@ -82,6 +87,7 @@ class RunRow:
             "records": self.records,
             "errors": self.errors,
             "deliveries": self.deliveries,
+            "cost_usd": None if self.cost_usd is None else float(self.cost_usd),
         }
 
 
@@ -129,14 +135,16 @@ def find_run(store: ItemStore, run_id: str | None, table_name: str) -> Item:
     return latest
 
 
-def recent_runs(store: ItemStore, limit: int) -> list[RunRow]:
-    """The newest `limit` runs from the `runs` index (one Query page for small limits)."""
-    return [run_row(item) for item in itertools.islice(store.query_runs(), limit)]
+def recent_runs(store: ItemStore, limit: int, region: str | None = None) -> list[RunRow]:
+    """The newest `limit` runs from the `runs` index (one Query page for small limits), their
+    costs at `region`'s prices (default: each run's home region)."""
+    return [run_row(item, region) for item in itertools.islice(store.query_runs(), limit)]
 
 
-def run_row(item: Item) -> RunRow:
+def run_row(item: Item, region: str | None = None) -> RunRow:
     """A run item as a `runs` row; the duration only once the run has finished."""
     run = table.plain(item)
+    cost = cost_of_run(item, region)
     started = str(run.get("started_at", ""))
     finished = run.get("finished_at")
     duration = None
@@ -157,7 +165,25 @@ def run_row(item: Item) -> RunRow:
         records=int(run.get("records", 0)),
         errors=int(run.get("errors", 0)),
         deliveries={str(k): str(v) for k, v in (run.get("deliveries") or {}).items()},
+        cost_usd=None if cost is None else cost.total_usd,
     )
+
+
+def recent_costs(
+    store: ItemStore, limit: int, region: str | None = None, *, look_at: int = 100
+) -> list[tuple[str, RunCost]]:
+    """(run id, cost) of the newest `limit` complete runs (with or without failures) whose
+    invocations reported usage, among the newest `look_at` runs."""
+    found: list[tuple[str, RunCost]] = []
+    for item in itertools.islice(store.query_runs(), look_at):
+        if item.get("status") not in (status.COMPLETE, status.COMPLETE_WITH_FAILURES):
+            continue
+        cost = cost_of_run(item, region)
+        if cost is not None:
+            found.append((str(item["run_id"]), cost))
+            if len(found) >= limit:
+                break
+    return found
 
 
 def _seconds_between(start: str, end: str) -> float | None:

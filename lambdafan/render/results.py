@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from rich import box
@@ -106,8 +107,8 @@ def print_runs(runs: Sequence[RunRow], now: dt.datetime | None = None) -> None:
     if not runs:
         console.print("no runs yet")
         return
-    # Compact, so the seven columns fit 80 terminal columns; the run id is never cut (it is
-    # what the user copies into --run).
+    # Compact, so the columns fit 90 terminal columns; the run id is never cut (it is what
+    # the user copies into --run).
     table = Table(
         title="runs (newest first)",
         title_justify="left",
@@ -123,6 +124,7 @@ def print_runs(runs: Sequence[RunRow], now: dt.datetime | None = None) -> None:
     table.add_column("errors", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("told", no_wrap=True)
+    table.add_column("cost", justify="right", no_wrap=True)
     for run in runs:
         failed = f" ({run.accounts_failed} failed)" if run.accounts_failed else ""
         table.add_row(
@@ -134,8 +136,18 @@ def print_runs(runs: Sequence[RunRow], now: dt.datetime | None = None) -> None:
             str(run.errors),
             _status(run.status, run.errors),
             _told(run.deliveries),
+            format_usd(run.cost_usd),
         )
     console.print(table)
+
+
+def format_usd(amount: Decimal | None) -> str:
+    """A run's cost for a table: `$0.0042`, `$1.37`, `<$0.0001`; `-` when not known."""
+    if amount is None:
+        return "-"
+    if 0 < amount < Decimal("0.0001"):
+        return "<$0.0001"
+    return f"${amount:.4f}" if amount < 1 else f"${amount:,.2f}"
 
 
 def write_runs_json(runs: Sequence[RunRow]) -> int:
