@@ -26,6 +26,7 @@ from typing import Any
 
 from lambda_src.mail_html import mail_parts
 from lambda_src.run_report import RunReport
+from lambda_src.run_summary import subject_line
 from lambda_src.settings import NotifySettings
 from lambda_src.slack_blocks import ZERO_WIDTH_SPACE as ZERO_WIDTH_SPACE
 from lambda_src.slack_blocks import inert_backticks as _inert_backticks
@@ -170,7 +171,6 @@ def deliver_report(
 ) -> list[Delivery]:
     """Send a run's report to every configured channel, rendered for each: Slack blocks, an
     email with text and HTML parts, SNS text; one result per channel."""
-    from lambda_src.notifier import subject_line  # here: the Notifier imports this module
 
     subject = subject_line(report.summary, report.fleet)
 

@@ -10,12 +10,9 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from lambda_src.run_report import ChangeExample, RunCost, RunDiff, RunReport, ScriptChanges
-
-if TYPE_CHECKING:  # the Notifier imports delivery, which imports this module
-    from lambda_src.notifier import ErrorLine
+from lambda_src.run_summary import ErrorLine, format_summary
 
 MAX_ERROR_GROUPS = 10
 MAX_ERROR_ROWS = 50  # the HTML part's table of single errors
@@ -140,7 +137,6 @@ def cost_text(cost: RunCost) -> str:
 
 def mail_text(report: RunReport) -> str:
     """The plain-text part: the summary the Notifier has always sent, then changes and cost."""
-    from lambda_src.notifier import format_summary  # here: the Notifier imports this module
 
     lines = [format_summary(report.summary)]
     if report.diff is not None:

@@ -9,185 +9,36 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from lambda_src import names, runs, status, table
-from lambda_src.delivery import SUBJECT_LIMIT, Channels, Delivery, deliver
+from lambda_src import names, reporting, runs, status, table
+from lambda_src.delivery import SUBJECT_LIMIT, Channels, Delivery, deliver, deliver_report
+from lambda_src.mail_html import mail_text
 from lambda_src.metrics import put_metrics
-from lambda_src.settings import FleetSettings
+from lambda_src.run_report import RunCost
+from lambda_src.run_summary import run_metrics, summarize
+from lambda_src.settings import FleetSettings, NotifySettings
 from lambda_src.table import ItemStore
+from lambda_src.wavefront import from_cloudwatch, wavefront_lines
 
-MAX_ERRORS_SHOWN = 10
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ErrorLine:
-    account_id: str
-    account_name: str
-    script: str
-    region: str
-    error_type: str
-    message: str
-
-
-@dataclass
-class RunSummary:
-    """One run, as the Notifier reports it and the CLI prints it."""
-
-    run_id: str
-    status: str
-    started_at: str
-    finished_at: str | None
-    accounts_expected: int
-    accounts_done: int
-    accounts_failed: int
-    records_by_script: dict[str, int] = field(default_factory=dict)
-    errors: list[ErrorLine] = field(default_factory=list)
-    silent_accounts: list[str] = field(default_factory=list)  # never reported (incomplete)
-    error: str | None = None  # why the run failed to start
-    deliveries: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def records(self) -> int:
-        return sum(self.records_by_script.values())
-
-    @property
-    def ok(self) -> bool:
-        return self.status == status.COMPLETE and not self.errors
-
-    @property
-    def verdict(self) -> str:
-        """One word or phrase for the run's outcome, as messages and tables show it."""
-        if self.status == status.RUNNING:
-            return "running"
-        if self.status == status.FAILED_TO_START:
-            return "FAILED TO START"
-        if self.status == status.INCOMPLETE:
-            return f"INCOMPLETE ({len(self.silent_accounts)} account(s) never reported)"
-        if self.status == status.INTERRUPTED:
-            return "INTERRUPTED"
-        return "OK" if self.ok else f"{len(self.errors)} error(s)"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "records": self.records}
-
-
-class RunNotFound(LookupError):
-    pass
-
-
-def summarize(store: ItemStore, run_id: str) -> RunSummary:
-    """Build a run's summary with Queries on the run's partition only."""
-    run = table.get_run(store, run_id)
-    if run is None:
-        raise RunNotFound(f"run {run_id} not found")
-    by_script: Counter[str] = Counter({name: 0 for name in run.get("scripts", [])})
-    done = 0
-    failed = 0
-    counted: dict[str, str] = {}
-    for account in table.account_items(store, run_id):
-        done += 1
-        failed += bool(account.get("failed"))
-        counted[str(account["account_id"])] = str(account.get("attempt", ""))
-        for script, count in (account.get("records_by_script") or {}).items():
-            by_script[script] += int(count)
-    errors = [
-        ErrorLine(
-            account_id=e["account_id"],
-            account_name=e["account_name"],
-            script=e["script"],
-            region=e["region"],
-            error_type=e["error_type"],
-            message=e["message"],
-        )
-        for e in table.run_errors(store, run_id, counted=counted, consistent=True)
-    ]
-    return RunSummary(
-        run_id=run_id,
-        status=str(run["status"]),
-        started_at=str(run["started_at"]),
-        finished_at=run.get("finished_at"),
-        accounts_expected=int(run["accounts_expected"]),
-        accounts_done=done,
-        accounts_failed=failed,
-        records_by_script=dict(by_script),
-        errors=errors,
-        silent_accounts=list(run.get("silent_accounts") or ()),
-        error=run.get("error"),
-        deliveries=dict(run.get("deliveries") or {}),
-    )
-
-
-def format_summary(summary: RunSummary, max_errors: int = MAX_ERRORS_SHOWN) -> str:
-    """Plain text for Slack, email or SNS."""
-    lines = [
-        f"lambdafan run {summary.run_id}: {summary.verdict}",
-        *([f"why: {summary.error}"] if summary.error else []),
-        *(
-            [f"never reported: {', '.join(summary.silent_accounts)}"]
-            if summary.silent_accounts
-            else []
-        ),
-        f"accounts: {summary.accounts_done}/{summary.accounts_expected} done"
-        + (f", {summary.accounts_failed} failed" if summary.accounts_failed else ""),
-        f"records: {summary.records}",
-    ]
-    lines += [f"  {script}: {count}" for script, count in sorted(summary.records_by_script.items())]
-    if summary.errors:
-        lines.append("errors:")
-        for e in summary.errors[:max_errors]:
-            lines.append(
-                f"  {e.account_name} ({e.account_id}) {e.script} {e.region}: "
-                f"{e.error_type}: {e.message}"
-            )
-        if len(summary.errors) > max_errors:
-            lines.append(f"  … and {len(summary.errors) - max_errors} more")
-    return "\n".join(lines)
-
-
-def subject_line(summary: RunSummary, fleet: str) -> str:
-    return f"lambdafan {fleet}: run {summary.run_id} {summary.verdict}, {summary.records} records"
-
-
-def run_metrics(
-    summary: RunSummary, fleet: str, now: dt.datetime, delivery_failures: int = 0
-) -> list[dict[str, Any]]:
-    """The run's CloudWatch metrics (pure): records, errors, failed accounts, channels that
-    could not be told, duration."""
-    values: dict[str, tuple[float, str]] = {
-        "RunRecords": (summary.records, "Count"),
-        "RunErrors": (len(summary.errors), "Count"),
-        "RunAccountsFailed": (summary.accounts_failed, "Count"),
-        "DeliveryFailures": (delivery_failures, "Count"),
-    }
-    if summary.finished_at:
-        started = dt.datetime.fromisoformat(summary.started_at)
-        finished = dt.datetime.fromisoformat(summary.finished_at)
-        values["RunDuration"] = ((finished - started).total_seconds(), "Seconds")
-    return [
-        {
-            "MetricName": name,
-            "Dimensions": [{"Name": "Fleet", "Value": fleet}],
-            "Timestamp": now,
-            "Value": value,
-            "Unit": unit,
-        }
-        for name, (value, unit) in values.items()
-    ]
 
 
 @dataclass
 class NotifierDeps:
-    """What the Notifier talks to; without channels (local runs) it only summarizes."""
+    """What the Notifier talks to; without channels (local runs) it only summarizes.
+
+    `cost_for` prices a run (None: no cost in the report); `wavefront` sends metric lines to
+    the fleet's Wavefront (None: not configured)."""
 
     store: ItemStore
     channels: Channels | None = None
     cloudwatch: Any | None = None
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
+    cost_for: Callable[[str], RunCost | None] | None = None
+    wavefront: Callable[[list[str]], None] | None = None
 
 
 def run_notifier(
@@ -243,22 +94,52 @@ def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[st
         # Nothing was sent: give the claim back, so Lambda's retry of this failure notifies.
         _release(deps.store, run_id)
         raise
-    text = format_summary(summary)
+    report = reporting.build_report(deps.store, settings, summary, cost_for=deps.cost_for)
+    text = mail_text(report)
     delivered: list[Delivery] = []
+    told = reporting.wanted(report, settings)
     if deps.channels is not None:
-        delivered = deliver(
-            subject_line(summary, settings.fleet), text, settings.notify, deps.channels
-        )
-        outcomes = {d.channel: "sent" if d.ok else f"failed: {d.detail}" for d in delivered}
+        if told:
+            delivered = deliver_report(report, settings.notify, deps.channels)
+            outcomes = {d.channel: "sent" if d.ok else f"failed: {d.detail}" for d in delivered}
+        else:
+            quiet = f"not sent (only_on: {settings.notify.only_on})"
+            outcomes = {channel: quiet for channel in _configured(settings.notify)}
         _record_deliveries(deps.store, run_id, outcomes)
+    now = deps.clock()
+    failures = sum(1 for d in delivered if not d.ok)
+    data = run_metrics(summary, settings.fleet, now, failures)
+    data += reporting.change_metrics(report, now)
     if deps.cloudwatch is not None:
-        failures = sum(1 for d in delivered if not d.ok)
-        put_metrics(deps.cloudwatch, run_metrics(summary, settings.fleet, deps.clock(), failures))
+        put_metrics(deps.cloudwatch, data)
+    if deps.wavefront is not None:
+        _send_wavefront(deps.wavefront, data, settings.fleet, now)
     return {
         "summary": summary.as_dict(),
         "text": text,
+        "told": told,
         "delivered": [asdict(d) for d in delivered],
     }
+
+
+def _configured(notify: NotifySettings) -> list[str]:
+    """The channels the fleet's config names."""
+    named = {
+        "slack": bool(notify.slack_webhook_parameter),
+        "email": bool(notify.email_sender and notify.email_recipients),
+        "sns": bool(notify.sns_topic_arn),
+    }
+    return [channel for channel, on in named.items() if on]
+
+
+def _send_wavefront(
+    send: Callable[[list[str]], None], data: list[dict[str, Any]], fleet: str, now: dt.datetime
+) -> None:
+    """The same metrics as CloudWatch's, to Wavefront; a failure is logged, never fatal."""
+    try:
+        send(wavefront_lines(from_cloudwatch(data), fleet, now))
+    except Exception as exc:  # WavefrontError says what failed without the token
+        log.warning("could not send metrics to Wavefront: %s", exc)
 
 
 def _send_notice(notice: str, settings: FleetSettings, deps: NotifierDeps) -> dict[str, Any]:

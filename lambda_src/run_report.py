@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the Notifier builds reports: it imports this module
-    from lambda_src.notifier import RunSummary
+from lambda_src.run_summary import RunSummary
 
 MAX_EXAMPLES = 5  # per script and kind of change: what a message has room for
 

@@ -25,8 +25,9 @@ from lambda_src import runs, status
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import Invoke
-from lambda_src.notifier import NotifierDeps, RunSummary, run_notifier, summarize
+from lambda_src.notifier import NotifierDeps, run_notifier
 from lambda_src.pairs import INTERRUPTED
+from lambda_src.run_summary import RunSummary, summarize
 from lambda_src.runs import Clock
 from lambda_src.sandbox import ProcessSandbox, hide_process_memory
 from lambda_src.script_runner import LOCAL_HINT

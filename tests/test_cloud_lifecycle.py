@@ -17,7 +17,7 @@ import yaml
 
 from lambda_src import names, table
 from lambda_src.dynamo_store import DynamoStore
-from lambda_src.notifier import RunSummary, summarize
+from lambda_src.run_summary import RunSummary, summarize
 from lambdafan import demo, remote_run
 from lambdafan.aws import Aws
 from lambdafan.config import load_config

@@ -17,7 +17,7 @@ from moto.ses.models import ses_backends
 
 from lambda_src.delivery import Channels, Delivery, deliver, deliver_report, sns_subject
 from lambda_src.mail_html import mail_parts
-from lambda_src.notifier import ErrorLine
+from lambda_src.run_summary import ErrorLine
 from lambda_src.settings import NotifySettings
 from tests.test_slack_blocks import HOSTILE, check_block_kit, sample_report, shown, texts
 

@@ -26,7 +26,8 @@ from lambda_src import names, runs, status, table
 from lambda_src.delivery import Channels
 from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore, WriteError
-from lambda_src.notifier import NotifierDeps, run_notifier, summarize
+from lambda_src.notifier import NotifierDeps, run_notifier
+from lambda_src.run_summary import summarize
 from lambda_src.scripts import Script
 from lambda_src.settings import FleetSettings, NotifySettings
 from lambda_src.table import Item, ItemStore

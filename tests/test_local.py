@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from lambda_src import names, table
 from lambda_src.dynamo_store import DynamoStore
-from lambda_src.notifier import format_summary
+from lambda_src.run_summary import format_summary
 from lambda_src.table import Item
 from lambda_src.worker import WorkerResult
 from lambdafan.aws import Aws

@@ -11,8 +11,8 @@ from moto.ses.models import ses_backends
 
 from lambda_src.delivery import Channels, Delivery, deliver_report
 from lambda_src.mail_html import mail_parts
-from lambda_src.notifier import ErrorLine, format_summary
 from lambda_src.run_report import ChangeExample, ScriptChanges
+from lambda_src.run_summary import ErrorLine, format_summary
 from lambda_src.settings import NotifySettings
 from tests.test_slack_blocks import sample_report
 

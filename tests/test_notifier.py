@@ -4,6 +4,7 @@ whose Worker Lambda gave up."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -12,14 +13,14 @@ from moto import mock_aws
 
 from lambda_src import runs, table
 from lambda_src.metrics import NAMESPACE
-from lambda_src.notifier import (
+from lambda_src.notifier import NotifierDeps, run_notifier
+from lambda_src.run_report import RunCost
+from lambda_src.run_summary import (
     ErrorLine,
-    NotifierDeps,
     RunNotFound,
     RunSummary,
     format_summary,
     run_metrics,
-    run_notifier,
     summarize,
 )
 from lambda_src.settings import NotifySettings
@@ -52,6 +53,7 @@ def test_notifier_sends_and_puts_run_metrics() -> None:
         names = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace=NAMESPACE)["Metrics"]}
         assert names == {
             "RunRecords", "RunErrors", "RunAccountsFailed", "RunDuration", "DeliveryFailures",
+            "RecordsAdded", "RecordsRemoved", "RecordsChanged",  # per script, against no run
         }  # fmt: skip
         # Each channel's outcome is stored on the run item.
         run = table.get_run(store, "r1")
@@ -129,3 +131,74 @@ def test_format_summary_shows_the_first_errors_and_counts_the_rest() -> None:
     assert text.splitlines()[0] == "lambdafan run r1: 5 error(s)"
     assert "a1 (000000000001) s us-east-1: Boom: no" in text and "a2 (" not in text
     assert text.endswith("  … and 3 more")
+
+
+def _finished_run(store: MemoryStore, run_id: str, *, errors: int, now: dt.datetime) -> None:
+    runs.start_run(store, run_id, accounts=["111111111111"], scripts=["s"], trigger="t",
+                   now=now, ttl_days=1, worker_timeout_s=900)  # fmt: skip
+    runs.finish_account(
+        store, run_id, "111111111111", "a", records_by_script={"s": 0}, errors=errors,
+        failed=errors > 0, attempt="a1", now=now + dt.timedelta(seconds=5), ttl_days=1,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("only_on", "told"),
+    [("always", [True, True]), ("changes", [False, True]), ("failures", [False, True])],
+)
+def test_only_on_keeps_uneventful_runs_quiet(only_on: str, told: list[bool]) -> None:
+    now = dt.datetime(2026, 11, 26, 22, 41, tzinfo=dt.timezone.utc)
+    store = MemoryStore()
+    with mock_aws():
+        boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress="ops@x.io")
+        settings = make_settings(
+            notify=NotifySettings(
+                email_sender="ops@x.io", email_recipients=("t@x.io",), only_on=only_on
+            )
+        )
+        deps = NotifierDeps(store=store, channels=channels())
+        # A quiet run (nothing found, nothing failed), then one whose account failed.
+        _finished_run(store, "r1", errors=0, now=now)
+        quiet = run_notifier({"run_id": "r1"}, settings, deps)
+        _finished_run(store, "r2", errors=1, now=now + dt.timedelta(hours=1))
+        failed = run_notifier({"run_id": "r2"}, settings, deps)
+
+        assert [quiet["told"], failed["told"]] == told
+        assert len(sent_emails()) == sum(told)
+        r1 = table.get_run(store, "r1")
+        assert r1 is not None
+        expected = "sent" if told[0] else f"not sent (only_on: {only_on})"
+        assert r1["deliveries"] == {"email": expected}
+
+
+def test_the_report_has_the_cost_and_metrics_reach_wavefront() -> None:
+    now = dt.datetime(2026, 11, 26, 22, 41, tzinfo=dt.timezone.utc)
+    store = MemoryStore()
+    _finished_run(store, "r1", errors=0, now=now)
+    sent: list[list[str]] = []
+    cost = RunCost(total_usd=Decimal("0.0123"), parts_usd={"lambda": Decimal("0.0123")})
+    deps = NotifierDeps(
+        store=store, clock=lambda: now, cost_for=lambda run_id: cost, wavefront=sent.append
+    )
+
+    response = run_notifier({"run_id": "r1"}, make_settings(), deps)
+
+    assert "$0.0123" in response["text"]
+    [lines] = sent
+    assert any(line.startswith("lambdafan.run.records 0 ") for line in lines), lines
+    assert any(line.startswith("lambdafan.run.cost.usd 0.0123 ") for line in lines), lines
+    assert all('fleet="test"' in line for line in lines)
+
+
+def test_a_failing_diff_or_cost_still_tells_the_run() -> None:
+    now = dt.datetime(2026, 11, 26, 22, 41, tzinfo=dt.timezone.utc)
+    store = MemoryStore()
+    _finished_run(store, "r1", errors=0, now=now)
+
+    def broken(run_id: str) -> RunCost:
+        raise RuntimeError("no prices today")
+
+    settings = make_settings(notify=NotifySettings(only_on="changes"))
+    deps = NotifierDeps(store=store, cost_for=broken)
+    response = run_notifier({"run_id": "r1"}, settings, deps)
+    assert response["summary"]["run_id"] == "r1" and "cost" not in response["text"].lower()

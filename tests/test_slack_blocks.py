@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from lambda_src import status
-from lambda_src.notifier import ErrorLine, RunSummary
 from lambda_src.run_report import ChangeExample, RunCost, RunDiff, RunReport, ScriptChanges
+from lambda_src.run_summary import ErrorLine, RunSummary
 from lambda_src.slack_blocks import ZERO_WIDTH_SPACE, _within_limits, slack_blocks
 
 HOSTILE = "```<!channel> <https://x|y> `x`"

@@ -15,7 +15,7 @@ from lambda_src.delivery import (
     slack_escape,
     slack_message,
 )
-from lambda_src.notifier import ErrorLine, RunSummary, format_summary, subject_line
+from lambda_src.run_summary import ErrorLine, RunSummary, format_summary, subject_line
 from lambda_src.settings import NotifySettings
 
 HOSTILE_ACCOUNT = "```<!channel> pwned```"

@@ -17,8 +17,8 @@ from botocore.stub import Stubber
 from lambda_src import table
 from lambda_src.dynamo_store import BATCH_SIZE, MAX_BATCH_ATTEMPTS, DynamoStore, WriteError
 from lambda_src.names import run_pk
-from lambda_src.notifier import summarize
 from lambda_src.records import to_dynamo
+from lambda_src.run_summary import summarize
 from lambda_src.table import (
     TTL_ATTRIBUTE,
     account_done_item,

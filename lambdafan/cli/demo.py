@@ -9,7 +9,7 @@ import typer
 
 from lambda_src import names, table
 from lambda_src.dynamo_store import DynamoStore
-from lambda_src.notifier import RunSummary, format_summary
+from lambda_src.run_summary import RunSummary, format_summary
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
 from lambdafan.cli.options import user_errors

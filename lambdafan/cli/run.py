@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from lambda_src import table
-from lambda_src.notifier import RunSummary, summarize
+from lambda_src.run_summary import RunSummary, summarize
 from lambda_src.sandbox import memory_limit_mb
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore

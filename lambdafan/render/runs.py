@@ -8,7 +8,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from lambda_src.notifier import RunSummary, format_summary
+from lambda_src.run_summary import RunSummary, format_summary
 from lambda_src.worker import WorkerResult
 from lambdafan.render.console import console, err_console
 
