@@ -137,6 +137,8 @@ def report_usage(
     follow it whatever the run's status (a Notifier's or a late retry's usage comes after the
     run completed)."""
     counters = usage.counters()
+    if not counters:
+        return False  # nothing billed: nothing to add (and ADD of nothing is no expression)
     item = table.usage_item(
         run_id,
         function,
