@@ -10,7 +10,7 @@ import functools
 import logging
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -23,7 +23,13 @@ from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import lambda_invoker
 from lambda_src.notifier import NotifierDeps, run_notifier
-from lambda_src.run_cost import CountingCloudWatch, MeteredStore, invocation_usage, report_usage
+from lambda_src.run_cost import (
+    CountingCloudWatch,
+    MeteredStore,
+    cost_of_run_id,
+    invocation_usage,
+    report_usage,
+)
 from lambda_src.sandbox import ProcessSandbox, hide_process_memory, memory_limit_mb
 from lambda_src.scripts import ScriptSpec, describe_script
 from lambda_src.settings import (
@@ -33,6 +39,7 @@ from lambda_src.settings import (
     load_settings,
     resolve_script_path,
 )
+from lambda_src.wavefront import read_token, send_to_wavefront
 from lambda_src.worker import WorkerDeps, run_worker
 
 log = logging.getLogger(__name__)
@@ -160,6 +167,21 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _report(event.get("run_id"), "worker", attempt, started, context, meter, cloudwatch)
 
 
+def _wavefront_sender(
+    settings: FleetSettings, client: Callable[[str, object], Any]
+) -> Callable[[list[str]], None] | None:
+    """Sends metric lines to the fleet's Wavefront, its token read from SSM when first needed."""
+    wavefront = settings.wavefront
+    if wavefront is None:
+        return None
+
+    def send(lines: list[str]) -> None:
+        token = read_token(client("ssm", True), wavefront.token_parameter)
+        send_to_wavefront(wavefront.url, token, lines)
+
+    return send
+
+
 def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.monotonic()
     notify = _settings().notify
@@ -175,8 +197,15 @@ def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     meter = MeteredStore(_store())
     cloudwatch = CountingCloudWatch(client("cloudwatch", True))
-    deps = NotifierDeps(store=meter, channels=channels, cloudwatch=cloudwatch)
-    response = run_notifier(event, _settings(), deps)
+    settings = _settings()
+    deps = NotifierDeps(
+        store=meter,
+        channels=channels,
+        cloudwatch=cloudwatch,
+        cost_for=lambda run_id: cost_of_run_id(meter, run_id, settings.home_region),
+        wavefront=_wavefront_sender(settings, client),
+    )
+    response = run_notifier(event, settings, deps)
     run_id, attempt = _run_id_of(response), runs.new_attempt()
     _report(run_id, "notifier", attempt, started, context, meter, cloudwatch, series=True)
     return response

@@ -19,7 +19,7 @@ from lambda_src.mail_html import mail_text
 from lambda_src.metrics import put_metrics
 from lambda_src.run_report import RunCost
 from lambda_src.run_summary import run_metrics, summarize
-from lambda_src.settings import FleetSettings, NotifySettings
+from lambda_src.settings import FleetSettings
 from lambda_src.table import ItemStore
 from lambda_src.wavefront import from_cloudwatch, wavefront_lines
 
@@ -104,7 +104,9 @@ def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[st
             outcomes = {d.channel: "sent" if d.ok else f"failed: {d.detail}" for d in delivered}
         else:
             quiet = f"not sent (only_on: {settings.notify.only_on})"
-            outcomes = {channel: quiet for channel in _configured(settings.notify)}
+            outcomes = {
+                channel: quiet for channel in reporting.configured_channels(settings.notify)
+            }
         _record_deliveries(deps.store, run_id, outcomes)
     now = deps.clock()
     failures = sum(1 for d in delivered if not d.ok)
@@ -120,16 +122,6 @@ def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[st
         "told": told,
         "delivered": [asdict(d) for d in delivered],
     }
-
-
-def _configured(notify: NotifySettings) -> list[str]:
-    """The channels the fleet's config names."""
-    named = {
-        "slack": bool(notify.slack_webhook_parameter),
-        "email": bool(notify.email_sender and notify.email_recipients),
-        "sns": bool(notify.sns_topic_arn),
-    }
-    return [channel for channel, on in named.items() if on]
 
 
 def _send_wavefront(

@@ -17,7 +17,7 @@ from lambda_src import run_diff
 from lambda_src.run_report import RunCost, RunReport
 from lambda_src.run_summary import RunSummary
 from lambda_src.scripts import ScriptError, describe_script
-from lambda_src.settings import FleetSettings, resolve_script_path
+from lambda_src.settings import FleetSettings, NotifySettings, resolve_script_path
 from lambda_src.table import ItemStore
 
 log = logging.getLogger(__name__)
@@ -28,13 +28,14 @@ CostFor = Callable[[str], RunCost | None]  # run id -> its cost
 def script_keys(
     settings: FleetSettings, resolve: Callable[[Any], Path] = resolve_script_path
 ) -> run_diff.KeyFor:
-    """Each configured script's KEY, read from its source; a script the config no longer names
-    (or that cannot be read) is identified by whole records."""
+    """Each configured script's KEY: as the bundle's settings carry it, else read from its
+    source; a script the config no longer names (or that cannot be read) is identified by
+    whole records."""
     keys: dict[str, Sequence[str]] = {}
     for ref in settings.scripts:
         try:
-            keys[ref.name] = describe_script(resolve(ref), ref.name).key
-        except ScriptError:
+            keys[ref.name] = ref.key or describe_script(resolve(ref), ref.name).key
+        except (ScriptError, OSError):
             keys[ref.name] = ()
     return lambda script: keys.get(script, ())
 
@@ -70,6 +71,16 @@ def wanted(report: RunReport, settings: FleetSettings) -> bool:
     a change: a run is never kept quiet for want of knowing."""
     changed = report.diff is None or report.diff.any
     return settings.notify.wants(changed=changed, failed=not report.summary.ok)
+
+
+def configured_channels(notify: NotifySettings) -> list[str]:
+    """The channels the fleet's config names, in the order they are sent."""
+    named = {
+        "slack": bool(notify.slack_webhook_parameter),
+        "email": bool(notify.email_sender and notify.email_recipients),
+        "sns": bool(notify.sns_topic_arn),
+    }
+    return [channel for channel, on in named.items() if on]
 
 
 def change_metrics(report: RunReport, now: dt.datetime) -> list[dict[str, Any]]:

@@ -31,10 +31,12 @@ class AccountRef:
 
 @dataclass(frozen=True)
 class ScriptRef:
-    """A script to run: its name (unique in the fleet) and its file, absolute or bundle-relative."""
+    """A script to run: its name (unique in the fleet), its file (absolute or bundle-relative)
+    and, in a bundle, its KEY (so the Notifier, which has no user scripts, can diff runs)."""
 
     name: str
     path: str
+    key: tuple[str, ...] = ()
 
 
 # `notify.only_on`: which runs are told. "changes": runs with records added, removed or changed
@@ -132,7 +134,10 @@ class FleetSettings:
         return cls(
             fleet=data["fleet"],
             home_region=data["home_region"],
-            scripts=tuple(ScriptRef(**s) for s in data["scripts"]),
+            scripts=tuple(
+                ScriptRef(name=s["name"], path=s["path"], key=tuple(s.get("key", ())))
+                for s in data["scripts"]
+            ),
             accounts=tuple(AccountRef(**a) for a in data.get("accounts", ())),
             organization=bool(data.get("organization", False)),
             organization_ous=tuple(data.get("organization_ous", ())),

@@ -107,6 +107,19 @@ def test_bundle_settings_keep_everything_but_script_paths(tmp_path: Path) -> Non
 
     assert all(not Path(r.path).is_absolute() for r in bundled.scripts)
     assert dataclasses.replace(bundled, scripts=settings.scripts) == settings
+    assert [r.name for r in bundled.scripts] == [r.name for r in settings.scripts]
+
+
+def test_every_bundle_carries_each_scripts_key_for_the_notifiers_diff(tmp_path: Path) -> None:
+    # The Notifier has no user scripts, yet diffs runs by their KEY: the settings carry it.
+    settings = _settings_with(tmp_path, "inventory", "whoami")
+    notifier = _fleet_json(build_bundle(settings, include_scripts=False))
+
+    assert {r.name: r.key for r in notifier.scripts} == {
+        "ec2_instances": (),
+        "inventory": ("instance_id",),
+        "whoami": (),
+    }
 
 
 def test_extracted_worker_bundle_loads_its_settings_and_scripts(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lambdafan.cli import cost, demo, fleet, options, results, run, script, status
+from lambdafan.cli import cost, demo, fleet, notify, options, results, run, script, status
 
 app = typer.Typer(
     help="Run your boto3 scripts across every AWS account and region on a Lambda fleet.",
@@ -27,6 +27,7 @@ app.command()(fleet.validate)
 app.command("results")(results.results_command)
 app.command("runs")(results.runs_command)
 app.command()(cost.cost)
+app.command()(notify.notify)
 app.command()(status.status)
 app.command()(status.logs)
 app.add_typer(script.app, name="script")

@@ -5,15 +5,14 @@ from __future__ import annotations
 import enum
 import itertools
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Annotated, TypeVar
 
 import typer
 
 from lambda_src import names, run_diff, table
+from lambda_src.reporting import script_keys
 from lambda_src.run_report import MAX_EXAMPLES
-from lambda_src.scripts import ScriptError, describe_script
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 from lambdafan import results
@@ -205,7 +204,7 @@ def _show_diff(
         store,
         new_id,
         old_id,
-        key_for=_script_keys(settings),
+        key_for=script_keys(settings),
         max_examples=MAX_EXAMPLES if limit is None else limit,
         on_skip=skipped.append,
     )
@@ -226,18 +225,6 @@ def _diff_run(store: ItemStore, run_id: str | None, table_name: str) -> Item:
         return results.find_run(store, names.run_id_part(run_id), table_name)
     except (names.KeyPartError, LambdafanError) as exc:
         raise UsageError(str(exc)) from None
-
-
-def _script_keys(settings: FleetSettings) -> run_diff.KeyFor:
-    """Each configured script's KEY, read from its source; a script the config no longer names
-    (or that cannot be read) is identified by whole records."""
-    keys: dict[str, Sequence[str]] = {}
-    for ref in settings.scripts:
-        try:
-            keys[ref.name] = describe_script(Path(ref.path), ref.name).key
-        except ScriptError:
-            keys[ref.name] = ()
-    return lambda script: keys.get(script, ())
 
 
 def _show_once(

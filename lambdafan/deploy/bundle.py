@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lambda_src
-from lambda_src.scripts import check_script
+from lambda_src.scripts import check_script, describe_script
 from lambda_src.settings import SCRIPT_PACKAGES_DIR, FleetSettings
 
 PACKAGE_DIR = Path(lambda_src.__file__).resolve().parent
@@ -81,7 +81,8 @@ def build_bundle(
             name = f"{USER_SCRIPTS}/{ref.name}.py"
             if include_scripts:
                 entries[name] = source.read_bytes()
-        refs.append(dataclasses.replace(ref, path=name))
+        key = describe_script(source, ref.name).key
+        refs.append(dataclasses.replace(ref, path=name, key=tuple(key)))
     for name, data in (script_packages or {}).items():
         entries[f"{SCRIPT_PACKAGES_DIR}/{name}"] = data
     # The external id guards the member roles; only the Worker assumes them.
