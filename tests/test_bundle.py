@@ -116,7 +116,7 @@ def test_every_bundle_carries_each_scripts_key_for_the_notifiers_diff(tmp_path: 
     notifier = _fleet_json(build_bundle(settings, include_scripts=False))
 
     assert {r.name: r.key for r in notifier.scripts} == {
-        "ec2_instances": (),
+        "ec2_instances": ("instance_id",),
         "inventory": ("instance_id",),
         "whoami": (),
     }

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 SCOPE = "region"
+# One record per instance: a new state or address of the same instance is a change.
+KEY = ("instance_id",)
 
 
 def collect(session: Any, region: str, account: Any) -> Iterator[dict[str, Any]]:

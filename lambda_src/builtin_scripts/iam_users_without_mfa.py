@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 SCOPE = "account"
+KEY = ("arn",)
 
 IAM_REGION = "us-east-1"
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 SCOPE = "region"
+KEY = ("function",)
 
 # Runtimes past their deprecation date (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html).
 DEPRECATED_RUNTIMES = frozenset(

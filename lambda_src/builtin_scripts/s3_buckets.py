@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 SCOPE = "account"
+KEY = ("bucket",)
 
 # Bucket listing and get_bucket_location work from any region; use the oldest one.
 LIST_REGION = "us-east-1"

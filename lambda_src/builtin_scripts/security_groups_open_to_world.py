@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 SCOPE = "region"
+# One record per open rule: a group can have several.
+KEY = ("group_id", "protocol", "from_port", "to_port", "cidr")
 
 WORLD_V4 = "0.0.0.0/0"
 WORLD_V6 = "::/0"
