@@ -16,17 +16,9 @@ from lambdafan.cli.cost import assumed_run_usage, runs_per_month
 from lambdafan.config import load_config
 from lambdafan.render.results import format_usd
 from tests.conftest import cli, deployable_config
+from tests.test_run_cost import KNOWN  # $0.720141 at us-east-1 list prices
 
 FLEET = "costs"
-# The run of tests/test_run_cost.py: $0.720141 at us-east-1 list prices.
-KNOWN = Usage(
-    invocations=102,
-    mb_ms_arm64=100 * 60_000 * 1024,
-    write_units=1_000_000,
-    read_units_strong=40_000,
-    read_units_eventual=80_000,
-    metric_requests=101,
-)
 
 
 def test_runs_per_month_from_rate_and_cron() -> None:

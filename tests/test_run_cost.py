@@ -4,13 +4,9 @@ to the run item once per (function, attempt), whatever the retries."""
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import boto3
-import pytest
-from moto import mock_aws
 
 from lambda_src import handlers, runs, table
 from lambda_src.dynamo_store import DynamoStore
@@ -25,27 +21,28 @@ from lambda_src.run_cost import (
     report_usage,
     run_cost,
 )
-from lambda_src.settings import SETTINGS_FILE_ENV, FleetSettings
+from lambda_src.settings import FleetSettings
 from lambdafan.memory_store import MemoryStore
-from tests.conftest import create_table, make_settings
+from tests import test_handlers
 from tests.test_handlers import FakeContext, create_functions
 
 A = "111111111111"
+deployed = test_handlers.deployed  # the fixture: moto, the table, fleet.json, no sandbox
+KNOWN = Usage(
+    invocations=102,
+    mb_ms_arm64=100 * 60_000 * 1024,
+    write_units=1_000_000,
+    read_units_strong=40_000,
+    read_units_eventual=80_000,
+    metric_requests=101,
+)
 
 
 def test_a_run_with_known_durations_and_writes_costs_the_expected_figure() -> None:
     # 100 Workers of 60 s at 1,024 MB on arm64 (6,000 GB-s), a Director and a Notifier of no
     # duration worth counting; 1M write units, 40k strong and 80k eventual reads (80k units);
     # 101 PutMetricData calls and 3 scripts' metric series (3 + 2 + 5 = 10 metric-hours).
-    usage = Usage(
-        invocations=102,
-        mb_ms_arm64=100 * 60_000 * 1024,
-        write_units=1_000_000,
-        read_units_strong=40_000,
-        read_units_eventual=80_000,
-        metric_requests=101,
-    )
-    cost = run_cost(usage, "us-east-1", metric_series(3))
+    cost = run_cost(KNOWN, "us-east-1", metric_series(3))
     # 6,000 x 0.0000133334 + 102 x 0.0000002 = 0.0800004 + 0.0000204
     assert cost.parts_usd["lambda"] == Decimal("0.080021")
     # 1,000,000 x 0.000000625 + 80,000 x 0.000000125 = 0.625 + 0.01
@@ -88,22 +85,6 @@ def test_metered_store_counts_write_and_read_units() -> None:
 
 def test_a_run_without_usage_has_no_cost() -> None:
     assert cost_of_run({"run_id": "r", "kind": "run"}) is None
-
-
-@pytest.fixture
-def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FleetSettings]:
-    """As tests/test_handlers.py: moto, the table, fleet.json; scripts on the handler's threads."""
-    settings = make_settings(accounts=(A,), scripts=("whoami",))
-    (tmp_path / "fleet.json").write_text(settings.to_json())
-    monkeypatch.setenv(SETTINGS_FILE_ENV, str(tmp_path / "fleet.json"))
-    for cached in (handlers._settings, handlers._session, handlers._scripts):
-        cached.cache_clear()
-    monkeypatch.setattr(handlers, "_sandbox", lambda: None)
-    with mock_aws(config={"lambda": {"use_docker": False}}):
-        create_table(boto3.Session(), settings)
-        yield settings
-    for cached in (handlers._settings, handlers._session, handlers._scripts):
-        cached.cache_clear()
 
 
 def test_a_workers_usage_lands_on_the_run_item_once_per_attempt(deployed: FleetSettings) -> None:
