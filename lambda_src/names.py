@@ -11,6 +11,7 @@ Results table layout (single table, on-demand, TTL attribute `expires_at`):
 | run               | RUN#<run_id>              | RUN                                         |
 | account done      | RUN#<run_id>              | ACCT#<account_id>                           |
 | error             | RUN#<run_id>              | ERR#<account_id>#<script>#<region>#<attempt> |
+| usage reported    | RUN#<run_id>              | USAGE#<function>#<attempt>                  |
 | record            | RUN#<run_id>#<account_id> | REC#<script>#<region>#<attempt>#<digest>    |
 
 Run items also carry `gsi1pk = "RUNS"`, `gsi1sk = <run_id>`: the sparse index `runs` lists runs
@@ -183,6 +184,7 @@ RUNS_INDEX_PK = "RUNS"  # gsi1pk of every run item: the sparse index lists runs
 ACCOUNT_SK_PREFIX = "ACCT#"
 ERROR_SK_PREFIX = "ERR#"
 RECORD_SK_PREFIX = "REC#"
+USAGE_SK_PREFIX = "USAGE#"  # one item per invocation that added its usage to the run item
 WILDCARD = "*"  # script and region of an error that stops a whole account
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -254,6 +256,11 @@ def record_sk_prefix(script: str | None = None, region: str | None = None) -> st
         return RECORD_SK_PREFIX
     prefix = f"{RECORD_SK_PREFIX}{_checked(script, _SCRIPT, 'script')}#"
     return prefix if region is None else f"{prefix}{region_part(region)}#"
+
+
+def usage_sk(function: str, attempt: str) -> str:
+    """Sort key of the item saying one invocation (function, attempt) reported its usage."""
+    return f"{USAGE_SK_PREFIX}{function}#{_checked(attempt, _ATTEMPT, 'attempt')}"
 
 
 def record_sk(script: str, region: str, attempt: str, digest: str) -> str:

@@ -104,9 +104,6 @@ def run_item(
     }
 
 
-USAGE_SK_PREFIX = "USAGE#"  # in the run's partition; TODO(names): move next to the other keys
-
-
 def usage_item(
     run_id: str,
     function: str,
@@ -120,7 +117,7 @@ def usage_item(
     (function, attempt): the gate that adds it to the run item's `usage_*` counters once."""
     return {
         "pk": names.run_pk(run_id),
-        "sk": f"{USAGE_SK_PREFIX}{function}#{attempt}",
+        "sk": names.usage_sk(function, attempt),
         "kind": "usage",
         "run_id": run_id,
         "function": function,

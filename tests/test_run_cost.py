@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import boto3
 
-from lambda_src import handlers, runs, table
+from lambda_src import handlers, names, runs, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.run_cost import (
     REPORT_WRITE_UNITS,
@@ -106,7 +106,7 @@ def test_a_workers_usage_lands_on_the_run_item_once_per_attempt(deployed: FleetS
     assert getattr(usage, f"mb_ms_{arch}") == 1024 * usage.billed_ms  # FakeContext's memory
     # Its record, its done item, the run's counters and completion, the report: write units.
     assert usage.write_units >= 4 + REPORT_WRITE_UNITS and usage.metric_requests == 1
-    [reported] = store.query(run["pk"], table.USAGE_SK_PREFIX + "worker#")
+    [reported] = store.query(run["pk"], names.USAGE_SK_PREFIX + "worker#")
     attempt = str(reported["attempt"])
 
     # The same attempt reporting again (a retried call, a bug): nothing is added.
