@@ -227,7 +227,8 @@ def fallback_text(report: RunReport) -> str:
     if report.diff is not None and report.diff.any:
         added = sum(c.added for c in report.diff.scripts)
         removed = sum(c.removed for c in report.diff.scripts)
-        text += f", {added} new, {removed} gone"
+        changed = sum(c.changed for c in report.diff.scripts)
+        text += f", {added} new, {removed} gone" + (f", {changed} changed" if changed else "")
     return clip(text, FALLBACK_LIMIT)
 
 

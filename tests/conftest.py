@@ -30,6 +30,7 @@ from lambda_src.dynamo_store import DynamoStore
 from lambda_src.scripts import Script, load_script
 from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
 from lambda_src.table import table_definition
+from lambdafan.local_cloud.moto_server import MOTO_MAIN
 
 SCRIPTS = Path(__file__).parent / "scripts"
 REGION = "us-east-1"
@@ -176,7 +177,8 @@ def moto_server() -> Iterator[str]:
     """moto's server on 127.0.0.1 for CLI end-to-end tests; yields its endpoint URL."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        # The local cloud's moto server: DynamoDB requests one at a time, as DynamoDB applies them.
+        [sys.executable, "-m", MOTO_MAIN, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={

@@ -9,12 +9,14 @@ from pathlib import Path
 import boto3
 import pytest
 
+from lambda_src import runs
 from tests.conftest import cli
 from tests.test_cli_diff import R1, R2, create_fleet_table, write_run
-from tests.test_cli_run import write_config
+from tests.test_cli_run import A, write_config
 from tests.test_run_diff import FIRST, SECOND
 
 TOPIC = "lambdafan-notices"
+TOPIC_ARN = f"arn:aws:sns:us-east-1:123456789012:{TOPIC}"
 
 
 @pytest.fixture
@@ -99,5 +101,22 @@ def test_bad_input_is_one_line(config: Path) -> None:
     html_alone = cli("notify", "-c", str(config), "--html", "x.html")
     assert html_alone.returncode == 2 and "add --dry-run" in html_alone.stderr
     unknown = cli("notify", "-c", str(config), "--run", "20990101T000000Z-ffffff", "--dry-run")
-    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
     assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def test_a_running_run_is_not_sent_and_its_dry_run_says_so(server: str, tmp_path: Path) -> None:
+    store = create_fleet_table()
+    runs.start_run(store, R1, accounts=[A], scripts=["inventory"], trigger="manual",
+                   now=runs.utcnow(), ttl_days=1, worker_timeout_s=900)  # fmt: skip
+    config = write_config(
+        tmp_path, ["inventory", "buckets"], notify={"sns": {"topic_arn": TOPIC_ARN}}
+    )
+
+    sent = cli("notify", "-c", str(config), "--run", R1)
+    assert sent.returncode == 2 and "is still running" in sent.stderr
+
+    dry = cli("notify", "-c", str(config), "--run", R1, "--dry-run", "--html", "m.html")
+    assert dry.returncode == 0, dry.stderr
+    assert "still running: these are its messages so far" in dry.stderr
+    assert "no email channel in notify: no HTML part to save" in dry.stderr

@@ -6,8 +6,11 @@ import base64
 import io
 import json
 import textwrap
+import threading
+import time
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -18,6 +21,7 @@ from lambdafan.local_cloud import LocalCloud
 from lambdafan.local_cloud.async_invokes import EventPolicy, destination_record, run_event
 from lambdafan.local_cloud.code_store import code_sha256, uploaded_zip
 from lambdafan.local_cloud.invoker import Outcome
+from lambdafan.local_cloud.moto_main import serialise_dynamodb
 from lambdafan.local_cloud.proxy import Caller, route
 from tests.conftest import REGION
 
@@ -364,3 +368,26 @@ def test_each_real_bundle_imports_its_handler_with_only_boto3(lam: Any, kind: st
     allowed = RUNTIME_MODULES | {"lambda_src", "probe_handler", "__main__", "__mp_main__"}
     assert set(loaded) <= allowed
     assert "lambda_src" in loaded and "boto3" in loaded
+
+
+def test_mocked_dynamodb_answers_one_request_at_a_time() -> None:
+    # moto's DynamoDB is not thread-safe (an ADD is a read-modify-write): the local cloud's moto
+    # server handles its requests one at a time, as DynamoDB applies each atomically.
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    class Handler:
+        def call_action(self) -> str:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            time.sleep(0.02)
+            with lock:
+                running -= 1
+            return "ok"
+
+    serialise_dynamodb(Handler)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: Handler().call_action(), range(16)))
+    assert answers == ["ok"] * 16 and most == 1

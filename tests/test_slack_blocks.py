@@ -204,3 +204,10 @@ def test_no_more_than_50_blocks_the_last_saying_what_was_left_out() -> None:
     kept = _within_limits(blocks)
     assert len(kept) == 50 and kept[:49] == blocks[:49]
     assert kept[-1]["elements"][0]["text"] == "… and 31 more sections not shown"
+
+
+def test_the_notification_text_counts_changed_records_too() -> None:
+    changed = ChangeExample("changed", "111111111111", "prod", "us-east-1", '{"id":"i-1"}')
+    scripts = (ScriptChanges("ec2_instances", added=1, changed=1, examples=(changed,)),)
+    payload = slack_blocks(sample_report(scripts=scripts))
+    assert payload["text"].endswith("records, 1 new, 0 gone, 1 changed")

@@ -14,8 +14,9 @@ from lambda_src.run_summary import summarize
 from lambdafan import results
 from lambdafan.aws import Aws
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options, user_errors
-from lambdafan.errors import UsageError
+from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.render import notify as show
+from lambdafan.render.console import note
 
 RunOption = Annotated[
     str | None,
@@ -70,7 +71,15 @@ def notify(
     aws = opts.aws(fleet)
     store = results.open_table(aws, settings)
     with results.missing_table(settings.table_name):
-        run = results.find_run(store, _run_id(run_id), settings.table_name)
+        try:
+            run = results.find_run(store, _run_id(run_id), settings.table_name)
+        except LambdafanError as exc:
+            raise UsageError(str(exc)) from None  # a run named that is not there: bad input
+        if results.is_running(run) and not dry_run:
+            raise UsageError(
+                f"run {run['run_id']} is still running: the Notifier tells it when it ends "
+                "(--dry-run shows its messages so far)"
+            )
         summary = summarize(store, str(run["run_id"]))
         report = reporting.build_report(
             store,
@@ -80,6 +89,10 @@ def notify(
         )
     configured = reporting.configured_channels(settings.notify)
     if dry_run:
+        if results.is_running(run):
+            note(f"run {summary.run_id} is still running: these are its messages so far")
+        if html is not None and configured and "email" not in configured:
+            note("no email channel in notify: no HTML part to save")
         target = html or Path(f"lambdafan-{summary.run_id}.html")
         show.print_messages(report, configured, reporting.wanted(report, settings), target)
         return

@@ -67,7 +67,8 @@ LimitOption = Annotated[
     typer.Option(
         min=0,
         help=f"Most rows: per script table in table format (default {DEFAULT_TABLE_ROWS}), "
-        "in all for json and csv (default: every row).",
+        "in all for json and csv (default: every row); with --diff, examples per script and "
+        f"kind (default {MAX_EXAMPLES}).",
         show_default=False,
     ),
 ]

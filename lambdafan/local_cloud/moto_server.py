@@ -30,26 +30,19 @@ def _free_port() -> int:
         return port
 
 
-# moto's server logs every request to stderr (werkzeug's access log): unread, that pipe would
-# fill and stall the server; written to a file, it would grow for as long as the server runs.
-# It ignores SIGINT: Ctrl-C reaches the terminal's whole process group, and the server must
-# outlive what still calls it while its parent shuts down (which then stops it).
-_QUIET_SERVER = (
-    "import logging, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-    "logging.getLogger('werkzeug').setLevel(logging.ERROR); "
-    "from moto.server import main; main(sys.argv[1:])"
-)
+MOTO_MAIN = "lambdafan.local_cloud.moto_main"
 
 
 @contextmanager
 def moto_server(start_timeout_s: float = 30.0) -> Iterator[MotoServer]:
-    """moto's server in a child process on 127.0.0.1, without its access log; stopped on exit."""
+    """moto's server in a child process on 127.0.0.1 (`moto_main`: DynamoDB requests one at a
+    time, no access log); stopped on exit."""
     port = _free_port()
     env = {**os.environ, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
     with tempfile.TemporaryFile() as errors:
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", _QUIET_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+                [sys.executable, "-m", MOTO_MAIN, "-H", "127.0.0.1", "-p", str(port)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
