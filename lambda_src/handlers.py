@@ -148,6 +148,10 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     attempt = runs.new_attempt()
     meter = MeteredStore(_store())
     cloudwatch = CountingCloudWatch(_session().client("cloudwatch", config=RETRY_CONFIG))
+
+    def report() -> None:
+        _report(event.get("run_id"), "worker", attempt, started, context, meter, cloudwatch)
+
     deps = WorkerDeps(
         store=meter,
         base_session=_session(),
@@ -159,12 +163,15 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         remaining_ms=context.get_remaining_time_in_millis,
         cloudwatch=cloudwatch,
         new_attempt=lambda: attempt,
+        # The last Worker's usage lands before the Notifier prices the run; the report in
+        # `finally` then adds nothing (once per attempt).
+        before_notify=report,
     )
     try:
         return run_worker(event, _settings(), deps).as_dict()
     finally:
         # Also when the attempt failed: Lambda billed it, and its retry is another attempt.
-        _report(event.get("run_id"), "worker", attempt, started, context, meter, cloudwatch)
+        report()
 
 
 def _wavefront_sender(

@@ -69,6 +69,9 @@ class WorkerDeps:
     # `Interrupted` error keeping what it stored, and the Worker reports what it has.
     stop: threading.Event | None = None
     new_attempt: Callable[[], str] = runs.new_attempt
+    # Called by the Worker that completes the run, just before it starts the Notifier: what
+    # must be on the run item for the Notifier to see (this invocation's usage, for its cost).
+    before_notify: Callable[[], None] | None = None
 
 
 @dataclass
@@ -212,6 +215,8 @@ def _finish(
     if result.duplicate:
         work.discard(result.errors)
     if result.completed_run:
+        if deps.before_notify is not None:
+            deps.before_notify()
         notify_completed(deps.invoke, result.run_id)
     return result
 

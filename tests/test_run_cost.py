@@ -7,6 +7,7 @@ import platform
 from decimal import Decimal
 
 import boto3
+import pytest
 
 from lambda_src import handlers, names, runs, table
 from lambda_src.dynamo_store import DynamoStore
@@ -130,3 +131,26 @@ def test_a_workers_usage_lands_on_the_run_item_once_per_attempt(deployed: FleetS
     # The Notifier's metric series were counted as it sent them (5 today, more to come).
     assert Usage.from_item(final).metric_series >= 5
     assert set(cost.parts_usd) == {"lambda", "dynamodb", "cloudwatch"}
+
+
+def test_the_last_workers_usage_is_on_the_run_before_the_notifier_prices_it(
+    deployed: FleetSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_functions(deployed)
+    store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
+    runs.start_run(
+        store, "r1", accounts=[A], scripts=["whoami"], trigger="test", now=runs.utcnow(),
+        ttl_days=1, worker_timeout_s=900, home_region="us-east-1",
+    )  # fmt: skip
+    seen: list[tuple[str, int]] = []
+
+    def invoke(function: str, payload: dict[str, object]) -> None:
+        run = table.get_run(store, "r1") or {}
+        seen.append((function, Usage.from_item(run).invocations))
+
+    monkeypatch.setattr(handlers, "_invoker", lambda: invoke)
+    event = {"run_id": "r1", "account": {"id": A, "name": "a"}, "regions": ["us-east-1"]}
+    handlers.worker(event, FakeContext())
+
+    assert seen == [("notifier", 1)]  # this Worker's usage was there when it started it
+    assert Usage.from_item(table.get_run(store, "r1") or {}).invocations == 1  # and once only
