@@ -12,7 +12,8 @@ import boto3
 from lambda_src import names, runs, status, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.run_cost import Usage, metric_series, run_cost
-from lambdafan.cli.cost import assumed_run_usage, runs_per_month
+from lambda_src.run_report import RunCost
+from lambdafan.cli.cost import assumed_run_usage, estimate, runs_per_month
 from lambdafan.config import load_config
 from lambdafan.render.results import format_usd
 from tests.conftest import cli, deployable_config
@@ -92,3 +93,20 @@ def test_cost_and_runs_from_measured_runs(server: str, tmp_path: Path) -> None:
     assert max(len(line) for line in shown.stdout.splitlines()) <= 100
     as_json = cli("runs", "-c", str(config), "--format", "json")
     assert f'"cost_usd": {float(once)}' in as_json.stdout
+
+
+def test_a_frequent_schedule_pays_each_metric_series_one_month_at_most(tmp_path: Path) -> None:
+    # Every 5 minutes is 8,760 runs a month; a metric series is billed by the hour it is used,
+    # up to $0.30 a month, not once per run.
+    config = load_config(deployable_config(tmp_path, FLEET, schedule="rate(5 minutes)"))
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    per_run = RunCost(
+        Decimal("0.0050"), {"lambda": Decimal("0.0010"), "cloudwatch": Decimal("0.0040")}
+    )
+    figure = estimate(config, [("r1", per_run)], now)
+    series = metric_series(2)
+    assert figure.runs_per_month == Decimal("8760.0")
+    assert figure.monthly_usd == (Decimal("0.0010") * 8760 + series * Decimal("0.30")).quantize(
+        Decimal("0.01")
+    )
+    assert any("at most $0.30 a month" in said for said in figure.assumptions)

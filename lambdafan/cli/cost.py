@@ -54,12 +54,20 @@ class CostEstimate:
     per_run: RunCost
     measured_runs: tuple[str, ...]  # the runs averaged; () when the figure is assumed
     assumptions: tuple[str, ...]
+    # What CloudWatch's custom metrics cost in a month at most, whatever the number of runs:
+    # each series is billed by the hour it is used, up to one metric-month.
+    metrics_month_cap_usd: Decimal | None = None
 
     @property
     def monthly_usd(self) -> Decimal | None:
         if self.runs_per_month is None:
             return None
-        return (self.per_run.total_usd * self.runs_per_month).quantize(Decimal("0.01"))
+        cloudwatch = self.per_run.parts_usd.get("cloudwatch", Decimal(0))
+        rest = (self.per_run.total_usd - cloudwatch) * self.runs_per_month
+        metrics = cloudwatch * self.runs_per_month
+        if self.metrics_month_cap_usd is not None:
+            metrics = min(metrics, self.metrics_month_cap_usd)
+        return (rest + metrics).quantize(Decimal("0.01"))
 
 
 def runs_per_month(expression: str | None, now: dt.datetime) -> tuple[Decimal | None, str]:
@@ -156,7 +164,14 @@ def estimate(
             f"time and {ASSUMED_RECORDS_PER_PAIR} records under 1 KB, each Worker "
             f"{ASSUMED_WORKER_BASE_S:g} s more, on arm64"
         )
+    series = metric_series(len(config.script_paths()))
+    cap = series * prices.cloudwatch_metric_month
+    said.append(
+        f"CloudWatch: {series} metric series, each billed per hour used, at most "
+        f"${prices.cloudwatch_metric_month} a month"
+    )
     return CostEstimate(
+        metrics_month_cap_usd=cap,
         fleet=config.fleet,
         region=region,
         regional_prices=prices.regional,
