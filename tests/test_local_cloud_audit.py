@@ -13,8 +13,9 @@ import pytest
 from botocore.config import Config
 
 from lambda_src.settings import NotifySettings
+from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.member_accounts import MemberAccounts
-from lambdafan.deploy.policies import FleetArns, inline_policy
+from lambdafan.deploy.policies import inline_policy
 from lambdafan.local_cloud.role_audit import (
     Finding,
     RoleAudit,

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from lambdafan.config import Config, load_config
+from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.model import FleetModel, fleet_model
 from lambdafan.deploy.plan import (
     Change,
@@ -22,7 +23,6 @@ from lambdafan.deploy.plan import (
     normalize_policy,
     plan_fleet,
 )
-from lambdafan.deploy.policies import FleetArns
 from tests.conftest import SCRIPTS
 
 

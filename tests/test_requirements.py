@@ -16,8 +16,8 @@ import pytest
 from lambdafan.config import load_config
 from lambdafan.deploy import requirements as requirements_module
 from lambdafan.deploy.bundle import Bundle
+from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.model import ARCHITECTURE, RUNTIME, fleet_model
-from lambdafan.deploy.policies import FleetArns
 from lambdafan.deploy.requirements import (
     CACHE_ENV,
     Target,

@@ -13,10 +13,10 @@ from lambdafan.aws import error_code
 from lambdafan.config import Config
 from lambdafan.deploy.apply import Applier
 from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.member_accounts import MemberAccountsError
 from lambdafan.deploy.model import FleetModel, fleet_model
 from lambdafan.deploy.plan import Change, plan_fleet
-from lambdafan.deploy.policies import FleetArns
 from lambdafan.deploy.state import read_fleet_state
 from lambdafan.errors import LambdafanError, UsageError
 

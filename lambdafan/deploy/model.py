@@ -14,7 +14,8 @@ from lambda_src.runs import worker_event_age_s
 from lambda_src.table import TTL_ATTRIBUTE
 from lambdafan.config import Config
 from lambdafan.deploy.bundle import Bundle, build_bundle
-from lambdafan.deploy.policies import FleetArns, inline_policy, lambda_trust_policy
+from lambdafan.deploy.fleet_arns import FleetArns
+from lambdafan.deploy.policies import inline_policy, lambda_trust_policy
 from lambdafan.deploy.requirements import Target, vendor_requirements
 
 RUNTIME = "python3.12"
