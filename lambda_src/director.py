@@ -76,6 +76,7 @@ def run_director(
         ttl_days=settings.ttl_days,
         worker_timeout_s=settings.worker_timeout_s,
         home_region=settings.home_region,
+        partial=only_accounts is not None or only_scripts is not None,
     )
     response = {
         "run_id": run_id,

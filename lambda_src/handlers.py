@@ -211,6 +211,7 @@ def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
         cloudwatch=cloudwatch,
         cost_for=lambda run_id: cost_of_run_id(meter, run_id, settings.home_region),
         wavefront=_wavefront_sender(settings, client),
+        time_left_ms=context.get_remaining_time_in_millis,
     )
     response = run_notifier(event, settings, deps)
     run_id, attempt = _run_id_of(response), runs.new_attempt()

@@ -24,6 +24,8 @@ from lambda_src.table import ItemStore
 from lambda_src.wavefront import from_cloudwatch, wavefront_lines
 
 log = logging.getLogger(__name__)
+# What the Notifier keeps for sending after the diff: Slack's retries may wait 20 s.
+SEND_RESERVE_MS = 30_000
 
 
 @dataclass
@@ -39,6 +41,7 @@ class NotifierDeps:
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.timezone.utc))
     cost_for: Callable[[str], RunCost | None] | None = None
     wavefront: Callable[[list[str]], None] | None = None
+    time_left_ms: Callable[[], int] | None = None  # the invocation's (None: no limit)
 
 
 def run_notifier(
@@ -94,7 +97,15 @@ def _report(run_id: str, settings: FleetSettings, deps: NotifierDeps) -> dict[st
         # Nothing was sent: give the claim back, so Lambda's retry of this failure notifies.
         _release(deps.store, run_id)
         raise
-    report = reporting.build_report(deps.store, settings, summary, cost_for=deps.cost_for)
+    time_left = deps.time_left_ms
+    report = reporting.build_report(
+        deps.store,
+        settings,
+        summary,
+        cost_for=deps.cost_for,
+        # The diff reads every record of two runs: it must leave the time to tell the run.
+        out_of_time=lambda: time_left is not None and time_left() < SEND_RESERVE_MS,
+    )
     text = mail_text(report)
     delivered: list[Delivery] = []
     told = reporting.wanted(report, settings)

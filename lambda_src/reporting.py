@@ -47,14 +47,18 @@ def build_report(
     *,
     key_for: run_diff.KeyFor | None = None,
     cost_for: CostFor | None = None,
+    out_of_time: Callable[[], bool] = lambda: False,
 ) -> RunReport:
-    """The run's report: its diff against the previous complete run, and its cost."""
+    """The run's report: its diff against the previous complete run (given up when
+    `out_of_time()`), and its cost."""
     diff = None
     try:
         previous = run_diff.previous_complete_run(store, summary.run_id)
         against = str(previous["run_id"]) if previous else None
         keys = key_for if key_for is not None else script_keys(settings)
-        diff = run_diff.diff_runs(store, summary.run_id, against, key_for=keys)
+        diff = run_diff.diff_runs(
+            store, summary.run_id, against, key_for=keys, out_of_time=out_of_time
+        )
     except Exception:
         log.warning("could not compare run %s with the previous one", summary.run_id, exc_info=True)
     cost = None

@@ -52,12 +52,23 @@ class Skipped:
 
 
 def previous_complete_run(store: ItemStore, run_id: str) -> Item | None:
-    """The newest run before `run_id` that is complete (with or without failures), or None."""
+    """The newest run before `run_id` that is complete (with or without failures), or None.
+    A full run is compared with full runs only: a run started for some accounts or scripts
+    (`run --now --account X`) says nothing of the others."""
+    current = table.get_run(store, run_id)
+    full = current is not None and not current.get("partial")
     # Run ids sort by start time and the `runs` index lists them newest first.
     for run in store.query_runs():
-        if str(run["run_id"]) < run_id and run.get("status") in COMPARABLE:
-            return run
+        if str(run["run_id"]) >= run_id or run.get("status") not in COMPARABLE:
+            continue
+        if full and run.get("partial"):
+            continue
+        return run
     return None
+
+
+class OutOfTime(RuntimeError):
+    """The diff was stopped: its caller's time ran out (a Notifier must still tell the run)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class _Side:
     expected: frozenset[str]
     done: Mapping[str, Item]
     errors: frozenset[tuple[str, str, str]]  # (account, script, region); script `*`: all
+    partial: bool = False  # started for some accounts or scripts only
 
     def account_failed(self, account_id: str) -> bool:
         return (account_id, table.ACCOUNT_WIDE, table.ACCOUNT_WIDE) in self.errors
@@ -100,6 +112,7 @@ def _read_side(store: ItemStore, run_id: str) -> _Side:
         expected=frozenset(str(a) for a in run.get("accounts") or ()) | frozenset(done),
         done=done,
         errors=errors,
+        partial=bool(run.get("partial")),
     )
 
 
@@ -111,14 +124,21 @@ def diff_runs(
     key_for: KeyFor = lambda script: (),
     max_examples: int = MAX_EXAMPLES,
     on_skip: Callable[[Skipped], None] | None = None,
+    out_of_time: Callable[[], bool] = lambda: False,
 ) -> RunDiff:
-    """Run `run_id` against run `against_id` (None: all new); `key_for(script)` is its KEY."""
+    """Run `run_id` against run `against_id` (None: all new); `key_for(script)` is its KEY.
+    A partial run (some accounts or scripts) is compared on what it covered only. Raises
+    `OutOfTime` when `out_of_time()` says so, checked before each account."""
     new = _read_side(store, run_id)
     old = None if against_id is None else _read_side(store, against_id)
     tally = Tally(max_examples)
-    for script in (*new.scripts, *(old.scripts if old else ())):
+    scripts = new.scripts if new.partial else (*new.scripts, *(old.scripts if old else ()))
+    for script in scripts:
         tally.script(script)
-    for account_id in sorted({*new.done, *(old.done if old else ())}):
+    accounts = set(new.done) if new.partial else {*new.done, *(old.done if old else ())}
+    for compared, account_id in enumerate(sorted(accounts)):
+        if out_of_time():
+            raise OutOfTime(f"run {run_id}: out of time after comparing {compared} accounts")
         reason = None if old is None else _why_skipped(account_id, new, old)
         if reason is not None:
             if on_skip is not None:
@@ -133,6 +153,8 @@ def diff_runs(
         # One account's records of both runs at a time: the memory bound.
         new_items = new.records(store, account_id)
         old_items = old.records(store, account_id) if old is not None else []
+        if new.partial:  # the scripts it did not run say nothing of what changed
+            old_items = [i for i in old_items if str(i.get("script")) in new.scripts]
         name = _account_name(account_id, new, old)
         for kind, script, region, identity in compare_account(new_items, old_items, key_for, skip):
             tally.add(script, ChangeExample(kind, account_id, name, region, identity))

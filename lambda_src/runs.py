@@ -107,6 +107,7 @@ def start_run(
     ttl_days: int,
     worker_timeout_s: int,
     home_region: str | None = None,
+    partial: bool = False,
 ) -> tuple[bool, table.Item]:
     """Create the run item if absent. (True, it) when created; (False, the existing one) when a
     run with this id exists already, which a retried Director resumes or leaves alone."""
@@ -120,6 +121,7 @@ def start_run(
         deadline_at=iso(run_deadline(now, worker_timeout_s)),
         accounts=accounts,
         home_region=home_region,
+        partial=partial,
     )
     if store.put_new(item):
         return True, item

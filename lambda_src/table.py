@@ -75,6 +75,7 @@ def run_item(
     deadline_at: str,
     accounts: Sequence[str] = (),
     home_region: str | None = None,
+    partial: bool = False,
 ) -> Item:
     """The run item, created by the Director before any Worker starts. It lists the run's
     account ids, so readers can find records of accounts that have not finished yet and a
@@ -100,6 +101,8 @@ def run_item(
         "records": 0,
         "errors": 0,
         **({"home_region": home_region} if home_region else {}),
+        # Started for some accounts or scripts only: not what a full run is compared with.
+        **({"partial": True} if partial else {}),
         TTL_ATTRIBUTE: expires_at,
     }
 

@@ -13,9 +13,7 @@ from lambda_src import status
 from tests.conftest import cli
 from tests.test_cli_results import create_fleet_table, json_lines, one_line_error
 from tests.test_cli_run import A, write_config
-from tests.test_run_diff import FIRST, R1, R2, SECOND, inst, write_run
-
-R3 = "20260103T000000Z-cccccc"
+from tests.test_run_diff import FIRST, R1, R2, R3, SECOND, inst, write_run
 
 
 @pytest.fixture

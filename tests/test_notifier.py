@@ -202,3 +202,17 @@ def test_a_failing_diff_or_cost_still_tells_the_run() -> None:
     deps = NotifierDeps(store=store, cost_for=broken)
     response = run_notifier({"run_id": "r1"}, settings, deps)
     assert response["summary"]["run_id"] == "r1" and "cost" not in response["text"].lower()
+
+
+def test_a_notifier_short_of_time_tells_the_run_without_its_diff() -> None:
+    # The diff reads every record of two runs; with too little time left, the run is still
+    # told (only_on counts an unknown diff as a change), without the diff.
+    now = dt.datetime(2026, 11, 26, 22, 41, tzinfo=dt.timezone.utc)
+    store = MemoryStore()
+    _finished_run(store, "r1", errors=0, now=now)
+    settings = make_settings(notify=NotifySettings(only_on="changes"))
+    deps = NotifierDeps(store=store, time_left_ms=lambda: 1_000)
+
+    response = run_notifier({"run_id": "r1"}, settings, deps)
+
+    assert response["told"] is True and "Changes" not in response["text"]

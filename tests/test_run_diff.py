@@ -12,6 +12,7 @@ import pytest
 from lambda_src import status, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.run_diff import (
+    OutOfTime,
     RunNotFound,
     Skipped,
     Tally,
@@ -28,6 +29,7 @@ NAMES = {A: "prod", B: "staging", C: "sandbox"}
 EXPIRES = 1_900_000_000
 KEYS = {"inventory": ("instance_id",)}
 R1, R2 = "20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb"
+R3 = "20260103T000000Z-cccccc"
 
 Found = Mapping[str, Mapping[tuple[str, str], Sequence[dict[str, Any]]]]
 
@@ -41,6 +43,7 @@ def write_run(
     errors: Sequence[tuple[str, str, str]] = (),
     not_done: Sequence[str] = (),
     keys: Mapping[str, Sequence[str]] = KEYS,
+    partial: bool = False,
 ) -> None:
     """A finished run as the Workers leave it: per account (script, region) → records, each done
     account's counted attempt, plus a stray attempt's record that must never count."""
@@ -56,6 +59,7 @@ def write_run(
         expires_at=EXPIRES,
         deadline_at="2026-01-01T08:00:00+00:00",
         accounts=accounts,
+        partial=partial,
     )
     items = [{**run, "status": run_status}]
     for account in accounts:
@@ -343,3 +347,25 @@ def test_examples_are_capped_per_script_and_kind_counts_are_not() -> None:
         ("removed", "0"),
         ("removed", "1"),
     ]
+
+
+def test_a_run_for_some_accounts_or_scripts_is_compared_on_what_it_covered(
+    store: DynamoStore,
+) -> None:
+    # A full run, then `run --now --account A --script buckets` (nothing changed), then a full
+    # run again (nothing changed): no change is reported at all.
+    write_run(store, R1, FIRST)
+    write_run(store, R2, {A: {("buckets", GLOBAL): [bucket("b1"), bucket("b2")]}}, partial=True)
+    write_run(store, R3, FIRST)
+
+    partial = diff_runs(store, R2, R1, key_for=lambda s: KEYS.get(s, ()))
+    assert [(c.script, c.any) for c in partial.scripts] == [("buckets", False)]
+    # The full run is compared with the full run before it, not with the partial one.
+    previous = previous_complete_run(store, R3)
+    assert previous is not None and previous["run_id"] == R1
+    assert not diff_runs(store, R3, R1, key_for=lambda s: KEYS.get(s, ())).any
+
+
+def test_a_diff_out_of_time_stops_with_out_of_time(two_runs: DynamoStore) -> None:
+    with pytest.raises(OutOfTime):
+        diff_runs(two_runs, R2, R1, out_of_time=lambda: True)
