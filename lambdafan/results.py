@@ -172,11 +172,14 @@ def run_row(item: Item, region: str | None = None) -> RunRow:
 def recent_costs(
     store: ItemStore, limit: int, region: str | None = None, *, look_at: int = 100
 ) -> list[tuple[str, RunCost]]:
-    """(run id, cost) of the newest `limit` complete runs (with or without failures) whose
-    invocations reported usage, among the newest `look_at` runs."""
+    """(run id, cost) of the newest `limit` complete full runs (with or without failures) whose
+    invocations reported usage, among the newest `look_at` runs. A run started for some
+    accounts or scripts only is no measure of the schedule's runs."""
     found: list[tuple[str, RunCost]] = []
     for item in itertools.islice(store.query_runs(), look_at):
         if item.get("status") not in (status.COMPLETE, status.COMPLETE_WITH_FAILURES):
+            continue
+        if item.get("partial"):
             continue
         cost = cost_of_run(item, region)
         if cost is not None:

@@ -13,7 +13,7 @@ from lambda_src import names, runs, status, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.run_cost import Usage, metric_series, run_cost
 from lambda_src.run_report import RunCost
-from lambdafan.cli.cost import assumed_run_usage, estimate, runs_per_month
+from lambdafan.cli.cost import assumed_run_usage, estimate, run_series, runs_per_month
 from lambdafan.config import load_config
 from lambdafan.render.results import format_usd
 from tests.conftest import cli, deployable_config
@@ -38,7 +38,7 @@ def test_cost_before_any_run_is_estimated_from_the_config(server: str, tmp_path:
     done = cli("cost", "-c", str(config))  # no table yet: not deployed
     assert done.returncode == 0, done.stderr
     usage = assumed_run_usage(load_config(config), accounts=1, regions=1, scripts=2)
-    per_run = run_cost(usage, "us-east-1", metric_series(2)).total_usd
+    per_run = run_cost(usage, "us-east-1", run_series(2)).total_usd
     assert f"per run:   {format_usd(per_run)}" in done.stdout and "assumed" in done.stdout
     assert f"a month:   ${per_run * Decimal('30.4'):,.2f}" in done.stdout
     assert "no complete run measured yet: 1 accounts x 1 regions x 2 scripts" in done.stdout
@@ -104,7 +104,8 @@ def test_a_frequent_schedule_pays_each_metric_series_one_month_at_most(tmp_path:
         Decimal("0.0050"), {"lambda": Decimal("0.0010"), "cloudwatch": Decimal("0.0040")}
     )
     figure = estimate(config, [("r1", per_run)], now)
-    series = metric_series(2)
+    series = run_series(2)  # 2 + 2 of the Workers; 5 + RunCostUSD + 3 x 2 of the Notifier
+    assert series == 16
     assert figure.runs_per_month == Decimal("8760.0")
     assert figure.monthly_usd == (Decimal("0.0010") * 8760 + series * Decimal("0.30")).quantize(
         Decimal("0.01")

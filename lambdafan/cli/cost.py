@@ -17,7 +17,7 @@ import typer
 from botocore.exceptions import ClientError
 
 from lambda_src import pricing
-from lambda_src.run_cost import Usage, metric_series, run_cost
+from lambda_src.run_cost import ASSUMED_NOTIFIER_SERIES, Usage, metric_series, run_cost
 from lambda_src.run_report import RunCost
 from lambdafan import results
 from lambdafan.aws import is_not_found
@@ -156,7 +156,7 @@ def estimate(
     else:
         count, regions, scripts, guesses = fleet_size(config, accounts)
         usage = assumed_run_usage(config, count, regions, scripts)
-        per_run = run_cost(usage, region, metric_series(scripts))
+        per_run = run_cost(usage, region, run_series(scripts))
         said.extend(guesses)
         said.append(
             f"no complete run measured yet: {count} accounts x {regions} regions x "
@@ -164,7 +164,7 @@ def estimate(
             f"time and {ASSUMED_RECORDS_PER_PAIR} records under 1 KB, each Worker "
             f"{ASSUMED_WORKER_BASE_S:g} s more, on arm64"
         )
-    series = metric_series(len(config.script_paths()))
+    series = run_series(len(config.script_paths()))
     cap = series * prices.cloudwatch_metric_month
     said.append(
         f"CloudWatch: {series} metric series, each billed per hour used, at most "
@@ -181,6 +181,12 @@ def estimate(
         measured_runs=tuple(run_id for run_id, _ in measured),
         assumptions=tuple(said),
     )
+
+
+def run_series(scripts: int) -> int:
+    """The CloudWatch metric series a run sends: the Workers', and the Notifier's (its run
+    metrics, RunCostUSD, and RecordsAdded/Removed/Changed per script)."""
+    return metric_series(scripts, ASSUMED_NOTIFIER_SERIES + 1 + 3 * scripts)
 
 
 def _average(costs: list[RunCost]) -> RunCost:
