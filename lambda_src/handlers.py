@@ -18,11 +18,8 @@ import botocore.session
 
 from lambda_src import runs
 from lambda_src.aws_session import RETRY_CONFIG
-from lambda_src.delivery import Channels
-from lambda_src.director import DirectorDeps, run_director
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.invoke import lambda_invoker
-from lambda_src.notifier import NotifierDeps, run_notifier
 from lambda_src.run_cost import (
     CountingCloudWatch,
     MeteredStore,
@@ -39,7 +36,6 @@ from lambda_src.settings import (
     load_settings,
     resolve_script_path,
 )
-from lambda_src.wavefront import read_token, send_to_wavefront
 from lambda_src.worker import WorkerDeps, run_worker
 
 log = logging.getLogger(__name__)
@@ -129,7 +125,13 @@ def _run_id_of(response: Mapping[str, Any]) -> object:
     return response.get("run_id") or (summary.get("run_id") if isinstance(summary, dict) else None)
 
 
+# One module serves the three functions, and a Worker's cold start pays for every import at
+# the top of it: what only the Director or the Notifier needs is imported in their handler.
+
+
 def director(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from lambda_src.director import DirectorDeps, run_director
+
     started = time.monotonic()
     settings = _settings()
     organizations = (
@@ -183,6 +185,8 @@ def _wavefront_sender(
         return None
 
     def send(lines: list[str]) -> None:
+        from lambda_src.wavefront import read_token, send_to_wavefront
+
         token = read_token(client("ssm", True), wavefront.token_parameter)
         send_to_wavefront(wavefront.url, token, lines)
 
@@ -190,6 +194,9 @@ def _wavefront_sender(
 
 
 def notifier(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from lambda_src.delivery import Channels
+    from lambda_src.notifier import NotifierDeps, run_notifier
+
     started = time.monotonic()
     notify = _settings().notify
     session = _session()
