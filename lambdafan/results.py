@@ -25,7 +25,7 @@ from lambda_src.run_report import RunCost
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 from lambdafan.aws import Aws, is_not_found
-from lambdafan.errors import LambdafanError
+from lambdafan.errors import LambdafanError, UsageError
 
 Row = dict[str, Any]
 
@@ -133,6 +133,17 @@ def find_run(store: ItemStore, run_id: str | None, table_name: str) -> Item:
             f"no runs in table {table_name} yet: start one with lambdafan run --local"
         )
     return latest
+
+
+def find_named_run(store: ItemStore, run_id: str | None, table_name: str) -> Item:
+    """`find_run` for a run named on the command line: one that is not there, or whose id could
+    not be a run id at all, is bad input (a UsageError, exit 2)."""
+    if run_id is None:
+        return find_run(store, None, table_name)
+    try:
+        return find_run(store, names.run_id_part(run_id), table_name)
+    except (names.KeyPartError, LambdafanError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def recent_runs(store: ItemStore, limit: int, region: str | None = None) -> list[RunRow]:

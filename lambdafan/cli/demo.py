@@ -102,13 +102,12 @@ def _reports(aws: Aws, fleet: str, notified: bool) -> list[FunctionReports]:
     """Each function's REPORT lines, read from CloudWatch Logs as on AWS. A Notifier that has
     sent its message is still ending: its line is waited for, briefly."""
     logs = aws.client("logs")
+    found = [_function_reports(logs, fleet, kind) for kind in ("director", "worker")]
     deadline = time.monotonic() + REPORT_WAIT_S
-    while True:
-        found = [
-            _function_reports(logs, fleet, kind) for kind in ("director", "worker", "notifier")
-        ]
-        if not notified or found[-1].reports or time.monotonic() > deadline:
-            return found
+    while True:  # only the Notifier's log is read again
+        notifier = _function_reports(logs, fleet, "notifier")
+        if not notified or notifier.reports or time.monotonic() > deadline:
+            return [*found, notifier]
         time.sleep(0.2)
 
 

@@ -7,14 +7,14 @@ from typing import Annotated
 
 import typer
 
-from lambda_src import names, reporting
+from lambda_src import reporting
 from lambda_src.delivery import Channels, deliver_report
 from lambda_src.run_cost import cost_of_run_id
 from lambda_src.run_summary import summarize
 from lambdafan import results
 from lambdafan.aws import Aws
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options, user_errors
-from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.errors import UsageError
 from lambdafan.render import notify as show
 from lambdafan.render.console import note
 
@@ -71,10 +71,7 @@ def notify(
     aws = opts.aws(fleet)
     store = results.open_table(aws, settings)
     with results.missing_table(settings.table_name):
-        try:
-            run = results.find_run(store, _run_id(run_id), settings.table_name)
-        except LambdafanError as exc:
-            raise UsageError(str(exc)) from None  # a run named that is not there: bad input
+        run = results.find_named_run(store, run_id, settings.table_name)
         if results.is_running(run) and not dry_run:
             raise UsageError(
                 f"run {run['run_id']} is still running: the Notifier tells it when it ends "
@@ -101,15 +98,6 @@ def notify(
     delivered = deliver_report(report, settings.notify, _channels(aws, settings.home_region))
     show.print_deliveries(delivered)
     raise typer.Exit(0 if all(d.ok for d in delivered) else 1)
-
-
-def _run_id(run_id: str | None) -> str | None:
-    if run_id is None:
-        return None
-    try:
-        return names.run_id_part(run_id)
-    except names.KeyPartError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _channels(aws: Aws, region: str) -> Channels:

@@ -10,7 +10,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from lambda_src import names, run_diff, table
+from lambda_src import run_diff, table
 from lambda_src.reporting import script_keys
 from lambda_src.run_report import MAX_EXAMPLES
 from lambda_src.settings import FleetSettings
@@ -25,7 +25,7 @@ from lambdafan.cli.options import (
     options,
     user_errors,
 )
-from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.errors import UsageError
 from lambdafan.render import diff as show_diff
 from lambdafan.render import results as show
 from lambdafan.render.console import note, stdout_closed, stopped
@@ -193,13 +193,13 @@ def _show_diff(
     output_format: ResultsFormat,
     limit: int | None,
 ) -> None:
-    run = _diff_run(store, run_id, settings.table_name)
+    run = results.find_named_run(store, run_id, settings.table_name)
     new_id = str(run["run_id"])
     if against is None:
         previous = run_diff.previous_complete_run(store, new_id)
         old_id = None if previous is None else str(previous["run_id"])
     else:
-        old_id = str(_diff_run(store, against, settings.table_name)["run_id"])
+        old_id = str(results.find_named_run(store, against, settings.table_name)["run_id"])
     skipped: list[run_diff.Skipped] = []
     changes = run_diff.diff_runs(
         store,
@@ -215,17 +215,6 @@ def _show_diff(
         show_diff.write_diff_csv(changes)
     else:
         show_diff.print_diff(changes, skipped)
-
-
-def _diff_run(store: ItemStore, run_id: str | None, table_name: str) -> Item:
-    # A run named on the command line that is not there is bad input (exit 2), as is one whose
-    # id could not be a run id at all.
-    if run_id is None:
-        return results.find_run(store, None, table_name)
-    try:
-        return results.find_run(store, names.run_id_part(run_id), table_name)
-    except (names.KeyPartError, LambdafanError) as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _show_once(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lambda_src
-from lambda_src.scripts import check_script, describe_script
+from lambda_src.scripts import describe_script
 from lambda_src.settings import SCRIPT_PACKAGES_DIR, FleetSettings
 
 PACKAGE_DIR = Path(lambda_src.__file__).resolve().parent
@@ -61,8 +61,8 @@ def build_bundle(
     """
     if script_packages and not include_scripts:
         raise ValueError("script packages go in the Worker's bundle only")
-    for ref in settings.scripts:
-        check_script(Path(ref.path))
+    # Every script checked before anything is built; its KEY goes in the settings.
+    keys = {ref.name: describe_script(Path(ref.path), ref.name).key for ref in settings.scripts}
 
     entries: dict[str, bytes] = {}
     for path in PACKAGE_DIR.rglob("*.py"):
@@ -81,8 +81,7 @@ def build_bundle(
             name = f"{USER_SCRIPTS}/{ref.name}.py"
             if include_scripts:
                 entries[name] = source.read_bytes()
-        key = describe_script(source, ref.name).key
-        refs.append(dataclasses.replace(ref, path=name, key=tuple(key)))
+        refs.append(dataclasses.replace(ref, path=name, key=tuple(keys[ref.name])))
     for name, data in (script_packages or {}).items():
         entries[f"{SCRIPT_PACKAGES_DIR}/{name}"] = data
     # The external id guards the member roles; only the Worker assumes them.
