@@ -44,7 +44,8 @@ class Row:
             return (s.number, s.name, "—", "—", "—", s.target, "TODO (not implemented)")
         lf, base = _median(self.lambdafan), _median(self.baseline)
         ratio = s.ratio(lf.wall_s, base.wall_s)
-        ok = s.passes(ratio) if s.check is None else s.check(lf.wall_s, ratio, self.lambdafan)
+        check = s.check
+        ok = s.passes(ratio) if check is None else check(lf.wall_s, ratio, self.lambdafan)
         verdict = "pass" if ok else "FAIL"
         kind = "faster" if s.faster else "of baseline"
         return (
@@ -100,8 +101,10 @@ def run_scenario(scenario: Scenario, size: str, repeat: int) -> Row:
     if not scenario.implemented:
         return row
     with scenario.setup(size) as env:
-        for _ in range(repeat):
+        for turn in range(repeat):
             for side in SIDES:
+                if side == "baseline" and turn >= (scenario.baseline_repeat or repeat):
+                    continue
                 measured = run_side(scenario, side, size, env)
                 (row.lambdafan if side == "lambdafan" else row.baseline).append(measured)
     return row
@@ -132,8 +135,8 @@ def raw_runs(rows: list[Row]) -> str:
     """Every run's measurement, one JSON line each, in the order they ran."""
     lines = []
     for row in rows:
-        for i, (lf, base) in enumerate(zip(row.lambdafan, row.baseline, strict=True)):
-            for side, m in (("lambdafan", lf), ("baseline", base)):
+        for side, runs in (("lambdafan", row.lambdafan), ("baseline", row.baseline)):
+            for i, m in enumerate(runs):
                 lines.append(f"{row.scenario.number} {side} #{i + 1}: {json.dumps(m.to_json())}")
     return "\n".join(lines)
 

@@ -22,9 +22,7 @@ def main(argv: list[str]) -> int:
     if scenario is None or not scenario.implemented:
         print(f"no implemented scenario {argv[0]!r}", file=sys.stderr)
         return 2
-    run = scenario.lambdafan if argv[1] == "lambdafan" else scenario.baseline
-    assert run is not None
-    measurement = run(argv[2])
+    measurement = scenario.run(argv[1])(argv[2])
     print(json.dumps(measurement.to_json()), flush=True)
     return 0
 

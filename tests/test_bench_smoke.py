@@ -45,7 +45,7 @@ def test_bench_runs_scenarios_3_5_and_6_at_tiny_size() -> None:
         assert re.fullmatch(r"\d+(\.\d+)? (ms|s), \d+ MB", baseline), cells
         assert re.match(r"\d+\.\d+×", ratio), cells
         assert result in ("pass", "FAIL"), cells
-    assert "1" not in rows  # only the scenarios asked for
+    assert "1a" not in rows  # only the scenarios asked for
     assert (results.read_bytes() if results.exists() else None) == before  # --no-write
 
 
@@ -53,8 +53,8 @@ def test_bench_lists_unimplemented_scenarios_as_todo() -> None:
     from bench.__main__ import Row, render
     from bench.scenarios import SCENARIOS
 
-    table = render([Row(SCENARIOS[n], [], []) for n in ("1", "2", "4", "8")])
-    assert table.count("TODO") == 4
+    table = render([Row(SCENARIOS[n], [], []) for n in ("1a", "1b", "2", "4", "8")])
+    assert table.count("TODO") == 5
     assert "pass" not in table
 
 
