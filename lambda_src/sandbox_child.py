@@ -79,8 +79,9 @@ def _preload() -> None:
     boto3.setup_default_session(botocore_session=core)
     # A first client loads its service's models and builds its class: done here once (with
     # placeholder keys, so no credential is looked for), every fork inherits them.
+    default: Any = boto3.DEFAULT_SESSION  # typed stubs know only literal service names
     for service in PRELOADED:
-        boto3.DEFAULT_SESSION.client(
+        default.client(
             service, region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-"
         )
     # What is loaded now is shared with every fork until written to; a garbage collection
@@ -95,7 +96,8 @@ def _cache_client_classes() -> None:
     per client (the class depends on the service and its hooks, never on region or keys)."""
     import botocore.client
 
-    build = botocore.client.ClientCreator._create_client_class
+    creator: Any = botocore.client.ClientCreator  # a private method, patched
+    build = creator._create_client_class
     # Keyed by the emitter's id, holding the emitter so that id is never reused.
     classes: dict[tuple[str, str, int], tuple[Any, type]] = {}
     lock = threading.Lock()
@@ -107,7 +109,7 @@ def _cache_client_classes() -> None:
                 classes[key] = (self._event_emitter, build(self, service_name, service_model))
             return classes[key][1]
 
-    botocore.client.ClientCreator._create_client_class = cached
+    creator._create_client_class = cached
 
 
 def _supervise(sock: socket.socket) -> None:
@@ -202,8 +204,8 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
     core.set_config_variable("region", job.home_region)
     if job.credentials is not None:
         core.set_credentials(
-            job.credentials["AccessKeyId"],
-            job.credentials["SecretAccessKey"],
+            str(job.credentials["AccessKeyId"]),
+            str(job.credentials["SecretAccessKey"]),
             job.credentials.get("SessionToken"),
         )
 

@@ -80,7 +80,7 @@ def record_of(message: Mapping[str, Any]) -> dict[str, Any]:
 def _unwrap_binary(value: Any) -> Any:
     """boto3's `Binary` wrappers back to the bytes `to_dynamo` made."""
     if isinstance(value, Binary):
-        return bytes(value.value)
+        return value.__bytes__()
     if isinstance(value, dict):
         return {k: _unwrap_binary(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -21,7 +21,7 @@ from lambdafan.errors import UsageError
 # the rest wait for a connection (and log "Connection pool is full"). Size it to the threads.
 DEFAULT_POOL = 10
 # Throttling at 1,000 accounts is normal: back off and retry, as the Lambda side does.
-RETRIES = {"mode": "adaptive", "max_attempts": 10}
+RETRIES: Any = {"mode": "adaptive", "max_attempts": 10}  # Any: boto3-stubs' TypedDict
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
 
