@@ -43,7 +43,7 @@ class Row:
         if not s.implemented:
             return (s.number, s.name, "—", "—", "—", s.target, "TODO (not implemented)")
         lf, base = _median(self.lambdafan), _median(self.baseline)
-        ratio = s.ratio(lf.wall_s, base.wall_s)
+        ratio = s.ratio(lf, base)
         check = s.check
         ok = s.passes(ratio) if check is None else check(lf.wall_s, ratio, self.lambdafan)
         verdict = "pass" if ok else "FAIL"

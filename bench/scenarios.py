@@ -3,7 +3,9 @@
 Issue 12's table, numbered as there (scenario 1 has two baselines: rows 1a and 1b). A scenario's
 module defines `lambdafan(size)` and `baseline(size)` (or the functions named in the entry),
 each returning a `Measurement`, and optionally `setup(size)` (a context manager run in the
-parent, yielding environment variables for the children) and `passes(lambdafan_s, ratio, runs)`.
+parent, yielding environment variables for the children), `ratio(lambdafan, baseline)` (of the
+two sides' median measurements, when the ratio is not of wall times: e.g. of memory) and
+`passes(lambdafan_s, ratio, runs)`.
 Modules are imported only when a scenario runs, so one that does not exist yet is listed as
 TODO, never as a pass. Only the standard library is imported here: `bench.run_one` loads this
 module before it times anything (scenario 6 times an import in a fresh interpreter).
@@ -71,8 +73,12 @@ class Scenario:
         check: Check | None = self._attr("passes")
         return check
 
-    def ratio(self, lambdafan_s: float, baseline_s: float) -> float:
-        return baseline_s / lambdafan_s if self.faster else lambdafan_s / baseline_s
+    def ratio(self, lambdafan: Measurement, baseline: Measurement) -> float:
+        own: Callable[[Measurement, Measurement], float] | None = self._attr("ratio")
+        if own is not None:
+            return own(lambdafan, baseline)
+        lf, base = lambdafan.wall_s, baseline.wall_s
+        return base / lf if self.faster else lf / base
 
     def passes(self, ratio: float) -> bool:
         return ratio >= self.bound if self.faster else ratio <= self.bound
