@@ -15,6 +15,7 @@ from typing import Any
 from botocore.config import Config
 
 from lambda_src import names
+from lambda_src.shared_handlers import share_handlers
 
 # Throttling at 1,000 accounts is normal (Organizations, STS, describe calls): back off, retry.
 RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
@@ -39,6 +40,8 @@ class AccountSession:
         self, base: Any, credentials: Mapping[str, str | None] | None, default_region: str
     ) -> None:
         self._base = base
+        with _CLIENT_LOCK:  # once per base session: a client per (account, region) costs less
+            share_handlers(base)
         self._credentials = credentials or {}
         self._default_region = default_region
         self._clients: dict[tuple[str, str], Any] = {}
