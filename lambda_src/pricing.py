@@ -30,10 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from lambda_src.architectures import ARCHITECTURES as ARCHITECTURES
+from lambda_src.architectures import ARM64 as ARM64
+from lambda_src.architectures import X86_64 as X86_64
+from lambda_src.architectures import architecture as architecture
+
 DEFAULT_REGION = "us-east-1"
-X86_64 = "x86_64"
-ARM64 = "arm64"
-ARCHITECTURES = (X86_64, ARM64)
 HOURS_PER_MONTH = Decimal(730)  # AWS's hours in a month for prorated charges
 
 _MILLION = Decimal(1_000_000)
@@ -75,8 +77,3 @@ def prices_for(region: str) -> Prices:
     return Prices(
         region, dict(_LAMBDA_GB_SECOND[DEFAULT_REGION]), regional=region == DEFAULT_REGION
     )
-
-
-def architecture(machine: str) -> str:
-    """Lambda's name for the architecture of `platform.machine()`: aarch64 is arm64."""
-    return ARM64 if machine.lower() in ("aarch64", "arm64") else X86_64

@@ -25,11 +25,16 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lambda_src import names, pricing, runs, table
-from lambda_src.run_report import RunCost
+from lambda_src import names, runs, table
+from lambda_src.architectures import ARM64, X86_64, architecture
 from lambda_src.table import Item, ItemStore
+
+# The price table, and a cost's report (run_report, run_summary), only when a cost is priced
+# (the Notifier, the CLI): a Worker reports its usage, never prices it.
+if TYPE_CHECKING:
+    from lambda_src.run_report import RunCost
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +111,14 @@ def invocation_usage(
     """One invocation's usage: `elapsed_s` billed rounded up to the millisecond, at `memory_mb`
     on the architecture of `platform.machine()`, plus what its store and CloudWatch counted."""
     billed_ms = max(1, math.ceil(elapsed_s * 1000))
-    arch = pricing.architecture(machine)
+    arch = architecture(machine)
     mb_ms = memory_mb * billed_ms
     measured = meter.usage() if meter is not None else Usage()
     return Usage(
         invocations=1,
         billed_ms=billed_ms,
-        mb_ms_x86_64=mb_ms if arch == pricing.X86_64 else 0,
-        mb_ms_arm64=mb_ms if arch == pricing.ARM64 else 0,
+        mb_ms_x86_64=mb_ms if arch == X86_64 else 0,
+        mb_ms_arm64=mb_ms if arch == ARM64 else 0,
         write_units=measured.write_units + REPORT_WRITE_UNITS,
         read_units_strong=measured.read_units_strong,
         read_units_eventual=measured.read_units_eventual,
@@ -163,6 +168,9 @@ def run_cost(usage: Usage, region: str, metric_series: int = 0) -> RunCost:
     """The cost of `usage` at `region`'s list prices (pure): parts `lambda`, `dynamodb`,
     `cloudwatch`, each to a millionth of a dollar, and their sum. `metric_series` custom
     metrics are charged one metric-hour each (see `lambda_src.pricing`)."""
+    from lambda_src import pricing
+    from lambda_src.run_report import RunCost
+
     prices = pricing.prices_for(region)
     mb_ms_per_gb_s = Decimal(1024 * 1000)
     compute = (
@@ -190,6 +198,8 @@ def cost_of_run(run: Mapping[str, Any], region: str | None = None) -> RunCost | 
     """The cost of a run item so far, at the list prices of `region` (default: the run's
     `home_region`, else us-east-1); None when no invocation reported usage (a local run, or
     one from before usage was recorded). What the Notifier and `lambdafan runs` show."""
+    from lambda_src import pricing
+
     usage = Usage.from_item(run)
     if not usage.any:
         return None

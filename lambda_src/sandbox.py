@@ -3,30 +3,29 @@
 `ProcessSandbox` runs each job (one script, one account) in a process forked from a zygote that
 was started with a scrubbed environment: the Worker's credentials, the fleet's settings and the
 table never reach it; the job brings the member account's temporary credentials and nothing
-else. `InProcessSandbox` runs the same code on the Worker's own threads, for tests against
-in-process moto and for `--no-sandbox` debugging; it contains nothing.
+else. `InProcessSandbox` (`lambda_src.sandbox_threads`, importable from here too) runs the same
+code on the Worker's own threads, for tests against in-process moto and for `--no-sandbox`
+debugging; it contains nothing. A Worker on Lambda never uses it, so it is imported on first use.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lambda_src import sandbox_child
-from lambda_src.script_runner import Closed, Job, run_job
 from lambda_src.script_wire import MAX_LINE, WireError, decode
-from lambda_src.scripts import Script, load_script
+
+if TYPE_CHECKING:
+    from lambda_src.sandbox_threads import InProcessSandbox as InProcessSandbox
+    from lambda_src.script_runner import Job
 
 # What the Worker itself (the parent) needs of the function's memory; the sandbox gets the rest.
 PARENT_RESERVE_MB = 160
@@ -43,11 +42,24 @@ _KEEP = frozenset(
     }
 )  # fmt: skip
 _KEEP_PREFIXES = ("LC_", "AWS_ENDPOINT_URL")
+# The zygote finds its control socket at this descriptor number, and its sys.path (the
+# Worker's) in this variable (read by `lambda_src.sandbox_child`).
+CONTROL_FD_ENV = "LAMBDAFAN_SANDBOX_CONTROL_FD"
+SYS_PATH_ENV = "LAMBDAFAN_SANDBOX_PATH"
 _BOOT = (
     "import json, os, sys; "
-    f"sys.path[:] = json.loads(os.environ.pop({sandbox_child.SYS_PATH_ENV!r})); "
+    f"sys.path[:] = json.loads(os.environ.pop({SYS_PATH_ENV!r})); "
     "from lambda_src.sandbox_child import main; main()"
 )
+
+
+def __getattr__(name: str) -> Any:
+    """`InProcessSandbox`, imported from `lambda_src.sandbox_threads` when first asked for."""
+    if name == "InProcessSandbox":
+        from lambda_src.sandbox_threads import InProcessSandbox
+
+        return InProcessSandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class ScriptProcess(Protocol):
@@ -173,8 +185,8 @@ class ProcessSandbox:
             self._control.close()
         self._control, theirs = socket.socketpair()
         env = dict(self._env)
-        env[sandbox_child.CONTROL_FD_ENV] = str(theirs.fileno())
-        env[sandbox_child.SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+        env[CONTROL_FD_ENV] = str(theirs.fileno())
+        env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
         with theirs:
             # -I: no PYTHON* variables, user site or working folder. Not -S: site's .pth hooks
             # are how an editable install finds lambda_src; sys.path is then the Worker's own.
@@ -248,117 +260,3 @@ class _SocketProcess:
         self._sock.close()
         if self._slots is not None:
             self._slots.release()
-
-
-class InProcessSandbox:
-    """Jobs on the Worker's own threads (a `pool`, or a thread per pair): no isolation at all.
-
-    `session_for(job)` gives the session a job's script receives; `scripts` are already
-    imported scripts by name (tests pass functions), others are imported on first use.
-    """
-
-    def __init__(
-        self,
-        session_for: Callable[[Job], Any],
-        *,
-        pool: cf.Executor | None = None,
-        scripts: Mapping[str, Script] | None = None,
-    ) -> None:
-        self._session_for = session_for
-        self._pool = pool
-        self._scripts = dict(scripts or {})
-        self._lock = threading.Lock()
-
-    def start(self, job: Job) -> ScriptProcess:
-        process = _ThreadProcess()
-        spawn = process.spawner(self._pool)
-        with contextlib.suppress(Closed):
-            run_job(job, self._session_for(job), process.emit, spawn, load=self._load)
-        process.started_all()
-        return process
-
-    def _load(self, job: Job) -> Script:
-        with self._lock:
-            script = self._scripts.get(job.script)
-            if script is None:
-                script = self._scripts[job.script] = load_script(Path(job.path), job.script)
-            return script
-
-    def close(self) -> None:
-        return None
-
-
-_END = object()
-
-
-class _ThreadProcess:
-    """A job on threads: its messages through a bounded queue; closing it makes its pairs stop
-    at their next record."""
-
-    def __init__(self) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1000)
-        self._closed = threading.Event()
-        self._lock = threading.Lock()
-        self._spawned = 0
-        self._finished = 0
-        self._all_started = False
-
-    def emit(self, line: bytes) -> None:
-        if not self._put(line):
-            raise Closed
-
-    def _put(self, line: object) -> bool:
-        while not self._closed.is_set():
-            try:
-                self._queue.put(line, timeout=0.5)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def spawner(self, pool: cf.Executor | None) -> Callable[[Callable[[], None]], None]:
-        def spawn(fn: Callable[[], None]) -> None:
-            def run() -> None:
-                try:
-                    fn()
-                finally:
-                    self._count(finished=1)
-
-            self._count(spawned=1)
-            if pool is None:
-                threading.Thread(target=run, daemon=True).start()
-                return
-            try:
-                pool.submit(run)
-            except RuntimeError:  # the pool was shut down (a cancelled local run)
-                self._count(finished=1)
-
-        return spawn
-
-    def started_all(self) -> None:
-        """run_job has returned: no more pairs will be spawned."""
-        self._count(all_started=True)
-
-    def _count(self, spawned: int = 0, finished: int = 0, all_started: bool = False) -> None:
-        with self._lock:
-            self._spawned += spawned
-            self._finished += finished
-            self._all_started = self._all_started or all_started
-            ended = (
-                self._all_started and self._finished == self._spawned and (finished or all_started)
-            )
-        if ended:
-            self._put(_END)
-
-    def messages(self) -> Iterator[dict[str, Any]]:
-        while not self._closed.is_set():
-            try:
-                line = self._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if line is _END:
-                return
-            yield decode(line)
-
-    def close(self) -> None:
-        self._closed.set()

@@ -23,9 +23,8 @@ import sys
 import threading
 from typing import Any
 
-# The job's socket arrives as this descriptor number in the supervisor and runner.
-CONTROL_FD_ENV = "LAMBDAFAN_SANDBOX_CONTROL_FD"
-SYS_PATH_ENV = "LAMBDAFAN_SANDBOX_PATH"
+from lambda_src.sandbox import CONTROL_FD_ENV
+
 # How often the supervisor checks the runner's memory and whether the Worker has hung up: an
 # allocation outruns the limit by at most what it writes in this time.
 SUPERVISE_S = 0.02

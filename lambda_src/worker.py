@@ -29,7 +29,7 @@ from lambda_src.pairs import AccountRun, MemberAccess, Pair
 from lambda_src.record_writer import RecordWriter
 from lambda_src.regions import enabled_regions
 from lambda_src.runs import Clock
-from lambda_src.sandbox import InProcessSandbox, Sandbox
+from lambda_src.sandbox import Sandbox
 from lambda_src.script_runner import REQUIREMENTS_HINT
 from lambda_src.scripts import GLOBAL_REGION, Account, Script, ScriptSpec
 from lambda_src.settings import FleetSettings
@@ -223,6 +223,8 @@ def _finish(
 
 def _with_threads(deps: WorkerDeps, scripts: Sequence[ScriptSpec], session: Any) -> WorkerDeps:
     """`deps` running this account's scripts on threads of this process, with `session`."""
+    from lambda_src.sandbox_threads import InProcessSandbox  # never on Lambda
+
     loaded = {s.name: s for s in scripts if isinstance(s, Script)}
     sandbox = InProcessSandbox(lambda job: session, pool=deps.pool, scripts=loaded)
     return dataclasses.replace(deps, sandbox=sandbox)
