@@ -1,17 +1,22 @@
-"""Cheaper botocore clients: a client's copy of the session's event handlers, shared until written.
+"""Cheaper botocore clients: what every client copies of its session's event emitter, shared.
 
 Every botocore client starts with a copy of its session's event emitter, and botocore copies
 the whole handler trie (~140 handlers in ~400 nodes) for each: at 2,000 clients (120 accounts x
-16 regions) that copy was a third of a local run's CPU. `share_handlers(session)` gives the
-session a trie whose copies share their nodes and copy only the path a change touches (nodes
-are never changed in place), so a client's copy costs O(1) and its own handlers (its request
-signer, its retry handler) still go into its copy alone: no client ever sees another's
-signer. If botocore's internals are not as expected, the session is left as it is (slower,
-never wrong).
+16 regions) that copy was a third of a local run's CPU. Each copy also starts with an empty
+cache of event-name aliases (rebuilt by every client's first calls, ~10% of that run's CPU) and
+checks each handler it registers with `inspect`. `share_handlers(session)` gives the session's
+emitter:
+- a trie whose copies share their nodes and copy only the path a change touches (nodes are
+  never changed in place), so a client's copy costs O(1) and its own handlers (its request
+  signer, its retry handler) still go into its copy alone: no client sees another's signer;
+- one alias cache for all its copies (the aliases are the same, so are the answers);
+- the handler check remembered per function.
+If botocore's internals are not as expected, the session is left as it is (slower, never wrong).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import botocore.hooks
@@ -19,6 +24,8 @@ from botocore.hooks import NodeList
 
 _hooks: Any = botocore.hooks  # private names, absent from the type stubs
 _PrefixTrie: Any = _hooks._PrefixTrie
+_EventAliaser: Any = _hooks.EventAliaser  # typed in the stubs without their private state
+_HierarchicalEmitter: Any = _hooks.HierarchicalEmitter
 _MIDDLE: int = _hooks._MIDDLE
 Node = dict[str, Any]
 
@@ -83,6 +90,33 @@ class SharedPrefixTrie(_PrefixTrie):  # type: ignore[misc]
         self._root = removed(self._root, 0)
 
 
+class SharedEventAliaser(_EventAliaser):  # type: ignore[misc]
+    """botocore's aliasing emitter whose copies share its (deterministic) alias cache."""
+
+    _alias_name_cache: dict[str, str]
+
+    def __copy__(self) -> SharedEventAliaser:
+        copied = self.__class__(copy.copy(self._emitter), copy.copy(self._event_aliases))
+        copied._alias_name_cache = self._alias_name_cache
+        return copied
+
+
+# Functions already checked to take **kwargs (kept alive here, so an id is never reused).
+_TAKES_KWARGS: dict[Any, bool] = {}
+
+
+class SharedHierarchicalEmitter(_HierarchicalEmitter):  # type: ignore[misc]
+    """botocore's emitter, checking each handler function's signature once per process."""
+
+    def _verify_accept_kwargs(self, func: Any) -> Any:
+        target = getattr(func, "__func__", func)
+        if _TAKES_KWARGS.get(target):
+            return None
+        verdict = super()._verify_accept_kwargs(func)  # raises for a handler without **kwargs
+        _TAKES_KWARGS[target] = True
+        return verdict
+
+
 def _copied(values: NodeList | None) -> NodeList:
     if values is None:
         return NodeList([], [], [])
@@ -98,10 +132,19 @@ def share_handlers(session: Any) -> bool:
     trie: Any = getattr(hierarchical, "_handlers", None)
     if isinstance(trie, SharedPrefixTrie):
         return True
-    if type(trie) is not _PrefixTrie or not isinstance(getattr(trie, "_root", None), dict):
+    if (
+        type(emitter) is not _EventAliaser
+        or type(hierarchical) is not _HierarchicalEmitter
+        or type(trie) is not _PrefixTrie
+        or not isinstance(getattr(trie, "_root", None), dict)
+        or not isinstance(getattr(emitter, "_alias_name_cache", None), dict)
+    ):
         return False
     shared = SharedPrefixTrie()
     shared.__dict__ = trie.__copy__().__dict__  # botocore's own deep copy: nothing shared yet
+    # Subclasses that add no state: the objects stay the ones everything already refers to.
+    emitter.__class__ = SharedEventAliaser
+    hierarchical.__class__ = SharedHierarchicalEmitter
     hierarchical._handlers = shared
     hierarchical._lookup_cache = {}
     return True

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import pytest
 from botocore.hooks import _PrefixTrie
 
 from lambda_src.shared_handlers import SharedPrefixTrie, share_handlers
@@ -113,3 +114,23 @@ def test_many_accounts_on_many_threads_each_answer_as_their_own_account(aws: Any
     assert set(seen) == {(a, r) for a in accounts for r in regions}
     assert set(seen.values()) == {1}
     assert threading.active_count() < 200
+
+
+def test_copies_still_refuse_a_handler_without_kwargs_and_still_alias_event_names() -> None:
+    session = boto3.Session(region_name="us-east-1")
+    assert share_handlers(session)
+    events = session.events
+    calls: list[str] = []
+
+    def no_kwargs(request: Any) -> None: ...
+
+    def seen(**kwargs: Any) -> None:
+        calls.append(kwargs["marker"])
+
+    for emitter in (events, copy.copy(events), copy.copy(copy.copy(events))):
+        with pytest.raises(ValueError, match="must accept keyword arguments"):
+            emitter.register("before-call.sts", no_kwargs)
+        # botocore's alias: the old name of a service reaches handlers of its new name.
+        emitter.register("lambdafan-test.sagemaker-runtime", seen)
+        emitter.emit("lambdafan-test.runtime.sagemaker", marker=id(emitter))
+    assert len(calls) == 3 and len(set(calls)) == 3  # each copy called only its own handler
