@@ -45,7 +45,7 @@ class Row:
         lf, base = _median(self.lambdafan), _median(self.baseline)
         ratio = s.ratio(lf, base)
         check = s.check
-        ok = s.passes(ratio) if check is None else check(lf.wall_s, ratio, self.lambdafan)
+        ok = s.passes(ratio) and (check is None or check(lf.wall_s, ratio, self.lambdafan))
         verdict = "pass" if ok else "FAIL"
         kind = "faster" if s.faster else "of baseline"
         return (

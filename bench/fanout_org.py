@@ -6,6 +6,11 @@ organization and its member accounts (moto assigns their ids) and yields those i
 `sts get_caller_identity` on a client of that region and sleeps `TASK_SLEEP_S`. `tally` checks
 that every answer came from the account it was asked in: a client signing with another
 account's keys would answer with that account's id.
+
+moto, unlike AWS, takes one process-wide lock on every request to find the account's backend
+(`BackendDict._create_account_specific_backend`); at 100+ threads that lock, not the tool, set
+the pace (millions of futex calls). `organization` takes the lock only the first time an
+account's backend is made, for every tool alike.
 """
 
 from __future__ import annotations
@@ -35,6 +40,24 @@ def fake_credentials() -> None:
         os.environ.pop(name, None)
 
 
+def lock_backends_once() -> None:
+    """Find an existing account backend without moto's global lock (made ones are only read)."""
+    from moto.core.base_backend import BackendDict
+
+    make: Any = BackendDict._create_account_specific_backend
+    if getattr(make, "bench_once", False):
+        return
+    made: set[tuple[int, str]] = set()
+
+    def once(self: Any, account_id: str) -> None:
+        if (id(self), account_id) not in made or not dict.__contains__(self, account_id):
+            make(self, account_id)
+            made.add((id(self), account_id))
+
+    once.bench_once = True  # type: ignore[attr-defined]
+    BackendDict._create_account_specific_backend = once  # type: ignore[method-assign]
+
+
 @contextlib.contextmanager
 def organization(accounts: int) -> Iterator[list[str]]:
     """In-process moto with an organization of `accounts` members; yields their ids."""
@@ -42,6 +65,7 @@ def organization(accounts: int) -> Iterator[list[str]]:
     import boto3
     from moto import mock_aws
 
+    lock_backends_once()
     with mock_aws():
         org = boto3.client("organizations", region_name=HOME)
         org.create_organization(FeatureSet="ALL")

@@ -39,7 +39,7 @@ def no_setup(size: str) -> Iterator[dict[str, str]]:
 class Scenario:
     """`faster`: the ratio is baseline ÷ lambdafan (a speedup, pass when ≥ `bound`); otherwise
     lambdafan ÷ baseline (a cost, pass when ≤ `bound`). The module's `passes`, when defined,
-    decides instead of `bound` (an absolute wall time, a count in the runs' figures, memory).
+    must hold too (an absolute wall time, a count in the runs' figures, memory).
     `baseline_repeat` caps the baseline's runs (a baseline that takes minutes)."""
 
     number: str

@@ -268,3 +268,15 @@ def test_a_worker_that_raises_fails_its_account_not_the_run(aws: Any) -> None:
         (failed, "*", "StoreDied", "the Worker failed: the table went away")
     ]
     assert len(result.notifications) == 1
+
+
+def test_workers_at_once_keep_the_pair_threads_fed_and_no_more() -> None:
+    from lambdafan.local import workers_for
+
+    sixteen = make_settings(regions=tuple(f"r-{n}" for n in range(16)))
+    assert workers_for(128, sixteen) == 16  # 16 x 16 pairs: the 128 threads twice over
+    assert workers_for(32, sixteen) == 4
+    assert workers_for(1, sixteen) == 2  # one finishing, one starting
+    assert workers_for(128, make_settings(regions=None)) == 16  # 17 regions assumed
+    two_scripts = make_settings(regions=("us-east-1",), scripts=("whoami", "buckets"))
+    assert workers_for(8, two_scripts) == 8  # 2 pairs an account: capped by the threads
