@@ -7,10 +7,8 @@ organization and its member accounts (moto assigns their ids) and yields those i
 that every answer came from the account it was asked in: a client signing with another
 account's keys would answer with that account's id.
 
-moto, unlike AWS, takes one process-wide lock on every request to find the account's backend
-(`BackendDict._create_account_specific_backend`); at 100+ threads that lock, not the tool, set
-the pace (millions of futex calls). `organization` takes the lock only the first time an
-account's backend is made, for every tool alike.
+moto, unlike AWS, takes one process-wide lock on every request to find the account's backend:
+`organization` has it taken only when a backend is made (`moto_fidelity`), for every tool alike.
 """
 
 from __future__ import annotations
@@ -19,6 +17,8 @@ import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from bench.moto_fidelity import lock_backends_once
 
 REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3",
@@ -38,24 +38,6 @@ def fake_credentials() -> None:
     )
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(name, None)
-
-
-def lock_backends_once() -> None:
-    """Find an existing account backend without moto's global lock (made ones are only read)."""
-    from moto.core.base_backend import BackendDict
-
-    make: Any = BackendDict._create_account_specific_backend
-    if getattr(make, "bench_once", False):
-        return
-    made: set[tuple[int, str]] = set()
-
-    def once(self: Any, account_id: str) -> None:
-        if (id(self), account_id) not in made or not dict.__contains__(self, account_id):
-            make(self, account_id)
-            made.add((id(self), account_id))
-
-    once.bench_once = True  # type: ignore[attr-defined]
-    BackendDict._create_account_specific_backend = once  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager

@@ -113,6 +113,15 @@ _ALL = [
         bound=1.15,
     ),
     Scenario(
+        "2m",
+        "scenario 2 without the table (records in memory): the CLI's own share",
+        "≤ 1.15× of #1",
+        "bench.scenario_cli_run",
+        faster=False,
+        bound=1.15,
+        lambdafan_fn="lambdafan_memory",
+    ),
+    Scenario(
         "3",
         "Director invoking 1,000 Workers, 50 ms per Invoke (tiny: 20)",
         "all issued ≤ 3 s (a sequential loop ~50 s)",
