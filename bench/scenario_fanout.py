@@ -61,7 +61,12 @@ def lambdafan(size: str) -> Measurement:
         records = [i for i in store._items.values() if i["kind"] == "record"]
         answers = [(i["account_id"], i["region"], i["data"]["caller"]) for i in records]
     figures = tally(answers, ids, regions)
-    figures.update(threads=count, cpu_s=round(cpu, 2), errors=len(result.summary.errors), status=result.summary.status)
+    figures.update(
+        threads=count,
+        cpu_s=round(cpu, 2),
+        errors=len(result.summary.errors),
+        status=result.summary.status,
+    )
     return Measurement(wall_s=wall, figures=figures)
 
 
