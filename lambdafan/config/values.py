@@ -8,6 +8,7 @@ import re
 from typing import Annotated
 
 import botocore.session
+from botocore.regions import EndpointResolver
 from pydantic import AfterValidator, BeforeValidator
 
 from lambda_src.accounts import is_account_id
@@ -119,11 +120,14 @@ def account_id(value: object) -> object:
 @functools.cache
 def known_regions() -> frozenset[str]:
     """Every region botocore knows, in every partition (aws, aws-cn, aws-us-gov, ...)."""
-    session = botocore.session.get_session()
+    # EC2's endpoints, by its endpoint prefix: Session.get_available_regions("ec2") would parse
+    # EC2's whole service model (megabytes) to look that prefix up.
+    loader = botocore.session.get_session().get_component("data_loader")
+    resolver = EndpointResolver(loader.load_data("endpoints"))
     return frozenset(
         str(region)
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ec2", partition_name=partition)
+        for partition in resolver.get_available_partitions()
+        for region in resolver.get_available_endpoints("ec2", partition)
     )
 
 
