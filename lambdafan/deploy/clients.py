@@ -8,6 +8,26 @@ from typing import Any
 from lambdafan.aws import Aws
 
 
+class LazyClient:
+    """Stands for `aws.client(service, region)`, made on first use (a botocore client costs
+    tens of ms to build, and a deploy with nothing to change needs only some of them)."""
+
+    def __init__(self, aws: Aws, service: str, region: str) -> None:
+        self.aws = aws
+        self.service = service
+        self.region = region
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            # copy and pickle probe dunders on a bare instance: not the client's to answer.
+            raise AttributeError(name)
+        # Aws.client makes each client once, under its lock: threads may share this safely.
+        return getattr(self.aws.client(self.service, self.region), name)
+
+    def __repr__(self) -> str:
+        return f"LazyClient({self.service!r}, {self.region!r})"
+
+
 @dataclass(frozen=True)
 class DeployClients:
     iam: Any
@@ -22,14 +42,15 @@ class DeployClients:
 
     @classmethod
     def from_aws(cls, aws: Aws, region: str) -> DeployClients:
-        """The clients of every service a fleet's resources live in, from the one AWS layer."""
+        """The clients of every service a fleet's resources live in, from the one AWS layer;
+        each is built when first used."""
         return cls(
-            iam=aws.client("iam", region),
-            lambda_=aws.client("lambda", region),
-            logs=aws.client("logs", region),
-            events=aws.client("events", region),
-            dynamodb=aws.client("dynamodb", region),
-            sts=aws.client("sts", region),
-            sqs=aws.client("sqs", region),
-            organizations=aws.client("organizations", region),
+            iam=LazyClient(aws, "iam", region),
+            lambda_=LazyClient(aws, "lambda", region),
+            logs=LazyClient(aws, "logs", region),
+            events=LazyClient(aws, "events", region),
+            dynamodb=LazyClient(aws, "dynamodb", region),
+            sts=LazyClient(aws, "sts", region),
+            sqs=LazyClient(aws, "sqs", region),
+            organizations=LazyClient(aws, "organizations", region),
         )
