@@ -46,6 +46,8 @@ _KEEP_PREFIXES = ("LC_", "AWS_ENDPOINT_URL")
 # Worker's) in this variable (read by `lambda_src.sandbox_child`).
 CONTROL_FD_ENV = "LAMBDAFAN_SANDBOX_CONTROL_FD"
 SYS_PATH_ENV = "LAMBDAFAN_SANDBOX_PATH"
+# A job's control message: "j" and its memory limit in MB (0: none), fixed length.
+CONTROL_MESSAGE_BYTES = 8
 _BOOT = (
     "import json, os, sys; "
     f"sys.path[:] = json.loads(os.environ.pop({SYS_PATH_ENV!r})); "
@@ -109,6 +111,17 @@ def hide_process_memory() -> bool:
     return bool(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0)
 
 
+def control_message(memory_mb: int | None) -> bytes:
+    """What the zygote receives with a job's socket: the job's memory limit."""
+    limit = max(int(memory_mb or 0), 0)
+    return (
+        b"j"
+        + str(min(limit, 10 ** (CONTROL_MESSAGE_BYTES - 1) - 1))
+        .zfill(CONTROL_MESSAGE_BYTES - 1)
+        .encode()
+    )
+
+
 def memory_limit_mb(function_mb: int) -> int:
     """The most resident memory a script process may hold in a Worker of `function_mb`."""
     return max(function_mb - PARENT_RESERVE_MB, MIN_SANDBOX_MB)
@@ -116,7 +129,7 @@ def memory_limit_mb(function_mb: int) -> int:
 
 def describe_exit(status: int | None, memory_mb: int | None = None) -> tuple[str, str]:
     """(error type, cause) for a script's process that ended before its pairs did; `memory_mb`
-    when its supervisor killed it for holding more memory than that."""
+    when its zygote killed it for holding more memory than that."""
     if memory_mb:
         return (
             "ScriptOutOfMemory",
@@ -159,7 +172,7 @@ class ProcessSandbox:
         try:
             ours, theirs = socket.socketpair()
             with self._lock, theirs:
-                self._send(theirs)
+                self._send(theirs, job.memory_mb)
             ours.sendall(json.dumps(job.to_dict()).encode("utf-8") + b"\n")
         except BaseException:
             if self._slots is not None:
@@ -167,14 +180,17 @@ class ProcessSandbox:
             raise
         return _SocketProcess(ours, self._slots)
 
-    def _send(self, sock: socket.socket) -> None:
-        """Hand the job's socket to the zygote, starting it (again) if it is not running."""
+    def _send(self, sock: socket.socket, memory_mb: int | None) -> None:
+        """Hand the job's socket to the zygote, with the job's memory limit (the job itself,
+        credentials and all, is read by the job's own process, never by the zygote), starting
+        the zygote (again) if it is not running."""
+        message = control_message(memory_mb)
         for _ in range(2):
             if self._zygote is None or self._zygote.poll() is not None:
                 self._start_zygote()
             assert self._control is not None
             try:
-                socket.send_fds(self._control, [b"j"], [sock.fileno()])
+                socket.send_fds(self._control, [message], [sock.fileno()])
                 return
             except OSError:
                 self._zygote = None
@@ -250,7 +266,7 @@ class _SocketProcess:
             return  # closed under us: the job was stopped
 
     def close(self) -> None:
-        """Hang up: the supervisor kills the job's process if it still runs."""
+        """Hang up: the zygote kills the job's process if it still runs."""
         with self._close_lock:
             if self._closed:
                 return
