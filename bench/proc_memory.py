@@ -94,12 +94,23 @@ class Peaks:
     sum_by_depth: dict[int, Memory] = field(default_factory=dict)  # all at one depth, summed
     alive_by_depth: dict[int, int] = field(default_factory=dict)  # most at once
     samples: int = 0
+    # The sample where root RSS + descendants' PSS peaked: the root's memory, and by depth the
+    # descendants' memory summed and how many were alive then.
+    at_peak_root: Memory = field(default_factory=Memory)
+    at_peak_by_depth: dict[int, Memory] = field(default_factory=dict)
+    at_peak_alive: dict[int, int] = field(default_factory=dict)
 
     def add(self, root: Memory, kids: list[tuple[int, Memory]]) -> None:
         total = sum((m for _, m in kids), Memory())
         self.samples += 1
         self.root = _max(self.root, root)
         self.children = _max(self.children, total)
+        if root.rss + total.pss > self.root_rss_children_pss or self.samples == 1:
+            self.at_peak_root = root
+            self.at_peak_by_depth, self.at_peak_alive = {}, {}
+            for depth, memory in kids:
+                self.at_peak_by_depth[depth] = self.at_peak_by_depth.get(depth, Memory()) + memory
+                self.at_peak_alive[depth] = self.at_peak_alive.get(depth, 0) + 1
         self.root_rss_children_pss = max(self.root_rss_children_pss, root.rss + total.pss)
         self.root_rss_children_rss = max(self.root_rss_children_rss, root.rss + total.rss)
         self.tree_pss = max(self.tree_pss, root.pss + total.pss)

@@ -23,7 +23,7 @@ is the median of the turn-by-turn differences), nothing sampled; then it probes 
 with bench/probe_costs.py (a zygote's start, a job's fork + import round trip, the first
 clients and call inside a runner or a Worker thread). Memory: each mode in a fresh Worker
 process of its own, while this process samples every ~20 ms the RSS, PSS and USS
-(smaps_rollup) of the Worker's process and of each process below it (zygote, supervisors,
+(smaps_rollup) of the Worker's process and of each process below it (zygote,
 runners), keeping the peaks per invocation (a sample costs ~20-40 ms of CPU: it would skew
 the times). Figures in the table: medians over the warm invocations; budgets: medians over
 rounds.
@@ -46,11 +46,15 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from moto_server import moto_server, server_env  # noqa: E402
-from proc_memory import TreeSampler  # noqa: E402
-from zygote_tweaks import TWEAKS, boot_for  # noqa: E402
+if __package__:  # imported as bench.sandbox_worker (scenario 4 reuses its world)
+    from bench.moto_server import moto_server, server_env
+    from bench.proc_memory import TreeSampler
+    from bench.zygote_tweaks import TWEAKS, boot_for
+else:  # run as a script; the zygote's tweaks import `zygote_tweaks` from this folder
+    sys.path.insert(0, str(HERE))
+    from moto_server import moto_server, server_env
+    from proc_memory import TreeSampler
+    from zygote_tweaks import TWEAKS, boot_for
 
 ACCOUNT = "210987654321"
 ROLE = "OrganizationAccountAccessRole"
@@ -67,7 +71,7 @@ SEEDED_REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
 WORKER_MEMORY_MB = 1024  # the Worker function's default size (lambdafan/config/schema.py)
 IN_PROCESS = "in-process"
 MB = 1024 * 1024
-ROLES = {1: "zygote", 2: "supervisor", 3: "runner"}  # depth below the Worker's process
+ROLES = {1: "zygote", 2: "runner"}  # depth below the Worker's process
 
 
 def mode_name(value: str) -> str:
@@ -94,7 +98,7 @@ def sandbox_options(mode: str) -> tuple[tuple[str, ...], int | None]:
 # --- the Worker's process (one per mode and pass) ---------------------------------------------
 
 
-def settings() -> Any:
+def settings(regions: tuple[str, ...] = REGIONS) -> Any:
     from lambda_src.scripts import builtin_scripts
     from lambda_src.settings import AccountRef, FleetSettings, ScriptRef
 
@@ -103,7 +107,7 @@ def settings() -> Any:
         home_region=HOME,
         scripts=tuple(ScriptRef(name, str(path)) for name, path in builtin_scripts().items()),
         accounts=(AccountRef(ACCOUNT, "bench-member"),),
-        regions=REGIONS,
+        regions=regions,
         member_role=ROLE,
     )
 
@@ -267,8 +271,9 @@ def probe_jobs(session: Any, sandbox: Any, probes: int) -> dict[str, float]:
 # --- the bench (this process) -----------------------------------------------------------------
 
 
-def seed(endpoint: str) -> None:
-    """The member account's resources, and the results table, on the server."""
+def seed(endpoint: str, regions: tuple[str, ...] = SEEDED_REGIONS) -> None:
+    """The member account's resources (EC2 and S3 in `regions`, IAM users), and the results
+    table, on the server."""
     os.environ.update(server_env(endpoint))
     import boto3
 
@@ -284,7 +289,7 @@ def seed(endpoint: str) -> None:
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],
     )
-    for region in SEEDED_REGIONS:
+    for region in regions:
         ec2 = member.client("ec2", region_name=region)
         ec2.run_instances(ImageId="ami-12345678", MinCount=3, MaxCount=3, InstanceType="t3.micro")
         group = ec2.create_security_group(GroupName="bench-open", Description="open to the world")
@@ -445,7 +450,7 @@ def memory_table(rounds: list[dict[str, dict[str, Any]]], modes: list[str]) -> N
     print(
         "\nMemory pass (sampled every ~20 ms), MB. parent: the Worker process's ru_maxrss; "
         "warm columns: median over warm\ninvocations of each one's peak; ch: all processes below "
-        "the Worker (zygote, supervisors, runners); peak: highest of any invocation"
+        "the Worker (zygote, runners); peak: highest of any invocation"
     )
     head = (
         f"{'round':>5}  {'mode':<28} {'parent':>6} {'par.RSS':>7} {'ch.RSS':>6} {'ch.PSS':>6} "
@@ -526,7 +531,7 @@ def where_it_goes(
     print("\nWhere it goes: per-job probe (bench/probe_costs.py, 1 region), medians, ms")
     keys = [
         ("cold_import_only_round_trip", "import-only job, new sandbox: start the zygote too"),
-        ("import_only_round_trip", "import-only job: fork supervisor + runner, import, exit"),
+        ("import_only_round_trip", "import-only job: fork a runner, import, exit"),
         ("job_round_trip", "probe job: start() to the end of its socket"),
         ("start_to_collect", "  start() to collect() running (fork, import)"),
         ("ec2_client_first", "  first ec2 client"),
