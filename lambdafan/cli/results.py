@@ -41,6 +41,7 @@ SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports when the reader of a p
 class ResultsFormat(str, enum.Enum):
     table = "table"
     json = "json"
+    jsonl = "jsonl"  # the same as json: JSON Lines, one row a line
     csv = "csv"
 
 
@@ -60,7 +61,10 @@ ErrorsOption = Annotated[
 ]
 OutputFormatOption = Annotated[
     ResultsFormat,
-    typer.Option("--format", help="table for people; json (JSON Lines, for jq) or csv for pipes."),
+    typer.Option(
+        "--format",
+        help="table for people; json or jsonl (the same: JSON Lines, for jq) or csv for pipes.",
+    ),
 ]
 LimitOption = Annotated[
     int | None,
@@ -128,6 +132,8 @@ def results_command(
     """
     if account is not None:
         check_account_id(account)
+    if output_format is ResultsFormat.jsonl:
+        output_format = ResultsFormat.json
     if follow and output_format is ResultsFormat.csv:
         raise UsageError("--follow prints table or json: CSV needs every column before a row")
     _check_diff_options(diff, against, account, script, region, errors, follow)

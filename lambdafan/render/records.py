@@ -21,6 +21,9 @@ MAX_CELL = 40
 # Widest the account, account id and region columns get, with their borders.
 ORIGIN_WIDTH = 16 + 12 + 14 + 3 * 3 + 1
 
+# What json.dumps(row, default=str) makes, without building an encoder per row.
+_JSON = json.JSONEncoder(default=str)
+
 
 def records_tables(
     rows: Iterable[Mapping[str, Any]], limit: int, totals: Mapping[str, int] | None = None
@@ -114,7 +117,7 @@ def write_jsonl(
     handle = target.open("w", encoding="utf-8") if isinstance(target, Path) else target
     try:
         for row in rows:
-            handle.write(json.dumps(row, default=str) + "\n")
+            handle.write(_JSON.encode(row) + "\n")
             if flush:
                 handle.flush()
             written += 1
