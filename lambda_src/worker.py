@@ -27,7 +27,6 @@ from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.metrics import account_metrics, put_metrics
 from lambda_src.pairs import AccountRun, MemberAccess, Pair
 from lambda_src.record_writer import RecordWriter
-from lambda_src.regions import enabled_regions
 from lambda_src.runs import Clock
 from lambda_src.sandbox import Sandbox
 from lambda_src.script_runner import REQUIREMENTS_HINT
@@ -133,7 +132,9 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
     try:
         credentials = _member_credentials(settings, deps, account, run_id)
         session = AccountSession(deps.base_session, credentials, settings.home_region)
-        if regions is None:
+        if regions is None:  # only when the fleet's config names no regions
+            from lambda_src.regions import enabled_regions
+
             regions = enabled_regions(session.client("ec2", region_name=settings.home_region))
     except Exception as exc:
         result.errors.append(work.failure(ACCOUNT_WIDE, ACCOUNT_WIDE, exc))
