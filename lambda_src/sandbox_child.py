@@ -162,6 +162,7 @@ def _preload() -> None:
     # What every runner imports, imported once here so that forks share it.
     import lambda_src.sandbox
     import lambda_src.script_runner  # noqa: F401
+    from lambda_src.shared_handlers import share_handlers
 
     _cache_client_classes()
     _cache_service_models()
@@ -170,6 +171,8 @@ def _preload() -> None:
     core.set_config_variable("retry_mode", "adaptive")
     core.set_config_variable("max_attempts", 10)
     boto3.setup_default_session(botocore_session=core)
+    # Every client a runner makes then shares the session's handlers instead of copying them.
+    share_handlers(core)
     # A first client loads its service's models and builds its class: done here once (with
     # placeholder keys, so no credential is looked for), every fork inherits them.
     default: Any = boto3.DEFAULT_SESSION  # typed stubs know only literal service names
