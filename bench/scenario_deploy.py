@@ -6,7 +6,12 @@ server up); the lambdafan side then deploys that same config again, in a fresh p
 run would, timed, counting every mutating AWS call it makes (any operation that is not a read:
 Describe, Get, List, Head, ...), which must be none. The baseline side is the first deploy of a
 fresh fleet, in a fresh process too; the ratio is no-change ÷ first. Both walls include
-botocore loading its service models (a fresh process), not lambdafan's imports."""
+botocore loading its service models (a fresh process), not lambdafan's imports.
+
+moto answers a call in ~1-6 ms, AWS in 20-300 ms (and a first deploy waits on IAM besides): on
+moto both deploys are mostly a fresh process's fixed cost. Row 7l adds `LATENCY_S` to every
+call on both sides, AWS's round trip at its fastest, to measure what the target is about: the
+calls a no-change deploy does not make, and the reads it makes at once."""
 
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ WHOAMI = ROOT / "tests" / "scripts" / "whoami.py"
 READS = ("Describe", "Get", "List", "Head", "Lookup", "Query", "Scan", "BatchGet", "Select")
 _READ_CALLS: list[str] = []  # every read made by a deploy in this process (a figure)
 SHARE = 0.25  # issue 12: a no-change deploy takes at most 25% of the first's wall
+LATENCY_S = 0.05  # row 7l: per call, as scenario 3's 50 ms per Invoke
+_latency_s = 0.0  # what this process adds to every call
 
 
 @contextlib.contextmanager
@@ -89,6 +96,8 @@ def _counting_mutations() -> Iterator[list[str]]:
     def counted(self: BaseClient, operation: str, params: Any) -> Any:
         name = f"{self.meta.service_model.service_name}.{operation}"
         (_READ_CALLS if operation.startswith(READS) else mutating).append(name)
+        if _latency_s:
+            time.sleep(_latency_s)
         return original(self, operation, params)
 
     BaseClient._make_api_call = counted  # type: ignore[method-assign]
@@ -137,6 +146,20 @@ def baseline(size: str) -> Measurement:
     with tempfile.TemporaryDirectory() as tmp:
         first_s, mutating = _deploy(_config(Path(tmp), _fleet()))
     return Measurement(wall_s=first_s, figures={"mutating_calls": len(mutating)})
+
+
+def lambdafan_latency(size: str) -> Measurement:
+    """Row 7l: the no-change deploy, every call `LATENCY_S` slower."""
+    global _latency_s
+    _latency_s = LATENCY_S
+    return lambdafan(size)
+
+
+def baseline_latency(size: str) -> Measurement:
+    """Row 7l: the first deploy, every call `LATENCY_S` slower."""
+    global _latency_s
+    _latency_s = LATENCY_S
+    return baseline(size)
 
 
 def passes(lambdafan_s: float, ratio: float, runs: list[Measurement]) -> bool:

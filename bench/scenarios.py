@@ -159,6 +159,16 @@ _ALL = [
         bound=0.25,
     ),
     Scenario(
+        "7l",
+        "scenario 7 with 50 ms per AWS call on both sides (AWS's round trip)",
+        "0 mutating calls; ≤ 25% of the first",
+        "bench.scenario_deploy",
+        faster=False,
+        bound=0.25,
+        lambdafan_fn="lambdafan_latency",
+        baseline_fn="baseline_latency",
+    ),
+    Scenario(
         "8",
         "results --format jsonl over 100,000 records (tiny: 2,000)",
         "flat memory (≤ 1.2× of 10,000's); ≥ 5,000 rec/s",
