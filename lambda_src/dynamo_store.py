@@ -80,17 +80,25 @@ class DynamoStore:
     def query(
         self, pk: str, sk_prefix: str = "", *, newest_first: bool = False, consistent: bool = False
     ) -> Iterator[Item]:
+        yield from self._paged_query(
+            **self._query_request(pk, sk_prefix, newest_first=newest_first, consistent=consistent)
+        )
+
+    def _query_request(
+        self, pk: str, sk_prefix: str, *, newest_first: bool, consistent: bool
+    ) -> dict[str, Any]:
+        """A Query's parameters (but the table) for one partition, or one sort-key prefix."""
         condition = "pk = :pk"
         values: dict[str, Any] = {":pk": pk}
         if sk_prefix:
             condition += " AND begins_with(sk, :prefix)"
             values[":prefix"] = sk_prefix
-        yield from self._paged_query(
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=self._ser(values),
-            ScanIndexForward=not newest_first,
-            ConsistentRead=consistent,
-        )
+        return {
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": self._ser(values),
+            "ScanIndexForward": not newest_first,
+            "ConsistentRead": consistent,
+        }
 
     def query_runs(self) -> Iterator[Item]:
         yield from self._paged_query(

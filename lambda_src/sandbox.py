@@ -225,8 +225,14 @@ class ProcessSandbox:
                 try:
                     self._zygote.wait(timeout=2)
                 except subprocess.TimeoutExpired:
-                    self._zygote.kill()
-                    self._zygote.wait()
+                    # SIGTERM first: the zygote kills its runners (Linux also kills them with
+                    # it; macOS does not), then SIGKILL if it does not go.
+                    self._zygote.terminate()
+                    try:
+                        self._zygote.wait(timeout=1)
+                    except subprocess.TimeoutExpired:
+                        self._zygote.kill()
+                        self._zygote.wait()
                 self._zygote = None
 
 

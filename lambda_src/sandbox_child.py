@@ -30,6 +30,7 @@ from lambda_src.sandbox import CONTROL_FD_ENV, CONTROL_MESSAGE_BYTES
 # How often the zygote checks its runners' memory and whether the Worker has hung up: an
 # allocation outruns the limit by at most what it writes in this time.
 SUPERVISE_S = 0.02
+REPORT_TIMEOUT_S = 2.0
 MB = 1024 * 1024
 # The services of the built-in scripts (and STS): forks share their models and client classes.
 PRELOADED = ("sts", "ec2", "s3", "iam", "lambda")
@@ -48,6 +49,15 @@ def main() -> None:
     control = socket.socket(fileno=int(os.environ.pop(CONTROL_FD_ENV)))
     _preload()
     runners: dict[int, _Runner] = {}
+
+    def stop(signum: int, frame: Any) -> None:
+        # The Worker's close(): no runner outlives supervision, on any platform.
+        for runner in runners.values():
+            with contextlib.suppress(OSError):
+                os.kill(runner.pid, signal.SIGKILL)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     accepting = True
     while accepting or runners:
         watched = [r.sock for r in runners.values()] + ([control] if accepting else [])
@@ -89,13 +99,18 @@ def _accept(control: socket.socket, runners: dict[int, _Runner]) -> bool:
     for extra in fds[1:]:
         os.close(extra)
     limit = int(data[1:]) if data[1:].isdigit() else 0
-    pid = os.fork()
+    zygote = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:  # out of memory or processes: this job is lost (its socket closes), not all
+        sock.close()
+        return True
     if pid == 0:
         # The runner holds its own job's socket and nothing of the others' or the zygote's.
         control.close()
         for other in runners.values():
             other.sock.close()
-        _die_with_parent()
+        _die_with_parent(zygote)
         try:
             job = _read_job(sock)
             if job is not None:
@@ -129,6 +144,9 @@ def _report(runner: _Runner, status: int) -> None:
     report: dict[str, Any] = {"e": "exit", "status": status}
     if runner.over_limit:
         report["memory_mb"] = runner.limit
+    # A Worker too slow to read (its queue full) may not hold up the other runners' supervision:
+    # the report is given up after REPORT_TIMEOUT_S (the Worker then sees the process lost).
+    runner.sock.settimeout(REPORT_TIMEOUT_S)
     with contextlib.suppress(OSError):
         runner.sock.sendall(json.dumps(report).encode() + b"\n")
     runner.sock.close()
@@ -141,15 +159,16 @@ def _kill(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _die_with_parent() -> None:
-    """Linux: this process is killed when its zygote goes (no runner outlives supervision)."""
+def _die_with_parent(zygote: int) -> None:
+    """Linux: this process is killed when its zygote goes (no runner outlives supervision;
+    elsewhere the zygote kills its runners when the Worker stops it)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:  # the zygote went before the line above took effect
+    if os.getppid() != zygote:  # the zygote went before the line above took effect
         os._exit(0)
 
 
@@ -160,6 +179,9 @@ def _preload() -> None:
     import botocore.session
 
     # What every runner imports, imported once here so that forks share it.
+    if sys.platform.startswith("linux"):
+        import ctypes  # noqa: F401  (each runner's _die_with_parent)
+
     import lambda_src.sandbox
     import lambda_src.script_runner  # noqa: F401
     from lambda_src.shared_handlers import share_handlers

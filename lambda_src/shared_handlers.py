@@ -17,6 +17,8 @@ If botocore's internals are not as expected, the session is left as it is (slowe
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 from typing import Any
 
 import botocore.hooks
@@ -31,13 +33,21 @@ Node = dict[str, Any]
 
 
 class SharedPrefixTrie(_PrefixTrie):  # type: ignore[misc]
-    """botocore's handler trie, persistent: copies share nodes, changes copy their path."""
+    """botocore's handler trie, persistent: copies share nodes, changes copy their path.
+    Each trie's changes take its own lock (two threads registering on one session's emitter
+    would otherwise each rebuild the path from the same root, and one change would be lost);
+    reads and copies take the root as it is, whole, without it."""
 
     _root: Node
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._writing = threading.Lock()
 
     def __copy__(self) -> SharedPrefixTrie:
         copied = self.__class__.__new__(self.__class__)
         copied.__dict__ = dict(self.__dict__)
+        copied._writing = threading.Lock()
         return copied
 
     def append_item(self, key: str, value: Any, section: int = _MIDDLE) -> None:
@@ -58,11 +68,12 @@ class SharedPrefixTrie(_PrefixTrie):  # type: ignore[misc]
             node["children"] = children
             return node
 
-        self._root = added(self._root, 0)
+        with self._writing:
+            self._root = added(self._root, 0)
 
     def remove_item(self, key: str, value: Any) -> None:
         """As botocore's: `value` out of `key`'s node; a key not in the trie is a ValueError;
-        a node left with neither values nor children is dropped."""
+        a node without children that never had values is dropped (emptied values keep it)."""
         parts = key.split(".")
 
         def removed(node: Node, depth: int) -> Node:
@@ -87,7 +98,8 @@ class SharedPrefixTrie(_PrefixTrie):  # type: ignore[misc]
                 children[part] = child
             return {**node, "children": children}
 
-        self._root = removed(self._root, 0)
+        with self._writing:
+            self._root = removed(self._root, 0)
 
 
 class SharedEventAliaser(_EventAliaser):  # type: ignore[misc]
@@ -101,17 +113,21 @@ class SharedEventAliaser(_EventAliaser):  # type: ignore[misc]
         return copied
 
 
-# Functions already checked to take **kwargs (kept alive here, so an id is never reused).
-_TAKES_KWARGS: dict[Any, bool] = {}
+# Handler functions already checked to take **kwargs; weak, so a handler made per client (a
+# closure, a retry handler's object) goes with its client.
+_TAKES_KWARGS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 class SharedHierarchicalEmitter(_HierarchicalEmitter):  # type: ignore[misc]
     """botocore's emitter, checking each handler function's signature once per process."""
 
     def _verify_accept_kwargs(self, func: Any) -> Any:
-        target = getattr(func, "__func__", func)
-        if _TAKES_KWARGS.get(target):
-            return None
+        target = getattr(func, "__func__", func)  # a bound method's function: shared by all
+        try:
+            if _TAKES_KWARGS.get(target):
+                return None
+        except TypeError:  # unhashable or not weakly referable: checked every time, as before
+            return super()._verify_accept_kwargs(func)
         verdict = super()._verify_accept_kwargs(func)  # raises for a handler without **kwargs
         _TAKES_KWARGS[target] = True
         return verdict
@@ -136,12 +152,15 @@ def share_handlers(session: Any) -> bool:
         type(emitter) is not _EventAliaser
         or type(hierarchical) is not _HierarchicalEmitter
         or type(trie) is not _PrefixTrie
-        or not isinstance(getattr(trie, "_root", None), dict)
-        or not isinstance(getattr(emitter, "_alias_name_cache", None), dict)
+        # The state these subclasses know how to copy, and the nodes' layout, exactly.
+        or set(vars(trie)) != {"_root"}
+        or not isinstance(trie._root, dict)
+        or set(trie._root) != {"chunk", "children", "values"}
+        or set(vars(emitter)) != {"_event_aliases", "_alias_name_cache", "_emitter"}
     ):
         return False
     shared = SharedPrefixTrie()
-    shared.__dict__ = trie.__copy__().__dict__  # botocore's own deep copy: nothing shared yet
+    shared._root = trie.__copy__()._root  # botocore's own deep copy: nothing shared yet
     # Subclasses that add no state: the objects stay the ones everything already refers to.
     emitter.__class__ = SharedEventAliaser
     hierarchical.__class__ = SharedHierarchicalEmitter

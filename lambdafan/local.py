@@ -133,8 +133,9 @@ class LocalExecutor:
         if scripts:
             event["scripts"] = list(scripts)
         pair_pool = _CountingPool(self.threads, thread_name_prefix="pair")
+        chosen = [s for s in self.scripts if not scripts or s.name in scripts]
         worker_pool = cf.ThreadPoolExecutor(
-            workers_for(self.threads, self.settings), thread_name_prefix="worker"
+            workers_for(self.threads, self.settings, chosen), thread_name_prefix="worker"
         )
         sandbox = None
         if self.sandbox:
@@ -336,14 +337,15 @@ def sandboxes_for(threads: int) -> int:
     return min(max(cores, threads // 8), 4 * cores)
 
 
-def workers_for(threads: int, settings: FleetSettings) -> int:
+def workers_for(threads: int, settings: FleetSettings, scripts: Sequence[ScriptSpec]) -> int:
     """How many Workers run at once: enough to keep the `threads` pair threads fed twice over
-    (each Worker runs its account's pairs on them), no more. A Worker holds its account's
-    clients until its last pair ends: with every account started at once, 120 accounts x 16
-    regions on 128 threads peaked at 172 MB, all 1,920 clients alive together."""
+    (each Worker runs its account's pairs of `scripts` on them: one per region, or one for an
+    account-wide script), no more. A Worker holds its account's clients until its last pair
+    ends: with every account started at once, 120 accounts x 16 regions on 128 threads peaked
+    at 172 MB, all 1,920 clients alive together."""
     regions = len(settings.regions) if settings.regions else TYPICAL_REGIONS
-    pairs_per_account = max(1, regions * len(settings.scripts))
-    return max(2, min(threads, -(-2 * threads // pairs_per_account)))
+    pairs_per_account = sum(1 if s.scope == "account" else regions for s in scripts)
+    return max(2, min(threads, -(-2 * threads // max(1, pairs_per_account))))
 
 
 def fleet_scripts(settings: FleetSettings, *, load: bool = False) -> list[ScriptSpec]:

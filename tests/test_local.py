@@ -274,9 +274,11 @@ def test_workers_at_once_keep_the_pair_threads_fed_and_no_more() -> None:
     from lambdafan.local import workers_for
 
     sixteen = make_settings(regions=tuple(f"r-{n}" for n in range(16)))
-    assert workers_for(128, sixteen) == 16  # 16 x 16 pairs: the 128 threads twice over
-    assert workers_for(32, sixteen) == 4
-    assert workers_for(1, sixteen) == 2  # one finishing, one starting
-    assert workers_for(128, make_settings(regions=None)) == 16  # 17 regions assumed
-    two_scripts = make_settings(regions=("us-east-1",), scripts=("whoami", "buckets"))
-    assert workers_for(8, two_scripts) == 8  # 2 pairs an account: capped by the threads
+    whoami = load_scripts(sixteen)  # regional
+    assert workers_for(128, sixteen, whoami) == 16  # 16 x 16 pairs: the 128 threads twice over
+    assert workers_for(32, sixteen, whoami) == 4
+    assert workers_for(1, sixteen, whoami) == 2  # one finishing, one starting
+    assert workers_for(128, make_settings(regions=None), whoami) == 16  # 17 regions assumed
+    both = load_scripts(make_settings(scripts=("whoami", "buckets")))  # buckets: account-wide
+    assert workers_for(128, sixteen, both) == 16  # 17 pairs an account
+    assert workers_for(128, sixteen, both[1:]) == 128  # 1 pair an account: capped by threads

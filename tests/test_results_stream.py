@@ -21,7 +21,7 @@ from bench.dynamodb_server import FLEET, REGION, TABLE, serve, wire
 from lambda_src import table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import Item
-from lambdafan import results
+from lambdafan import results, results_store
 from lambdafan.render.records import write_jsonl
 from tests.conftest import cli
 
@@ -48,7 +48,7 @@ def one_account() -> Iterator[tuple[str, Any]]:
 
 def test_pages_are_read_one_at_a_time_as_rows_are_taken(one_account: tuple[str, Any]) -> None:
     endpoint, served = one_account
-    store = results.ResultsStore(_client(endpoint), TABLE)
+    store = results_store.ResultsStore(_client(endpoint), TABLE)
     run = table.latest_run(store)
     assert run is not None
     query = results.ResultsQuery(run_id=str(run["run_id"]))
@@ -74,7 +74,7 @@ def test_rows_are_what_the_botocore_path_gave(one_account: tuple[str, Any]) -> N
     TypeDeserializer) + table.record_view, line for line."""
     endpoint, _ = one_account
     client = _client(endpoint)
-    fast, slow = results.ResultsStore(client, TABLE), DynamoStore(_client(endpoint), TABLE)
+    fast, slow = results_store.ResultsStore(client, TABLE), DynamoStore(_client(endpoint), TABLE)
     run = table.latest_run(slow)
     assert run is not None
     query = results.ResultsQuery(run_id=str(run["run_id"]))
@@ -117,7 +117,7 @@ def test_a_page_decodes_to_what_boto3s_deserializer_gives(value: dict[str, Any])
     # botocore hands the deserializer binary as bytes; the page's JSON has it in base64.
     parsed = json.loads(json.dumps(value), object_hook=_bytes_for_base64)
     expected = TypeDeserializer().deserialize(parsed)
-    got = results.wire_item({"v": value})["v"]
+    got = results_store.wire_item({"v": value})["v"]
     assert got == expected and type(got) is type(expected)
     if isinstance(expected, Decimal):
         assert str(got) == str(expected)
@@ -295,7 +295,7 @@ def test_every_read_of_a_local_run_is_what_dynamostore_gave(aws: Any) -> None:
     from tests.test_results import A, Filled
 
     filled = Filled(aws)
-    fast = results.ResultsStore(filled.client, filled.settings.table_name)
+    fast = results_store.ResultsStore(filled.client, filled.settings.table_name)
     run = results.find_run(filled.store, filled.run_id, filled.settings.table_name)
     for narrow in ({}, {"errors": True}, {"account": A}, {"region": "eu-west-1", "errors": True}):
         query = results.ResultsQuery(filled.run_id, **narrow)

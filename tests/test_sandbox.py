@@ -315,3 +315,54 @@ def test_a_message_the_worker_cannot_read_is_refused(line: bytes) -> None:
 def test_a_record_that_is_not_a_dynamodb_map_is_refused(typed: Any) -> None:
     with pytest.raises(script_wire.WireError):
         script_wire.record_of({"e": "rec", "r": "us-east-1", "d": typed})
+
+
+def _children(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_closing_the_sandbox_with_a_script_still_running_leaves_no_process_behind() -> None:
+    from lambda_src.script_runner import Job
+    from lambda_src.scripts import Account
+
+    sandbox = ProcessSandbox(environ={"PATH": os.environ.get("PATH", ""), "HOME": "/tmp"})
+    job = Job("hangs", str(HERE / "hangs.py"), ("us-east-1",), Account(A, "acct"), "us-east-1")
+    process = sandbox.start(job)
+    kinds = []
+    for message in process.messages():  # until its record: it then sleeps for an hour
+        kinds.append(message["e"])
+        if message["e"] not in ("ready", "start"):
+            break
+    assert kinds[-1] == "rec", kinds
+    zygote = sandbox._zygote
+    assert zygote is not None
+    runners = _children(zygote.pid)
+    assert runners
+    began = time.monotonic()
+    sandbox.close()  # the runner does not end: the zygote is told to stop them, and go
+    assert time.monotonic() - began < 6
+    assert zygote.returncode == 0  # its own exit, having killed its runners (not a SIGKILL)
+    deadline = time.monotonic() + 3
+    while any(_running(p) for p in runners) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(p) for p in runners)
+    process.close()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import gc
 import random
 import threading
+import weakref
 from collections import Counter
 from typing import Any
 
 import boto3
 import pytest
-from botocore.hooks import _PrefixTrie
+from botocore.hooks import EventAliaser, _PrefixTrie
 
 from lambda_src.shared_handlers import SharedPrefixTrie, share_handlers
 from lambdafan.aws import Aws
@@ -134,3 +137,60 @@ def test_copies_still_refuse_a_handler_without_kwargs_and_still_alias_event_name
         emitter.register("lambdafan-test.sagemaker-runtime", seen)
         emitter.emit("lambdafan-test.runtime.sagemaker", marker=id(emitter))
     assert len(calls) == 3 and len(set(calls)) == 3  # each copy called only its own handler
+
+
+def test_a_session_whose_emitter_is_not_as_expected_is_left_untouched() -> None:
+    session = boto3.Session(region_name="us-east-1")
+    emitter = session._session.get_component("event_emitter")
+    emitter.future_state = "something a newer botocore keeps"  # state __copy__ would drop
+    trie = emitter._emitter._handlers
+    assert not share_handlers(session)
+    assert type(emitter) is EventAliaser and emitter._emitter._handlers is trie
+    client = session.client("sts", aws_access_key_id="AKIA", aws_secret_access_key="s")
+    assert client.meta.events._emitter._handlers is not trie  # botocore's own copy, as before
+
+
+def test_handlers_that_cannot_be_remembered_are_still_checked_and_not_kept() -> None:
+    session = boto3.Session(region_name="us-east-1")
+    assert share_handlers(session)
+
+    @dataclasses.dataclass
+    class Unhashable:  # a dataclass with __eq__ and no __hash__
+        calls: int = 0
+
+        def __call__(self, **kwargs: Any) -> None:
+            self.calls += 1
+
+    handler = Unhashable()
+    session.events.register("lambdafan-test.unhashable", handler)
+    session.events.emit("lambdafan-test.unhashable")
+    assert handler.calls == 1
+
+    class PerClient:
+        def __call__(self, **kwargs: Any) -> None: ...
+
+    per_client = PerClient()
+    session.events.register("lambdafan-test.per-client", per_client)
+    gone = weakref.ref(per_client)
+    session.events.unregister("lambdafan-test.per-client", per_client)
+    del per_client
+    gc.collect()
+    assert gone() is None  # the check's memory does not keep a handler alive
+
+
+def test_registrations_from_many_threads_on_one_emitter_are_all_kept() -> None:
+    trie = SharedPrefixTrie()
+    start = threading.Barrier(8)
+
+    def register(n: int) -> None:
+        start.wait()
+        for i in range(200):
+            trie.append_item(f"event.{n % 3}", (n, i))
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = [v for k in range(3) for v in trie.prefix_search(f"event.{k}")]
+    assert sorted(kept) == sorted((n, i) for n in range(8) for i in range(200))

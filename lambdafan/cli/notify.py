@@ -11,7 +11,7 @@ from lambda_src import reporting
 from lambda_src.delivery import Channels, deliver_report
 from lambda_src.run_cost import cost_of_run_id
 from lambda_src.run_summary import summarize
-from lambdafan import results
+from lambdafan import results, results_store
 from lambdafan.aws import Aws
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options, user_errors
 from lambdafan.errors import UsageError
@@ -69,7 +69,7 @@ def notify(
     fleet = opts.load()
     settings = fleet.to_settings()
     aws = opts.aws(fleet)
-    store = results.open_table(aws, settings)
+    store = results_store.open_table(aws, settings)
     with results.missing_table(settings.table_name):
         run = results.find_named_run(store, run_id, settings.table_name)
         if results.is_running(run) and not dry_run:

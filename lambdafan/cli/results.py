@@ -15,7 +15,7 @@ from lambda_src.reporting import script_keys
 from lambda_src.run_report import MAX_EXAMPLES
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
-from lambdafan import results
+from lambdafan import results, results_store
 from lambdafan.checks import check_account_id
 from lambdafan.cli.options import (
     ConfigOption,
@@ -140,7 +140,7 @@ def results_command(
     opts = options(ctx, config, profile, None)
     fleet = opts.load()
     settings = fleet.to_settings()
-    store = results.open_table(opts.aws(fleet), settings)
+    store = results_store.open_table(opts.aws(fleet), settings)
     try:
         with results.missing_table(settings.table_name):
             if diff:
@@ -297,7 +297,7 @@ def runs_command(
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
     settings = fleet.to_settings()
-    store = results.open_table(opts.aws(fleet), settings)
+    store = results_store.open_table(opts.aws(fleet), settings)
     with results.missing_table(settings.table_name):
         recent = results.recent_runs(store, limit)
     if output_format is TableOrJson.json:
