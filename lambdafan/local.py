@@ -12,10 +12,12 @@ waits for a script blocked in a call (it reports the threads it leaves behind).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -47,6 +49,13 @@ DEFAULT_THREADS = 128
 STOP_GRACE_S = 1.0
 # Regions an account has enabled when the fleet does not list them (the commercial default).
 TYPICAL_REGIONS = 17
+# A run makes thousands of short-lived botocore objects (a client per account and region) beside
+# a large heap living as long as the process (botocore's models, the CLI's modules); at the
+# default threshold (700 new objects) the collector walked that heap over and over. During a run
+# it is frozen out of the collector's reach and the young generation is collected every 5,000
+# (120 accounts x 16 regions: 11.6 and 13.0 s -> 10.0 and 9.4 s; peak 124-127 -> 142-144 MB, the
+# dead clients' reference cycles waiting longer to be collected).
+RUN_GC_THRESHOLD = 5000
 # How often the wait for Workers looks for a cancel().
 WAIT_STEP_S = 0.1
 
@@ -125,6 +134,12 @@ class LocalExecutor:
     ) -> LocalRun:
         """Run once, as the deployed fleet would, and wait for every account to finish (or,
         after `cancel()`, for at most STOP_GRACE_S more)."""
+        with _collector_for_a_run():
+            return self._run(accounts, scripts, run_id)
+
+    def _run(
+        self, accounts: Sequence[str] | None, scripts: Sequence[str] | None, run_id: str | None
+    ) -> LocalRun:
         event: dict[str, Any] = {"trigger": "local"}
         if run_id:
             event["run_id"] = run_id
@@ -335,6 +350,19 @@ def sandboxes_for(threads: int) -> int:
     with 8, 30.4 s with 16)."""
     cores = os.cpu_count() or 1
     return min(max(cores, threads // 8), 4 * cores)
+
+
+@contextlib.contextmanager
+def _collector_for_a_run() -> Iterator[None]:
+    """The garbage collector tuned for a run (RUN_GC_THRESHOLD), as it was again after."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(RUN_GC_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def workers_for(threads: int, settings: FleetSettings, scripts: Sequence[ScriptSpec]) -> int:

@@ -282,3 +282,22 @@ def test_workers_at_once_keep_the_pair_threads_fed_and_no_more() -> None:
     both = load_scripts(make_settings(scripts=("whoami", "buckets")))  # buckets: account-wide
     assert workers_for(128, sixteen, both) == 16  # 17 pairs an account
     assert workers_for(128, sixteen, both[1:]) == 128  # 1 pair an account: capped by threads
+
+
+def test_a_run_tunes_the_collector_for_itself_and_puts_it_back(aws: Any) -> None:
+    import gc
+
+    from lambdafan.local import RUN_GC_THRESHOLD
+
+    settings = make_settings(accounts=(A,))
+    seen: list[tuple[int, int]] = []
+
+    class Watch(MemoryStore):
+        def put_items(self, items: Any) -> None:
+            seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
+            super().put_items(items)
+
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    LocalExecutor(settings, Aws(aws), Watch(), load_scripts(settings), sandbox=False).run()
+    assert seen and all(t == RUN_GC_THRESHOLD and frozen > 0 for t, frozen in seen)
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
