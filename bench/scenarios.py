@@ -106,7 +106,7 @@ _ALL = [
     ),
     Scenario(
         "2",
-        "scenario 1 through the CLI (run --local), with the DynamoDB table",
+        "scenario 1 through the CLI (run --local), with the DynamoDB table, vs #1's lambdafan",
         "≤ 1.15× of #1",
         "bench.scenario_cli_run",
         faster=False,
@@ -114,7 +114,7 @@ _ALL = [
     ),
     Scenario(
         "2m",
-        "scenario 2 without the table (records in memory): the CLI's own share",
+        "scenario 2 without the table (records in memory): the CLI's own share, vs #1's",
         "≤ 1.15× of #1",
         "bench.scenario_cli_run",
         faster=False,
@@ -130,7 +130,7 @@ _ALL = [
     ),
     Scenario(
         "4",
-        "Worker peak RSS, 1 account × 17 regions, built-in scripts",
+        "Worker peak RSS + sandbox PSS, 1 account × 17 regions (tiny: 2), built-in scripts, vs scripts in-process",
         "≤ 160 MB",
         "bench.scenario_worker_memory",
     ),

@@ -78,7 +78,13 @@ OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Also write every record as JSON Lines.")
 ]
 ThreadsOption = Annotated[
-    int, typer.Option(min=1, max=512, help="Threads shared by all (script, region) pairs.")
+    int,
+    typer.Option(
+        min=1,
+        max=512,
+        help="With --local: threads shared by all (script, region) pairs. A pair mostly waits "
+        "on AWS, so many pay off; only as many accounts run at once as keep them busy.",
+    ),
 ]
 LimitOption = Annotated[int, typer.Option(min=0, help="Rows shown per script table.")]
 PairTimeoutOption = Annotated[
