@@ -130,7 +130,8 @@ _ALL = [
     ),
     Scenario(
         "4",
-        "Worker peak RSS + sandbox PSS, 1 account × 17 regions (tiny: 2), built-in scripts, vs scripts in-process",
+        "Worker peak RSS + sandbox PSS, 1 account × 17 regions (tiny: 2), built-in scripts,"
+        " vs scripts in-process",
         "≤ 160 MB",
         "bench.scenario_worker_memory",
     ),
