@@ -43,7 +43,7 @@ from lambdafan.memory_store import MemoryStore
 
 T = TypeVar("T")
 # A pair mostly waits on AWS: 128 keeps 120 accounts x 16 regions near its 0.2 s-a-call floor
-# (bench scenario 1); `workers_for` keeps the clients alive at once, so memory, bounded.
+# (bench scenario 1); `workers_for` bounds how many accounts' clients are alive at once.
 DEFAULT_THREADS = 128
 # After cancel(): how long Workers get to store what their stopped pairs found and report.
 STOP_GRACE_S = 1.0
