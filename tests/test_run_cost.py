@@ -88,13 +88,19 @@ def test_a_run_without_usage_has_no_cost() -> None:
     assert cost_of_run({"run_id": "r", "kind": "run"}) is None
 
 
-def test_a_workers_usage_lands_on_the_run_item_once_per_attempt(deployed: FleetSettings) -> None:
+def _one_account_run(deployed: FleetSettings) -> DynamoStore:
+    """The deployed fleet's functions, and run r1 started for account A: the store."""
     create_functions(deployed)
     store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
     runs.start_run(
         store, "r1", accounts=[A], scripts=["whoami"], trigger="test", now=runs.utcnow(),
         ttl_days=1, worker_timeout_s=900, home_region="us-east-1",
     )  # fmt: skip
+    return store
+
+
+def test_a_workers_usage_lands_on_the_run_item_once_per_attempt(deployed: FleetSettings) -> None:
+    store = _one_account_run(deployed)
     event = {"run_id": "r1", "account": {"id": A, "name": "a"}, "regions": ["us-east-1"]}
 
     handlers.worker(event, FakeContext())
@@ -136,12 +142,7 @@ def test_a_workers_usage_lands_on_the_run_item_once_per_attempt(deployed: FleetS
 def test_the_last_workers_usage_is_on_the_run_before_the_notifier_prices_it(
     deployed: FleetSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    create_functions(deployed)
-    store = DynamoStore(boto3.client("dynamodb"), deployed.table_name)
-    runs.start_run(
-        store, "r1", accounts=[A], scripts=["whoami"], trigger="test", now=runs.utcnow(),
-        ttl_days=1, worker_timeout_s=900, home_region="us-east-1",
-    )  # fmt: skip
+    store = _one_account_run(deployed)
     seen: list[tuple[str, int]] = []
 
     def invoke(function: str, payload: dict[str, object]) -> None:
