@@ -15,7 +15,7 @@ from lambda_src.run_cost import Usage, metric_series, run_cost
 from lambda_src.run_report import RunCost
 from lambdafan.cli.cost import assumed_run_usage, estimate, run_series, runs_per_month
 from lambdafan.config import load_config
-from lambdafan.render.results import format_usd
+from lambdafan.render.run_history import format_usd
 from tests.conftest import cli, deployable_config
 from tests.test_run_cost import KNOWN  # $0.720141 at us-east-1 list prices
 

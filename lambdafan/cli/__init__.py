@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lambdafan.cli import cost, demo, fleet, notify, options, results, run, script, status
+from lambdafan.cli import cost, demo, fleet, notify, options, results, run, runs, script, status
 
 app = typer.Typer(
     help="Run your boto3 scripts across every AWS account and region on a Lambda fleet.",
@@ -25,7 +25,7 @@ app.command()(fleet.destroy)
 app.command("member-role")(fleet.member_role)
 app.command()(fleet.validate)
 app.command("results")(results.results_command)
-app.command("runs")(results.runs_command)
+app.command("runs")(runs.runs_command)
 app.command()(cost.cost)
 app.command()(notify.notify)
 app.command()(status.status)

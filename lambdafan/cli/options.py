@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +25,17 @@ DEFAULT_CONFIG = Path("lambdafan.yaml")
 
 
 class TableOrJson(str, enum.Enum):
-    """`--format` of commands that print a table for people or JSON Lines for pipes."""
+    """`--format` of commands that print a table for people or JSON for pipes: `json` is one
+    JSON document (the AWS CLI's meaning), `jsonl` one JSON object a line (for jq and streams)."""
 
     table = "table"
     json = "json"
+    jsonl = "jsonl"
+
+
+# One default per kind of list, whatever the command: rows of a records table, runs of a history.
+DEFAULT_ROWS = 20
+DEFAULT_RUNS = 10
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,6 +47,18 @@ class GlobalOptions:
     config: Path
     profile: str | None
     region: str | None
+
+    def hint(self, command: str) -> str:
+        """`lambdafan COMMAND` as the user can paste it from any folder: with the config's
+        absolute path (unless LAMBDAFAN_CONFIG names it) and the profile they chose."""
+        words = ["lambdafan"]
+        config = self.config.resolve()
+        from_env = os.environ.get("LAMBDAFAN_CONFIG")
+        if not (from_env and Path(from_env).resolve() == config):
+            words += ["-c", shlex.quote(str(config))]
+        if self.profile:
+            words += ["--profile", shlex.quote(self.profile)]
+        return " ".join([*words, command])
 
     def load(self) -> Config:
         return load_config(self.config)

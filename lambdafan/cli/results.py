@@ -20,8 +20,6 @@ from lambdafan.checks import check_account_id
 from lambdafan.cli.options import (
     ConfigOption,
     ProfileOption,
-    RegionOption,
-    TableOrJson,
     options,
     user_errors,
 )
@@ -274,33 +272,3 @@ def _follow(
 
 def _at_most(rows: Iterable[T], limit: int | None) -> Iterator[T]:
     return iter(rows) if limit is None else itertools.islice(rows, limit)
-
-
-@user_errors
-def runs_command(
-    ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 10,
-    output_format: Annotated[
-        TableOrJson, typer.Option("--format", help="table, or json (JSON Lines) for pipes.")
-    ] = TableOrJson.table,
-    config: ConfigOption = None,
-    profile: ProfileOption = None,
-    region: RegionOption = None,
-) -> None:
-    """List recent runs, newest first: duration, accounts done, records, errors, status.
-
-    \b
-    Examples:
-      lambdafan runs
-      lambdafan runs --limit 3 --format json | jq -r .run_id
-    """
-    opts = options(ctx, config, profile, region)
-    fleet = opts.load()
-    settings = fleet.to_settings()
-    store = results_store.open_table(opts.aws(fleet), settings)
-    with results.missing_table(settings.table_name):
-        recent = results.recent_runs(store, limit)
-    if output_format is TableOrJson.json:
-        show.write_runs_json(recent)
-    else:
-        show.print_runs(recent)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from lambdafan.render.console import console
-from lambdafan.render.results import format_usd
+from lambdafan.render.run_history import format_usd
 
 if TYPE_CHECKING:  # the command module imports this one
     from lambdafan.cli.cost import CostEstimate
