@@ -4,9 +4,11 @@ server."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.conftest import cli, write_script
@@ -48,15 +50,64 @@ def one_error_line(stderr: str) -> str:
 # --- new -------------------------------------------------------------------------------------
 
 
+def hinted(stdout: str) -> list[list[str]]:
+    """The commands a `next:` list prints, as argument lists (without `lambdafan`)."""
+    lines = [line.strip() for line in stdout.splitlines()]
+    return [shlex.split(line)[1:] for line in lines if line.startswith("lambdafan ")]
+
+
 def test_new_writes_a_starter_and_says_what_to_do_next(tmp_path: Path) -> None:
     done = cli("script", "new", "inventory", cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     path = tmp_path / "inventory.py"
     assert 'SCOPE = "region"' in path.read_text()
-    assert "inventory.py" in done.stdout
-    assert "lambdafan script test inventory.py --account" in done.stdout
-    assert "scripts:" in done.stdout and "lambdafan.yaml" in done.stdout
+    assert str(path) in done.stdout
+    assert f"lambdafan script test {path} --no-assume --region us-east-1" in done.stdout
+    assert f"scripts:` of your fleet's config (lambdafan.yaml):  - {path}" in done.stdout
+
+
+def test_new_hints_without_a_config_run_as_printed_from_elsewhere(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    created = cli("script", "new", "mine", "--dir", "scripts")
+    assert created.returncode == 0, created.stderr
+    (command,) = hinted(created.stdout)
+
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    done = cli(*command)
+
+    assert done.returncode == 0, done.stderr
+    assert "0 records from mine in 123456789012 / us-east-1" in done.stdout
+
+
+def test_new_hints_with_a_config_run_as_printed_from_elsewhere(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    config = write_config(tmp_path, ["ec2_instances"])
+    monkeypatch.chdir(tmp_path)
+    created = cli("-c", "fleet.yaml", "script", "new", "users", "--scope", "account", "--dir", "s")
+    assert created.returncode == 0, created.stderr
+    assert f"add it to `scripts:` in {config}:  - s/users.py" in created.stdout
+    own, member, validate = hinted(created.stdout)
+    assert own[:2] == member[:2] == validate[:2] == ["-c", str(config)]
+    config.write_text(
+        config.read_text().replace("- ec2_instances", "- ec2_instances\n- s/users.py")
+    )
+
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    mine, theirs, checked = cli(*own), cli(*member), cli(*validate)
+
+    assert mine.returncode == 0, mine.stderr
+    assert "0 records from users in 123456789012 / global" in mine.stdout
+    assert theirs.returncode == 0, theirs.stderr
+    assert f"0 records from users in {MEMBER} / global" in theirs.stdout
+    assert checked.returncode == 0, checked.stderr
+    assert "script users (account)" in checked.stdout
 
 
 def test_new_refuses_to_overwrite_unless_forced(tmp_path: Path) -> None:
@@ -102,17 +153,23 @@ def test_test_prints_the_records_of_the_assumed_account(server: str, tmp_path: P
     assert done.stderr == ""
 
 
-def test_test_json_lines_and_the_role_from_the_config(server: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("output_format", ["json", "jsonl"])
+def test_test_json_and_the_role_from_the_config(
+    server: str, tmp_path: Path, output_format: str
+) -> None:
     write_script(tmp_path, "whoami.py", WHOAMI)
     config = write_config(tmp_path, ["whoami.py"])
 
     done = cli(
-        "script", "test", "whoami.py", "-a", MEMBER, "--format", "json", "-c", str(config),
-        cwd=tmp_path,
+        "script", "test", "whoami.py", "-a", MEMBER, "--format", output_format,
+        "-c", str(config), cwd=tmp_path,
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    if output_format == "json":  # one JSON document: an array of the records
+        rows = json.loads(done.stdout)
+    else:
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert rows == [
         {
             "account_id": MEMBER,
@@ -131,7 +188,7 @@ def test_test_no_assume_uses_your_credentials_and_warns(server: str, tmp_path: P
     write_script(tmp_path, "whoami.py", WHOAMI)
 
     done = cli(
-        "script", "test", "whoami.py", "-a", MEMBER, "--no-assume", "--format", "json",
+        "script", "test", "whoami.py", "-a", MEMBER, "--no-assume", "--format", "jsonl",
         cwd=tmp_path,
     )  # fmt: skip
 
@@ -139,6 +196,36 @@ def test_test_no_assume_uses_your_credentials_and_warns(server: str, tmp_path: P
     (row,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert row["account_id"] == MEMBER and row["caller"] != MEMBER
     assert f"not {MEMBER}" in done.stderr and "warning:" in done.stderr
+
+
+def test_test_no_assume_without_account_labels_the_callers_account(
+    server: str, tmp_path: Path
+) -> None:
+    write_script(tmp_path, "whoami.py", WHOAMI)
+    config = write_config(tmp_path, ["whoami.py"], accounts={"list": [
+        {"id": MEMBER, "name": "prod"}, {"id": "123456789012", "name": "mine"}
+    ]})  # fmt: skip
+
+    done = cli(
+        "script", "test", "whoami.py", "--no-assume", "--format", "jsonl", "-c", str(config),
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    (row,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert row["account_id"] == row["caller"] == "123456789012"
+    assert row["account_name"] == "mine"  # named from the config, as the Director names it
+    assert "warning" not in done.stderr
+
+
+def test_test_assuming_needs_an_account(server: str, tmp_path: Path) -> None:
+    write_script(tmp_path, "whoami.py", WHOAMI)
+
+    done = cli("script", "test", "whoami.py", "--role", ROLE, cwd=tmp_path)
+
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "--account ACCOUNT_ID" in line and "--no-assume" in line
 
 
 def test_test_of_the_starter_runs_clean(server: str, tmp_path: Path) -> None:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import enum
+import os
+import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lambda_src.sandbox import memory_limit_mb
-from lambda_src.scripts import Account
+from lambda_src.scripts import Account, Scope
 from lambdafan.checks import check_account_id
 from lambdafan.cli.options import (
     DEFAULT_CONFIG,
+    DEFAULT_ROWS,
     ConfigOption,
+    GlobalOptions,
     ProfileOption,
     SandboxOption,
     TableOrJson,
@@ -23,8 +28,14 @@ from lambdafan.cli.options import (
     user_errors,
 )
 from lambdafan.config import ConfigError
+from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.render.console import warning
-from lambdafan.render.scripts import print_script_list, print_script_run, print_starter_created
+from lambdafan.render.scripts import (
+    Step,
+    print_script_list,
+    print_script_run,
+    print_starter_created,
+)
 from lambdafan.script_tools.catalog import list_scripts, optional_config
 from lambdafan.script_tools.starter import write_starter
 from lambdafan.script_tools.trial import account_name, choose_credentials, run_once
@@ -43,17 +54,26 @@ class ScopeChoice(str, enum.Enum):
 @app.command("new")
 @user_errors
 def new(
+    ctx: typer.Context,
     name: Annotated[
-        str, typer.Argument(help="Script name: letters, digits, '_' and '-' (the file's stem).")
+        str,
+        typer.Argument(
+            metavar="NAME", help="Script name: letters, digits, '_' and '-' (the file's stem)."
+        ),
     ],
     scope: Annotated[
         ScopeChoice,
         typer.Option(help="region: once per account and region; account: once per account."),
     ] = ScopeChoice.region,
     folder: Annotated[
-        Path, typer.Option("--dir", help="Folder to write NAME.py in.", show_default="current")
+        Path,
+        typer.Option(
+            "--dir", metavar="DIR", help="Folder to write NAME.py in.", show_default="current"
+        ),
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Write a commented starter script that follows the script contract.
 
@@ -61,17 +81,66 @@ def new(
     Example: an IAM script that runs once per account, in ./scripts
       lambdafan script new users_without_tags --scope account --dir scripts
     """
-    path = write_starter(name, scope.value, folder, force=force)
-    print_starter_created(path, scope.value)
+    path = write_starter(name, scope.value, folder, force=force).resolve()
+    opts = options(ctx, config, profile, None)
+    print_starter_created(path, scope.value, next_steps(opts, path, scope.value))
 
 
-FileOption = Annotated[Path, typer.Argument(help="The script's .py file.", show_default=False)]
+def next_steps(opts: GlobalOptions, path: Path, scope: Scope) -> list[Step]:
+    """What to do with a new script, as commands that run as printed from any folder."""
+    quoted = shlex.quote(str(path))
+    try:
+        fleet = optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
+    except ConfigError as exc:
+        warning(f"ignoring the config: {exc}")
+        fleet = None
+    where = ""
+    if scope == "region":
+        try:
+            session_region = opts.aws(fleet).region
+        except LambdafanError:  # a profile that does not exist: `script test` will say so
+            session_region = None
+        where = f" --region {session_region or 'us-east-1'}"
+    own = f"script test {quoted} --no-assume{where}"
+    if fleet is None:
+        words = ["lambdafan", *(["--profile", shlex.quote(opts.profile)] if opts.profile else [])]
+        return [
+            Step("edit it, then try it with your credentials, in the account they are in:",
+                 (" ".join([*words, own]),)),
+            Step(f"add it to `scripts:` of your fleet's config (lambdafan.yaml):  - {path}"),
+        ]  # fmt: skip
+    tries = [opts.hint(own)]
+    if fleet.accounts.entries:
+        account = fleet.accounts.entries[0].id
+        tries.append(opts.hint(f"script test {quoted} --account {account}{where}"))
+    config = opts.config.resolve()
+    entry = os.path.relpath(path, config.parent) if path.is_relative_to(config.parent) else path
+    return [
+        Step("edit it, then try it with your credentials (or in a fleet account, through its "
+             "member role):", tuple(tries)),
+        Step(f"add it to `scripts:` in {config}:  - {entry}; then check the config:",
+             (opts.hint("validate"),)),
+    ]  # fmt: skip
+
+
+FileOption = Annotated[
+    Path, typer.Argument(metavar="FILE", help="The script's .py file.", show_default=False)
+]
 AccountOption = Annotated[
-    str, typer.Option("--account", "-a", help="Account id to run in.", show_default=False)
+    str | None,
+    typer.Option(
+        "--account",
+        "-a",
+        metavar="ACCOUNT_ID",
+        help="Account to run in, through its member role (with --no-assume: only a label; "
+        "default there: the account your credentials are in).",
+        show_default=False,
+    ),
 ]
 RunInRegionOption = Annotated[
     str | None,
     typer.Option(
+        metavar="REGION",
         help="Region to run a region-scoped script in (default: your session's region).",
         show_default=False,
     ),
@@ -80,21 +149,27 @@ NoAssumeOption = Annotated[
     bool,
     typer.Option(
         "--no-assume",
-        help="Use your current credentials as they are; --account is then only a label.",
+        help="Use your current credentials as they are, in the account they are in.",
     ),
 ]
 RoleOption = Annotated[
     str | None,
-    typer.Option(help="Member role to assume (default: member_role.name of the config)."),
+    typer.Option(
+        metavar="NAME", help="Member role to assume (default: member_role.name of the config)."
+    ),
 ]
 ExternalIdOption = Annotated[
     str | None,
-    typer.Option(help="External id for the role (default: the config's, if any)."),
+    typer.Option(metavar="ID", help="External id for the role (default: the config's, if any)."),
 ]
 OutputFormatOption = Annotated[
-    TableOrJson, typer.Option("--format", help="table for people, json for JSON Lines.")
+    TableOrJson,
+    typer.Option(
+        "--format",
+        help="table for people; json: one JSON array of the records; jsonl: one record a line.",
+    ),
 ]
-LimitOption = Annotated[int, typer.Option(min=1, help="Rows shown in the table.")]
+LimitOption = Annotated[int, typer.Option(min=1, metavar="N", help="Rows shown in the table.")]
 
 
 @app.command("test")
@@ -102,13 +177,13 @@ LimitOption = Annotated[int, typer.Option(min=1, help="Rows shown in the table."
 def try_script(
     ctx: typer.Context,
     file: FileOption,
-    account: AccountOption,
+    account: AccountOption = None,
     region: RunInRegionOption = None,
     no_assume: NoAssumeOption = False,
     role: RoleOption = None,
     external_id: ExternalIdOption = None,
     output_format: OutputFormatOption = TableOrJson.table,
-    limit: LimitOption = 50,
+    limit: LimitOption = DEFAULT_ROWS,
     sandbox: SandboxOption = True,
     config: ConfigOption = None,
     profile: ProfileOption = None,
@@ -118,13 +193,19 @@ def try_script(
     \b
     It assumes the member role in the account, exactly as the fleet's Worker does:
       lambdafan script test my_script.py --account 111111111111 --region eu-west-1
-    Already signed in to that account? Use your credentials as they are:
-      lambdafan script test my_script.py --account 111111111111 --no-assume
+    Already signed in to the account? Use your credentials as they are:
+      lambdafan script test my_script.py --no-assume
 
     Exit code: 0 the script finished, 1 it raised (the error names file:line),
     2 a broken script or bad options.
     """
-    check_account_id(account)
+    if account is not None:
+        check_account_id(account)
+    elif not no_assume:
+        raise UsageError(
+            "--account ACCOUNT_ID: the account whose member role to assume "
+            "(or --no-assume to run in the account your credentials are in)"
+        )
     # The command's --region is where the script runs; lambdafan's own calls (STS) use the
     # global --region or the config's home region, as the Worker uses the home region.
     opts = options(ctx, config, profile, None)
@@ -132,7 +213,7 @@ def try_script(
         fleet = optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
     except ConfigError as exc:
         if not (no_assume or role):
-            raise ConfigError(f"{exc} (or pass --role NAME to test without the config)") from None
+            raise ConfigError(f"{exc}\n(or pass --role NAME to test without the config)") from None
         # The config is only consulted for the role name, which the user gave: go on without it.
         warning(f"ignoring the config: {exc}")
         fleet = None
@@ -144,11 +225,16 @@ def try_script(
         why_none=f"which role should be assumed in {account}? No config found ({opts.config})",
     )
     aws = opts.aws(fleet)
+    if aws.region is None and region is not None:
+        # No session region anywhere (option, config, profile, environment): where the script
+        # runs is the next best home for lambdafan's own STS calls.
+        aws = replace(opts, region=region).aws(fleet)
     run = guard_scripts(
         lambda: run_once(
             file,
             aws=aws,
-            account=Account(id=account, name=account_name(fleet, account)),
+            account=None if account is None else Account(account, account_name(fleet, account)),
+            name_of=lambda account_id: account_name(fleet, account_id),
             region=region,
             credentials=credentials,
             sandbox=use_sandbox(sandbox),
@@ -157,7 +243,7 @@ def try_script(
             memory_mb=memory_limit_mb(fleet.functions.worker.memory if fleet else 1024),
         )
     )
-    print_script_run(run, json_lines=output_format is TableOrJson.json, limit=limit)
+    print_script_run(run, output_format=output_format.value, limit=limit)
     raise typer.Exit(0 if run.ok else 1)
 
 

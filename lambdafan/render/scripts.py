@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.markup import escape
@@ -16,42 +18,50 @@ from lambdafan.script_tools.catalog import ScriptInfo
 from lambdafan.script_tools.trial import ScriptRun
 
 
-def print_starter_created(path: Path, scope: Scope) -> None:
-    """Where the starter went and the two next steps."""
-    region = " --region us-east-1" if scope == "region" else ""
+@dataclass(frozen=True)
+class Step:
+    """A next step: what to do, and the commands that do it (pasteable, from any folder)."""
+
+    what: str
+    commands: tuple[str, ...] = ()
+
+
+def print_starter_created(path: Path, scope: Scope, steps: Sequence[Step]) -> None:
+    """Where the starter went and the next steps."""
     console.print(f"[green]created[/] {escape(str(path))} ({scope}-scoped starter)", soft_wrap=True)
     console.print("next:")
-    console.print(
-        f"  1. edit it, then try it in one account:\n"
-        f"     lambdafan script test {escape(str(path))} --account 111111111111{region}",
-        soft_wrap=True,
-    )
-    console.print(
-        f"  2. add it to `scripts:` in lambdafan.yaml:  - {escape(str(path))}", soft_wrap=True
-    )
+    for number, step in enumerate(steps, 1):
+        console.print(f"  {number}. {escape(step.what)}", soft_wrap=True)
+        for command in step.commands:
+            console.print(f"     {command}", markup=False, soft_wrap=True)
 
 
-def print_script_run(run: ScriptRun, *, json_lines: bool, limit: int) -> None:
-    """The records (a table, or JSON Lines on stdout), a count line, warnings and the failure."""
+def print_script_run(run: ScriptRun, *, output_format: str, limit: int) -> None:
+    """The records (a table, or JSON on stdout), a count line, warnings and the failure.
+
+    `output_format`: table, json (one JSON array) or jsonl (one record a line).
+    """
     for message in run.warnings:
         warning(message)
-    if json_lines:
+    if output_format == "jsonl":
         write_jsonl(sys.stdout, run.rows)
-        sys.stdout.flush()
+    elif output_format == "json":
+        sys.stdout.write(json.dumps(run.rows, default=str, indent=2) + "\n")
     else:
         for records in records_tables(run.rows, limit):
             console.print(records)
+    sys.stdout.flush()
     where = f"{run.script} in {run.account.id} / {run.region}"
     count = f"{len(run.rows)} record{'' if len(run.rows) == 1 else 's'}"
     summary = f"{count} from {where} in {run.elapsed:.2f}s"
     if run.failure is not None:
         summary += " before it failed"
-    # With JSON Lines on stdout, everything for people goes to stderr so pipes stay clean.
-    (err_console if json_lines else console).print(
+    # With JSON on stdout, everything for people goes to stderr so pipes stay clean.
+    (console if output_format == "table" else err_console).print(
         f"[{'green' if run.ok else 'red'}]{escape(summary)}[/]", soft_wrap=True
     )
     if run.failure is not None:
-        error(escape(run.failure.line()))
+        error(run.failure.line())
 
 
 def scripts_table(infos: Sequence[ScriptInfo], *, with_config: bool) -> Table:

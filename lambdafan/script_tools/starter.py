@@ -12,8 +12,9 @@ _HEADER = '''\
 """__NAME__: TODO say in one line what this script reports (`lambdafan script list` shows it).
 
 __RUNS__
-Replace the example in `collect` with your own calls, then try it on one account:
-    lambdafan script test __NAME__.py --account 111111111111__REGION_ARG__
+Replace the example in `collect` with your own calls, then try it with your credentials:
+    lambdafan script test __NAME__.py --no-assume__REGION_ARG__
+or in a fleet account, through its member role: --account ACCOUNT_ID instead of --no-assume.
 """
 
 # "region": collect runs once per (account, region), for regional services (EC2, RDS, Lambda).

@@ -8,6 +8,7 @@ a script that works here behaves the same on the fleet.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,14 +129,18 @@ def run_once(
     path: Path,
     *,
     aws: Aws,
-    account: Account,
+    account: Account | None,
     region: str | None,
     credentials: Credentials,
     sandbox: bool = True,
     memory_mb: int | None = None,
+    name_of: Callable[[str], str] = str,
 ) -> ScriptRun:
     """Run the script once, in the Worker's sandbox (or, `sandbox=False`, in this process); a
     script whose source is broken raises `ScriptError`.
+
+    `account` None (only with the caller's own credentials): the caller's account, named by
+    `name_of`.
 
     A script that raises is not an exception here: the records it yielded so far and the failure
     are returned, as the fleet keeps them.
@@ -161,7 +166,13 @@ def run_once(
     elif region and region not in known_regions():
         # Caught here, or the script's first client call fails with an endpoint error instead.
         raise UsageError(f"--region: {region!r} is not an AWS region")
-    keys = _script_credentials(aws, account.id, home_region, credentials, warnings)
+    if account is None and credentials.role is not None:
+        raise UsageError("--account ACCOUNT_ID is needed to assume a role in it")
+    account_id, keys = _script_credentials(
+        aws, account.id if account else None, home_region, credentials, warnings
+    )
+    if account is None:
+        account = Account(id=account_id, name=name_of(account_id))
     run = ScriptRun(script.name, script.scope, account, region or home_region, warnings=warnings)
     job = Job(
         script=script.name,
@@ -238,17 +249,18 @@ def _follow(process: ScriptProcess, run: ScriptRun, key: tuple[str, ...]) -> Non
 
 def _script_credentials(
     aws: Aws,
-    account_id: str,
+    account_id: str | None,
     home_region: str,
     credentials: Credentials,
     warnings: list[str],
-) -> dict[str, str | None]:
+) -> tuple[str, dict[str, str | None]]:
+    """The account the script runs in (`account_id`, or the caller's when None) and its keys."""
     # As the Worker: a regional STS client in the home region (opt-in regions reject tokens from
     # the global endpoint) and an AccountSession whose default region is the home region.
     sts = aws.client("sts", home_region)
     if credentials.role is None:
-        caller = sts.get_caller_identity()["Account"]
-        if caller != account_id:
+        caller = str(sts.get_caller_identity()["Account"])
+        if account_id is not None and caller != account_id:
             warnings.append(
                 f"--no-assume: your credentials are in account {caller}, not {account_id}; "
                 f"the records come from {caller} but are labelled {account_id}"
@@ -257,11 +269,12 @@ def _script_credentials(
         if own is None:
             raise UsageError("--no-assume: no AWS credentials found (profile, environment)")
         frozen = own.get_frozen_credentials()
-        return {
+        return caller, {
             "AccessKeyId": frozen.access_key,
             "SecretAccessKey": frozen.secret_key,
             "SessionToken": frozen.token,
         }
+    assert account_id is not None  # run_once asks for one to assume a role in
     partition = names.partition_for(home_region)
     try:
         assumed = assume_member_role(
@@ -279,4 +292,4 @@ def _script_credentials(
             f"{describe_error(exc)} "
             "(is the member role deployed there and does it trust your credentials?)"
         ) from None
-    return dict(assumed)
+    return account_id, dict(assumed)
