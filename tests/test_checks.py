@@ -1,14 +1,17 @@
-"""The checks a command makes before it runs or touches AWS: plain functions, no Typer, no AWS."""
+"""The checks a command makes before it runs or writes anything: plain functions, no Typer; the
+organization's accounts from a fake Organizations client."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from lambdafan.checks import check_account_id, check_run_request
+from lambdafan.checks import check_account_id, check_organization_accounts, check_run_request
 from lambdafan.errors import UsageError
 from tests.conftest import make_settings
 
@@ -67,9 +70,75 @@ def test_an_excluded_account_is_not_in_the_fleet() -> None:
         check_run_request(settings, now=False, local=True, accounts=[B])
 
 
-def test_with_organizations_any_account_is_left_to_the_director() -> None:
+def test_with_organizations_the_config_alone_leaves_accounts_to_the_organization_check() -> None:
     settings = dataclasses.replace(make_settings(accounts=()), organization=True)
     check_run_request(settings, now=True, local=False, accounts=["999999999999"])
+
+
+class FakeOrganizations:
+    """DescribeAccount and ListParents over a tree {child: parent}; counts the calls."""
+
+    def __init__(self, states: dict[str, str], parents: dict[str, str]) -> None:
+        self.states, self.parents, self.calls = states, parents, 0
+
+    def describe_account(self, AccountId: str) -> dict[str, Any]:
+        self.calls += 1
+        if AccountId not in self.states:
+            error = {"Error": {"Code": "AccountNotFoundException", "Message": "no"}}
+            raise ClientError(error, "DescribeAccount")  # type: ignore[arg-type]
+        return {"Account": {"Id": AccountId, "State": self.states[AccountId]}}
+
+    def list_parents(self, ChildId: str) -> dict[str, Any]:
+        self.calls += 1
+        parent = self.parents[ChildId]
+        return {"Parents": [{"Id": parent, "Type": "ROOT" if parent == "r-1" else "OU"}]}
+
+
+IN_PROD, IN_PROD_EU, AT_ROOT, SUSPENDED = "300000000001", "300000000002", "300000000003", "3" * 12
+ORG = FakeOrganizations(
+    {IN_PROD: "ACTIVE", IN_PROD_EU: "ACTIVE", AT_ROOT: "ACTIVE", SUSPENDED: "SUSPENDED"},
+    {IN_PROD: "ou-prod", IN_PROD_EU: "ou-prod-eu", "ou-prod-eu": "ou-prod", "ou-prod": "r-1",
+     AT_ROOT: "r-1", SUSPENDED: "r-1"},
+)  # fmt: skip
+
+
+def organization_settings(ous: tuple[str, ...] = (), **changes: Any) -> Any:
+    return make_settings(organization=True, organization_ous=ous, **changes)
+
+
+def refused(settings: Any, accounts: list[str]) -> str:
+    with pytest.raises(UsageError) as caught:
+        check_organization_accounts(settings, accounts, ORG)
+    assert caught.value.exit_code == 2
+    return str(caught.value)
+
+
+def test_an_account_the_organization_does_not_hold_or_has_suspended_is_refused() -> None:
+    settings = organization_settings()
+    check_organization_accounts(settings, [IN_PROD, AT_ROOT, A], ORG)
+    assert refused(settings, ["999999999999", IN_PROD]) == (
+        "account 999999999999 is not in this fleet"
+    )
+    assert refused(settings, [SUSPENDED]) == f"account {SUSPENDED} is not in this fleet"
+
+
+def test_with_ous_only_accounts_below_them_are_in_the_fleet() -> None:
+    settings = organization_settings(("ou-prod",))
+    check_organization_accounts(settings, [IN_PROD, IN_PROD_EU], ORG)
+    assert refused(settings, [AT_ROOT]) == f"account {AT_ROOT} is not in this fleet"
+    check_organization_accounts(organization_settings(("r-1",)), [AT_ROOT, IN_PROD_EU], ORG)
+
+
+def test_an_excluded_account_is_refused_and_a_listed_one_costs_no_call() -> None:
+    settings = organization_settings(exclude_accounts=(IN_PROD,))
+    assert refused(settings, [IN_PROD]) == f"account {IN_PROD} is not in this fleet"
+    before = ORG.calls
+    check_organization_accounts(settings, [A, B], ORG)  # both in the config's list
+    assert ORG.calls == before
+
+
+def test_without_organizations_nothing_is_asked() -> None:
+    check_organization_accounts(make_settings(), ["999999999999"], None)
 
 
 def test_an_unwritable_output_is_refused_and_a_writable_one_is_created(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from lambda_src import runs, table
 from lambda_src.dynamo_store import DynamoStore
@@ -434,3 +435,121 @@ def test_run_now_reports_a_run_the_director_created(
         assert "accounts: 0/0 done" in done.stdout
     else:
         assert f"follow it with: lambdafan results --follow --run {run_id}" in done.stderr
+
+
+# --- everything is checked before a run item is written ---------------------------------------
+
+
+def organization(*ou_names: str) -> tuple[list[str], dict[str, str]]:
+    """An organization on the moto server: one member account at the root and one in each OU
+    named; returns the members (root's first) and each OU's id by name."""
+    client = boto3.client("organizations", region_name="us-east-1")
+    client.create_organization(FeatureSet="ALL")
+    root = client.list_roots()["Roots"][0]["Id"]
+    members, ous = [], {}
+    for n, name in enumerate(("root", *ou_names)):
+        created = client.create_account(AccountName=f"member-{name}", Email=f"m{n}@example.com")
+        members.append(created["CreateAccountStatus"]["AccountId"])
+        if name != "root":
+            ou = client.create_organizational_unit(ParentId=root, Name=name)
+            ous[name] = ou["OrganizationalUnit"]["Id"]
+            client.move_account(
+                AccountId=members[-1], SourceParentId=root, DestinationParentId=ous[name]
+            )
+    return members, ous
+
+
+def fleet_table() -> DynamoStore:
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.create_table(**table_definition("e2e-results"))
+    return DynamoStore(client, "e2e-results")
+
+
+def refused_before_any_run(done: Any, store: DynamoStore, message: str) -> None:
+    """Exit 2, one error line, and no run item in the table (no `0/0 complete` run that
+    `results` and `status` would take for the latest)."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == f"error: {message}"
+    assert table.latest_run(store) is None
+
+
+def test_run_local_refuses_an_account_outside_the_organization_before_writing_a_run(
+    server: str, tmp_path: Path
+) -> None:
+    store = fleet_table()
+    members, _ = organization()
+    config = write_config(tmp_path, ["whoami"], accounts={"organization": {"enabled": True}})
+
+    stranger = cli("run", "--local", "-c", str(config), "--account", "999999999999")
+    refused_before_any_run(stranger, store, "account 999999999999 is not in this fleet")
+
+    member = cli("run", "--local", "-c", str(config), "--account", members[0])
+    assert member.returncode == 0, member.stderr
+    assert "accounts: 1/1 done" in member.stdout
+
+
+def test_an_account_outside_the_fleets_ous_or_excluded_is_refused(
+    server: str, tmp_path: Path
+) -> None:
+    store = fleet_table()
+    (at_root, in_prod, in_dev), ous = organization("prod", "dev")
+    accounts = {"organization": {"enabled": True, "ous": [ous["prod"]]}, "exclude": [in_dev]}
+    config = write_config(tmp_path, ["whoami"], accounts=accounts)
+    for outside in (at_root, in_dev):
+        done = cli("run", "--local", "-c", str(config), "--account", outside, "-a", in_prod)
+        refused_before_any_run(done, store, f"account {outside} is not in this fleet")
+
+
+def test_run_local_refuses_an_unknown_static_account_or_script_before_writing_a_run(
+    server: str, tmp_path: Path
+) -> None:
+    store = fleet_table()
+    config = write_config(tmp_path, ["whoami"])
+    account = cli("run", "--local", "-c", str(config), "--account", "999999999999")
+    refused_before_any_run(account, store, "account 999999999999 is not in this fleet")
+    script = cli("run", "--local", "-c", str(config), "--script", "nope")
+    refused_before_any_run(script, store, "unknown script nope (this fleet has: whoami)")
+
+
+@pytest.mark.parametrize("organization_enabled", [False, True])
+def test_run_now_refuses_an_account_outside_the_fleet_before_invoking_the_director(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, organization_enabled: bool
+) -> None:
+    invoked: list[Any] = []
+    monkeypatch.setattr("lambdafan.remote_run.start_run", lambda *a, **k: invoked.append(a))
+    if organization_enabled:
+        organization()
+        config = write_config(tmp_path, ["whoami"], accounts={"organization": {"enabled": True}})
+    else:
+        config = write_config(tmp_path, ["whoami"])
+    store = deployed_director(config)
+    done = cli("run", "--now", "--no-wait", "-c", str(config), "--account", "999999999999")
+    refused_before_any_run(done, store, "account 999999999999 is not in this fleet")
+    assert invoked == []
+
+
+def test_run_now_leaves_the_account_check_to_the_director_when_organizations_is_refused(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Director's role reads the organization; the user running `run --now` may not.
+    def refused(*args: Any) -> None:
+        error = {"Error": {"Code": "AccessDeniedException", "Message": "not you"}}
+        raise ClientError(error, "DescribeAccount")  # type: ignore[arg-type]
+
+    invoked: list[Any] = []
+    monkeypatch.setattr("lambdafan.cli.run.check_organization_accounts", refused)
+    monkeypatch.setattr("lambdafan.remote_run.PICKUP_LIMIT_S", 0.1)
+    monkeypatch.setattr(
+        "lambdafan.remote_run.start_run", lambda *a, **k: invoked.append(a) or "20261127T1300Z-x"
+    )
+    config = write_config(tmp_path, ["whoami"], accounts={"organization": {"enabled": True}})
+    deployed_director(config)
+    done = cli("run", "--now", "--no-wait", "-c", str(config), "--account", "999999999999")
+    assert (
+        "warning: --account not checked against the organization: AccessDeniedException: not you"
+    ) in done.stderr
+    assert len(invoked) == 1
+    assert done.returncode == 1  # the stand-in Director never creates the run
+
+    local = cli("run", "--local", "-c", str(config), "--account", "999999999999")
+    assert local.returncode == 1 and "AccessDeniedException" in local.stderr

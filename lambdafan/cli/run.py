@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from botocore.exceptions import ClientError
 
 from lambda_src import table
 from lambda_src.run_summary import RunSummary, summarize
@@ -24,8 +25,8 @@ from lambda_src.sandbox import memory_limit_mb
 from lambda_src.settings import FleetSettings
 from lambda_src.table import Item, ItemStore
 from lambdafan import remote_run
-from lambdafan.aws import Aws
-from lambdafan.checks import check_run_request
+from lambdafan.aws import Aws, describe_error, error_code
+from lambdafan.checks import check_organization_accounts, check_run_request
 from lambdafan.cli.options import (
     ConfigOption,
     ProfileOption,
@@ -100,6 +101,7 @@ PairTimeoutOption = Annotated[
 ]
 
 SigintHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers
+ACCESS_DENIED = {"AccessDeniedException", "AccessDenied"}
 SIGINT_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
 
 
@@ -143,6 +145,8 @@ def run(
         settings, now=now, local=local, accounts=accounts, scripts=scripts, output=output
     )
     aws = opts.aws(fleet, threads=threads)
+    if accounts and settings.organization:
+        _check_organization_accounts(aws, settings, accounts, deployed=now and not local)
     store, in_table = open_store(aws, settings)
     if now and not in_table:
         raise LambdafanError(
@@ -176,6 +180,21 @@ def run(
         sandbox_memory_mb=memory_limit_mb(fleet.functions.worker.memory),
     )
     _run_local(executor, accounts, scripts, output, limit)
+
+
+def _check_organization_accounts(
+    aws: Aws, settings: FleetSettings, accounts: list[str], *, deployed: bool
+) -> None:
+    """Refuse accounts the organization does not hold for this fleet, before a run is written.
+    For the deployed fleet, a caller not allowed to read Organizations (the Director's role
+    is) is warned and the Director left to check."""
+    organizations = aws.client("organizations", settings.home_region)
+    try:
+        check_organization_accounts(settings, accounts, organizations)
+    except ClientError as exc:
+        if not deployed or error_code(exc) not in ACCESS_DENIED:
+            raise
+        warning(f"--account not checked against the organization: {describe_error(exc)}")
 
 
 def _run_local(
