@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from lambda_src.scripts import builtin_scripts
+from tests import conftest
 from tests.conftest import cli, write_script
 
 MEMBER = "111111111111"
@@ -285,7 +287,7 @@ def test_test_rejects_a_bad_account_id(tmp_path: Path) -> None:
 
 
 def row_of(stdout: str, name: str) -> str:
-    return next(line for line in stdout.splitlines() if f" {name} " in line)
+    return next(line for line in stdout.splitlines() if line.startswith(f"{name} "))
 
 
 def test_list_shows_the_builtins_with_their_scope(tmp_path: Path) -> None:
@@ -296,7 +298,36 @@ def test_list_shows_the_builtins_with_their_scope(tmp_path: Path) -> None:
     assert "built-in" in row_of(done.stdout, "ec2_instances")
     assert "account" in row_of(done.stdout, "s3_buckets")
     assert "Every S3 bucket in the account" in row_of(done.stdout, "s3_buckets")
-    assert "no config found" in done.stdout
+    assert "built-in scripts (no lambdafan.yaml here" in done.stdout
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_list_shows_one_line_per_script_cut_to_the_width(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    summary = "inventory: every widget in the region, with its owner, cost centre, " + "x" * 80
+    write_script(tmp_path, "inventory.py", f'"""{summary}"""\n' + WHOAMI.split('"""', 2)[2])
+    write_script(tmp_path, "whoami.py", WHOAMI)
+    config = write_config(tmp_path, ["inventory.py", "whoami.py"])
+    monkeypatch.setattr(conftest, "CLI_WIDTH", width)
+
+    done = cli("script", "list", "-c", str(config), cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    *lines, source = done.stdout.splitlines()
+    assert source == f"configured scripts from {config}"  # a path: whole, pasteable
+    assert all(len(line) <= width for line in lines), done.stdout
+    names = ["inventory", "whoami", *builtin_scripts()]
+    for name in names:  # one line each, the name whole
+        assert sum(1 for line in lines if line.startswith(f"{name} ")) == 1, done.stdout
+    assert len(lines) == len(names) + 2  # a title, a header, a line per script
+    mine = row_of(done.stdout, "inventory")
+    assert mine.split()[:3] == ["inventory", "region", "yes"]
+    assert mine.split()[3] == ("inventory…" if width == 80 else "inventory.py")
+    # The `inventory:` prefix repeats the name column: it is left out; the rest is cut.
+    assert "  every widget in the" in mine and mine.endswith("…")
+    whole = "  Which account the session is really in."
+    assert row_of(done.stdout, "whoami").rstrip().endswith("…" if width == 80 else whole)
 
 
 def test_list_shows_the_configured_scripts(tmp_path: Path) -> None:
@@ -311,7 +342,7 @@ def test_list_shows_the_configured_scripts(tmp_path: Path) -> None:
     assert "Which account the session is really in." in mine
     assert "yes" in row_of(done.stdout, "s3_buckets")
     assert "yes" not in row_of(done.stdout, "ec2_instances")
-    assert done.stdout.index(" whoami ") < done.stdout.index(" ec2_instances ")
+    assert done.stdout.index("\nwhoami ") < done.stdout.index("\nec2_instances ")
 
 
 def test_list_with_a_broken_config_is_an_error(tmp_path: Path) -> None:

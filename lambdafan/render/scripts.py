@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from lambda_src.scripts import Scope
 from lambdafan.render.console import console, err_console, error, warning
@@ -64,32 +65,51 @@ def print_script_run(run: ScriptRun, *, output_format: str, limit: int) -> None:
         error(run.failure.line())
 
 
-def scripts_table(infos: Sequence[ScriptInfo], *, with_config: bool) -> Table:
-    """One row per script: name, scope, source and the first line of its docstring."""
-    table = Table(title="Scripts", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("scope", no_wrap=True)
-    if with_config:
-        table.add_column("in config", no_wrap=True)
-    table.add_column("source", overflow="fold")
-    table.add_column("summary", overflow="fold")
-    for info in infos:
-        scope = f"[red]{info.scope}[/]" if info.scope == "broken" else info.scope
-        cells = [escape(info.name), scope]
-        if with_config:
-            cells.append("[green]yes[/]" if info.configured else "")
-        cells += [escape(info.source), escape(info.summary)]
-        table.add_row(*cells)
+def scripts_table(infos: Sequence[ScriptInfo], *, with_config: bool, width: int) -> Table:
+    """One line per script: name, scope, source and the first line of its docstring, the
+    summary and source cut with an ellipsis to fit `width`."""
+    rows = [
+        [
+            Text(info.name),
+            Text(info.scope, style="red" if info.scope == "broken" else ""),
+            *([Text("yes" if info.configured else "", style="green")] if with_config else []),
+            Text(info.source),
+            Text(_without_name(info.summary, info.name)),
+        ]
+        for info in infos
+    ]
+    headers = ["name", "scope", *(["config"] if with_config else []), "source", "summary"]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    # rich shrinks every column alike when a table is too wide; here only the source and the
+    # summary give way, and the source to a third of their room at most.
+    room = width - sum(widths[:-2]) - GAP * (len(widths) - 1)
+    widths[-2] = max(MIN_SOURCE, min(widths[-2], MAX_SOURCE, room // 3))
+    widths[-1] = max(room - widths[-2], MIN_SUMMARY)
+    table = Table(
+        title="Scripts", title_justify="left", box=None, pad_edge=False, padding=(0, GAP // 2)
+    )
+    for header, size in zip(headers, widths, strict=True):
+        table.add_column(header, width=size, no_wrap=True, overflow="ellipsis")
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+GAP = 2  # between two columns
+# Widest a source path gets, and narrowest the source and summary get (then the line wraps).
+MAX_SOURCE, MIN_SOURCE, MIN_SUMMARY = 32, 8, 16
+
+
+def _without_name(summary: str, name: str) -> str:
+    """A docstring's first line without the `name:` it may start with (the name column has it)."""
+    head, colon, rest = summary.partition(":")
+    return rest.strip() if colon and head.strip() == name else summary
 
 
 def print_script_list(infos: Sequence[ScriptInfo], config: Path | None) -> None:
     """The scripts table, and which config (if any) it was read from."""
-    console.print(scripts_table(infos, with_config=config is not None))
+    console.print(scripts_table(infos, with_config=config is not None, width=console.width))
     if config is None:
-        console.print(
-            "[dim]no config found (lambdafan.yaml): showing the built-in scripts; "
-            "use -c FILE for a fleet's scripts[/]"
-        )
+        console.print("[dim]built-in scripts (no lambdafan.yaml here; -c FILE for a fleet's)[/]")
     else:
         console.print(f"[dim]configured scripts from {escape(str(config))}[/]", soft_wrap=True)
