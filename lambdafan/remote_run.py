@@ -40,6 +40,14 @@ _ERROR_LINE = re.compile(r"error|exception|traceback|timed out", re.IGNORECASE)
 _AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 MAX_DETAIL = 300
 
+# `lambdafan COMMAND` as the user can paste it: the CLI passes GlobalOptions.hint, which keeps
+# their -c FILE and --profile; the bare command is for callers without options.
+Hint = Callable[[str], str]
+
+
+def plain_hint(command: str) -> str:
+    return f"lambdafan {command}"
+
 
 class RunNotStarted(LambdafanError):
     pass
@@ -56,6 +64,7 @@ def start_run(
     accounts: Sequence[str] | None,
     scripts: Sequence[str] | None,
     clock: Clock = runs.utcnow,
+    hint: Hint = plain_hint,
 ) -> str:
     """Invoke the Director asynchronously; the run id is chosen here so it can be shown at once.
     An invoke that Lambda refuses, or a Director that failed at once, is a RunNotStarted."""
@@ -73,7 +82,7 @@ def start_run(
             Payload=json.dumps(payload).encode("utf-8"),
         )
     except ClientError as exc:
-        raise RunNotStarted(_refused(exc, name)) from None
+        raise RunNotStarted(_refused(exc, name, hint)) from None
     if response.get("FunctionError"):
         # AWS never reports a function error for an Event invoke; an endpoint that tried to
         # run the function at once and failed does (moto without Docker: "error running docker").
@@ -82,22 +91,23 @@ def start_run(
         where = f"the endpoint {endpoint}" if endpoint else "Lambda"
         message = f"run {run_id} did not start: {where} could not run {name}: {detail}"
         if endpoint:
-            message += f"; {_NO_RUNTIME_HINT}"
+            message += f"; {_no_runtime(hint)}"
         raise RunNotStarted(message)
     return run_id
 
 
-_NO_RUNTIME_HINT = (
-    "moto stores functions without running them: use `lambdafan run --now --local` to run "
-    "the fleet's handlers here"
-)
+def _no_runtime(hint: Hint) -> str:
+    return (
+        f"moto stores functions without running them: use `{hint('run --now --local')}` to run "
+        "the fleet's handlers here"
+    )
 
 
-def _refused(exc: ClientError, name: str) -> str:
+def _refused(exc: ClientError, name: str, hint: Hint) -> str:
     """One line for an invoke Lambda refused."""
     code, text = error_code(exc), _one_line(error_message(exc))
     if code in {"ResourceNotFoundException", "ResourceNotFound"}:
-        return f"the Director function {name} not found: deploy the fleet first (lambdafan deploy)"
+        return f"the Director function {name} not found: deploy the fleet first ({hint('deploy')})"
     if code in {"AccessDeniedException", "AccessDenied"}:
         return f"not allowed to invoke the Director {name} (lambda:InvokeFunction): {text}"
     if code in {"TooManyRequestsException", "ThrottlingException"}:
@@ -159,6 +169,7 @@ def not_started(
     *,
     waited_s: float,
     since: dt.datetime,
+    hint: Hint = plain_hint,
 ) -> RunNotStarted:
     """The error for a run the Director did not create in time, naming the likely cause: its
     reserved concurrency at 0, its last logged error, an endpoint that cannot run Lambda code;
@@ -168,24 +179,25 @@ def not_started(
     if _reserved_concurrency(lambda_client, name) == 0:
         return RunNotStarted(
             f"{head}: its reserved concurrency is 0, so Lambda throttles every invoke "
-            f"(aws lambda delete-function-concurrency --function-name {name})"
+            f"(aws lambda delete-function-concurrency --function-name {name} "
+            f"--region {settings.home_region})"
         )
     group = log_group_name(settings.fleet, "director")
     logged = last_error(logs_client, group, since - LOG_CLOCK_SKEW)
     if logged:
         return RunNotStarted(
-            f"{head}: its log says: {logged} (see `lambdafan logs director --since 5m`)"
+            f"{head}: its log says: {logged} (see `{hint('logs director --since 5m')}`)"
         )
     endpoint = custom_endpoint(lambda_client)
     if endpoint:
         return RunNotStarted(
             f"{head}: the endpoint {endpoint} accepted the invoke but no Director ran; "
-            f"{_NO_RUNTIME_HINT}"
+            f"{_no_runtime(hint)}"
         )
     return RunNotStarted(
         f"{head}: Lambda may be throttling it (reserved or account concurrency), or it fails "
-        "at import or start: see `lambdafan logs director --since 5m`; if it starts later, "
-        "`lambdafan runs` shows it"
+        f"at import or start: see `{hint('logs director --since 5m')}`; if it starts later, "
+        f"`{hint('runs')}` shows it"
     )
 
 
@@ -221,6 +233,7 @@ def wait_for_run(
     start_grace_s: float = START_GRACE_S,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
+    hint: Hint = plain_hint,
 ) -> Item:
     """Poll the run item until the run has ended (or passed its deadline); the last item read."""
     started = monotonic()
@@ -231,8 +244,8 @@ def wait_for_run(
             if elapsed > min(start_grace_s, timeout_s):
                 raise RunNotStarted(
                     f"the Director did not start run {run_id} within {elapsed:.0f}s: "
-                    "see `lambdafan logs director` (an endpoint that cannot run Lambda code, "
-                    "like moto, needs `lambdafan run --now --local`)"
+                    f"see `{hint('logs director')}` (an endpoint that cannot run Lambda code, "
+                    f"like moto, needs `{hint('run --now --local')}`)"
                 )
         else:
             on_update(run)
@@ -242,6 +255,6 @@ def wait_for_run(
             if elapsed > timeout_s:
                 raise RunStillRunning(
                     f"run {run_id} is still running after {timeout_s:.0f}s: "
-                    f"follow it with `lambdafan results --follow --run {run_id}`"
+                    f"follow it with `{hint(f'results --follow --run {run_id}')}`"
                 )
         sleep(interval_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -382,7 +383,7 @@ def test_run_now_fails_at_once_when_the_endpoint_cannot_run_the_director(
     error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and " did not start: the endpoint " in error[0]
     assert f"{server} could not run e2e-director: error running docker" in error[0]
-    assert "use `lambdafan run --now --local`" in error[0]
+    assert f"use `lambdafan -c {config.resolve()} run --now --local`" in error[0]
     assert table.latest_run(store) is None
 
 
@@ -403,7 +404,8 @@ def test_run_now_fails_within_the_pickup_limit_when_no_director_creates_the_run(
     assert (
         "error: run 20261127T130000Z-x1 did not start: e2e-director did not create it within 0.5s: "
         f"the endpoint {server} accepted the invoke but no Director ran; moto stores functions "
-        "without running them: use `lambdafan run --now --local` to run the fleet's handlers here"
+        f"without running them: use `lambdafan -c {config.resolve()} run --now --local` to run the "
+        "fleet's handlers here"
     ) in " ".join(done.stderr.split())
 
 
@@ -434,7 +436,9 @@ def test_run_now_reports_a_run_the_director_created(
     if wait == "--wait":
         assert "accounts: 0/0 done" in done.stdout
     else:
-        assert f"follow it with: lambdafan results --follow --run {run_id}" in done.stderr
+        assert (
+            f"follow it with: lambdafan -c {config.resolve()} results --follow --run {run_id}"
+        ) in done.stderr
 
 
 # --- everything is checked before a run item is written ---------------------------------------
@@ -553,3 +557,68 @@ def test_run_now_leaves_the_account_check_to_the_director_when_organizations_is_
 
     local = cli("run", "--local", "-c", str(config), "--account", "999999999999")
     assert local.returncode == 1 and "AccessDeniedException" in local.stderr
+
+
+# --- every hint runs as printed, from any folder ----------------------------------------------
+
+
+def ops_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AWS profile `ops` (moto takes any keys), so that hints must carry --profile."""
+    aws_config = tmp_path / "aws-config"
+    aws_config.write_text(
+        "[profile ops]\nregion = us-east-1\naws_access_key_id = ops\naws_secret_access_key = x\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_config))
+
+
+def hinted(stderr: str, before: str) -> list[str]:
+    """The command a hint line prints after `before`, as words (what a shell would pass)."""
+    [line] = [line for line in stderr.splitlines() if before in line]
+    words = shlex.split(line.split(before, 1)[1].strip().strip("`"))
+    assert words[0] == "lambdafan"
+    return words[1:]
+
+
+def test_run_now_no_wait_hint_keeps_the_config_and_profile_and_works_from_any_folder(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops_profile(tmp_path, monkeypatch)
+    fleet = tmp_path / "fleet dir"
+    fleet.mkdir()
+    config = write_config(fleet, ["whoami"])
+    store = deployed_director(config)
+    run_id = "20261127T130000Z-x3"
+
+    def director(*args: Any, **kwargs: Any) -> str:
+        now = runs.utcnow()
+        runs.start_run(store, run_id, accounts=[], scripts=["whoami"], trigger="manual",
+                       now=now, ttl_days=1, worker_timeout_s=900)  # fmt: skip
+        runs.complete_run(store, run_id, [], now)
+        return run_id
+
+    monkeypatch.setattr("lambdafan.remote_run.start_run", director)
+    done = cli("run", "--now", "--no-wait", "--profile", "ops", "-c", "lambdafan.yaml", cwd=fleet)
+    assert done.returncode == 0, done.stderr
+    words = hinted(done.stderr, "follow it with:")
+    assert words == [
+        "-c", str(config), "--profile", "ops", "results", "--follow", "--run", run_id
+    ]  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    followed = cli(*words, cwd=elsewhere)
+    assert followed.returncode == 0, followed.stderr
+    bare = cli(*words[4:], cwd=elsewhere)  # what the hint used to say
+    assert bare.returncode == 2 and "config file not found" in bare.stderr
+
+
+def test_run_now_without_a_table_names_a_deploy_that_runs_from_any_folder(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops_profile(tmp_path, monkeypatch)
+    config = write_config(tmp_path, ["whoami"])
+    done = cli("run", "--now", "--profile", "ops", "-c", "lambdafan.yaml", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: table e2e-results not found: deploy the fleet first "
+        f"(lambdafan -c {config.resolve()} --profile ops deploy)"
+    )

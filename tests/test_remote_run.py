@@ -193,8 +193,10 @@ def test_wait_times_out_on_a_run_still_running() -> None:
     assert 30 < clock.now <= 34
 
 
-def _start(client: Any) -> str:
-    return start_run(client, make_settings(), accounts=None, scripts=None, clock=lambda: NOW)
+def _start(client: Any, **hinted: Any) -> str:
+    return start_run(
+        client, make_settings(), accounts=None, scripts=None, clock=lambda: NOW, **hinted
+    )
 
 
 def test_start_run_reports_a_director_the_endpoint_could_not_run() -> None:
@@ -238,6 +240,17 @@ def test_start_run_names_an_invoke_lambda_refused(code: str, expected: str) -> N
     assert str(caught.value) == expected
 
 
+def test_start_run_spells_the_deploy_it_suggests_with_the_hint() -> None:
+    client = boto3.client("lambda", region_name="us-east-1")
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke", "ResourceNotFoundException", "nope")
+        with pytest.raises(RunNotStarted) as caught:
+            _start(client, hint=hint)
+    assert str(caught.value).endswith(
+        "deploy the fleet first (lambdafan -c /fleet/lambdafan.yaml --profile ops deploy)"
+    )
+
+
 def test_pickup_returns_the_run_once_the_director_creates_it() -> None:
     store = MemoryStore()
     clock = FakeTime(lambda: None, lambda: begin(store))
@@ -266,8 +279,16 @@ SINCE = NOW - dt.timedelta(seconds=1)
 HEAD = "run r1 did not start: test-director did not create it within 10s: "
 
 
+def hint(command: str) -> str:
+    """What the CLI passes (GlobalOptions.hint): the user's -c FILE and --profile kept."""
+    return f"lambdafan -c /fleet/lambdafan.yaml --profile ops {command}"
+
+
 def _diagnose(
-    concurrency: dict[str, Any] | None, events: list[str] | None, endpoint: str | None = None
+    concurrency: dict[str, Any] | None,
+    events: list[str] | None,
+    endpoint: str | None = None,
+    **hinted: Any,
 ) -> str:
     lambda_client = boto3.client("lambda", region_name="us-east-1", endpoint_url=endpoint)
     logs_client = boto3.client("logs", region_name="us-east-1")
@@ -282,7 +303,7 @@ def _diagnose(
             logs.add_response("filter_log_events", {"events": [
                 {"timestamp": i, "message": m} for i, m in enumerate(events)]})  # fmt: skip
         error = not_started(lambda_client, logs_client, make_settings(), "r1",
-                            waited_s=10, since=SINCE)  # fmt: skip
+                            waited_s=10, since=SINCE, **hinted)  # fmt: skip
     assert isinstance(error, RunNotStarted)
     return str(error)
 
@@ -290,7 +311,8 @@ def _diagnose(
 def test_a_run_not_started_names_a_reserved_concurrency_of_0() -> None:
     assert _diagnose({"ReservedConcurrentExecutions": 0}, []) == HEAD + (
         "its reserved concurrency is 0, so Lambda throttles every invoke "
-        "(aws lambda delete-function-concurrency --function-name test-director)"
+        "(aws lambda delete-function-concurrency --function-name test-director "
+        "--region us-east-1)"
     )
 
 
@@ -321,4 +343,36 @@ def test_a_run_not_started_on_aws_without_clues_names_the_usual_suspects() -> No
         "Lambda may be throttling it (reserved or account concurrency), or it fails at import "
         "or start: see `lambdafan logs director --since 5m`; if it starts later, "
         "`lambdafan runs` shows it"
+    )
+
+
+def test_every_command_a_not_started_run_suggests_is_spelled_by_the_hint() -> None:
+    clueless = _diagnose({}, ["START RequestId: 1"], hint=hint)
+    assert "see `lambdafan -c /fleet/lambdafan.yaml --profile ops logs director --since 5m`" in (
+        clueless
+    )
+    assert "`lambdafan -c /fleet/lambdafan.yaml --profile ops runs` shows it" in clueless
+    at_moto = _diagnose(None, None, endpoint="http://127.0.0.1:5999", hint=hint)
+    assert "use `lambdafan -c /fleet/lambdafan.yaml --profile ops run --now --local`" in at_moto
+    logged = _diagnose({}, ["[ERROR] boom"], hint=hint)
+    assert "(see `lambdafan -c /fleet/lambdafan.yaml --profile ops logs director" in logged
+
+
+def test_a_wait_that_gives_up_suggests_commands_spelled_by_the_hint() -> None:
+    clock = FakeTime()
+    with pytest.raises(RunNotStarted) as never:
+        wait_for_run(MemoryStore(), "r1", timeout_s=600, on_update=lambda run: None,
+                     start_grace_s=1, sleep=clock.sleep, monotonic=clock.monotonic,
+                     hint=hint)  # fmt: skip
+    assert "see `lambdafan -c /fleet/lambdafan.yaml --profile ops logs director`" in str(
+        never.value
+    )
+    store = MemoryStore()
+    begin(store)
+    with pytest.raises(RunStillRunning) as still:
+        wait_for_run(store, "r1", timeout_s=1, on_update=lambda run: None,
+                     sleep=clock.sleep, monotonic=clock.monotonic, hint=hint)  # fmt: skip
+    assert str(still.value).endswith(
+        "follow it with `lambdafan -c /fleet/lambdafan.yaml --profile ops results --follow "
+        "--run r1`"
     )

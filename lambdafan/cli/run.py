@@ -150,10 +150,12 @@ def run(
     store, in_table = open_store(aws, settings)
     if now and not in_table:
         raise LambdafanError(
-            f"table {settings.table_name} not found: deploy the fleet first (lambdafan deploy)"
+            f"table {settings.table_name} not found: deploy the fleet first ({opts.hint('deploy')})"
         )
     if now and not local:
-        summary = run_deployed(aws, settings, store, accounts, scripts, wait, timeout)
+        summary = run_deployed(
+            aws, settings, store, accounts, scripts, wait, timeout, hint=opts.hint
+        )
         if summary is None:
             return
         _show_records(store, summary, output, limit)
@@ -231,27 +233,33 @@ def run_deployed(
     scripts: list[str],
     wait: bool | None,
     timeout: int,
+    *,
+    hint: remote_run.Hint = remote_run.plain_hint,
 ) -> RunSummary | None:
     """Start the deployed Director; watch the run when asked (None when not waiting). The run
     has started once the Director has created its item: without it, an error and exit 1, even
-    with --no-wait."""
+    with --no-wait. `hint` spells the commands printed (GlobalOptions.hint)."""
     lambda_client = aws.client("lambda", settings.home_region)
     invoked = dt.datetime.now(dt.timezone.utc)
-    run_id = remote_run.start_run(lambda_client, settings, accounts=accounts, scripts=scripts)
+    run_id = remote_run.start_run(
+        lambda_client, settings, accounts=accounts, scripts=scripts, hint=hint
+    )
     note(f"invoked the Director for run {run_id}: waiting for it to start")
     limit_s = remote_run.PICKUP_LIMIT_S
     if remote_run.wait_for_pickup(store, run_id, limit_s=limit_s) is None:
         logs_client = aws.client("logs", settings.home_region)
         raise remote_run.not_started(
-            lambda_client, logs_client, settings, run_id, waited_s=limit_s, since=invoked
+            lambda_client, logs_client, settings, run_id, waited_s=limit_s, since=invoked, hint=hint
         )
     console.print(f"started run {run_id}")
     if not (sys.stdout.isatty() if wait is None else wait):
-        note(f"follow it with: lambdafan results --follow --run {run_id}")
+        note(f"follow it with: {hint(f'results --follow --run {run_id}')}")
         return None
     with RunProgress() as progress:
         progress.started(run_id, 0)
-        remote_run.wait_for_run(store, run_id, timeout_s=timeout, on_update=progress.show)
+        remote_run.wait_for_run(
+            store, run_id, timeout_s=timeout, on_update=progress.show, hint=hint
+        )
     return summarize(store, run_id)
 
 
