@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -622,3 +623,24 @@ def test_run_now_without_a_table_names_a_deploy_that_runs_from_any_folder(
         "error: table e2e-results not found: deploy the fleet first "
         f"(lambdafan -c {config.resolve()} --profile ops deploy)"
     )
+
+
+def test_run_help_names_each_value_with_a_conventional_metavar() -> None:
+    from lambdafan.cli.options import DEFAULT_ROWS
+
+    done = cli("run", "--help")
+    assert done.returncode == 0
+    lines = {line.split()[1]: line for line in done.stdout.splitlines() if "│ --" in line}
+    expected = {
+        "--account": "-a ACCOUNT_ID",
+        "--script": "-s SCRIPT",
+        "--output": "-o FILE",
+        "--timeout": "SECONDS",
+        "--pair-timeout": "SECONDS",
+        "--threads": "N",
+        "--limit": "N",
+    }
+    for option, metavar in expected.items():
+        assert " ".join(lines[option].split()[1:]).startswith(f"{option} {metavar} "), option
+    assert not re.search(r"<[a-z]", "".join(lines.values())), "a <type> placeholder is left"
+    assert f"[default: {DEFAULT_ROWS}]" in lines["--limit"]

@@ -28,6 +28,7 @@ from lambdafan import remote_run
 from lambdafan.aws import Aws, describe_error, error_code
 from lambdafan.checks import check_organization_accounts, check_run_request
 from lambdafan.cli.options import (
+    DEFAULT_ROWS,
     ConfigOption,
     ProfileOption,
     RegionOption,
@@ -59,10 +60,12 @@ LocalOption = Annotated[
     ),
 ]
 AccountOption = Annotated[
-    list[str] | None, typer.Option("--account", "-a", help="Only this account (repeatable).")
+    list[str] | None,
+    typer.Option("--account", "-a", metavar="ACCOUNT_ID", help="Only this account (repeatable)."),
 ]
 ScriptOption = Annotated[
-    list[str] | None, typer.Option("--script", "-s", help="Only this script (repeatable).")
+    list[str] | None,
+    typer.Option("--script", "-s", metavar="SCRIPT", help="Only this script (repeatable)."),
 ]
 WaitOption = Annotated[
     bool | None,
@@ -73,21 +76,30 @@ WaitOption = Annotated[
     ),
 ]
 TimeoutOption = Annotated[
-    int, typer.Option(min=1, help="With --now: stop waiting after this many seconds.")
+    int,
+    typer.Option(
+        min=1, metavar="SECONDS", help="With --now: stop waiting after this many seconds."
+    ),
 ]
 OutputOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Also write every record as JSON Lines.")
+    Path | None,
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Also write every record to FILE, as JSON Lines."
+    ),
 ]
 ThreadsOption = Annotated[
     int,
     typer.Option(
         min=1,
         max=512,
+        metavar="N",
         help="With --local: threads shared by all (script, region) pairs. A pair mostly waits "
         "on AWS, so many pay off; only as many accounts run at once as keep them busy.",
     ),
 ]
-LimitOption = Annotated[int, typer.Option(min=0, help="Rows shown per script table.")]
+LimitOption = Annotated[
+    int, typer.Option(min=0, metavar="N", help="Rows shown per script table (the rest: -o FILE).")
+]
 PairTimeoutOption = Annotated[
     float | None,
     typer.Option(
@@ -116,7 +128,7 @@ def run(
     timeout: TimeoutOption = 900,
     output: OutputOption = None,
     threads: ThreadsOption = DEFAULT_THREADS,
-    limit: LimitOption = 20,
+    limit: LimitOption = DEFAULT_ROWS,
     pair_timeout: PairTimeoutOption = None,
     sandbox: SandboxOption = True,
     config: ConfigOption = None,
