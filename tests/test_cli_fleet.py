@@ -318,6 +318,22 @@ def test_validate_checks_without_aws(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "collect` must take (session, region, account)" in bad.stderr
 
 
+def test_validate_shows_every_problem_of_the_config_one_a_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, home_region="mars-1", schedule="every day")
+    config.write_text(config.read_text().replace("whoami.py", "gone.py"))
+
+    done = cli("validate", "-c", str(config))
+
+    assert done.returncode == 2
+    head, *problems = done.stderr.splitlines()
+    assert head == f"error: {config}: 3 problems:"
+    assert [p.split(":")[0] for p in problems] == ["  home_region", "  schedule", "  scripts[1]"]
+    assert "gone.py" in problems[2] and "Traceback" not in done.stderr
+    # Every command reads the config the same way, and says the same.
+    deploy = cli("deploy", "-c", str(config))
+    assert (deploy.returncode, deploy.stderr) == (2, done.stderr)
+
+
 def test_member_role_can_also_trust_the_operators_role(server: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     mine = "arn:aws:iam::123456789012:role/Admin"

@@ -1,5 +1,5 @@
 """How validation errors read: the key path, then the problem in the user's terms; unknown
-keys first, required keys missing, wrong types, and a count of the other problems."""
+keys first, required keys missing, wrong types, and every problem on a line of its own."""
 
 from __future__ import annotations
 
@@ -8,7 +8,20 @@ from typing import Any
 
 import pytest
 
-from tests.config_support import base, error, stand_in_builtins, with_, write
+from lambdafan.config import ConfigError, load_config
+from tests.config_support import GOOD_SCRIPT, base, error, stand_in_builtins, with_, write
+
+
+def every_problem(path: Path) -> list[str]:
+    """The problems of a config with several, checking how the message lists them."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    problems = list(caught.value.problems)
+    assert str(caught.value).splitlines() == [
+        f"{path}: {len(problems)} problems:",
+        *(f"  {problem}" for problem in problems),
+    ]
+    return problems
 
 
 @pytest.fixture
@@ -20,14 +33,14 @@ def test_unknown_top_level_key(tmp_path: Path, builtins: Path) -> None:
     data = base()
     data["acounts"] = data.pop("accounts")
     path = write(tmp_path, data)
-    message = error(path)
-    assert message.startswith(
-        f"{path}: unknown key 'acounts' (expected one of: fleet, home_region, schedule, "
+    typo, missing = every_problem(path)
+    assert typo.startswith(
+        "unknown key 'acounts' (expected one of: fleet, home_region, schedule, "
         "schedule_overlap, accounts,"
     )
-    assert "notify, metrics)" in message
-    # The missing `accounts` is a second problem, counted but not spelled out.
-    assert message.endswith(" (and 1 more problem)")
+    assert typo.endswith("notify, metrics)")
+    # The missing `accounts` is the typo's consequence: listed after it.
+    assert missing == "accounts: required key missing"
 
 
 @pytest.mark.parametrize(
@@ -100,17 +113,33 @@ def test_missing_nested_required_key(tmp_path: Path, builtins: Path) -> None:
     assert error(path) == f"{path}: notify.email.recipients: required key missing"
 
 
-def test_several_problems_report_the_first_and_count_the_rest(
-    tmp_path: Path, builtins: Path
-) -> None:
+def test_several_problems_are_each_on_a_line(tmp_path: Path, builtins: Path) -> None:
     path = write(tmp_path, with_(fleet="Bad Name", home_region="mars-1"))
-    message = error(path)
-    assert message.startswith(f"{path}: fleet: 'Bad Name' is not a valid fleet name")
-    assert message.endswith(" (and 1 more problem)")
+    fleet, region = every_problem(path)
+    assert fleet.startswith("fleet: 'Bad Name' is not a valid fleet name")
+    assert region == "home_region: 'mars-1' is not an AWS region"
     # Unknown keys come first whatever their position: a typo explains later problems.
     path = write(tmp_path, with_(fleet="Bad Name", home_region="mars-1", ttl=3))
-    assert error(path).startswith(f"{path}: unknown key 'ttl' (expected one of: fleet, ")
-    assert error(path).endswith(" (and 2 more problems)")
+    typo, *others = every_problem(path)
+    assert typo.startswith("unknown key 'ttl' (expected one of: fleet, ")
+    assert [line.split(":")[0] for line in others] == ["fleet", "home_region"]
+
+
+def test_every_bad_entry_of_a_list_is_named(tmp_path: Path, builtins: Path) -> None:
+    (tmp_path / "mine.py").write_text(GOOD_SCRIPT)
+    data = with_(
+        scripts=["gone.py", "mine.py", "also_gone.py", "mine.py"],
+        regions=["us-east-1", "eu-west-1", "us-east-1", "eu-west-1"],
+        accounts={"list": ["111111111111", "111111111111", "111111111111"]},
+        script_requirements=["pyyaml", "PyYAML==6.0.2", "requests", "pyyaml>=6"],
+    )
+    problems = every_problem(write(tmp_path, data))
+    assert [p.split(": ")[0] for p in problems] == [
+        "accounts.list[1]", "accounts.list[2]", "regions[2]", "regions[3]",
+        "scripts[0]", "scripts[2]", "scripts[3]",
+        "script_requirements[1]", "script_requirements[3]",
+    ]  # fmt: skip
+    assert "two scripts are named 'mine' (scripts[1] and this one)" in problems[6]
 
 
 def test_wrong_type_says_what_was_expected(tmp_path: Path, builtins: Path) -> None:

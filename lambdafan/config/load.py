@@ -1,4 +1,5 @@
-"""`load_config`: a config file read, validated, and every problem made one `ConfigError` line."""
+"""`load_config`: a config file read, validated, and its problems made one `ConfigError`, one
+line per problem."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lambdafan.config.errors import ConfigError, kind
-from lambdafan.config.messages import summarise
+from lambdafan.config.messages import problems
 from lambdafan.config.schema import CONFIG_DIR_CONTEXT, Config
 from lambdafan.config.yaml_loader import read_yaml
 
 
 def load_config(path: Path) -> Config:
-    """Read, parse and validate a config file; any problem raises a one-line `ConfigError`."""
+    """Read, parse and validate a config file; problems raise a `ConfigError` naming each."""
     data = read_yaml(path)
     if data is None:
         raise ConfigError(f"{path}: config file is empty (see config.example.yaml)")
@@ -25,4 +26,4 @@ def load_config(path: Path) -> Config:
     try:
         return Config.model_validate(data, context={CONFIG_DIR_CONTEXT: path.parent.resolve()})
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {summarise(exc)}") from exc
+        raise ConfigError.of(path, problems(exc)) from exc

@@ -1,4 +1,4 @@
-"""Turning a pydantic `ValidationError` into one `key.path: problem` line in the user's terms."""
+"""Turning a pydantic `ValidationError` into `key.path: problem` lines in the user's terms."""
 
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ from lambdafan.config.errors import Invalid, kind, one_line
 from lambdafan.config.schema import Config
 
 
-def summarise(exc: ValidationError) -> str:
-    """The first problem as `key.path: problem`, and how many more there are."""
+def problems(exc: ValidationError) -> list[str]:
+    """Every problem, each as one `key.path: problem` line."""
     # An unknown key is usually a misspelt one, which also makes a required key "missing":
     # naming the typo first explains both.
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    loc, message = _describe(errors[0])
-    where = f"{_format_loc(loc)}: " if loc else ""
-    more = len(errors) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return one_line(f"{where}{message}{suffix}")
+    lines: list[str] = []
+    for error in errors:
+        for loc, message in _describe(error):
+            where = f"{_format_loc(loc)}: " if loc else ""
+            line = one_line(f"{where}{message}")
+            if line not in lines:  # an Invalid shared by a union's branches comes once
+                lines.append(line)
+    return lines
 
 
 _EXPECTED = {
@@ -34,13 +37,19 @@ _EXPECTED = {
 }
 
 
-def _describe(error: ErrorDetails) -> tuple[tuple[str | int, ...], str]:
-    """The key path an error is about, and what is wrong there, in the user's terms."""
+def _describe(error: ErrorDetails) -> list[tuple[tuple[str | int, ...], str]]:
+    """The key paths an error is about, and what is wrong there, in the user's terms."""
     loc = tuple(error["loc"])
-    kind_of_error = error["type"]
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, Invalid):
-        return loc + cause.at, str(cause)
+        return [(loc + at, message) for at, message in cause.each()]
+    return [_describe_one(error, loc, cause)]
+
+
+def _describe_one(
+    error: ErrorDetails, loc: tuple[str | int, ...], cause: object
+) -> tuple[tuple[str | int, ...], str]:
+    kind_of_error = error["type"]
     if isinstance(cause, Exception):
         return loc, str(cause)
     if kind_of_error == "missing":

@@ -26,7 +26,7 @@ from lambda_src.settings import (
     ScriptRef,
     WavefrontSettings,
 )
-from lambdafan.config.errors import Invalid, kind
+from lambdafan.config.errors import Invalid, kind, raise_all
 from lambdafan.config.values import (
     AccountId,
     EmailAddress,
@@ -110,26 +110,37 @@ class Accounts(_Model):
     @classmethod
     def _unique_ids(cls, entries: list[AccountEntry]) -> list[AccountEntry]:
         first_index: dict[str, int] = {}
+        problems: list[Invalid] = []
         for index, entry in enumerate(entries):
             if entry.id in first_index:
-                raise Invalid(
-                    f"account {entry.id!r} is already listed at accounts.list"
-                    f"[{first_index[entry.id]}]",
-                    at=(index,),
+                problems.append(
+                    Invalid(
+                        f"account {entry.id!r} is already listed at accounts.list"
+                        f"[{first_index[entry.id]}]",
+                        at=(index,),
+                    )
                 )
+                continue
             first_index[entry.id] = index
+        raise_all(problems)
         return entries
 
     @model_validator(mode="after")
     def _something_to_run(self) -> Accounts:
+        problems: list[Invalid] = []
         if self.organization.ous and not self.organization.enabled:
-            raise Invalid(
-                "has no effect unless organization.enabled is true", at=("organization", "ous")
+            problems.append(
+                Invalid(
+                    "has no effect unless organization.enabled is true", at=("organization", "ous")
+                )
             )
         if not self.entries and not self.organization.enabled:
-            raise ValueError("name accounts in `list` or enable `organization`")
-        if not self.organization.enabled and {e.id for e in self.entries} <= set(self.exclude):
-            raise Invalid("excludes every account in `list`, so nothing would run", at=("exclude",))
+            problems.append(Invalid("name accounts in `list` or enable `organization`"))
+        elif not self.organization.enabled and {e.id for e in self.entries} <= set(self.exclude):
+            problems.append(
+                Invalid("excludes every account in `list`, so nothing would run", at=("exclude",))
+            )
+        raise_all(problems)
         return self
 
 
@@ -293,10 +304,12 @@ class Config(_Model):
     @classmethod
     def _unique_regions(cls, regions: list[str] | None) -> list[str] | None:
         seen: set[str] = set()
+        problems: list[Invalid] = []
         for index, region in enumerate(regions or ()):
             if region in seen:
-                raise Invalid(f"{region!r} is listed twice", at=(index,))
+                problems.append(Invalid(f"{region!r} is listed twice", at=(index,)))
             seen.add(region)
+        raise_all(problems)
         return regions
 
     @field_validator("scripts")
@@ -304,24 +317,33 @@ class Config(_Model):
     def _check_scripts(cls, entries: list[str], info: ValidationInfo) -> list[str]:
         config_dir = _config_dir_from(info)
         index_by_name: dict[str, int] = {}
+        problems: list[Invalid] = []
         for index, entry in enumerate(entries):
             try:
                 path = _resolve_script(entry, config_dir)
                 script_contract.check_script(path)
             except (ValueError, script_contract.ScriptError) as exc:
-                raise Invalid(str(exc), at=(index,)) from None
+                problems.append(Invalid(str(exc), at=(index,)))
+                continue
             if not SCRIPT_NAME.fullmatch(path.stem):
-                raise Invalid(
-                    f"{path.name}: script file names may use only letters, digits, '_' and '-'",
-                    at=(index,),
+                problems.append(
+                    Invalid(
+                        f"{path.name}: script file names may use only letters, digits, '_' and '-'",
+                        at=(index,),
+                    )
                 )
-            if path.stem in index_by_name:
-                raise Invalid(
-                    f"two scripts are named {path.stem!r} (scripts[{index_by_name[path.stem]}] "
-                    "and this one); script names come from file names and must be unique",
-                    at=(index,),
+            elif path.stem in index_by_name:
+                problems.append(
+                    Invalid(
+                        f"two scripts are named {path.stem!r} (scripts"
+                        f"[{index_by_name[path.stem]}] and this one); script names come from "
+                        "file names and must be unique",
+                        at=(index,),
+                    )
                 )
-            index_by_name[path.stem] = index
+            else:
+                index_by_name[path.stem] = index
+        raise_all(problems)
         return entries
 
     @field_validator("script_requirements")
@@ -330,16 +352,21 @@ class Config(_Model):
         # pip would fail on two pins of one project; saying where is kinder. Entries with
         # environment markers may name one project twice (one per Python version, say).
         first_index: dict[str, int] = {}
+        problems: list[Invalid] = []
         for index, requirement in enumerate(requirements):
             if ";" in requirement:
                 continue
             name = project_name(requirement)
             if name in first_index:
-                raise Invalid(
-                    f"{name} is already required at script_requirements[{first_index[name]}]",
-                    at=(index,),
+                problems.append(
+                    Invalid(
+                        f"{name} is already required at script_requirements[{first_index[name]}]",
+                        at=(index,),
+                    )
                 )
+                continue
             first_index[name] = index
+        raise_all(problems)
         return requirements
 
     @model_validator(mode="after")
