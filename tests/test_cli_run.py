@@ -340,7 +340,8 @@ def test_pair_timeout_ends_a_run_whose_script_never_returns(server: str, tmp_pat
 def test_pair_timeout_defaults_to_the_worker_timeout() -> None:
     done = cli("run", "--help")
     assert done.returncode == 0
-    assert "--pair-timeout" in done.stdout and "Worker function's" in done.stdout
+    words = " ".join(word for word in done.stdout.split() if word != "│")  # however it wraps
+    assert "--pair-timeout" in words and "(default: the Worker function's timeout" in words
 
 
 def test_a_script_raising_a_base_exception_fails_only_its_pair(server: str, tmp_path: Path) -> None:
