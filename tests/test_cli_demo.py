@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -42,12 +44,17 @@ def test_demo_runs_the_deployed_functions_and_keep_leaves_a_cloud_for_day_to_day
     exported = dict(re.findall(r"(AWS_[A-Z_]+|LAMBDAFAN_CONFIG)=(\S+)", out))
     pid = re.search(r"kill (\d+)", out)
     assert pid and set(exported) >= {"AWS_ENDPOINT_URL", "LAMBDAFAN_CONFIG"}
+    # The config folder it leaves behind is named, beside the kill line, for removal.
+    cleanup = re.search(r"^  rm -r (\S+) ", out, re.MULTILINE)
+    assert cleanup and Path(cleanup.group(1)) == Path(exported["LAMBDAFAN_CONFIG"]).parent
+    assert Path(cleanup.group(1)).is_dir()
     try:
         assert "Created an organization of 2 accounts" in out
         assert "Plan: 12 to create, 0 to update, 0 to delete, 0 unchanged." in out
         assert re.search(r"started run \S+", out)
-        for script in ("ec2_instances", "s3_buckets", "iam_users_without_mfa"):
-            assert f"{script} (" in out
+        # One table per script, in the config's order.
+        titles = re.findall(r"^(\w+) \(\d+ records\)", out, re.MULTILINE)
+        assert titles == ["ec2_instances", "s3_buckets", "iam_users_without_mfa"]
         # What the Notifier's own zip published, read back from the topic's queue.
         assert "Notifier summary (what it sent to SNS)" in out and "accounts: 2/2 done" in out
         # Each function's REPORT line: one Director, a Worker per account, one Notifier.
@@ -66,7 +73,21 @@ def test_demo_runs_the_deployed_functions_and_keep_leaves_a_cloud_for_day_to_day
         assert logs.stdout.count("REPORT RequestId: ") == 4  # two runs of two accounts
     finally:
         os.kill(int(pid.group(1)), signal.SIGTERM)
+        shutil.rmtree(cleanup.group(1))
     _wait_until_down(exported["AWS_ENDPOINT_URL"])
+
+
+def test_script_tables_come_in_config_order_whichever_account_comes_first() -> None:
+    # The records come account by account; the first account has no s3_buckets records.
+    rows = [
+        {"account_id": "1", "script": "ec2_instances", "n": 1},
+        {"account_id": "1", "script": "iam_users", "n": 2},
+        {"account_id": "2", "script": "ec2_instances", "n": 3},
+        {"account_id": "2", "script": "iam_users", "n": 4},
+        {"account_id": "2", "script": "s3_buckets", "n": 5},
+    ]
+    ordered = demo.in_config_order(rows, ["s3_buckets", "ec2_instances", "iam_users"])
+    assert [row["n"] for row in ordered] == [5, 1, 3, 2, 4]
 
 
 def test_without_keep_the_demo_cloud_stops_when_the_demo_ends() -> None:

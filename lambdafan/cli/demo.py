@@ -12,7 +12,7 @@ from lambda_src.dynamo_store import DynamoStore
 from lambda_src.run_summary import RunSummary, format_summary
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
-from lambdafan.cli.options import user_errors
+from lambdafan.cli.options import DEFAULT_ROWS, user_errors
 from lambdafan.cli.run import SIGINT_EXIT, run_deployed
 from lambdafan.config import load_config
 from lambdafan.deploy.clients import DeployClients
@@ -33,15 +33,19 @@ ROLE_CHECK = "LOCALCLOUD ROLE CHECK: "  # the runtime's line for a call the role
 @user_errors
 def demo(
     accounts: Annotated[
-        int, typer.Option(min=1, max=60, help="Accounts in the fake organization.")
+        int, typer.Option(min=1, max=60, metavar="N", help="Accounts in the fake organization.")
     ] = 12,
     keep: Annotated[
         bool,
         typer.Option(
-            "--keep", help="Leave the fake AWS and its Lambda runtime running to explore them."
+            "--keep",
+            help="Leave the fake AWS, its Lambda runtime and the demo's config in place to "
+            "explore them (the demo prints how to stop and remove them).",
         ),
     ] = False,
-    limit: Annotated[int, typer.Option(min=0, help="Rows shown per script table.")] = 6,
+    limit: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Rows shown per script table.")
+    ] = DEFAULT_ROWS,
 ) -> None:
     """See lambdafan work end to end in one command, with no AWS account and no network.
 
@@ -89,7 +93,7 @@ def _demo(accounts: int, keep: bool, limit: int) -> RunSummary:
         summary = run_deployed(aws, settings, store, [], [], wait=True, timeout=RUN_TIMEOUT_S)
         assert summary is not None  # waited
         rows = (table.record_view(i) for i in table.run_records(store, summary.run_id))
-        print_records(rows, limit)
+        print_records(demo_aws.in_config_order(rows, [s.name for s in settings.scripts]), limit)
         sent = demo_aws.read_inbox(aws, inbox)
         print_notification(sent or format_summary(summary), via="SNS" if sent else None)
         print_invocations(_reports(aws, settings.fleet, notified=sent is not None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,7 @@ def print_kept_demo(endpoint: str, pid: int, config: Path) -> None:
         "lambdafan status                      # the deployed resources",
         "lambdafan logs worker --since 1h      # the Workers' logs, REPORT lines included",
         f"kill {pid}    # stop the fake AWS and its runtime",
+        f"rm -r {shlex.quote(str(config.parent))}    # then remove the demo's config folder",
     ]
     for line in lines:
         console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
