@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures as cf
+import contextlib
+import socket
+import threading
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.retries.bucket import TokenBucket
+from botocore.retries.standard import ExponentialBackoff
 
+from lambdafan import faults
 from lambdafan.aws import (
     DEFAULT_POOL,
     Aws,
     client_config,
+    connection_attempts,
     describe_error,
     error_code,
     error_message,
     is_not_found,
+    session_region,
 )
 from lambdafan.errors import UsageError
+from lambdafan.faults import Fault
 from tests.conftest import REGION
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lambdafan"
@@ -147,3 +158,107 @@ def test_the_boundary_check_finds_a_session_made_elsewhere(tmp_path: Path) -> No
         "lambdafan/rogue.py:3: session.client(...)",
         "lambdafan/rogue.py:7: get_session.client(...)",
     ]
+
+
+# --- the session's region: the AWS SDKs' order (issue 13, row 6) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "sdk", "expected"),
+    [
+        ("eu-west-1", {"AWS_REGION": "eu-west-2"}, "eu-west-3", "eu-west-1"),
+        (None, {"AWS_REGION": "eu-west-2"}, "eu-west-3", "eu-west-2"),
+        (None, {}, "eu-west-3", "eu-west-3"),
+        (None, {}, None, "ap-south-1"),
+    ],
+)
+def test_session_region_follows_the_sdk_order(
+    flag: str | None, env: dict[str, str], sdk: str | None, expected: str
+) -> None:
+    assert session_region(flag, env, sdk, "ap-south-1") == expected
+
+
+def test_connect_reads_aws_region_which_botocore_ignores(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    profiles = tmp_path / "config"
+    profiles.write_text("[profile p]\nregion = ca-central-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(profiles))
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+
+    assert Aws.connect(home_region="ap-south-1").region == "ap-south-1"
+    assert Aws.connect(profile="p", home_region="ap-south-1").region == "ca-central-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-1")
+    assert Aws.connect(home_region="ap-south-1").region == "us-west-1"
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    assert Aws.connect(profile="p", home_region="ap-south-1").region == "us-west-2"
+    assert Aws.connect("p", "sa-east-1", home_region="ap-south-1").region == "sa-east-1"
+    # boto3 itself still skips AWS_REGION: that is why lambdafan reads it.
+    assert boto3.Session().region_name == "us-west-1"
+
+
+def test_a_missing_profile_named_by_aws_profile_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    with pytest.raises(UsageError, match="nope"):
+        Aws.connect(region=REGION)
+
+
+# --- connection failures are not throttling (issue 13, row 4) ---------------------------------
+
+
+def test_connection_failures_get_few_attempts_and_throttling_keeps_botocores() -> None:
+    assert connection_attempts(EndpointConnectionError(endpoint_url="http://x")) == 2
+    assert connection_attempts(ReadTimeoutError(endpoint_url="http://x")) == 3
+    assert connection_attempts(_client_error("ThrottlingException")) is None
+    assert connection_attempts(None) is None
+
+
+@pytest.mark.usefixtures("aws")
+def test_throttled_calls_are_still_retried_ten_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
+    monkeypatch.setattr(TokenBucket, "acquire", lambda self, amount=1, block=True: True)
+    layer = Aws.connect(region=REGION)
+    throttled = [Fault("sts", "GetCallerIdentity", "throttle")]
+    with faults.install(layer.session, throttled) as inj, pytest.raises(ClientError):
+        layer.client("sts").get_caller_identity()
+    assert inj.attempts[("sts", "GetCallerIdentity")] == 11  # max_attempts 10 counts retries
+
+
+class SilentServer:
+    """A local endpoint that accepts connections and never answers: every call times out."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.sock.accept()[0])
+
+    def close(self) -> None:
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+def test_a_slow_endpoint_is_retried_twice_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = SilentServer()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    notes: list[str] = []
+    layer = Aws.connect(region=REGION, on_retry=notes.append)
+    layer.config = layer.config.merge(Config(read_timeout=0.2))
+    try:
+        with pytest.raises(ReadTimeoutError):
+            layer.client("sts").get_caller_identity()
+    finally:
+        server.close()
+    assert len(server.accepted) == 3
+    assert [n.split(":")[0] for n in notes] == ["retrying (2 of 3)", "retrying (3 of 3)"]
+    assert server.url in notes[0]

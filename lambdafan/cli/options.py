@@ -12,14 +12,23 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    SSOTokenLoadError,
+    TokenRetrievalError,
+    UnauthorizedSSOTokenError,
+)
 
 from lambda_src.sandbox import sandbox_supported
 from lambda_src.scripts import ScriptError
+from lambdafan import __version__
 from lambdafan.aws import DEFAULT_POOL, Aws, describe_error
 from lambdafan.config import Config, ConfigError, load_config
-from lambdafan.errors import LambdafanError, UsageError
-from lambdafan.render.console import error, note
+from lambdafan.errors import EXIT_FAILURE, EXIT_USAGE, LambdafanError, UsageError
+from lambdafan.render.console import console, error, note
 
 DEFAULT_CONFIG = Path("lambdafan.yaml")
 
@@ -64,9 +73,15 @@ class GlobalOptions:
         return load_config(self.config)
 
     def aws(self, config: Config | None, *, threads: int = DEFAULT_POOL) -> Aws:
-        """The user's own AWS (profile; region: --region, else the fleet's home region)."""
-        region = self.region or (config.home_region if config else None)
-        return Aws.connect(self.profile, region, threads=threads)
+        """The user's own AWS: the profile, and the session region in the AWS SDKs' order
+        (REGION_ORDER) ending with the fleet's home region."""
+        return Aws.connect(
+            self.profile,
+            self.region,
+            threads=threads,
+            home_region=config.home_region if config else None,
+            on_retry=note,
+        )
 
 
 def user_errors(command: F) -> F:
@@ -78,18 +93,37 @@ def user_errors(command: F) -> F:
             return command(*args, **kwargs)
         except ConfigError as exc:
             error(str(exc))
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_USAGE) from None
         except LambdafanError as exc:
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except ClientError as exc:
             error(f"AWS {describe_error(exc)}")
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_FAILURE) from None
         except BotoCoreError as exc:
-            error(f"AWS: {exc}")
-            raise typer.Exit(1) from None
+            error(aws_failure(exc))
+            raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+NO_CREDENTIALS_HINT = (
+    "no AWS credentials found: run `aws configure`, set AWS_PROFILE (or pass --profile), "
+    "or `aws sso login` for an SSO profile"
+)
+SSO_HINT = "the AWS SSO session has expired or is missing: run `aws sso login`"
+
+
+def aws_failure(exc: BotoCoreError) -> str:
+    """One line for a botocore failure, with the next step where there is an obvious one."""
+    if isinstance(exc, NoCredentialsError):
+        return NO_CREDENTIALS_HINT
+    if isinstance(exc, (SSOTokenLoadError, UnauthorizedSSOTokenError, TokenRetrievalError)):
+        return f"{SSO_HINT} ({exc})"
+    if isinstance(exc, EndpointConnectionError) and os.environ.get("AWS_ENDPOINT_URL"):
+        # The usual cause: the local emulator AWS_ENDPOINT_URL names is not running.
+        return f"AWS: {exc} (AWS_ENDPOINT_URL is set: is that endpoint up?)"
+    return f"AWS: {exc}"
 
 
 # The global options are accepted before the command (`lambdafan -c f.yaml run`) and after it
@@ -100,19 +134,36 @@ ConfigOption = Annotated[
         "--config",
         "-c",
         envvar="LAMBDAFAN_CONFIG",
+        metavar="FILE",
         help="The fleet's YAML config file (default: lambdafan.yaml).",
         show_default=False,
     ),
 ]
 ProfileOption = Annotated[
-    str | None, typer.Option(help="AWS profile to use (default: the usual AWS chain).")
+    str | None,
+    typer.Option(
+        metavar="NAME",
+        help="AWS profile to use (default: AWS_PROFILE, else the usual AWS chain).",
+        show_default=False,
+    ),
 ]
+# The region order of the AWS SDKs (botocore itself skips AWS_REGION), ending with the fleet's.
+REGION_ORDER = "--region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region, home_region"
 RegionOption = Annotated[
     str | None,
     typer.Option(
-        help="Your AWS session's default region (default: home_region, where the fleet lives).",
+        metavar="REGION",
+        help=f"Your AWS session's region. First set of: {REGION_ORDER} (the config's).",
+        show_default=False,
     ),
 ]
+
+
+def print_version(value: bool) -> None:
+    """`--version`: the installed package's version, then exit."""
+    if value:
+        console.print(f"lambdafan {__version__}", highlight=False)
+        raise typer.Exit()
 
 
 def global_options(
@@ -120,11 +171,19 @@ def global_options(
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=print_version,
+            is_eager=True,
+            expose_value=True,
+            help="Print lambdafan's version and exit.",
+        ),
+    ] = False,
 ) -> None:
-    """lambdafan: your laptop's boto3 scripts, run across every account and region.
-
-    AWS_ENDPOINT_URL is honoured, so every command works against a local AWS emulator too.
-    """
+    """The options every command takes; the app's help (lambdafan/cli/__init__.py) says the
+    region order and the exit codes."""
     ctx.obj = GlobalOptions(config=config or DEFAULT_CONFIG, profile=profile, region=region)
 
 

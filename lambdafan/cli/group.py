@@ -1,0 +1,120 @@
+"""The root command's class: what every command gets without its module saying so.
+
+Usage errors become one `error:` line and exit 2 (click's default is a boxed usage block), a
+closed stdout exits 141, bool flags show no `<bool>` placeholder, and the options that name a
+script, an account or a run complete from the fleet (see `lambdafan/cli/completion.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from typer import _click as click
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
+from typer.core import TyperGroup, TyperOption
+
+from lambdafan.cli import completion
+from lambdafan.errors import EXIT_BROKEN_PIPE, EXIT_USAGE
+from lambdafan.render.console import error, stdout_closed
+
+PROG = "lambdafan"
+
+
+class LambdafanGroup(TyperGroup):
+    """A TyperGroup whose whole command tree shares lambdafan's error handling and help."""
+
+    _prepared = False
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        if not self._prepared:
+            # Here, not in __init__: typer appends --install-completion after making the group.
+            prepare_tree(self)
+            self._prepared = True
+        with one_line_usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with one_line_usage_errors():
+            try:
+                return super().invoke(ctx)
+            except BrokenPipeError:
+                # The reader went away (`| head`): quiet, with the shell's code for SIGPIPE.
+                stdout_closed()
+                raise typer.Exit(EXIT_BROKEN_PIPE) from None
+
+
+@contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """Turn click's usage errors (bad option values, unknown options) into one line, exit 2."""
+    try:
+        yield
+    except NoArgsIsHelpError:
+        raise  # `lambdafan` alone: the help, as asked
+    except ClickUsageError as exc:
+        error(usage_message(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    except ClickException as exc:
+        error(usage_message(exc))
+        raise typer.Exit(exc.exit_code) from None
+
+
+# pydantic's wording, which typer's coercion leaks into click's message.
+_PYDANTIC_PREFIX = re.compile(r"\b(Value|Assertion) error, ")
+
+
+def usage_message(exc: ClickException) -> str:
+    """click's message on one line, with a short pointer to the command's help."""
+    text = " ".join(_PYDANTIC_PREFIX.sub("", exc.format_message()).split())
+    text = text.replace("Input should be ", "must be ")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return text
+    return f"{text.rstrip('.')} (see {command_path(ctx)} --help)"
+
+
+def command_path(ctx: click.Context) -> str:
+    """`lambdafan run`, whatever name the root was invoked by (`python -m`, a test runner)."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join([PROG, *reversed(names)])
+
+
+def walk(command: click.Command) -> Iterator[click.Command]:
+    """The command and every command under it."""
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from walk(sub)
+
+
+def prepare_tree(root: click.Command) -> None:
+    """Set, on every command's parameters, what lambdafan wants of all of them."""
+    for command in walk(root):
+        for param in _params(command):
+            if isinstance(param, TyperOption) and _is_flag(param) and param.metavar is None:
+                param.metavar = ""  # a flag takes no value: no `<bool>` in --help
+            completion.attach(param)
+
+
+def _is_flag(option: TyperOption) -> bool:
+    """A bool option: it takes no value (--install-completion's default is None, not False)."""
+    return option.is_flag or option.type_descriptor.annotation is bool
+
+
+def _params(command: click.Command) -> Sequence[click.Parameter]:
+    """The command's parameters and its help option (made once and cached by click)."""
+    ctx = click.Context(command, info_name=command.name, help_option_names=["-h", "--help"])
+    help_option = command.get_help_option(ctx)
+    return [*command.params, *([help_option] if help_option is not None else [])]

@@ -1,0 +1,190 @@
+"""What every command shares: usage errors, exit codes, --version, help placeholders, the AWS
+session's profile and region, failing fast when AWS cannot be reached."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import typer
+from typer import _click as click
+
+from lambdafan.cli import app
+from lambdafan.cli.group import LambdafanGroup, walk
+from lambdafan.cli.options import NO_CREDENTIALS_HINT
+from tests.conftest import CliResult, cli, deployable_config
+
+
+def one_line(done: CliResult) -> str:
+    """The single stderr line of a failed command (asserting there is one, and no traceback)."""
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def command_paths() -> Iterator[tuple[str, ...]]:
+    """Every command and group, as the words that name it (the root is ())."""
+    root = typer.main.get_command(app)
+
+    def under(command: click.Command, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        yield path
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from under(sub, (*path, name))
+
+    yield from under(root, ())
+
+
+# --- usage errors (row 8) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "named", "hint"),
+    [
+        (["results", "--format", "bogus"], "'bogus' is not one of", "lambdafan results --help"),
+        (["results", "--limit", "-1"], "--limit", "lambdafan results --help"),
+        (["run", "--threads", "0"], "--threads", "lambdafan run --help"),
+        (["logs", "bogusfn"], "'bogusfn' is not one of", "lambdafan logs --help"),
+        (["run", "--bogus"], "No such option: --bogus", "lambdafan run --help"),
+        (["script", "test", "--bogus"], "--bogus", "lambdafan script test --help"),
+        (["bogus"], "No such command 'bogus'", "lambdafan --help"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], named: str, hint: str) -> None:
+    done = cli(*args)
+
+    assert done.returncode == 2
+    line = one_line(done)
+    assert line.startswith("error: ") and named in line and f"(see {hint})" in line
+    assert "Value error" not in line and "╭" not in done.stderr and "Usage:" not in done.stderr
+
+
+def test_no_arguments_still_prints_the_help() -> None:
+    done = cli()
+    assert "Usage: lambdafan" in done.stdout + done.stderr
+    assert "error:" not in done.stderr
+
+
+def test_a_broken_pipe_exits_141_quietly() -> None:
+    tiny = typer.Typer(cls=LambdafanGroup)
+
+    @tiny.command()
+    def first() -> None:
+        raise BrokenPipeError
+
+    @tiny.command()
+    def second() -> None:  # two commands make a group
+        pass
+
+    done = typer.testing.CliRunner().invoke(tiny, ["first"])
+    assert done.exit_code == 141
+    assert done.stderr == ""
+
+
+# --- --version (row 7) ------------------------------------------------------------------------
+
+
+def test_version_prints_the_package_version() -> None:
+    done = cli("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"lambdafan {version('lambdafan')}"
+
+
+# --- help placeholders (row 13) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", list(command_paths()), ids=lambda p: " ".join(p) or "lambdafan")
+def test_no_bool_placeholder_in_any_help(path: tuple[str, ...]) -> None:
+    done = cli(*path, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "<bool>" not in done.stdout
+    # The global options every command takes, with conventional metavars.
+    for option, metavar in [("--config", "FILE"), ("--profile", "NAME"), ("--region", "REGION")]:
+        if option in done.stdout:
+            assert any(option in line and metavar in line for line in done.stdout.splitlines())
+
+
+def test_every_command_is_prepared_including_the_completion_options() -> None:
+    root = typer.main.get_command(app)
+    root.make_context("lambdafan", ["--help"], resilient_parsing=True)
+    flags = [
+        p
+        for command in walk(root)
+        for p in command.params
+        if isinstance(p, typer.core.TyperOption) and p.is_flag
+    ]
+    assert any("--install-completion" in f.opts for f in flags)
+    assert all(f.metavar == "" for f in flags)
+
+
+def test_help_documents_region_order_and_exit_codes() -> None:
+    text = " ".join(cli("--help").stdout.split())
+    assert "--region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region" in text
+    for code in ("2 bad input", "130", "141"):
+        assert code in text
+    region_help = " ".join(cli("runs", "--help").stdout.split())
+    assert "AWS_REGION, AWS_DEFAULT_REGION" in region_help
+
+
+# --- one exit code per kind of mistake (row 10) -----------------------------------------------
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return deployable_config(tmp_path, "glob")
+
+
+def test_a_bad_profile_is_bad_input_however_it_is_named(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_flag = cli("runs", "-c", str(config), "--profile", "nope")
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    by_env = cli("runs", "-c", str(config))
+
+    assert by_flag.returncode == by_env.returncode == 2
+    assert "nope" in one_line(by_flag) and "nope" in one_line(by_env)
+
+
+def test_no_credentials_says_how_to_get_some(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no 1 s wait for an instance role
+
+    done = cli("runs", "-c", str(config))
+
+    assert done.returncode == 1
+    line = one_line(done)
+    assert line == f"error: {NO_CREDENTIALS_HINT}"
+    for step in ("aws configure", "AWS_PROFILE", "aws sso login"):
+        assert step in line
+
+
+# --- a closed endpoint fails fast (row 4) -----------------------------------------------------
+
+
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_a_refused_connection_fails_within_seconds_naming_the_endpoint(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+
+    started = time.monotonic()
+    done = cli("runs", "-c", str(config))
+    elapsed = time.monotonic() - started
+
+    assert done.returncode == 1
+    assert elapsed < 3, elapsed
+    line = one_line(done)
+    assert endpoint in line and "AWS_ENDPOINT_URL" in line
