@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from lambda_src import dynamo_store, table
+from lambda_src import dynamo_store, names, table
+from lambdafan import __version__
 from lambdafan.aws import is_not_found
 from lambdafan.config import Config
 from lambdafan.deploy.clients import DeployClients
@@ -24,6 +25,11 @@ from lambdafan.deploy.state import queue_attributes, queue_url, read_schedule
 from lambdafan.schedule import next_firing, rate_interval
 
 ResourceState = Literal["ok", "missing", "drifted", "unwanted"]
+
+# The function environment variable that would say which lambdafan version deployed the bundle.
+# deploy does not set it yet (lambdafan/deploy/model.py sets only LAMBDAFAN_FLEET); status reads
+# it already, so the fleet's version shows as soon as deploy writes it.
+VERSION_VARIABLE = "LAMBDAFAN_VERSION"
 
 _STATE_OF_ACTION: dict[str, ResourceState] = {
     "unchanged": "ok",
@@ -69,6 +75,9 @@ class FleetStatus:
     # Messages in the Notifier's dead-letter queue: each is a notification that was lost.
     # None: the queue does not exist (reported as a missing resource).
     dlq_messages: int | None = None
+    cli_version: str = __version__
+    # The version that deployed the Worker's bundle; None: not recorded, or no Worker.
+    deployed_version: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -156,7 +165,29 @@ def gather_status(
         last_run=last_run(clients, plan.model.table.name) if table_exists else None,
         dlq_name=plan.model.dlq.name,
         dlq_messages=dlq_messages(clients, plan.model.dlq.name),
+        deployed_version=deployed_version(clients, plan.model.fleet)
+        if _exists(resources, "function", names.function_name(plan.model.fleet, "worker"))
+        else None,
     )
+
+
+def _exists(resources: Sequence[ResourceStatus], kind: str, name: str) -> bool:
+    return any(r.kind == kind and r.name == name and r.state != "missing" for r in resources)
+
+
+def deployed_version(clients: DeployClients, fleet: str) -> str | None:
+    """The lambdafan version recorded in the Worker's environment (one read), if any."""
+    try:
+        config = clients.lambda_.get_function_configuration(
+            FunctionName=names.function_name(fleet, "worker")
+        )
+    except ClientError as exc:
+        if is_not_found(exc):  # deleted since the plan read it
+            return None
+        raise
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    version = variables.get(VERSION_VARIABLE)
+    return str(version) if version else None
 
 
 def dlq_messages(clients: DeployClients, queue: str) -> int | None:

@@ -12,14 +12,22 @@ from lambdafan.aws import Aws
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.plan import FleetState, ScheduleState, plan_fleet
 from lambdafan.fleet_status import (
+    VERSION_VARIABLE,
     FleetStatus,
     ResourceStatus,
+    deployed_version,
     dlq_messages,
     last_run,
     resource_statuses,
     schedule_status,
 )
-from lambdafan.render.status import dlq_line, last_run_line, schedule_line, verdict
+from lambdafan.render.status import (
+    dlq_line,
+    last_run_line,
+    schedule_line,
+    verdict,
+    version_line,
+)
 from tests.conftest import create_table, make_settings
 from tests.test_plan import in_sync, model
 
@@ -270,3 +278,39 @@ def test_last_run_line_says_overdue_past_the_deadline() -> None:
         "started_at": "2026-11-26T06:00:00+00:00",
     }
     assert ", overdue, 1/2 accounts" in last_run_line(fleet_status((), last_run=run))
+
+
+# --- versions (issue 13, row 7) ---------------------------------------------------------------
+
+
+class WorkerConfiguration:
+    """A Lambda client whose Worker has `variables` as its environment."""
+
+    def __init__(self, variables: dict[str, str]) -> None:
+        self.variables = variables
+        self.asked: list[str] = []
+
+    def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:
+        self.asked.append(FunctionName)
+        return {"Environment": {"Variables": self.variables}}
+
+
+def lambda_only(client: Any) -> DeployClients:
+    none: Any = None
+    return DeployClients(none, client, none, none, none, none, none)
+
+
+def test_deployed_version_is_read_from_the_workers_environment() -> None:
+    recorded = WorkerConfiguration({"LAMBDAFAN_FLEET": "plan", VERSION_VARIABLE: "0.0.9"})
+    assert deployed_version(lambda_only(recorded), "plan") == "0.0.9"
+    assert recorded.asked == ["plan-worker"]
+    assert deployed_version(lambda_only(WorkerConfiguration({})), "plan") is None
+
+
+def test_version_line_shows_the_cli_and_any_other_deployed_version() -> None:
+    status = fleet_status((), cli_version="0.2.0")
+    assert version_line(status) == "version: lambdafan 0.2.0"
+    same = dataclasses.replace(status, deployed_version="0.2.0")
+    assert version_line(same) == "version: lambdafan 0.2.0, the same as the deployed fleet"
+    older = dataclasses.replace(status, deployed_version="0.1.0")
+    assert "deployed by 0.1.0" in version_line(older)

@@ -128,10 +128,24 @@ def verdict(status: FleetStatus) -> str:
     )
 
 
+def version_line(status: FleetStatus) -> str:
+    """The CLI's version and, when the fleet records it, the deployed bundle's."""
+    text = f"version: lambdafan {escape(status.cli_version)}"
+    if status.deployed_version is None:
+        return text
+    if status.deployed_version == status.cli_version:
+        return f"{text}, the same as the deployed fleet"
+    return (
+        f"{text}; the fleet was deployed by {escape(status.deployed_version)} "
+        "(`lambdafan deploy` updates it)"
+    )
+
+
 def print_status(status: FleetStatus) -> None:
     """Everything `lambdafan status` reports."""
     console.print(f"Fleet {status.fleet} in {status.region}")
     console.print(status_table(status.resources))
+    console.print(version_line(status), soft_wrap=True)
     console.print(schedule_line(status.schedule), soft_wrap=True)
     console.print(last_run_line(status), soft_wrap=True)
     warning = dlq_line(status)
