@@ -11,9 +11,10 @@ import contextlib
 import datetime as dt
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -22,6 +23,7 @@ from lambda_src import names, runs, status, table
 from lambda_src.records import from_dynamo
 from lambda_src.run_cost import cost_of_run
 from lambda_src.run_report import RunCost
+from lambda_src.scripts import GLOBAL_REGION
 from lambda_src.table import Item, ItemStore
 from lambdafan.aws import is_not_found
 from lambdafan.errors import LambdafanError, UsageError
@@ -197,6 +199,46 @@ def _seconds_between(start: str, end: str) -> float | None:
 def is_running(run: Item) -> bool:
     """Whether Workers may still write to the run: it has not ended, nor passed its deadline."""
     return run.get("status") == status.RUNNING and not runs.is_overdue(run, runs.utcnow())
+
+
+# --- what a query may name -------------------------------------------------------------------
+
+
+def script_names(entries: Iterable[str], paths: Iterable[Path]) -> dict[str, str]:
+    """Each way the user may name a configured script (its name, and its entry and file name as
+    written in the config, `foo.py`) mapped to its name, the file's stem."""
+    names_of: dict[str, str] = {}
+    for entry, path in zip(entries, paths, strict=True):
+        for spelling in (entry, Path(entry).name, path.name, path.stem):
+            names_of.setdefault(spelling, path.stem)
+    return names_of
+
+
+def check_script(given: str, configured: Mapping[str, str], run: Item | None) -> str:
+    """The script name `given` stands for: a script of the config or of the run, else a
+    UsageError listing them."""
+    if given in configured:
+        return configured[given]
+    in_run = [str(name) for name in (run or {}).get("scripts") or ()]
+    if given in in_run:
+        return given
+    known = list(dict.fromkeys([*configured.values(), *in_run]))
+    raise UsageError(f"no script {given!r} in the fleet or the run (scripts: {', '.join(known)})")
+
+
+def check_region(given: str, regions: Sequence[str] | None, every: Iterable[str] = ()) -> None:
+    """Fail unless `given` is one of the fleet's `regions` or `global` (account-wide scripts'
+    records); a fleet of every region (None) accepts the regions in `every`."""
+    if given == GLOBAL_REGION or given in (every if regions is None else regions):
+        return
+    if regions is None:
+        raise UsageError(
+            f"{given!r} is not an AWS region (the fleet runs in every region; "
+            f"'{GLOBAL_REGION}' for account-wide scripts)"
+        )
+    raise UsageError(
+        f"the fleet does not run in {given!r} (regions: {', '.join([*regions, GLOBAL_REGION])})"
+    )
 
 
 # --- records and errors -----------------------------------------------------------------------

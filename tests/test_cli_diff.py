@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,13 @@ def test_diff_table_of_the_latest_run_against_the_previous_complete_one(config: 
     assert f"run {R3} against run {R2}" in latest.stderr
 
 
-def test_diff_as_json_lines_and_csv(config: Path) -> None:
+def test_diff_as_json_json_lines_and_csv(config: Path) -> None:
     as_json = cli("results", "-c", str(config), "--diff", "--run", R2, "--format", "json")
+    as_jsonl = cli("results", "-c", str(config), "--diff", "--run", R2, "--format", "jsonl")
 
     assert as_json.returncode == 0, as_json.stderr
-    rows = json_lines(as_json.stdout)
+    rows = json.loads(as_json.stdout)  # one document: an array of rows
+    assert json_lines(as_jsonl.stdout) == rows
     inventory = [r for r in rows if r["script"] == "inventory"]
     assert {(r["kind"], r["record"]["instance_id"]) for r in inventory} == {
         ("added", "i-4"),
@@ -76,7 +79,7 @@ def test_diff_as_json_lines_and_csv(config: Path) -> None:
 
 
 def test_the_first_run_is_all_new(config: Path) -> None:
-    done = cli("results", "-c", str(config), "--diff", "--run", R1, "--format", "json")
+    done = cli("results", "-c", str(config), "--diff", "--run", R1, "--format", "jsonl")
 
     assert done.returncode == 0, done.stderr
     rows = json_lines(done.stdout)
@@ -89,6 +92,14 @@ def test_the_first_run_is_all_new(config: Path) -> None:
     [
         (["--against", R1], "--against names the run to compare with: use it with --diff"),
         (["--diff", "--errors"], "--diff compares whole runs: drop --errors"),
+        (
+            ["--diff", "--in-region", "us-east-1", "--columns", "a"],
+            "--diff compares whole runs: drop --in-region, --columns",
+        ),
+        (
+            ["--diff", "--format", "html"],
+            "--diff prints table, json, jsonl or csv (html shows one run's records)",
+        ),
         (["--diff", "--run", "20990101T000000Z-none"], "run 20990101T000000Z-none not found"),
         (["--diff", "--against", "nope#1"], "run id 'nope#1' is not valid in a table key"),
     ],

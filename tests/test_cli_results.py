@@ -80,7 +80,11 @@ def test_results_of_one_account_as_table_json_and_csv(
 
     as_json = cli("results", "-c", str(config), "--account", A, "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
-    assert canonical(json_lines(as_json.stdout)) == canonical(expected)
+    assert canonical(json.loads(as_json.stdout)) == canonical(expected)  # one document
+
+    as_jsonl = cli("results", "-c", str(config), "--account", A, "--format", "jsonl")
+    assert as_jsonl.returncode == 0, as_jsonl.stderr
+    assert canonical(json_lines(as_jsonl.stdout)) == canonical(expected)
 
     as_csv = cli("results", "-c", str(config), "--account", A, "--format", "csv")
     assert as_csv.returncode == 0, as_csv.stderr
@@ -92,7 +96,7 @@ def test_results_of_one_account_as_table_json_and_csv(
     assert canonical(back) == canonical([_as_csv_cells(row) for row in expected])
 
     limited = cli("results", "-c", str(config), "--run", run_id, "--format", "json", "--limit", "2")
-    assert limited.returncode == 0 and len(json_lines(limited.stdout)) == 2
+    assert limited.returncode == 0 and len(json.loads(limited.stdout)) == 2
 
 
 def _as_csv_cells(row: dict[str, Any]) -> dict[str, str]:
@@ -112,10 +116,10 @@ def test_results_narrowed_by_script_and_region(
         run_id,
         "--script",
         "fails_in_eu",
-        "--region",
+        "--in-region",
         "eu-west-1",
         "--format",
-        "json",
+        "jsonl",
     )
     assert done.returncode == 0, done.stderr
     assert canonical(json_lines(done.stdout)) == canonical(
@@ -133,7 +137,7 @@ def test_errors_of_a_run(finished_run: tuple[Path, str, list[dict[str, Any]]]) -
 
     only_a = cli("results", "-c", str(config), "--errors", "--account", A, "--format", "json")
     assert only_a.returncode == 0, only_a.stderr
-    [error] = json_lines(only_a.stdout)
+    [error] = json.loads(only_a.stdout)
     assert (error["account_id"], error["script"], error["region"], error["error_type"]) == (
         A,
         "fails_in_eu",
@@ -157,7 +161,7 @@ def test_runs_lists_the_run(finished_run: tuple[Path, str, list[dict[str, Any]]]
     assert line.rstrip().endswith(" -")
 
     as_json = cli("runs", "-c", str(config), "--format", "json")
-    [run] = json_lines(as_json.stdout)
+    [run] = json.loads(as_json.stdout)  # one document (the shared meaning of json)
     assert (run["run_id"], run["status"], run["accounts_done"], run["errors"]) == (
         run_id,
         "complete with failures",
@@ -190,8 +194,122 @@ def test_bad_input_is_one_line_never_a_traceback(
         assert bad_format.returncode == 2
         assert "Traceback" not in bad_format.stderr and "'xml' is not one of" in bad_format.stderr
 
-    csv_follow = cli("results", "-c", str(config), "--follow", "--format", "csv")
-    assert csv_follow.returncode == 2 and "--follow prints table or json" in csv_follow.stderr
+    for streamless in ("csv", "json", "html"):
+        follow = cli("results", "-c", str(config), "--follow", "--format", streamless)
+        assert follow.returncode == 2
+        assert one_line_error(follow) == (
+            "error: --follow prints rows as they arrive: use --format jsonl or table, not "
+            f"{streamless} (it needs every row before it can start)"
+        )
+
+
+def test_unknown_script_or_region_is_a_usage_error_naming_the_choices(
+    finished_run: tuple[Path, str, list[dict[str, Any]]],
+) -> None:
+    config, _, written = finished_run
+    nope = cli("results", "-c", str(config), "--script", "nope")
+    assert nope.returncode == 2
+    assert one_line_error(nope) == (
+        "error: no script 'nope' in the fleet or the run (scripts: whoami, fails_in_eu)"
+    )
+    mars = cli("results", "-c", str(config), "--in-region", "mars-1")
+    assert mars.returncode == 2
+    assert one_line_error(mars) == (
+        "error: the fleet does not run in 'mars-1' (regions: us-east-1, eu-west-1, global)"
+    )
+    errors = cli("results", "-c", str(config), "--errors", "--script", "nope", "--format", "json")
+    assert errors.returncode == 2 and "no script 'nope'" in errors.stderr
+
+    # The file name as written in the config names the script too.
+    by_file = cli("results", "-c", str(config), "--script", "whoami.py", "--format", "jsonl")
+    assert by_file.returncode == 0, by_file.stderr
+    assert canonical(json_lines(by_file.stdout)) == canonical(
+        [r for r in written if r["script"] == "whoami"]
+    )
+    # `global` is every fleet's: a valid filter, with no record here.
+    none = cli("results", "-c", str(config), "--in-region", "global", "--format", "json")
+    assert none.returncode == 0 and json.loads(none.stdout) == []
+
+
+def test_every_region_fleet_accepts_any_aws_region(server: str, tmp_path: Path) -> None:
+    create_fleet_table()
+    config = write_config(tmp_path, ["whoami"], regions="all")
+    assert cli("run", "--local", "-c", str(config), "--account", A).returncode in (0, 1)
+    done = cli("results", "-c", str(config), "--in-region", "ap-southeast-2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    mars = cli("results", "-c", str(config), "--in-region", "mars-1")
+    assert mars.returncode == 2 and "'mars-1' is not an AWS region" in one_line_error(mars)
+
+
+def test_region_is_the_session_region_not_a_filter(
+    finished_run: tuple[Path, str, list[dict[str, Any]]],
+) -> None:
+    config, _, written = finished_run
+    done = cli("results", "-c", str(config), "--region", "eu-west-1", "--format", "jsonl")
+    assert done.returncode == 0, done.stderr
+    # Every record, from both regions: the table is read where the fleet lives.
+    assert canonical(json_lines(done.stdout)) == canonical(written)
+    before = cli("--region", "eu-west-1", "results", "-c", str(config), "--format", "jsonl")
+    assert before.returncode == 0 and canonical(json_lines(before.stdout)) == canonical(written)
+
+
+def test_json_is_one_document_that_json_tool_reads(
+    finished_run: tuple[Path, str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    config, _, written = finished_run
+    done = cli("results", "-c", str(config), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    tool = subprocess.run(
+        [sys.executable, "-m", "json.tool"], input=done.stdout, capture_output=True, text=True
+    )
+    assert tool.returncode == 0, tool.stderr
+    assert canonical(json.loads(tool.stdout)) == canonical(written)
+    # A row a line between the brackets: still greppable, and streamed.
+    lines = done.stdout.splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == len(written) + 2
+
+
+def test_columns_pick_fields_in_every_format(
+    finished_run: tuple[Path, str, list[dict[str, Any]]],
+) -> None:
+    config, _, written = finished_run
+    c = ("results", "-c", str(config), "--script", "whoami")
+    wanted = [
+        {"caller_account": r["caller_account"], "region": r["region"]}
+        for r in written
+        if r["script"] == "whoami"
+    ]
+    as_json = cli(*c, "--columns", "caller_account,region", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    assert canonical(rows) == canonical(wanted)
+    assert all(list(row) == ["caller_account", "region"] for row in rows)  # in the order asked
+
+    as_csv = cli(*c, "--columns", "region, caller_account", "--format", "csv")
+    assert as_csv.stdout.splitlines()[0] == "region,caller_account"
+    assert len(as_csv.stdout.splitlines()) == len(wanted) + 1
+
+    as_table = cli(*c, "--columns", "account_id,caller_account")
+    assert as_table.returncode == 0, as_table.stderr
+    header = next(line for line in as_table.stdout.splitlines() if "account id" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")] == [
+        "account id",
+        "caller_account",
+    ]
+
+    typo = cli(*c, "--columns", "caller_acount", "--format", "jsonl")
+    assert typo.returncode == 0
+    assert "warning: no record has column caller_acount (columns: " in typo.stderr
+    assert "caller_account" in typo.stderr.split("columns: ")[1]
+
+    bad = cli("results", "-c", str(config), "--errors", "--columns", "message,nope")
+    assert bad.returncode == 2
+    assert one_line_error(bad) == (
+        "error: errors have no column nope (columns: account_id, account_name, region, "
+        "script, error_type, message, collected_at)"
+    )
+    empty = cli(*c, "--columns", "a,,b")
+    assert empty.returncode == 2 and "a column name is empty" in one_line_error(empty)
 
 
 def test_missing_table_and_empty_table(server: str, tmp_path: Path) -> None:
@@ -288,7 +406,7 @@ def test_follow_prints_records_as_they_arrive_until_the_run_completes(
     store = create_fleet_table()
     config = write_config(tmp_path, ["whoami"])
     _running_run(store)
-    process, lines = _follow(config, "--format", "json")
+    process, lines = _follow(config, "--format", "jsonl")
     try:
         first = json.loads(lines.get(timeout=30))
         _write_record(store, B, 2)  # after the first read: only a later poll can see it

@@ -22,7 +22,7 @@ from lambda_src import table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import Item
 from lambdafan import results, results_store
-from lambdafan.render.records import write_jsonl
+from lambdafan.render.records import write_json_array, write_jsonl
 from tests.conftest import cli
 
 RUN = "20261101T060000Z-abcdef"
@@ -219,12 +219,12 @@ def test_the_writer_prints_a_page_before_the_next_is_read() -> None:
     ]
 
 
-def _peak_bytes(pages: int) -> int:
+def _peak_bytes(pages: int, write: Any = write_jsonl) -> int:
     store: Any = PagedStore(pages=pages, per_page=200, log=[])
     rows = results.read_results(store, results.ResultsQuery(run_id=RUN), _finished_run())
     tracemalloc.start()
     try:
-        write_jsonl(io.TextIOWrapper(io.BufferedWriter(_Null())), rows)
+        write(io.TextIOWrapper(io.BufferedWriter(_Null())), rows)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -238,9 +238,35 @@ class _Null(io.RawIOBase):
         return len(bytes(data))
 
 
-def test_memory_does_not_grow_with_the_number_of_rows() -> None:
-    small, large = _peak_bytes(5), _peak_bytes(100)  # 1,000 and 20,000 rows
+@pytest.mark.parametrize("write", [write_jsonl, write_json_array], ids=["jsonl", "json"])
+def test_memory_does_not_grow_with_the_number_of_rows(write: Any) -> None:
+    small, large = _peak_bytes(5, write), _peak_bytes(100, write)  # 1,000 and 20,000 rows
     assert large < small * 1.5 + 64 * 1024, (small, large)
+
+
+class Logged(io.StringIO):
+    """A stream that logs each write into the store's page log."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self.log = log
+
+    def write(self, text: str) -> int:
+        self.log.append("write")
+        return super().write(text)
+
+
+def test_the_json_array_goes_out_row_by_row() -> None:
+    log: list[str] = []
+    store: Any = PagedStore(pages=2, per_page=2, log=log)
+    rows = results.read_results(store, results.ResultsQuery(run_id=RUN), _finished_run())
+    out = Logged(log)
+    assert write_json_array(out, rows) == 4
+    # "[", the first page's two rows, then the second page is read: nothing is held back.
+    assert log == ["write", "page 0", "write", "write", "page 1", "write", "write", "write"]
+    assert [row["n"] for row in json.loads(out.getvalue())] == [0, 1, 2, 3]
+    empty = io.StringIO()
+    assert write_json_array(empty, iter(())) == 0 and json.loads(empty.getvalue()) == []
 
 
 def _config(folder: Path) -> Path:
@@ -261,8 +287,8 @@ def test_cli_jsonl_is_json_lines_of_every_record(
         jsonl = cli("results", "-c", config, "--format", "jsonl")
         assert jsonl.returncode == 0, jsonl.stderr
         as_json = cli("results", "-c", config, "--format", "json", "--run", served.run_id)
-        assert as_json.stdout == jsonl.stdout
         rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+        assert json.loads(as_json.stdout) == rows
         assert len(rows) == served.records == 300
         assert rows[0]["script"] == "ec2_instances" and "instance_id" in rows[0]
         assert isinstance(rows[0]["tags"], dict)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 import itertools
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Annotated, TypeVar
 
+import botocore.session
 import typer
 
 from lambda_src import run_diff, table
@@ -18,66 +20,99 @@ from lambda_src.table import Item, ItemStore
 from lambdafan import results, results_store
 from lambdafan.checks import check_account_id
 from lambdafan.cli.options import (
+    DEFAULT_ROWS,
     ConfigOption,
     ProfileOption,
+    RegionOption,
     options,
     user_errors,
 )
 from lambdafan.errors import UsageError
 from lambdafan.render import diff as show_diff
+from lambdafan.render import html_report
 from lambdafan.render import results as show
-from lambdafan.render.console import note, stdout_closed, stopped
-from lambdafan.render.records import print_records, write_jsonl
+from lambdafan.render.console import note, stdout_closed, stopped, warning
+from lambdafan.render.records import pick, print_records, write_json_array, write_jsonl
+from lambdafan.results import Row
 
 T = TypeVar("T")
 
-DEFAULT_TABLE_ROWS = 50
 SIGINT_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports when the reader of a pipe went away
+TABLE_HINT = "see them with --columns or --format jsonl/csv"
 
 
 class ResultsFormat(str, enum.Enum):
     table = "table"
-    json = "json"
-    jsonl = "jsonl"  # the same as json: JSON Lines, one row a line
+    json = "json"  # one JSON document: an array of rows (the AWS CLI's meaning)
+    jsonl = "jsonl"  # JSON Lines: one row a line
     csv = "csv"
+    html = "html"
 
 
 AccountOption = Annotated[
-    str | None, typer.Option("--account", "-a", help="Only this account (12 digits).")
+    str | None,
+    typer.Option("--account", "-a", metavar="ACCOUNT_ID", help="Only this account (12 digits)."),
 ]
 RunIdOption = Annotated[
-    str | None, typer.Option("--run", help="The run to show (default: the latest).")
-]
-ScriptOption = Annotated[str | None, typer.Option("--script", "-s", help="Only this script.")]
-RegionFilterOption = Annotated[
     str | None,
-    typer.Option("--region", help="Only this region ('global' for account-wide scripts)."),
+    typer.Option("--run", metavar="RUN_ID", help="The run to show (default: the latest)."),
+]
+ScriptOption = Annotated[
+    str | None,
+    typer.Option(
+        "--script",
+        "-s",
+        metavar="SCRIPT",
+        help="Only this script: its name, or its file name as in the config (foo.py).",
+    ),
+]
+InRegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--in-region",
+        metavar="REGION",
+        help="Only records found in this region of the fleet ('global' for account-wide scripts).",
+    ),
 ]
 ErrorsOption = Annotated[
     bool, typer.Option("--errors", help="Show the run's errors instead of its records.")
+]
+ColumnsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        metavar="COLUMNS",
+        help="Only these columns, in this order, comma-separated: record fields and "
+        "account_name, account_id, region, script. Scripts return different fields, so a "
+        "column no record has is a warning, not an error (with --errors: an error).",
+    ),
 ]
 OutputFormatOption = Annotated[
     ResultsFormat,
     typer.Option(
         "--format",
-        help="table for people; json or jsonl (the same: JSON Lines, for jq) or csv for pipes.",
+        help="table for people; json (one JSON array), jsonl (JSON Lines, for jq and streams) "
+        "or csv for pipes; html: one self-contained page, sortable, to share.",
     ),
 ]
 LimitOption = Annotated[
     int | None,
     typer.Option(
         min=0,
-        help=f"Most rows: per script table in table format (default {DEFAULT_TABLE_ROWS}), "
-        "in all for json and csv (default: every row); with --diff, examples per script and "
-        f"kind (default {MAX_EXAMPLES}).",
+        metavar="N",
+        help=f"Most rows: per script table in table format (default {DEFAULT_ROWS}) and html "
+        "(default: every row), in all for json, jsonl and csv (default: every row); with "
+        f"--diff, examples per script and kind (default {MAX_EXAMPLES}).",
         show_default=False,
     ),
 ]
 FollowOption = Annotated[
     bool,
     typer.Option(
-        "--follow", "-f", help="Print new results as a running run writes them, until done."
+        "--follow",
+        "-f",
+        help="Print new results as a running run writes them, until done (table or jsonl).",
     ),
 ]
 DiffOption = Annotated[
@@ -91,11 +126,16 @@ DiffOption = Annotated[
 AgainstOption = Annotated[
     str | None,
     typer.Option(
-        "--against", help="With --diff: the run to compare with (default: the previous complete)."
+        "--against",
+        metavar="RUN_ID",
+        help="With --diff: the run to compare with (default: the previous complete).",
     ),
 ]
 IntervalOption = Annotated[
-    float, typer.Option(min=0.1, hidden=True, help="Seconds between reads with --follow.")
+    float,
+    typer.Option(
+        min=0.1, metavar="SECONDS", hidden=True, help="Seconds between reads with --follow."
+    ),
 ]
 
 
@@ -105,8 +145,9 @@ def results_command(
     account: AccountOption = None,
     run_id: RunIdOption = None,
     script: ScriptOption = None,
-    region: RegionFilterOption = None,
+    in_region: InRegionOption = None,
     errors: ErrorsOption = False,
+    columns: ColumnsOption = None,
     output_format: OutputFormatOption = ResultsFormat.table,
     limit: LimitOption = None,
     follow: FollowOption = False,
@@ -115,28 +156,38 @@ def results_command(
     against: AgainstOption = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,
+    region: RegionOption = None,
 ) -> None:
-    """Show what a run found: its records (or --errors), as tables, JSON Lines or CSV.
+    """Show what a run found: its records (or --errors), as tables, JSON, CSV or an HTML page.
 
     \b
     Examples:
       lambdafan results --account 111111111111 --script ec2_instances
-      lambdafan results --run 20260101T000000Z-3f9a1c --format json | jq .instance_id
-      lambdafan results --errors --region eu-west-1
+      lambdafan results --in-region eu-west-1 --columns account_id,instance_id,type
+      lambdafan results --format jsonl | jq -r .instance_id
+      lambdafan results --format json | python -m json.tool
+      lambdafan results --run 20260101T000000Z-3f9a1c --format csv > records.csv
+      lambdafan results --format html > report.html   # one page, sortable, to share
+      lambdafan results --errors --in-region eu-west-1
       lambdafan results --follow          # watch the latest run until it completes
       lambdafan results --diff            # what changed since the previous complete run
 
-    --region filters results; the table itself is always read in the fleet's home_region.
+    A table shows what fits the terminal and names the columns it left out; ids and ARNs are
+    never cut. --in-region filters records; --region, as everywhere, is your AWS session's
+    region (the results table is read where the fleet lives, its home_region).
     """
     if account is not None:
         check_account_id(account)
-    if output_format is ResultsFormat.jsonl:
-        output_format = ResultsFormat.json
-    if follow and output_format is ResultsFormat.csv:
-        raise UsageError("--follow prints table or json: CSV needs every column before a row")
-    _check_diff_options(diff, against, account, script, region, errors, follow)
-    opts = options(ctx, config, profile, None)
+    picked = _parse_columns(columns, errors)
+    _check_format(output_format, follow)
+    _check_diff_options(diff, against, account, script, in_region, errors, follow, columns)
+    opts = options(ctx, config, profile, region)
     fleet = opts.load()
+    configured = results.script_names(fleet.scripts, fleet.script_paths())
+    if in_region is not None:
+        results.check_region(
+            in_region, fleet.regions, _every_region() if fleet.regions is None else ()
+        )
     settings = fleet.to_settings()
     store = results_store.open_table(opts.aws(fleet), settings)
     try:
@@ -145,17 +196,21 @@ def results_command(
                 _show_diff(store, settings, run_id, against, output_format, limit)
                 return
             run = results.find_run(store, run_id, settings.table_name)
+            if script is not None:
+                script = results.check_script(script, configured, run)
             query = results.ResultsQuery(
                 run_id=str(run["run_id"]),
                 account=account,
                 script=script,
-                region=region,
+                region=in_region,
                 errors=errors,
             )
+            seen = _Seen(picked if not errors else None)
             if follow:
-                _follow(store, run, query, output_format, limit, interval)
+                _follow(store, run, query, output_format, limit, interval, picked, seen)
             else:
-                _show_once(store, run, query, output_format, limit)
+                _show_once(store, run, query, output_format, limit, picked, seen)
+            seen.warn()
     except KeyboardInterrupt:
         stopped("stopped")
         raise typer.Exit(SIGINT_EXIT) from None
@@ -164,14 +219,81 @@ def results_command(
         raise typer.Exit(SIGPIPE_EXIT) from None
 
 
+def _parse_columns(given: str | None, errors: bool) -> list[str] | None:
+    """`--columns a,b,c` as names; error rows have known fields, so those are checked now."""
+    if given is None:
+        return None
+    names = [name.strip() for name in given.split(",")]
+    if not all(names):
+        raise UsageError(f"--columns {given!r}: a column name is empty (use a,b,c)")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(f"--columns names {', '.join(twice)} twice")
+    if errors:
+        unknown = [name for name in names if name not in results.ERROR_FIELDS]
+        if unknown:
+            raise UsageError(
+                f"errors have no column {', '.join(unknown)} "
+                f"(columns: {', '.join(results.ERROR_FIELDS)})"
+            )
+    return names
+
+
+def _check_format(output_format: ResultsFormat, follow: bool) -> None:
+    if follow and output_format not in (ResultsFormat.table, ResultsFormat.jsonl):
+        raise UsageError(
+            f"--follow prints rows as they arrive: use --format jsonl or table, not "
+            f"{output_format.value} (it needs every row before it can start)"
+        )
+
+
+def _every_region() -> list[str]:
+    """Every region botocore knows, in every partition: what a fleet of `regions: all` may use."""
+    session = botocore.session.get_session()
+    return [
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition)
+    ]
+
+
+class _Seen:
+    """The fields of the rows that went out, to warn of a picked column no record had."""
+
+    def __init__(self, columns: Sequence[str] | None) -> None:
+        self.columns = columns
+        self.names: set[str] = set()
+        self.rows = 0
+
+    def watch(self, rows: Iterable[Row]) -> Iterator[Row]:
+        if self.columns is None:
+            yield from rows
+            return
+        for row in rows:
+            self.rows += 1
+            self.names.update(row)
+            yield row
+
+    def warn(self) -> None:
+        if self.columns is None or not self.rows:
+            return
+        missing = [name for name in self.columns if name not in self.names]
+        if missing:
+            warning(
+                f"no record has column {', '.join(missing)} "
+                f"(columns: {', '.join(sorted(self.names))})"
+            )
+
+
 def _check_diff_options(
     diff: bool,
     against: str | None,
     account: str | None,
     script: str | None,
-    region: str | None,
+    in_region: str | None,
     errors: bool,
     follow: bool,
+    columns: str | None,
 ) -> None:
     if against is not None and not diff:
         raise UsageError("--against names the run to compare with: use it with --diff")
@@ -180,9 +302,10 @@ def _check_diff_options(
     given = {
         "--account": account is not None,
         "--script": script is not None,
-        "--region": region is not None,
+        "--in-region": in_region is not None,
         "--errors": errors,
         "--follow": follow,
+        "--columns": columns is not None,
     }
     extra = [name for name, on in given.items() if on]
     if extra:
@@ -197,6 +320,8 @@ def _show_diff(
     output_format: ResultsFormat,
     limit: int | None,
 ) -> None:
+    if output_format is ResultsFormat.html:
+        raise UsageError("--diff prints table, json, jsonl or csv (html shows one run's records)")
     run = results.find_named_run(store, run_id, settings.table_name)
     new_id = str(run["run_id"])
     if against is None:
@@ -214,6 +339,8 @@ def _show_diff(
         on_skip=skipped.append,
     )
     if output_format is ResultsFormat.json:
+        show_diff.write_diff_json(changes)
+    elif output_format is ResultsFormat.jsonl:
         show_diff.write_diff_jsonl(changes)
     elif output_format is ResultsFormat.csv:
         show_diff.write_diff_csv(changes)
@@ -227,24 +354,65 @@ def _show_once(
     query: results.ResultsQuery,
     output_format: ResultsFormat,
     limit: int | None,
+    columns: Sequence[str] | None,
+    seen: _Seen,
 ) -> None:
     if query.account is not None:
         results.require_account(store, run, query.account)
-    rows = results.read_results(store, query, run)
-    if output_format is ResultsFormat.json:
-        write_jsonl(sys.stdout, _at_most(rows, limit))
+    rows = seen.watch(results.read_results(store, query, run))
+    if output_format is ResultsFormat.html:
+        _write_html(store, run, query, rows, limit, columns)
+    elif output_format in (ResultsFormat.json, ResultsFormat.jsonl):
+        picked = _at_most(rows if columns is None else pick(rows, columns), limit)
+        if output_format is ResultsFormat.json:
+            write_json_array(sys.stdout, picked)
+        else:
+            write_jsonl(sys.stdout, picked)
     elif output_format is ResultsFormat.csv:
         origin = results.ERROR_FIELDS if query.errors else show.CSV_ORIGIN
-        show.write_csv(_at_most(rows, limit), origin)
+        show.write_csv(_at_most(rows, limit), origin, columns)
     else:
-        table_rows = DEFAULT_TABLE_ROWS if limit is None else limit
+        table_rows = DEFAULT_ROWS if limit is None else limit
         note(f"run {query.run_id} ({run['status']}, started {run['started_at']})")
         if query.errors:
             show.print_error_table(rows, table_rows, query.run_id)
         else:
-            print_records(rows, table_rows, results.known_totals(store, query, run))
+            totals = results.known_totals(store, query, run)
+            print_records(rows, table_rows, totals, columns=columns, hint=TABLE_HINT)
         if results.is_running(run):
             note("the run is still running: --follow prints results as they arrive")
+
+
+def _write_html(
+    store: ItemStore,
+    run: Item,
+    query: results.ResultsQuery,
+    rows: Iterable[Row],
+    limit: int | None,
+    columns: Sequence[str] | None,
+) -> None:
+    """The page: a section per script (config order), then the errors, or the errors alone."""
+    if query.errors:
+        sections = [html_report.error_section(rows, columns or results.ERROR_FIELDS, limit)]
+    else:
+        order = [str(name) for name in run.get("scripts") or ()]
+        sections = html_report.record_sections(rows, order=order, columns=columns, limit=limit)
+        errors = results.read_results(store, replace(query, errors=True), run)
+        failed = html_report.error_section(errors, results.ERROR_FIELDS, limit)
+        if failed.total:
+            sections.append(failed)
+    filters = [
+        f"{name} {value}"
+        for name, value in (
+            ("account", query.account),
+            ("script", query.script),
+            ("region", query.region),
+        )
+        if value is not None
+    ]
+    html_report.write_report(sys.stdout, table.plain(run), sections, filters=filters)
+    if results.is_running(run):
+        note("the run is still running: the page shows what it had found so far")
 
 
 def _follow(
@@ -254,17 +422,21 @@ def _follow(
     output_format: ResultsFormat,
     limit: int | None,
     interval: float,
+    columns: Sequence[str] | None,
+    seen: _Seen,
 ) -> None:
     running = results.is_running(run)
     if query.account is not None and not running:
         results.require_account(store, run, query.account)
     if running:
         note(f"following run {query.run_id} until it completes (Ctrl-C stops)")
-    rows = _at_most(results.follow_results(store, query, interval=interval), limit)
-    if output_format is ResultsFormat.json:
-        shown = write_jsonl(sys.stdout, rows, flush=True)
+    rows = _at_most(seen.watch(results.follow_results(store, query, interval=interval)), limit)
+    if output_format is ResultsFormat.jsonl:
+        shown = write_jsonl(
+            sys.stdout, rows if columns is None else pick(rows, columns), flush=True
+        )
     else:
-        shown = show.print_follow_rows(rows, errors=query.errors)
+        shown = show.print_follow_rows(rows, errors=query.errors, columns=columns)
     if query.account is not None and not shown:
         # The account never reported while we watched: say so if it was not in the run after all.
         results.require_account(store, table.get_run(store, query.run_id) or run, query.account)

@@ -1,5 +1,5 @@
 """How `lambdafan results --diff` prints: a table per changed script for people; for pipes, one
-JSON Lines or CSV row per example, each carrying its script's counts."""
+JSON array, JSON Lines or CSV row per example, each carrying its script's counts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.text import Text
 from lambda_src.run_diff import Skipped
 from lambda_src.run_report import RunDiff, ScriptChanges
 from lambdafan.render.console import console, note
-from lambdafan.render.records import write_jsonl
+from lambdafan.render.records import write_json_array, write_jsonl
 from lambdafan.render.results import write_csv
 
 # Columns of the JSON Lines and CSV rows, in order.
@@ -61,7 +61,13 @@ def diff_rows(diff: RunDiff, *, parsed: bool) -> Iterator[dict[str, Any]]:
             }
 
 
+def write_diff_json(diff: RunDiff) -> int:
+    """The rows as one JSON array."""
+    return write_json_array(sys.stdout, diff_rows(diff, parsed=True))
+
+
 def write_diff_jsonl(diff: RunDiff) -> int:
+    """The rows as JSON Lines."""
     return write_jsonl(sys.stdout, diff_rows(diff, parsed=True))
 
 

@@ -1,37 +1,110 @@
-"""Records for people (one rich table per script) and for pipes (JSON Lines)."""
+"""Records for people (one rich table per script) and for pipes (JSON Lines, one JSON array)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
 from lambdafan.render.console import console
 
 ORIGIN_COLUMNS = ("account_name", "account_id", "region", "script")
+# A table is one script's: its title names the script, so the column would repeat it.
+TABLE_ORIGIN = ("account_name", "account_id", "region")
+HEADERS = {"account_name": "account", "account_id": "account id"}
 
-MAX_RECORD_COLUMNS = 8
+# Free text (a value with spaces) wraps, and is cut past this many characters in tables only.
+# A value without spaces (an id, an ARN, a date) is never cut: its column is as wide as it is.
+MAX_TEXT = 120
+WRAP_MIN = 12  # narrowest column of free text, unless its values are all shorter
+# What a table's borders and padding add: one border, then 3 characters per column.
+EDGE, PER_COLUMN = 1, 3
 
-MAX_CELL = 40
-
-# Widest the account, account id and region columns get, with their borders.
-ORIGIN_WIDTH = 16 + 12 + 14 + 3 * 3 + 1
+DEFAULT_HINT = "see them with `lambdafan results --columns` or `--format jsonl`/`csv`"
 
 # What json.dumps(row, default=str) makes, without building an encoder per row.
 _JSON = json.JSONEncoder(default=str)
 
 
+@dataclass(frozen=True)
+class ColumnSpec:
+    """A column's needs: `least` is its longest word (or header), `most` its longest line."""
+
+    name: str
+    least: int
+    most: int
+    wraps: bool
+
+
+def fit_columns(specs: Sequence[ColumnSpec], width: int) -> tuple[dict[str, int], list[str]]:
+    """Widths of the columns that fit in `width` (in order; a column too wide is left out and a
+    narrower one after it may still fit), then the names left out. Room left over widens the
+    columns that wrap, first come first served."""
+    room = width - EDGE
+    kept: dict[str, int] = {}
+    left_out: list[str] = []
+    for spec in specs:
+        if spec.least + PER_COLUMN <= room:
+            kept[spec.name] = spec.least
+            room -= spec.least + PER_COLUMN
+        else:
+            left_out.append(spec.name)
+    for spec in specs:
+        if spec.name in kept and room > 0:
+            grow = min(room, spec.most - spec.least)
+            kept[spec.name] += grow
+            room -= grow
+    return kept, left_out
+
+
+def cell_text(value: Any) -> str:
+    """A record value as a table shows it: text as is, anything else as JSON."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if len(text) > MAX_TEXT and any(c.isspace() for c in text):
+        return text[:MAX_TEXT] + "…"
+    return text
+
+
+def column_spec(name: str, header: str, cells: Iterable[str]) -> ColumnSpec:
+    """What a column of these cells needs to show every word whole."""
+    longest_word = longest_line = 1
+    wraps = False
+    for text in (header, *cells):
+        for line in text.splitlines():
+            longest_line = max(longest_line, cell_len(line))
+            words = line.split()
+            wraps = wraps or len(words) > 1
+            for word in words:
+                longest_word = max(longest_word, cell_len(word))
+    if wraps:
+        longest_word = max(longest_word, min(longest_line, WRAP_MIN))
+    return ColumnSpec(name, longest_word, longest_line, wraps)
+
+
 def records_tables(
-    rows: Iterable[Mapping[str, Any]], limit: int, totals: Mapping[str, int] | None = None
+    rows: Iterable[Mapping[str, Any]],
+    limit: int,
+    totals: Mapping[str, int] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    width: int | None = None,
+    hint: str = DEFAULT_HINT,
 ) -> Iterator[Table]:
     """One table per script (scripts have different fields), at most `limit` rows each.
 
     With `totals` (records per script, known in advance) reading stops as soon as every
-    script's table is full, so a big run is not read to the end just to count it.
+    script's table is full, so a big run is not read to the end just to count it. `columns`
+    picks and orders the columns (default: account, account id, region, then every field).
+    Columns that do not fit `width` (default: the console's) are left out and named below the
+    table with `hint`; values without spaces (ids, ARNs) are never cut.
     """
     by_script: dict[str, list[Mapping[str, Any]]] = {}
     counted: dict[str, int] = {}
@@ -46,66 +119,85 @@ def records_tables(
             break
     totals = {**counted, **(totals or {})}
     for script, kept in by_script.items():
-        fields = _record_fields(kept, _fields_that_fit(console.width))
-        # rich never shrinks no_wrap columns, so give each record column its share of the width.
-        share = (console.width - ORIGIN_WIDTH - 3 * len(fields)) // max(len(fields), 1)
-        table = Table(title=f"{script} ({totals[script]} records)", title_justify="left")
-        table.add_column("account", overflow="ellipsis", min_width=8, max_width=16, no_wrap=True)
-        table.add_column("account id", min_width=12, no_wrap=True)
-        table.add_column("region", min_width=9, max_width=14, no_wrap=True)
-        for name in fields:
-            table.add_column(
-                Text(name),
-                overflow="ellipsis",
-                min_width=6,
-                max_width=max(6, min(MAX_CELL, share)),
-                no_wrap=True,
-            )
-        for row in kept:
-            table.add_row(
-                Text(str(row["account_name"])),
-                str(row["account_id"]),
-                Text(str(row["region"])),
-                *(_cell(row.get(name)) for name in fields),
-            )
-        if totals[script] > len(kept):
-            table.caption = f"… {totals[script] - len(kept)} more rows not shown"
-        yield table
+        yield _script_table(
+            f"{script} ({totals[script]} records)",
+            kept,
+            table_columns(kept, columns),
+            more=totals[script] - len(kept),
+            width=console.width if width is None else width,
+            hint=hint,
+        )
 
 
-def _fields_that_fit(width: int) -> int:
-    """How many record columns fit beside account, id and region, about 12 characters each."""
-    return max(2, min(MAX_RECORD_COLUMNS, (width - ORIGIN_WIDTH) // 15))
-
-
-def _record_fields(rows: Iterable[Mapping[str, Any]], most: int) -> list[str]:
-    fields: dict[str, None] = {}
+def table_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> list[str]:
+    """The chosen columns that these rows have, or the origin then every field first seen."""
+    if columns is not None:
+        present = {name for row in rows for name in row}
+        return [name for name in columns if name in present]
+    fields: dict[str, None] = dict.fromkeys(TABLE_ORIGIN)
     for row in rows:
         for name in row:
             if name not in ORIGIN_COLUMNS:
                 fields.setdefault(name)
-    return list(fields)[:most]
+    return list(fields)
 
 
-def _cell(value: Any) -> Text:
-    """A record value as plain text: what scripts return is data, never rich markup."""
-    if value is None:
-        return Text("")
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return Text(text if len(text) <= MAX_CELL * 3 else text[: MAX_CELL * 3] + "…")
+def _script_table(
+    title: str,
+    rows: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    *,
+    more: int,
+    width: int,
+    hint: str,
+) -> Table:
+    cells = {name: [cell_text(row.get(name)) for row in rows] for name in names}
+    specs = [column_spec(name, HEADERS.get(name, name), cells[name]) for name in names]
+    widths, left_out = fit_columns(specs, width)
+    table = Table(title=title, title_justify="left", caption_justify="left")
+    shown = [spec for spec in specs if spec.name in widths]
+    for spec in shown:
+        # Exact widths: rich would otherwise shrink columns (and cut ids) to fit the console.
+        table.add_column(
+            Text(HEADERS.get(spec.name, spec.name)),
+            width=widths[spec.name],
+            no_wrap=not spec.wraps,
+            overflow="fold",
+        )
+    for index in range(len(rows)):
+        table.add_row(*(Text(cells[spec.name][index]) for spec in shown))
+    notes = []
+    if more > 0:
+        notes.append(f"… {more} more rows not shown")
+    if left_out:
+        notes.append(f"columns left out (terminal {width} wide): {', '.join(left_out)}: {hint}")
+    if notes:
+        table.caption = "\n".join(notes)
+    return table
 
 
 def print_records(
-    rows: Iterable[Mapping[str, Any]], limit: int, totals: Mapping[str, int] | None = None
+    rows: Iterable[Mapping[str, Any]],
+    limit: int,
+    totals: Mapping[str, int] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    hint: str = DEFAULT_HINT,
 ) -> int:
     """Print the tables (or say there is nothing); returns how many tables there were."""
     count = 0
-    for table in records_tables(rows, limit, totals):
+    for table in records_tables(rows, limit, totals, columns=columns, hint=hint):
         console.print(table)
         count += 1
     if not count:
         console.print("no records found")
     return count
+
+
+def pick(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Each row with only `columns`, in that order; a column a row lacks is left out of it."""
+    for row in rows:
+        yield {name: row[name] for name in columns if name in row}
 
 
 def write_jsonl(
@@ -124,4 +216,16 @@ def write_jsonl(
     finally:
         if isinstance(target, Path):
             handle.close()
+    return written
+
+
+def write_json_array(handle: IO[str], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write rows as one JSON array, a row a line, as they come (never all in memory): what
+    `json.load` and `python -m json.tool` read. Returns how many."""
+    written = 0
+    handle.write("[")
+    for row in rows:
+        handle.write((",\n" if written else "\n") + _JSON.encode(row))
+        written += 1
+    handle.write("\n]\n" if written else "]\n")
     return written

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lambdafan.render.console import console
-from lambdafan.render.records import ORIGIN_COLUMNS
+from lambdafan.render.records import ORIGIN_COLUMNS, cell_text
 
 # The CSV header starts with where a record came from, in this order, then the record's fields.
 CSV_ORIGIN = ("account_id", "account_name", "region", "script")
@@ -59,9 +59,16 @@ def _truncate(text: str, most: int) -> str:
     return line if len(line) <= most else line[: most - 1] + "…"
 
 
-def write_csv(rows: Iterable[Mapping[str, Any]], origin: Sequence[str] = CSV_ORIGIN) -> int:
-    """CSV with a header row: `origin` columns, then every other field of the rows, in the order
-    first seen. The header must come first, so the rows are held until the last one is read."""
+def write_csv(
+    rows: Iterable[Mapping[str, Any]],
+    origin: Sequence[str] = CSV_ORIGIN,
+    columns: Sequence[str] | None = None,
+) -> int:
+    """CSV with a header row: `columns` exactly, else `origin` columns, then every other field
+    of the rows, in the order first seen (the header must come first, so the rows are held until
+    the last one is read)."""
+    if columns is not None:
+        return _write_csv_columns(rows, columns)
     kept = list(rows)
     fields: dict[str, None] = dict.fromkeys(origin)
     for row in kept:
@@ -74,6 +81,17 @@ def write_csv(rows: Iterable[Mapping[str, Any]], origin: Sequence[str] = CSV_ORI
     return len(kept)
 
 
+def _write_csv_columns(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> int:
+    # The header is known before any row: rows go out as they come.
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(name)) for name in columns])
+        count += 1
+    return count
+
+
 def _csv_cell(value: Any) -> str:
     # Text as is; numbers, booleans and nested values as JSON, so a cell reads back unambiguously.
     if value is None:
@@ -83,16 +101,25 @@ def _csv_cell(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def print_follow_rows(rows: Iterable[Mapping[str, Any]], *, errors: bool) -> int:
-    """`--follow` in table format: one line per record as it arrives (a table cannot grow)."""
+def print_follow_rows(
+    rows: Iterable[Mapping[str, Any]], *, errors: bool, columns: Sequence[str] | None = None
+) -> int:
+    """`--follow` in table format: one line per record as it arrives (a table cannot grow);
+    with `columns`, those columns' values, two spaces apart."""
     count = 0
     for row in rows:
-        where = f"{row['account_name']} ({row['account_id']}) {row['region']} {row['script']}"
-        if errors:
-            what = f"{row['error_type']}: {_truncate(str(row['message']), MAX_MESSAGE)}"
-        else:
-            fields = {k: v for k, v in row.items() if k not in ORIGIN_COLUMNS}
-            what = json.dumps(fields, default=str)
-        console.print(f"{where}  {what}", markup=False, soft_wrap=True)
+        console.print(_follow_line(row, errors, columns), markup=False, soft_wrap=True)
         count += 1
     return count
+
+
+def _follow_line(row: Mapping[str, Any], errors: bool, columns: Sequence[str] | None) -> str:
+    if columns is not None:
+        return "  ".join(cell_text(row.get(name)) for name in columns)
+    where = f"{row['account_name']} ({row['account_id']}) {row['region']} {row['script']}"
+    if errors:
+        what = f"{row['error_type']}: {_truncate(str(row['message']), MAX_MESSAGE)}"
+    else:
+        fields = {k: v for k, v in row.items() if k not in ORIGIN_COLUMNS}
+        what = json.dumps(fields, default=str)
+    return f"{where}  {what}"

@@ -1,0 +1,123 @@
+"""Record tables at the terminal widths people have: ids and ARNs whole, and every column either
+shown or named as left out."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from lambdafan.render.records import ColumnSpec, fit_columns, print_records, records_tables
+
+A = "111111111111"
+FIELDS = ("instance_id", "type", "state", "launch_time", "arn", "tags")
+
+
+def instances(count: int = 3) -> list[dict[str, Any]]:
+    """ec2_instances-like records: 6 fields, one an ARN, one a nested value."""
+    return [
+        {
+            "account_id": A,
+            "account_name": "prod-payments",
+            "region": "us-east-1",
+            "script": "ec2_instances",
+            "instance_id": f"i-0d090d87522d{n:05d}",
+            "type": "t3.medium",
+            "state": "running",
+            "launch_time": "2026-01-02T03:04:05+00:00",
+            "arn": f"arn:aws:ec2:us-east-1:{A}:instance/i-0d090d87522d{n:05d}",
+            "tags": {"team": "core", "env": "prod", "owner": "platform@example.com"},
+        }
+        for n in range(count)
+    ]
+
+
+def render(rows: list[dict[str, Any]], width: int, **kwargs: Any) -> str:
+    console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    for table in records_tables(rows, 20, width=width, **kwargs):
+        console.print(table)
+    return console.export_text()
+
+
+def header_cells(text: str) -> list[str]:
+    line = next(line for line in text.splitlines() if line.startswith("┃"))
+    return [cell.strip() for cell in line.strip("┃").split("┃")]
+
+
+def left_out(text: str) -> list[str]:
+    flat = " ".join(text.split())
+    found = re.search(r"columns left out \(terminal \d+ wide\): (.*?): see them", flat)
+    return [] if found is None else found.group(1).split(", ")
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_ids_are_whole_and_every_column_is_shown_or_named(width: int) -> None:
+    rows = instances()
+    text = render(rows, width)
+
+    assert all(len(line) <= width for line in text.splitlines())
+    shown = header_cells(text)
+    assert shown[:3] == ["account", "account id", "region"]
+    missing = left_out(text)
+    # Every field is in exactly one place, and nothing is cut with an ellipsis.
+    assert sorted(shown[3:] + missing) == sorted(FIELDS)
+    assert "…" not in text
+    for row in rows:
+        assert row["account_id"] in text and row["instance_id"] in text
+        if "arn" in shown:
+            assert row["arn"] in text
+    if missing:
+        assert "see them with `lambdafan results --columns` or `--format jsonl`/`csv`" in " ".join(
+            text.split()
+        )
+
+
+def test_what_fits_at_each_width() -> None:
+    assert left_out(render(instances(), 80)) == ["state", "launch_time", "arn", "tags"]
+    assert left_out(render(instances(), 100)) == ["launch_time", "arn", "tags"]
+    assert left_out(render(instances(), 120)) == ["arn", "tags"]
+    wide = render(instances(), 220)
+    assert left_out(wide) == [] and "columns left out" not in wide
+    assert instances()[0]["arn"] in wide and "platform@example.com" in wide
+
+
+def test_chosen_columns_make_room_for_the_arn() -> None:
+    text = render(instances(), 80, columns=["arn", "state"])
+    assert header_cells(text) == ["arn", "state"]
+    assert all(row["arn"] in text for row in instances())
+    assert left_out(text) == []
+    # Chosen columns that cannot all fit are still named.
+    assert left_out(render(instances(), 80, columns=["instance_id", "arn"])) == ["arn"]
+
+
+def test_free_text_wraps_at_spaces_and_long_text_is_cut_but_words_are_not() -> None:
+    origin = {"account_id": A, "account_name": "prod", "region": "us-east-1", "script": "s"}
+    text = render([{**origin, "note": "a reason " * 30, "id": "x" * 30}], 100)
+    assert "x" * 30 in text
+    assert "…" in text  # past 120 characters free text is cut in tables (jsonl keeps it)
+    assert set(re.findall(r"\brea\w*", text)) == {"reason"}  # wrapped at spaces, never split
+
+
+def test_left_out_names_the_hint_given() -> None:
+    text = render(instances(), 80, hint="see them with --columns or --format jsonl/csv")
+    assert "see them with --columns or --format jsonl/csv" in " ".join(text.split())
+
+
+def test_fit_columns_skips_a_wide_column_and_keeps_a_narrower_one_after_it() -> None:
+    specs = [
+        ColumnSpec("a", 10, 10, False),
+        ColumnSpec("arn", 70, 70, False),
+        ColumnSpec("b", 5, 30, True),
+    ]
+    widths, out = fit_columns(specs, 40)
+    assert out == ["arn"]
+    # 40 - 1 border - 3 per column x 2 = 33 for the text: a takes 10, b grows from 5 to 23.
+    assert widths == {"a": 10, "b": 23}
+
+
+def test_print_records_says_when_there_is_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert print_records(iter(()), 5) == 0
+    assert "no records found" in capsys.readouterr().out
