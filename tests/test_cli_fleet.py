@@ -4,6 +4,7 @@ against moto's server."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +333,58 @@ def test_validate_shows_every_problem_of_the_config_one_a_line(tmp_path: Path) -
     # Every command reads the config the same way, and says the same.
     deploy = cli("deploy", "-c", str(config))
     assert (deploy.returncode, deploy.stderr) == (2, done.stderr)
+
+
+def hints(stdout: str) -> dict[str, list[str]]:
+    """The commands printed as next steps, by what they run (`deploy`, `run`, ...): their
+    arguments as the shell would split them, without `lambdafan`."""
+    found = {}
+    for line in stdout.splitlines():
+        text = line.strip().removeprefix("next:").strip()
+        if text.startswith("lambdafan "):
+            words = shlex.split(text, comments=True)[1:]
+            found[next(w for w in words[2:] if not w.startswith("-"))] = words
+    return found
+
+
+def test_every_hint_runs_as_printed_from_another_folder(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "fleet").mkdir()
+    write_config(tmp_path / "fleet")  # the default name, lambdafan.yaml: no -c below
+    (tmp_path / "elsewhere").mkdir()
+    config = str(tmp_path / "fleet" / "lambdafan.yaml")
+
+    def hinted(*args: str) -> dict[str, list[str]]:
+        monkeypatch.chdir(tmp_path / "fleet")
+        done = cli(*args)
+        assert done.returncode == 0, done.stderr
+        found = hints(done.stdout)
+        assert all(words[:2] == ["-c", config] for words in found.values()), found
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        return found
+
+    dry_run = hinted("validate")["deploy"]
+    assert dry_run[2:] == ["deploy", "--dry-run"]
+    apply = hints(cli(*dry_run).stdout)["deploy"]
+    assert apply[2:] == ["deploy"]
+    deployed = cli(*apply)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "Deployed fleet e2e" in deployed.stdout
+    found = hints(deployed.stdout)
+    assert found["run"][2:] == ["run", "--now"] and found["status"][2:] == ["status"]
+    status = cli(*found["status"])
+    assert status.returncode == 0, status.stderr
+    assert "ok: fleet e2e is deployed and matches its config." in status.stdout
+    # moto's server cannot run the Director, but the config was found from here.
+    ran = cli(*found["run"])
+    assert "e2e-director" in ran.stderr and "config file not found" not in ran.stderr
+
+    delete = hinted("destroy", "--yes")["destroy"]
+    assert delete[2:] == ["destroy", "--delete-data", "--yes"]
+    deleted = cli(*delete)
+    assert deleted.returncode == 0, deleted.stderr
+    assert fleet_resources("e2e")["tables"] == []
 
 
 def test_member_role_can_also_trust_the_operators_role(server: str, tmp_path: Path) -> None:

@@ -30,7 +30,12 @@ from lambdafan.deploy.requirements import Target, cached_wheels, script_packages
 from lambdafan.errors import UsageError
 from lambdafan.local import fleet_scripts
 from lambdafan.render.console import console, error, note, warning
-from lambdafan.render.deploy import DeployProgress, print_destroyed, print_validation
+from lambdafan.render.deploy import (
+    DeployProgress,
+    print_destroyed,
+    print_next,
+    print_validation,
+)
 from lambdafan.script_tools.import_check import import_problems
 from lambdafan.script_tools.imports import (
     MissingImport,
@@ -75,10 +80,21 @@ def deploy(
         plan = guard_scripts(
             lambda: deploy_fleet(fleet, clients, dry_run=dry_run, observer=progress)
         )
-    if dry_run or not plan.has_changes:
+    if dry_run:
+        if plan.has_changes:
+            print_next([(opts.hint("deploy"), "apply the plan")])
         return
-    console.print(
-        f"Deployed fleet {fleet.fleet} in {fleet.home_region} ({time.monotonic() - started:.1f}s)."
+    if plan.has_changes:
+        console.print(
+            f"Deployed fleet {fleet.fleet} in {fleet.home_region} "
+            f"({time.monotonic() - started:.1f}s)."
+        )
+    when = f"on its schedule, {fleet.schedule}" if fleet.schedule else "with no schedule"
+    print_next(
+        [
+            (opts.hint("run --now"), f"a run now (it runs {when})"),
+            (opts.hint("status"), "what is deployed"),
+        ]
     )
 
 
@@ -109,7 +125,8 @@ def destroy(
             raise typer.Exit(1)
     clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
     steps = destroy_fleet(clients, fleet.fleet, delete_data=delete_data)
-    print_destroyed(steps, None if delete_data else names.table_name(fleet.fleet))
+    delete_it = opts.hint("destroy --delete-data" + (" --yes" if yes else ""))
+    print_destroyed(steps, None if delete_data else names.table_name(fleet.fleet), delete_it)
 
 
 @user_errors
@@ -227,4 +244,6 @@ def validate(
     bundle = guard_scripts(
         lambda: build_bundle(settings, include_scripts=True, script_packages=packages)
     )
-    print_validation(settings, scripts, fleet.schedule, len(bundle.data))
+    print_validation(
+        settings, scripts, fleet.schedule, len(bundle.data), opts.hint("deploy --dry-run")
+    )

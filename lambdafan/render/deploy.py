@@ -97,19 +97,39 @@ class StepProgress:
         self._progress.update(self._task, advance=1, current=label)
 
 
-def print_destroyed(steps: Sequence[tuple[str, str, bool]], kept_table: str | None) -> None:
+def print_destroyed(
+    steps: Sequence[tuple[str, str, bool]], kept_table: str | None, delete_it: str
+) -> None:
+    """What destroy deleted, and the results table it kept with the command that deletes it."""
     table = Table(show_edge=False, box=None, pad_edge=False, show_header=False)
     for kind, name, deleted in steps:
         table.add_row(kind, name, "[red]deleted[/]" if deleted else "[dim]already gone[/]")
     console.print(table)
     if kept_table:
-        console.print(f"kept the results table {kept_table} (use --delete-data to delete it)")
+        console.print(f"kept the results table {kept_table}; to delete it too:")
+        print_next([delete_it], label="")
+
+
+def print_next(commands: Sequence[tuple[str, str] | str], label: str = "next:") -> None:
+    """Commands to run next, one a line, each with what it does (pasteable as printed)."""
+    width = max((len(c if isinstance(c, str) else c[0]) for c in commands), default=0)
+    for index, entry in enumerate(commands):
+        command, why = (entry, "") if isinstance(entry, str) else entry
+        lead = label if index == 0 else " " * len(label)
+        line = f"{lead} {command}" if lead else f"  {command}"
+        if why:
+            line = f"{line.ljust(len(lead) + 1 + width)}    # {why}"
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_validation(
-    settings: FleetSettings, scripts: Sequence[ScriptSpec], schedule: str | None, bundle_size: int
+    settings: FleetSettings,
+    scripts: Sequence[ScriptSpec],
+    schedule: str | None,
+    bundle_size: int,
+    next_step: str,
 ) -> None:
-    """What `validate` checked, in a few lines."""
+    """What `validate` checked, in a few lines, and the next step."""
     accounts = f"{len(settings.accounts)} listed"
     if settings.organization:
         ous = ", ".join(settings.organization_ous) or "the whole organization"
@@ -120,8 +140,11 @@ def print_validation(
     console.print(f"  regions: {regions}")
     console.print(f"  schedule: {schedule or 'none'}")
     for script in scripts:
-        console.print(Text(f"  script {script.name} ({script.scope}): {script.path}"))
+        console.print(
+            Text(f"  script {script.name} ({script.scope}): {script.path}"), soft_wrap=True
+        )
     console.print(f"  Worker bundle: {bundle_size:,} bytes")
+    print_next([(next_step, "what deploy would change")])
 
 
 class DeployProgress:
