@@ -3,6 +3,7 @@ session's profile and region, failing fast when AWS cannot be reached."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -106,6 +107,12 @@ def test_no_bool_placeholder_in_any_help(path: tuple[str, ...]) -> None:
     for option, metavar in [("--config", "FILE"), ("--profile", "NAME"), ("--region", "REGION")]:
         if option in done.stdout:
             assert any(option in line and metavar in line for line in done.stdout.splitlines())
+
+
+@pytest.mark.parametrize("command", [(), ("status",), ("logs",), ("cost",), ("notify",)])
+def test_value_options_show_conventional_metavars(command: tuple[str, ...]) -> None:
+    done = cli(*command, "--help")
+    assert re.search(r"<(str|int|float|path|file)\b|\{file\}", done.stdout) is None, done.stdout
 
 
 def test_every_command_is_prepared_including_the_completion_options() -> None:

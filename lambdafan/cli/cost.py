@@ -203,11 +203,18 @@ def _average(costs: list[RunCost]) -> RunCost:
 def cost(
     ctx: typer.Context,
     last: Annotated[
-        int, typer.Option("--runs", min=1, help="Average the cost of this many recent runs.")
+        int,
+        typer.Option(
+            "--runs", min=1, metavar="N", help="Average the cost of this many recent runs."
+        ),
     ] = 5,
     accounts: Annotated[
         int | None,
-        typer.Option(min=1, help="Assume this many accounts (before any run, organizations)."),
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Assume this many accounts (before any run, organizations).",
+        ),
     ] = None,
     config: ConfigOption = None,
     profile: ProfileOption = None,

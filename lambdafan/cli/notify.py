@@ -20,7 +20,11 @@ from lambdafan.render.console import note
 
 RunOption = Annotated[
     str | None,
-    typer.Option("--run", help="The run whose messages to render (default: the latest)."),
+    typer.Option(
+        "--run",
+        metavar="RUN_ID",
+        help="The run whose messages to render (default: the latest).",
+    ),
 ]
 DryRunOption = Annotated[
     bool,
@@ -35,6 +39,7 @@ HtmlOption = Annotated[
     typer.Option(
         "--html",
         dir_okay=False,
+        metavar="FILE",
         help="With --dry-run: where to save the email's HTML part "
         "(default: lambdafan-<run id>.html here).",
     ),

@@ -62,16 +62,23 @@ def logs(
     function: Annotated[
         FunctionKind, typer.Argument(help="Whose logs: director, worker or notifier.")
     ] = FunctionKind.worker,
-    since: Annotated[str, typer.Option(help="How far back to start: 30s, 15m, 1h, 2d.")] = "1h",
+    since: Annotated[
+        str, typer.Option(metavar="DURATION", help="How far back to start: 30s, 15m, 1h, 2d.")
+    ] = "1h",
     filter_pattern: Annotated[
         str | None,
-        typer.Option("--filter", help="A CloudWatch Logs filter pattern, e.g. ERROR or '\"x y\"'."),
+        typer.Option(
+            "--filter",
+            metavar="PATTERN",
+            help="A CloudWatch Logs filter pattern, e.g. ERROR or '\"x y\"'.",
+        ),
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new events until Ctrl-C.")
     ] = False,
     limit: Annotated[
-        int, typer.Option(min=1, help="Show at most this many of the newest events first.")
+        int,
+        typer.Option(min=1, metavar="N", help="Show at most this many of the newest events first."),
     ] = 200,
     config: ConfigOption = None,
     profile: ProfileOption = None,
