@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from lambdafan import demo
-from tests.conftest import lambdafan
+from lambdafan.cli.options import DEFAULT_ROWS
+from tests.conftest import cli, lambdafan
 
 
 def _answers(endpoint: str) -> bool:
@@ -111,3 +112,9 @@ def test_the_demo_folder_is_removed_unless_kept() -> None:
     assert not gone.exists() and (kept / "lambdafan.yaml").exists()
     (kept / "lambdafan.yaml").unlink()
     kept.rmdir()
+
+
+def test_demo_help_uses_the_shared_row_limit() -> None:
+    done = cli("demo", "--help")
+    assert re.search(r"--accounts\s+N\s", done.stdout)
+    assert re.search(rf"--limit\s+N\s.*\[default: {DEFAULT_ROWS}\]", done.stdout)

@@ -4,6 +4,7 @@ against moto's server."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -385,6 +386,12 @@ def test_every_hint_runs_as_printed_from_another_folder(
     deleted = cli(*delete)
     assert deleted.returncode == 0, deleted.stderr
     assert fleet_resources("e2e")["tables"] == []
+
+
+def test_member_role_help_names_values_by_their_kind() -> None:
+    done = cli("member-role", "--help")
+    assert re.search(r"--account-id\s+ACCOUNT_ID\s", done.stdout)
+    assert re.search(r"--also-trust\s+ARN\s", done.stdout)
 
 
 def test_member_role_can_also_trust_the_operators_role(server: str, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ server."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from lambda_src.scripts import builtin_scripts
+from lambdafan.cli.options import DEFAULT_ROWS
 from tests import conftest
 from tests.conftest import cli, write_script
 
@@ -281,6 +283,19 @@ def test_test_rejects_a_bad_account_id(tmp_path: Path) -> None:
     done = cli("script", "test", "x.py", "-a", "12345", "--no-assume", cwd=tmp_path)
     assert done.returncode == 2
     assert "not a 12-digit account id" in one_error_line(done.stderr)
+
+
+def test_help_names_every_value_by_its_kind() -> None:
+    test = cli("script", "test", "--help").stdout
+    for option, metavar in [
+        ("--account", "ACCOUNT_ID"), ("--region", "REGION"), ("--role", "NAME"),
+        ("--limit", "N"),
+    ]:  # fmt: skip
+        assert re.search(rf"{option}\s.*\s{metavar}\s", test), (option, test)
+    assert f"[default: {DEFAULT_ROWS}]" in test and "<table|json|jsonl>" in test
+    assert re.search(r"Usage: .*script test \[OPTIONS\] \W?FILE", test)
+    new = cli("script", "new", "--help").stdout
+    assert re.search(r"--dir\s+DIR\s", new) and "NAME" in new
 
 
 # --- list ------------------------------------------------------------------------------------

@@ -138,12 +138,16 @@ def member_role(
     ] = MemberPermissionsChoice.read_only,
     account_id: Annotated[
         str | None,
-        typer.Option(help="The fleet's account (default: the one your credentials are in)."),
+        typer.Option(
+            metavar="ACCOUNT_ID",
+            help="The fleet's account (default: the one your credentials are in).",
+        ),
     ] = None,
     also_trust: Annotated[
         list[str] | None,
         typer.Option(
             "--also-trust",
+            metavar="ARN",
             help="Another role/user ARN that may assume the member role (repeatable), e.g. "
             "yours, for `run --local` and `script test`; in the fleet's account and partition.",
         ),
