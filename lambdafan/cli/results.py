@@ -393,12 +393,12 @@ def _write_html(
 ) -> None:
     """The page: a section per script (config order), then the errors, or the errors alone."""
     if query.errors:
-        sections = [html_report.error_section(rows, columns or results.ERROR_FIELDS, limit)]
+        sections = [html_report.error_section(rows, columns or html_report.ERROR_COLUMNS, limit)]
     else:
         order = [str(name) for name in run.get("scripts") or ()]
         sections = html_report.record_sections(rows, order=order, columns=columns, limit=limit)
         errors = results.read_results(store, replace(query, errors=True), run)
-        failed = html_report.error_section(errors, results.ERROR_FIELDS, limit)
+        failed = html_report.error_section(errors, html_report.ERROR_COLUMNS, limit)
         if failed.total:
             sections.append(failed)
     filters = [

@@ -48,8 +48,9 @@ h2 .count { font-weight: 400; color: var(--muted); font-size: 14px; margin-left:
 table { border-collapse: collapse; width: 100%; }
 th, td { padding: 5px 10px; text-align: left; vertical-align: top;
   border-bottom: 1px solid var(--line); }
-td { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 60ch;
+td { white-space: nowrap;
   font: 13px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+td.text { white-space: pre-wrap; overflow-wrap: break-word; min-width: 24ch; max-width: 60ch; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) { background: #f8fafc; }
 tbody tr:hover { background: #eef4fd; }
@@ -109,6 +110,16 @@ SCRIPT = """
 })();
 """
 
+# The errors table's columns, where a record table has its origin.
+ERROR_COLUMNS = (
+    "account_name",
+    "account_id",
+    "region",
+    "script",
+    "error_type",
+    "message",
+    "collected_at",
+)
 _GOOD = ("complete",)
 _BAD = ("complete with failures", "incomplete", "interrupted", "failed to start")
 
@@ -258,7 +269,9 @@ def _cell(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return f'<td class="num" data-num="{value!r}">{_e(str(value))}</td>'
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return f"<td>{_e(text)}</td>"
+    # A value with spaces wraps; one without (an id, an ARN, a date) stays on one line, whole.
+    css = ' class="text"' if any(c.isspace() for c in text) else ""
+    return f"<td{css}>{_e(text)}</td>"
 
 
 def _plural(count: int, noun: str) -> str:
