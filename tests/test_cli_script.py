@@ -88,6 +88,21 @@ def test_new_hints_without_a_config_run_as_printed_from_elsewhere(
     assert "0 records from mine in 123456789012 / us-east-1" in done.stdout
 
 
+def test_new_hint_runs_with_no_session_region_anywhere(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.chdir(tmp_path)
+    created = cli("script", "new", "mine")
+    (command,) = hinted(created.stdout)
+    assert command[-2:] == ["--region", "us-east-1"]
+
+    done = cli(*command)  # the region the script runs in is the session's too
+
+    assert done.returncode == 0, done.stderr
+    assert "0 records from mine in 123456789012 / us-east-1" in done.stdout
+
+
 def test_new_hints_with_a_config_run_as_printed_from_elsewhere(
     server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
