@@ -1,13 +1,20 @@
-"""`lambdafan runs`: the fleet's recent runs, newest first."""
+"""`lambdafan runs`: the fleet's recent runs, newest first, once or watched."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import typer
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
 
 from lambdafan import results, results_store
 from lambdafan.cli.options import (
+    DEFAULT_RUNS,
     ConfigOption,
     ProfileOption,
     RegionOption,
@@ -15,34 +22,123 @@ from lambdafan.cli.options import (
     options,
     user_errors,
 )
+from lambdafan.cli.run import SIGINT_EXIT
+from lambdafan.errors import UsageError
 from lambdafan.render import run_history as show
+from lambdafan.render.console import console, stopped
+from lambdafan.results import RunRow
+
+# A refresh is one Query of the runs index: every few seconds costs next to nothing.
+WATCH_INTERVAL_S = 3.0
+
+Fetch = Callable[[], list[RunRow]]
 
 
 @user_errors
 def runs_command(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option(min=1, help="How many runs, newest first.")] = 10,
+    limit: Annotated[
+        int, typer.Option(min=1, metavar="N", help="How many runs, newest first.")
+    ] = DEFAULT_RUNS,
     output_format: Annotated[
-        TableOrJson, typer.Option("--format", help="table, or json (JSON Lines) for pipes.")
+        TableOrJson,
+        typer.Option(
+            "--format",
+            help="table; json: one JSON array; jsonl: a JSON object per run (JSON Lines).",
+        ),
     ] = TableOrJson.table,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Keep the history up to date until Ctrl-C: in a terminal, redrawn every "
+            "--interval; piped, printed again when a run changes (jsonl: the changed runs).",
+        ),
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(min=0.5, metavar="SECONDS", help="With --watch: seconds between reads."),
+    ] = WATCH_INTERVAL_S,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
 ) -> None:
-    """List recent runs, newest first: duration, accounts done, records, errors, status.
+    """List recent runs, newest first: age, duration, accounts done, records, errors, status,
+    cost; under them, a sparkline of records per run.
 
     \b
     Examples:
       lambdafan runs
-      lambdafan runs --limit 3 --format json | jq -r .run_id
+      lambdafan runs --watch                  # while a run goes; Ctrl-C to stop
+      lambdafan runs --limit 3 --format json | jq -r '.[].run_id'
+      lambdafan runs --format jsonl | jq -r 'select(.errors > 0) | .run_id'
     """
+    if watch and output_format is TableOrJson.json:
+        raise UsageError("--watch prints a table or jsonl: --format json is one document")
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
     settings = fleet.to_settings()
     store = results_store.open_table(opts.aws(fleet), settings)
-    with results.missing_table(settings.table_name):
-        recent = results.recent_runs(store, limit)
+
+    def fetch() -> list[RunRow]:
+        with results.missing_table(settings.table_name):
+            return results.recent_runs(store, limit)
+
+    if not watch:
+        _show(fetch(), output_format)
+        return
+    try:
+        if output_format is TableOrJson.table and console.is_interactive:
+            watch_live(fetch, interval, time.sleep)
+        else:
+            watch_changes(fetch, _emitter(output_format), interval, time.sleep)
+    except KeyboardInterrupt:
+        stopped("stopped")
+        raise typer.Exit(SIGINT_EXIT) from None
+
+
+def _show(runs: Sequence[RunRow], output_format: TableOrJson) -> None:
     if output_format is TableOrJson.json:
-        show.write_runs_json(recent)
+        show.write_runs_json(runs)
+    elif output_format is TableOrJson.jsonl:
+        show.write_runs_jsonl(runs)
     else:
-        show.print_runs(recent)
+        show.print_runs(runs)
+
+
+def watch_live(fetch: Fetch, interval: float, sleep: Callable[[float], None]) -> None:
+    """Redraw the history in place every `interval` seconds (ages and a running run's duration
+    move on even when nothing else does), until Ctrl-C."""
+    with Live(console=console, auto_refresh=False) as live:
+        while True:
+            now = dt.datetime.now(dt.timezone.utc)
+            view = show.runs_view(fetch(), now, console.width)
+            footer = f"every {interval:g}s, last at {now:%H:%M:%S} UTC; Ctrl-C to stop"
+            live.update(Group(view, Text(footer, style="dim")), refresh=True)
+            sleep(interval)
+
+
+def watch_changes(
+    fetch: Fetch,
+    emit: Callable[[list[RunRow], list[RunRow]], None],
+    interval: float,
+    sleep: Callable[[float], None],
+) -> None:
+    """Read the history every `interval` seconds and, each time it differs from the last read,
+    `emit(runs, fresh)` (fresh: the runs new or changed since; all of them at first), until
+    Ctrl-C. For output that is not a terminal: a file or pipe gets each state once."""
+    last: list[RunRow] | None = None
+    while True:
+        runs = fetch()
+        if runs != last:
+            emit(runs, [run for run in runs if last is None or run not in last])
+            last = runs
+        sleep(interval)
+
+
+def _emitter(output_format: TableOrJson) -> Callable[[list[RunRow], list[RunRow]], None]:
+    """What --watch prints when the history changes: the table again, or the changed runs."""
+    if output_format is TableOrJson.jsonl:
+        return lambda runs, fresh: show.write_runs_jsonl(fresh)
+    return lambda runs, fresh: show.print_runs(runs)
