@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from moto import mock_aws
 from typer import _click as click
 
 from lambdafan.cli import app
@@ -195,3 +196,14 @@ def test_a_refused_connection_fails_within_seconds_naming_the_endpoint(
     assert elapsed < 3, elapsed
     line = one_line(done)
     assert endpoint in line and "AWS_ENDPOINT_URL" in line
+
+
+def test_expired_credentials_say_how_to_refresh_them(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAMBDAFAN_FAULTS", "dynamodb:*:expired_token:1")
+    with mock_aws():
+        done = cli("runs", "-c", str(config))
+    assert done.returncode == 1
+    line = one_line(done)
+    assert "ExpiredToken" in line and "aws sso login" in line

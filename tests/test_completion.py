@@ -128,3 +128,17 @@ def test_commands_and_options_still_complete(fleet: tuple[Path, list[str]]) -> N
 def test_install_completion_is_offered() -> None:
     done = CliRunner().invoke(app, ["--help"], prog_name="lambdafan", env={"COLUMNS": "200"})
     assert "--install-completion" in done.stdout
+
+
+def test_install_completion_installs_the_bash_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    # Name the shell rather than detect the one running the tests (read when the app is built).
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
+    done = CliRunner().invoke(app, ["--install-completion", "bash"], prog_name="lambdafan")
+
+    assert done.exit_code == 0, done.output
+    script = (tmp_path / ".bash_completions" / "lambdafan.sh").read_text()
+    assert "_LAMBDAFAN_COMPLETE=complete_bash" in script
+    assert ".bash_completions/lambdafan.sh" in (tmp_path / ".bashrc").read_text()

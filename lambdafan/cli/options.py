@@ -25,7 +25,7 @@ from botocore.exceptions import (
 from lambda_src.sandbox import sandbox_supported
 from lambda_src.scripts import ScriptError
 from lambdafan import __version__
-from lambdafan.aws import DEFAULT_POOL, Aws, describe_error
+from lambdafan.aws import DEFAULT_POOL, Aws, describe_error, error_code
 from lambdafan.config import Config, ConfigError, load_config
 from lambdafan.errors import EXIT_FAILURE, EXIT_USAGE, LambdafanError, UsageError
 from lambdafan.render.console import console, error, note
@@ -98,7 +98,7 @@ def user_errors(command: F) -> F:
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         except ClientError as exc:
-            error(f"AWS {describe_error(exc)}")
+            error(aws_refusal(exc))
             raise typer.Exit(EXIT_FAILURE) from None
         except BotoCoreError as exc:
             error(aws_failure(exc))
@@ -112,6 +112,26 @@ NO_CREDENTIALS_HINT = (
     "or `aws sso login` for an SSO profile"
 )
 SSO_HINT = "the AWS SSO session has expired or is missing: run `aws sso login`"
+
+
+# AWS's codes for credentials it does not accept (expired, or for no account it knows).
+CREDENTIALS_REFUSED = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "RequestExpired",
+    }
+)
+
+
+def aws_refusal(exc: ClientError) -> str:
+    """One line for an AWS error response; refused credentials get the next step."""
+    line = f"AWS {describe_error(exc)}"
+    if error_code(exc) in CREDENTIALS_REFUSED:
+        line += " (refresh your credentials: `aws sso login`, or new keys via `aws configure`)"
+    return line
 
 
 def aws_failure(exc: BotoCoreError) -> str:
