@@ -14,6 +14,7 @@ import pytest
 import typer
 from moto import mock_aws
 from typer import _click as click
+from typer.testing import CliRunner
 
 from lambdafan.cli import app
 from lambdafan.cli.group import LambdafanGroup, walk
@@ -71,19 +72,22 @@ def test_no_arguments_still_prints_the_help() -> None:
     assert "error:" not in done.stderr
 
 
-def test_a_broken_pipe_exits_141_quietly() -> None:
+@pytest.mark.parametrize(("raised", "code"), [(BrokenPipeError, 141), (KeyboardInterrupt, 130)])
+def test_a_closed_pipe_and_ctrl_c_have_the_shells_exit_codes(
+    raised: type[BaseException], code: int
+) -> None:
     tiny = typer.Typer(cls=LambdafanGroup)
 
     @tiny.command()
     def first() -> None:
-        raise BrokenPipeError
+        raise raised
 
     @tiny.command()
     def second() -> None:  # two commands make a group
         pass
 
-    done = typer.testing.CliRunner().invoke(tiny, ["first"])
-    assert done.exit_code == 141
+    done = CliRunner().invoke(tiny, ["first"])
+    assert done.exit_code == code
     assert done.stderr == ""
 
 
