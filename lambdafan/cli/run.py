@@ -146,6 +146,8 @@ def run(
 
     With --local, records go to the fleet's table when it exists (required with --now), else
     they are kept in memory; Ctrl-C stops the run, keeping what it found (twice: at once).
+    --account and --script are checked before a run starts: against the config, and for an
+    organization's accounts with one Organizations DescribeAccount call each.
     Exit code 0 when every (account, script, region) succeeded, 1 when any failed, 2 for bad
     input, 130 when stopped with Ctrl-C.
     """
