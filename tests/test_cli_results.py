@@ -21,6 +21,7 @@ import pytest
 from lambda_src import runs, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import table_definition
+from lambdafan.cli.options import DEFAULT_ROWS
 from tests.conftest import CliResult, cli
 from tests.test_cli_run import A, B, write_config
 
@@ -310,6 +311,18 @@ def test_columns_pick_fields_in_every_format(
     )
     empty = cli(*c, "--columns", "a,,b")
     assert empty.returncode == 2 and "a column name is empty" in one_line_error(empty)
+
+
+def test_help_has_conventional_placeholders_and_examples() -> None:
+    done = cli("results", "--help")
+    assert done.returncode == 0
+    words = " ".join(done.stdout.split())
+    for placeholder in ("ACCOUNT_ID", "RUN_ID", "SCRIPT", "REGION", "COLUMNS", "FILE", "N "):
+        assert placeholder in words, placeholder
+    assert "<str>" not in words and "<int>" not in words and "{file}" not in words
+    assert "--in-region REGION" in words and "--region REGION" in words
+    assert "--format html > report.html" in words and "python -m json.tool" in words
+    assert f"(default {DEFAULT_ROWS})" in words
 
 
 def test_missing_table_and_empty_table(server: str, tmp_path: Path) -> None:

@@ -83,9 +83,9 @@ ColumnsOption = Annotated[
     typer.Option(
         "--columns",
         metavar="COLUMNS",
-        help="Only these columns, in this order, comma-separated: record fields and "
-        "account_name, account_id, region, script. Scripts return different fields, so a "
-        "column no record has is a warning, not an error (with --errors: an error).",
+        help="Only these columns, in this order (a,b,c): record fields, account_name, "
+        "account_id, region, script. Records differ per script, so a column no record has is "
+        "a warning (with --errors, an error).",
     ),
 ]
 OutputFormatOption = Annotated[
@@ -101,9 +101,9 @@ LimitOption = Annotated[
     typer.Option(
         min=0,
         metavar="N",
-        help=f"Most rows: per script table in table format (default {DEFAULT_ROWS}) and html "
-        "(default: every row), in all for json, jsonl and csv (default: every row); with "
-        f"--diff, examples per script and kind (default {MAX_EXAMPLES}).",
+        help=f"Most rows: per script in table (default {DEFAULT_ROWS}) and html (default: all); "
+        "in all for json, jsonl and csv (default: all); with --diff, examples per script and "
+        f"kind (default {MAX_EXAMPLES}).",
         show_default=False,
     ),
 ]
