@@ -101,8 +101,9 @@ def walk(command: click.Command) -> Iterator[click.Command]:
 
 def prepare_tree(root: click.Command) -> None:
     """Set, on every command's parameters, what lambdafan wants of all of them."""
+    help_names = root.context_settings.get("help_option_names", ["--help"])
     for command in walk(root):
-        for param in _params(command):
+        for param in _params(command, help_names):
             if isinstance(param, TyperOption) and _is_flag(param) and param.metavar is None:
                 param.metavar = ""  # a flag takes no value: no `<bool>` in --help
             completion.attach(param)
@@ -113,8 +114,9 @@ def _is_flag(option: TyperOption) -> bool:
     return option.is_flag or option.type_descriptor.annotation is bool
 
 
-def _params(command: click.Command) -> Sequence[click.Parameter]:
-    """The command's parameters and its help option (made once and cached by click)."""
-    ctx = click.Context(command, info_name=command.name, help_option_names=["-h", "--help"])
+def _params(command: click.Command, help_names: list[str]) -> Sequence[click.Parameter]:
+    """The command's parameters and its help option (made once and cached by click, with the
+    names every context inherits from the root's settings)."""
+    ctx = click.Context(command, info_name=command.name, help_option_names=help_names)
     help_option = command.get_help_option(ctx)
     return [*command.params, *([help_option] if help_option is not None else [])]
