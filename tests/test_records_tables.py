@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from lambdafan.render import results as show
 from lambdafan.render.records import ColumnSpec, fit_columns, print_records, records_tables
 
 A = "111111111111"
@@ -121,3 +122,38 @@ def test_fit_columns_skips_a_wide_column_and_keeps_a_narrower_one_after_it() -> 
 def test_print_records_says_when_there_is_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     assert print_records(iter(()), 5) == 0
     assert "no records found" in capsys.readouterr().out
+
+
+ERROR = {
+    "account_name": "production-payments-eu",
+    "account_id": A,
+    "region": "ap-southeast-2",
+    "script": "security_groups_open_to_world",
+    "error_type": "ClientError",
+    "message": "An error occurred (AccessDenied) when calling the DescribeSecurityGroups "
+    f"operation: User arn:aws:sts::{A}:assumed-role/lambdafan-member/worker is not authorized",
+}
+
+
+def errors_at(width: int, rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> str:
+    recorded = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    monkeypatch.setattr(show, "console", recorded)
+    assert show.print_error_table(rows, 5, "R", width=width) == len(rows)
+    return recorded.export_text()
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 160])
+def test_errors_keep_names_ids_and_the_message_whole(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [ERROR, {**ERROR, "account_name": "dev", "script": "fails", "message": "boom"}]
+    text = errors_at(width, rows, monkeypatch)
+    assert all(len(line) <= width for line in text.splitlines())
+    flat = " ".join(text.split())
+    for name in ("production-payments-eu", A, "ap-southeast-2", "security_groups_open_to_world"):
+        assert name in text, name
+    assert "…" not in text
+    # The message wraps at spaces; no word of it is split when there is room for it.
+    words = ERROR["message"].split()
+    assert all(word in flat for word in words if len(word) < 30)
+    assert ("message" in text) == (width >= 120)  # a table where the message has room

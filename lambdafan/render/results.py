@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich import box
+from rich.cells import cell_len
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -18,40 +20,69 @@ from lambdafan.render.records import ORIGIN_COLUMNS, cell_text
 
 # The CSV header starts with where a record came from, in this order, then the record's fields.
 CSV_ORIGIN = ("account_id", "account_name", "region", "script")
-MAX_MESSAGE = 100  # error messages are cut in tables only; JSON and CSV keep them whole
+MAX_MESSAGE = 300  # error messages are cut in tables only; JSON and CSV keep them whole
+MIN_MESSAGE = 30  # narrower than this, the message would be a column of fragments
+# What the errors table adds to its columns' text: 3 characters between columns, 1 each edge.
+GAP, EDGES = 3, 2
 
 
-def print_error_table(rows: Iterable[Mapping[str, Any]], limit: int, run_id: str) -> int:
-    """The errors of a run, at most `limit` rows; returns how many errors there were."""
-    # The message is what the user needs to read: the other columns are kept narrow (the account
-    # name above its id, no borders) so it keeps some room on an 80-column terminal.
-    table = Table(
-        title=f"errors of run {run_id}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
-    )
-    table.add_column("account", overflow="ellipsis", max_width=16, no_wrap=True)
-    table.add_column("region", no_wrap=True)
-    table.add_column("script", overflow="ellipsis", max_width=24, no_wrap=True)
-    table.add_column("error", overflow="ellipsis", max_width=24, no_wrap=True)
-    table.add_column("message", overflow="fold")
+def print_error_table(
+    rows: Iterable[Mapping[str, Any]], limit: int, run_id: str, *, width: int | None = None
+) -> int:
+    """The errors of a run, at most `limit` rows; returns how many errors there were.
+
+    A table when the message keeps at least MIN_MESSAGE characters beside account, region,
+    script and error (each shown whole); on a narrower terminal, two lines an error instead.
+    """
     total = 0
+    kept: list[Mapping[str, Any]] = []
     for row in rows:
         total += 1
         if total <= limit:
-            table.add_row(
-                Text(f"{row['account_name']}\n{row['account_id']}"),
-                Text(str(row["region"])),
-                Text(str(row["script"])),
-                Text(str(row["error_type"])),
-                Text(_truncate(str(row["message"]), MAX_MESSAGE)),
-            )
+            kept.append(row)
     if not total:
         console.print(f"no errors in run {run_id}")
         return 0
-    table.title = f"errors of run {run_id} ({total})"
-    if total > limit:
-        table.caption = f"… {total - limit} more rows not shown"
+    title = f"errors of run {run_id} ({total})"
+    more = f"… {total - limit} more rows not shown" if total > limit else None
+    width = console.width if width is None else width
+    widths = [
+        max(cell_len(str(row[name])) for row in kept for name in names)
+        for names in (("account_name", "account_id"), ("region",), ("script",), ("error_type",))
+    ]
+    headers = ("account", "region", "script", "error")
+    widths = [max(w, len(h)) for w, h in zip(widths, headers, strict=True)]
+    room = width - sum(widths) - GAP * len(widths) - EDGES
+    if room < MIN_MESSAGE:
+        _print_error_lines(title, kept, more)
+        return total
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    # The account name above its id, no borders: the message keeps the room that is left.
+    for header, column_width in zip(headers, widths, strict=True):
+        table.add_column(header, width=column_width, no_wrap=True)
+    table.add_column("message", width=room, overflow="fold")
+    for row in kept:
+        table.add_row(
+            Text(f"{row['account_name']}\n{row['account_id']}"),
+            Text(str(row["region"])),
+            Text(str(row["script"])),
+            Text(str(row["error_type"])),
+            Text(_truncate(str(row["message"]), MAX_MESSAGE)),
+        )
+    table.caption = more
     console.print(table)
     return total
+
+
+def _print_error_lines(title: str, rows: Iterable[Mapping[str, Any]], more: str | None) -> None:
+    console.print(Text(title, style="italic"))
+    for row in rows:
+        where = f"{row['account_name']} ({row['account_id']}) {row['region']} {row['script']}"
+        console.print(Text(where, style="bold"))
+        what = f"{row['error_type']}: {_truncate(str(row['message']), MAX_MESSAGE)}"
+        console.print(Padding(Text(what), (0, 0, 0, 2)))
+    if more:
+        console.print(Text(more, style="dim"))
 
 
 def _truncate(text: str, most: int) -> str:
