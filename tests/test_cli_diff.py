@@ -109,3 +109,24 @@ def test_usage_errors_are_one_line_exit_2(config: Path, args: list[str], message
 
     assert done.returncode == 2
     assert one_line_error(done) == f"error: {message}"
+
+
+def test_diff_tables_keep_account_names_and_ids_whole_at_80_columns() -> None:
+    from rich.console import Console
+
+    from lambda_src.run_report import ChangeExample, ScriptChanges
+    from lambdafan.render.diff import _script_table
+
+    example = ChangeExample(
+        kind="changed",
+        account_id=A,
+        account_name="production-payments-eu",
+        region="ap-southeast-2",
+        text=json.dumps({"arn": f"arn:aws:ec2:us-east-1:{A}:instance/i-0d090d87522d00001"}),
+    )
+    console = Console(width=80, color_system=None, file=io.StringIO(), record=True)
+    console.print(_script_table(ScriptChanges("ec2_instances", changed=1, examples=(example,))))
+    text = console.export_text()
+    assert "production-payments-eu" in text and A in text and "ap-southeast-2" in text
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
+    assert "".join(line[53:].strip() for line in text.splitlines()[4:]) == example.text

@@ -102,17 +102,16 @@ def _script_table(changes: ScriptChanges) -> Table:
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
+    # The account name above its id, each whole: the record keeps the room that is left.
     table.add_column("kind", no_wrap=True)
-    table.add_column("account", overflow="ellipsis", max_width=16, no_wrap=True)
-    table.add_column("account id", no_wrap=True)
+    table.add_column("account", no_wrap=True)
     table.add_column("region", no_wrap=True)
     table.add_column("record", overflow="fold")
     for example in changes.examples:
         text = example.text
         table.add_row(
             Text(example.kind, style=_STYLE.get(example.kind, "")),
-            Text(example.account_name),
-            example.account_id,
+            Text(f"{example.account_name}\n{example.account_id}"),
             Text(example.region),
             Text(text if len(text) <= MAX_RECORD else text[: MAX_RECORD - 1] + "…"),
         )
