@@ -122,7 +122,10 @@ def test_diff_tables_keep_account_names_and_ids_whole_at_80_columns() -> None:
         account_id=A,
         account_name="production-payments-eu",
         region="ap-southeast-2",
-        text=json.dumps({"arn": f"arn:aws:ec2:us-east-1:{A}:instance/i-0d090d87522d00001"}),
+        text=json.dumps(
+            {"arn": f"arn:aws:ec2:us-east-1:{A}:instance/i-0d090d87522d00001"},
+            separators=(",", ":"),
+        ),
     )
     console = Console(width=80, color_system=None, file=io.StringIO(), record=True)
     console.print(_script_table(ScriptChanges("ec2_instances", changed=1, examples=(example,))))
