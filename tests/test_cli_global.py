@@ -108,6 +108,10 @@ def test_no_bool_placeholder_in_any_help(path: tuple[str, ...]) -> None:
     done = cli(*path, "--help")
     assert done.returncode == 0, done.stderr
     assert "<bool>" not in done.stdout
+    # Arguments read NAME / [NAME] (typer's own usage line says {name}), with no <str> beside.
+    usage = next(line for line in done.stdout.splitlines() if "Usage:" in line)
+    assert "{" not in usage, usage
+    assert re.search(r"^│ [ *] +[A-Z_]+ +<(str|path)>", done.stdout, re.MULTILINE) is None
     # The global options every command takes, with conventional metavars.
     for option, metavar in [("--config", "FILE"), ("--profile", "NAME"), ("--region", "REGION")]:
         if option in done.stdout:

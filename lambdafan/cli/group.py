@@ -1,8 +1,8 @@
 """The root command's class: what every command gets without its module saying so.
 
 Usage errors become one `error:` line and exit 2 (click's default is a boxed usage block), a
-closed stdout exits 141, bool flags show no `<bool>` placeholder, and the options that name a
-script, an account or a run complete from the fleet (see `lambdafan/cli/completion.py`).
+closed stdout exits 141, flags show no `<bool>` and arguments read `NAME` / `[NAME]`, and the
+options that name a script, an account or a run complete from the fleet (completion.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import typer
 from typer import _click as click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from lambdafan.cli import completion
 from lambdafan.errors import EXIT_BROKEN_PIPE, EXIT_USAGE
@@ -106,7 +106,22 @@ def prepare_tree(root: click.Command) -> None:
         for param in _params(command, help_names):
             if isinstance(param, TyperOption) and _is_flag(param) and param.metavar is None:
                 param.metavar = ""  # a flag takes no value: no `<bool>` in --help
+            if isinstance(param, TyperArgument):
+                conventional_argument(param)
             completion.attach(param)
+
+
+def conventional_argument(argument: TyperArgument) -> None:
+    """An argument as CLIs usually show it: `NAME` (required) or `[NAME]` in the usage line,
+    not typer's `{name}`, and no `<str>` beside a name that already says what to type (a
+    choice keeps its list). These are methods, replaced on this one object."""
+    if argument.metavar is None:
+        argument.metavar = (argument.name or "value").upper()
+    name = argument.metavar + ("..." if argument.nargs != 1 else "")
+    usage = name if argument.required else f"[{name}]"
+    setattr(argument, "_usage_display_name", lambda: usage)  # noqa: B010
+    if not argument.type_descriptor.is_choice:
+        setattr(argument, "display_type_rich", lambda ctx: None)  # noqa: B010
 
 
 def _is_flag(option: TyperOption) -> bool:
