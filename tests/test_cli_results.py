@@ -303,6 +303,14 @@ def test_columns_pick_fields_in_every_format(
     assert "warning: no record has column caller_acount (columns: " in typo.stderr
     assert "caller_account" in typo.stderr.split("columns: ")[1]
 
+    picked_errors = cli(
+        "results", "-c", str(config), "--errors", "--columns", "error_type,account_id"
+    )
+    assert picked_errors.returncode == 0, picked_errors.stderr
+    header = next(line for line in picked_errors.stdout.splitlines() if "error_type" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")] == ["error_type", "account id"]
+    assert picked_errors.stdout.count("RuntimeError") == 2
+
     bad = cli("results", "-c", str(config), "--errors", "--columns", "message,nope")
     assert bad.returncode == 2
     assert one_line_error(bad) == (

@@ -262,7 +262,7 @@ class _Seen:
 
     def __init__(self, columns: Sequence[str] | None) -> None:
         self.columns = columns
-        self.names: set[str] = set()
+        self.names: dict[str, None] = {}  # in the order first seen
         self.rows = 0
 
     def watch(self, rows: Iterable[Row]) -> Iterator[Row]:
@@ -271,7 +271,7 @@ class _Seen:
             return
         for row in rows:
             self.rows += 1
-            self.names.update(row)
+            self.names.update(dict.fromkeys(row))
             yield row
 
     def warn(self) -> None:
@@ -279,10 +279,7 @@ class _Seen:
             return
         missing = [name for name in self.columns if name not in self.names]
         if missing:
-            warning(
-                f"no record has column {', '.join(missing)} "
-                f"(columns: {', '.join(sorted(self.names))})"
-            )
+            warning(f"no record has column {', '.join(missing)} (columns: {', '.join(self.names)})")
 
 
 def _check_diff_options(
@@ -375,7 +372,7 @@ def _show_once(
         table_rows = DEFAULT_ROWS if limit is None else limit
         note(f"run {query.run_id} ({run['status']}, started {run['started_at']})")
         if query.errors:
-            show.print_error_table(rows, table_rows, query.run_id)
+            show.print_error_table(rows, table_rows, query.run_id, columns=columns, hint=TABLE_HINT)
         else:
             totals = results.known_totals(store, query, run)
             print_records(rows, table_rows, totals, columns=columns, hint=TABLE_HINT)

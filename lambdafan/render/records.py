@@ -119,7 +119,7 @@ def records_tables(
             break
     totals = {**counted, **(totals or {})}
     for script, kept in by_script.items():
-        yield _script_table(
+        yield fitted_table(
             f"{script} ({totals[script]} records)",
             kept,
             table_columns(kept, columns),
@@ -142,7 +142,7 @@ def table_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     return list(fields)
 
 
-def _script_table(
+def fitted_table(
     title: str,
     rows: Sequence[Mapping[str, Any]],
     names: Sequence[str],
@@ -151,6 +151,7 @@ def _script_table(
     width: int,
     hint: str,
 ) -> Table:
+    """A table of `names` that fits `width`: the columns that do not fit are named below it."""
     cells = {name: [cell_text(row.get(name)) for row in rows] for name in names}
     specs = [column_spec(name, HEADERS.get(name, name), cells[name]) for name in names]
     widths, left_out = fit_columns(specs, width)

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lambdafan.render.console import console
-from lambdafan.render.records import ORIGIN_COLUMNS, cell_text
+from lambdafan.render.records import DEFAULT_HINT, ORIGIN_COLUMNS, cell_text, fitted_table
 
 # The CSV header starts with where a record came from, in this order, then the record's fields.
 CSV_ORIGIN = ("account_id", "account_name", "region", "script")
@@ -27,12 +27,19 @@ GAP, EDGES = 3, 2
 
 
 def print_error_table(
-    rows: Iterable[Mapping[str, Any]], limit: int, run_id: str, *, width: int | None = None
+    rows: Iterable[Mapping[str, Any]],
+    limit: int,
+    run_id: str,
+    *,
+    width: int | None = None,
+    columns: Sequence[str] | None = None,
+    hint: str = DEFAULT_HINT,
 ) -> int:
     """The errors of a run, at most `limit` rows; returns how many errors there were.
 
     A table when the message keeps at least MIN_MESSAGE characters beside account, region,
     script and error (each shown whole); on a narrower terminal, two lines an error instead.
+    With `columns`, a table of those columns.
     """
     total = 0
     kept: list[Mapping[str, Any]] = []
@@ -46,6 +53,10 @@ def print_error_table(
     title = f"errors of run {run_id} ({total})"
     more = f"… {total - limit} more rows not shown" if total > limit else None
     width = console.width if width is None else width
+    if columns is not None:
+        more_rows = max(0, total - limit)
+        console.print(fitted_table(title, kept, columns, more=more_rows, width=width, hint=hint))
+        return total
     widths = [
         max(cell_len(str(row[name])) for row in kept for name in names)
         for names in (("account_name", "account_id"), ("region",), ("script",), ("error_type",))
