@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -23,7 +23,7 @@ from tests.conftest import cli
 from tests.test_cli_results import finished_run  # noqa: F401 (a fixture)
 from tests.test_cli_run import A, B
 
-RUN = {
+RUN: dict[str, Any] = {
     "run_id": "20260102T030405Z-abc123",
     "status": "complete with failures",
     "started_at": "2026-01-02T03:04:05+00:00",
@@ -171,7 +171,7 @@ def chromium_path() -> str | None:
     return None
 
 
-def _unavailable(why: str) -> None:
+def _unavailable(why: str) -> NoReturn:
     if os.environ.get("LAMBDAFAN_REQUIRE_BROWSER"):
         pytest.fail(f"LAMBDAFAN_REQUIRE_BROWSER is set but {why}")
     pytest.skip(why)
