@@ -199,8 +199,8 @@ def test_bad_input_is_one_line_never_a_traceback(
         follow = cli("results", "-c", str(config), "--follow", "--format", streamless)
         assert follow.returncode == 2
         assert one_line_error(follow) == (
-            "error: --follow prints rows as they arrive: use --format jsonl or table, not "
-            f"{streamless} (it needs every row before it can start)"
+            "error: --follow streams rows as they arrive: use --format jsonl or table "
+            f"(for {streamless}, let the run finish and drop --follow)"
         )
 
 

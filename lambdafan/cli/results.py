@@ -242,8 +242,8 @@ def _parse_columns(given: str | None, errors: bool) -> list[str] | None:
 def _check_format(output_format: ResultsFormat, follow: bool) -> None:
     if follow and output_format not in (ResultsFormat.table, ResultsFormat.jsonl):
         raise UsageError(
-            f"--follow prints rows as they arrive: use --format jsonl or table, not "
-            f"{output_format.value} (it needs every row before it can start)"
+            "--follow streams rows as they arrive: use --format jsonl or table "
+            f"(for {output_format.value}, let the run finish and drop --follow)"
         )
 
 
