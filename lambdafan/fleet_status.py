@@ -20,16 +20,13 @@ from lambdafan.aws import is_not_found
 from lambdafan.config import Config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import plan_deploy
+from lambdafan.deploy.model import VERSION_VARIABLE
 from lambdafan.deploy.plan import Change, ScheduleState
 from lambdafan.deploy.state import queue_attributes, queue_url, read_schedule
 from lambdafan.schedule import next_firing, rate_interval
 
 ResourceState = Literal["ok", "missing", "drifted", "unwanted"]
 
-# The function environment variable that would say which lambdafan version deployed the bundle.
-# deploy does not set it yet (lambdafan/deploy/model.py sets only LAMBDAFAN_FLEET); status reads
-# it already, so the fleet's version shows as soon as deploy writes it.
-VERSION_VARIABLE = "LAMBDAFAN_VERSION"
 
 _STATE_OF_ACTION: dict[str, ResourceState] = {
     "unchanged": "ok",

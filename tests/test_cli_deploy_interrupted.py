@@ -96,7 +96,7 @@ def test_interrupted_deploy_converges_on_the_next(
     errors = [line for line in interrupted.stderr.splitlines() if line.startswith("error")]
     assert errors == [interrupted.stderr.strip().splitlines()[-1]], interrupted.stderr
     assert errors[0].startswith("error: deploy stopped at ") and "Could not connect" in errors[0]
-    assert errors[0].endswith("(run `lambdafan deploy` again to finish)")
+    assert errors[0].endswith(f"(run `lambdafan -c {path.resolve()} deploy` again to finish)")
 
     resumed = cli("deploy", "-c", str(path))
     assert resumed.returncode == 0, resumed.stderr

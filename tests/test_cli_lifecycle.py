@@ -58,7 +58,9 @@ def test_deploy_run_results_runs_status_destroy(server: str, tmp_path: Path) -> 
     assert "beta-logs" in as_table.stdout and "alpha-logs" not in as_table.stdout
 
     as_json = lambdafan("results", *c, "--account", B, "--format", "json")
-    assert [json.loads(line) for line in as_json.stdout.splitlines()] == mine
+    assert json.loads(as_json.stdout) == mine
+    as_jsonl = lambdafan("results", *c, "--account", B, "--format", "jsonl")
+    assert [json.loads(line) for line in as_jsonl.stdout.splitlines()] == mine
 
     as_csv = lambdafan("results", *c, "--account", B, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))

@@ -84,8 +84,8 @@ def test_status_of_a_fresh_deploy_is_ok_read_only_with_next_run(
     # The next 06:00 UTC, whichever side of a minute boundary the command ran on.
     expected = {f"{next_firing(SCHEDULE, t):%Y-%m-%d %H:%M} UTC" for t in (before, after)}
     assert any(f"schedule: {SCHEDULE} — next run {when}" in done.stdout for when in expected)
-    # deploy records no version yet: status shows the CLI's (issue 13, row 7).
-    assert f"version: lambdafan {__version__}\n" in done.stdout
+    # deploy records its version in the functions' environment (issue 13, row 7).
+    assert f"version: lambdafan {__version__}, the same as the deployed fleet\n" in done.stdout
     assert "last run: no runs yet" in done.stdout
     assert "ok: fleet stat is deployed and matches its config." in done.stdout
     assert "notification" not in done.stdout  # an empty dead-letter queue is not mentioned

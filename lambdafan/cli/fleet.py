@@ -20,6 +20,7 @@ from lambdafan.cli.options import (
     options,
     user_errors,
 )
+from lambdafan.deploy.apply import DeployStopped
 from lambdafan.deploy.bundle import build_bundle
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.destroy import destroy_fleet
@@ -76,10 +77,14 @@ def deploy(
         warning(str(problem))
     clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
     started = time.monotonic()
-    with DeployProgress() as progress:
-        plan = guard_scripts(
-            lambda: deploy_fleet(fleet, clients, dry_run=dry_run, observer=progress)
-        )
+    try:
+        with DeployProgress() as progress:
+            plan = guard_scripts(
+                lambda: deploy_fleet(fleet, clients, dry_run=dry_run, observer=progress)
+            )
+    except DeployStopped as exc:
+        # Every change is found again by name, so the same command finishes the job.
+        raise DeployStopped(f"{exc} (run `{opts.hint('deploy')}` again to finish)") from None
     if dry_run:
         if plan.has_changes:
             print_next([(opts.hint("deploy"), "apply the plan")])

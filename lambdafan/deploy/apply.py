@@ -43,6 +43,10 @@ class DeployError(LambdafanError):
     """AWS refused part of a deploy."""
 
 
+class DeployStopped(DeployError):
+    """AWS failed one change: the changes before it stand, and the same deploy finishes the job."""
+
+
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
 
@@ -76,9 +80,8 @@ class Applier:
             except (ClientError, BotoCoreError) as exc:
                 reason = describe_error(exc) if isinstance(exc, ClientError) else str(exc)
                 # Every change is found again by name, so the next deploy plans what is left.
-                raise DeployError(
-                    f"deploy stopped at {change.action} {change.kind} {change.name}: AWS "
-                    f"{reason} (run `lambdafan deploy` again to finish)"
+                raise DeployStopped(
+                    f"deploy stopped at {change.action} {change.kind} {change.name}: AWS {reason}"
                 ) from exc
             if self.on_change:
                 self.on_change(change)

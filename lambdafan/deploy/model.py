@@ -12,11 +12,15 @@ from typing import Any
 from lambda_src import names
 from lambda_src.runs import worker_event_age_s
 from lambda_src.table import TTL_ATTRIBUTE
+from lambdafan import __version__
 from lambdafan.config import Config
 from lambdafan.deploy.bundle import Bundle, build_bundle
 from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.policies import inline_policy, lambda_trust_policy
 from lambdafan.deploy.requirements import Target, vendor_requirements
+
+# Which lambdafan deployed a function: in every function's environment, read back by `status`.
+VERSION_VARIABLE = "LAMBDAFAN_VERSION"
 
 RUNTIME = "python3.12"
 # Graviton: about 20% cheaper per GB-second, and the bundle is pure Python.
@@ -174,7 +178,9 @@ def _functions(config: Config, arns: FleetArns, tags: dict[str, str]) -> tuple[F
             handler=names.HANDLERS[kind],
             memory=sizes[kind].memory,
             timeout=sizes[kind].timeout,
-            environment={"LAMBDAFAN_FLEET": settings.fleet},
+            # The version lets `status` say which lambdafan deployed the fleet, and makes the
+            # first deploy after an upgrade update every function.
+            environment={"LAMBDAFAN_FLEET": settings.fleet, VERSION_VARIABLE: __version__},
             bundle=worker_bundle if kind == "worker" else plain_bundle,
             tags=tags,
             on_failure=on_failure[kind],
