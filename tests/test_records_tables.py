@@ -157,3 +157,11 @@ def test_errors_keep_names_ids_and_the_message_whole(
     words = ERROR["message"].split()
     assert all(word in flat for word in words if len(word) < 30)
     assert ("message" in text) == (width >= 120)  # a table where the message has room
+
+
+def test_a_script_without_the_columns_picked_still_shows_its_title_whole() -> None:
+    origin = {"account_id": A, "account_name": "prod", "region": "us-east-1"}
+    rows = [{**origin, "script": "ec2_instances", "y": 1}, {**origin, "script": "s3", "x": 2}]
+    text = render(rows, 80, columns=["y"])
+    assert "ec2_instances (1 records)" in text  # one line, however narrow the table
+    assert "s3 (1 records)" in text and "none of the columns picked" in text

@@ -156,6 +156,9 @@ def fitted_table(
     specs = [column_spec(name, HEADERS.get(name, name), cells[name]) for name in names]
     widths, left_out = fit_columns(specs, width)
     table = Table(title=title, title_justify="left", caption_justify="left")
+    if not names:  # a table without columns would not show at all, title included
+        table.add_column(Text("none of the columns picked", style="dim"))
+        return table
     shown = [spec for spec in specs if spec.name in widths]
     for spec in shown:
         # Exact widths: rich would otherwise shrink columns (and cut ids) to fit the console.
@@ -174,6 +177,8 @@ def fitted_table(
         notes.append(f"columns left out (terminal {width} wide): {', '.join(left_out)}: {hint}")
     if notes:
         table.caption = "\n".join(notes)
+    # A narrow table would wrap its title and notes to its own width, a word a line.
+    table.min_width = min(width, max(cell_len(line) for line in [title, *notes]))
     return table
 
 
