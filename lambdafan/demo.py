@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +20,6 @@ from pathlib import Path
 import yaml
 
 from lambda_src.names import partition_for, role_arn
-from lambda_src.table import Item
 from lambdafan.aws import Aws
 from lambdafan.local_cloud.serve import RunningCloud, start_cloud
 
@@ -179,14 +178,6 @@ def _seed_account(aws: Aws, account_id: str, name: str, index: int) -> None:
             {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": f"{name}-web"}]}
         ],
     )
-
-
-def in_config_order(rows: Iterable[Item], scripts: Sequence[str]) -> list[Item]:
-    """Records ordered by their script's place in the config, so that the script tables come
-    out in that order (records come account by account, and a script's first record may be in
-    any account); each script's records keep their order."""
-    place = {script: index for index, script in enumerate(scripts)}
-    return sorted(rows, key=lambda row: place.get(str(row["script"]), len(place)))
 
 
 def write_demo_config(folder: Path, inbox: NotifierInbox) -> Path:

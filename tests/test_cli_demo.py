@@ -78,19 +78,6 @@ def test_demo_runs_the_deployed_functions_and_keep_leaves_a_cloud_for_day_to_day
     _wait_until_down(exported["AWS_ENDPOINT_URL"])
 
 
-def test_script_tables_come_in_config_order_whichever_account_comes_first() -> None:
-    # The records come account by account; the first account has no s3_buckets records.
-    rows = [
-        {"account_id": "1", "script": "ec2_instances", "n": 1},
-        {"account_id": "1", "script": "iam_users", "n": 2},
-        {"account_id": "2", "script": "ec2_instances", "n": 3},
-        {"account_id": "2", "script": "iam_users", "n": 4},
-        {"account_id": "2", "script": "s3_buckets", "n": 5},
-    ]
-    ordered = demo.in_config_order(rows, ["s3_buckets", "ec2_instances", "iam_users"])
-    assert [row["n"] for row in ordered] == [5, 1, 3, 2, 4]
-
-
 def test_without_keep_the_demo_cloud_stops_when_the_demo_ends() -> None:
     with demo.demo_cloud(keep=False) as cloud:
         assert _answers(cloud.endpoint) and _answers(cloud.moto_endpoint)

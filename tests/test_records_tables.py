@@ -165,3 +165,20 @@ def test_a_script_without_the_columns_picked_still_shows_its_title_whole() -> No
     text = render(rows, 80, columns=["y"])
     assert "ec2_instances (1 records)" in text  # one line, however narrow the table
     assert "s3 (1 records)" in text and "none of the columns picked" in text
+
+
+def test_script_tables_follow_the_order_given_whichever_account_comes_first() -> None:
+    # Records come account by account, and the first account has no s3_buckets record: without
+    # an order its scripts would lead, and the tables' order would change from run to run.
+    rows = [
+        {"account_id": "1", "account_name": "a", "region": "r", "script": "ec2_instances"},
+        {"account_id": "1", "account_name": "a", "region": "r", "script": "iam_users"},
+        {"account_id": "2", "account_name": "b", "region": "r", "script": "iam_users"},
+        {"account_id": "2", "account_name": "b", "region": "r", "script": "s3_buckets"},
+        {"account_id": "2", "account_name": "b", "region": "r", "script": "not_configured"},
+    ]
+    order = ["s3_buckets", "ec2_instances", "iam_users"]
+    titles = [str(t.title).split(" ")[0] for t in records_tables(rows, 10, order=order, width=120)]
+    assert titles == [*order, "not_configured"]
+    unordered = [str(t.title).split(" ")[0] for t in records_tables(rows, 10, width=120)]
+    assert unordered == ["ec2_instances", "iam_users", "s3_buckets", "not_configured"]

@@ -93,7 +93,7 @@ def _demo(accounts: int, keep: bool, limit: int) -> RunSummary:
         summary = run_deployed(aws, settings, store, [], [], wait=True, timeout=RUN_TIMEOUT_S)
         assert summary is not None  # waited
         rows = (table.record_view(i) for i in table.run_records(store, summary.run_id))
-        print_records(demo_aws.in_config_order(rows, [s.name for s in settings.scripts]), limit)
+        print_records(rows, limit, order=[spec.name for spec in settings.scripts])
         sent = demo_aws.read_inbox(aws, inbox)
         print_notification(sent or format_summary(summary), via="SNS" if sent else None)
         print_invocations(_reports(aws, settings.fleet, notified=sent is not None))

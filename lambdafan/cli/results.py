@@ -375,7 +375,8 @@ def _show_once(
             show.print_error_table(rows, table_rows, query.run_id, columns=columns, hint=TABLE_HINT)
         else:
             totals = results.known_totals(store, query, run)
-            print_records(rows, table_rows, totals, columns=columns, hint=TABLE_HINT)
+            order = [str(name) for name in run.get("scripts") or ()]
+            print_records(rows, table_rows, totals, columns=columns, hint=TABLE_HINT, order=order)
         if results.is_running(run):
             note("the run is still running: --follow prints results as they arrive")
 

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -172,7 +172,7 @@ def run(
         )
         if summary is None:
             return
-        _show_records(store, summary, output, limit)
+        _show_records(store, summary, output, limit, _script_order(settings))
         print_summary(summary)
         raise typer.Exit(0 if summary.ok else 1)
     if not in_table:
@@ -226,7 +226,9 @@ def _run_local(
         if result.unknown_accounts:
             unknown = ", ".join(result.unknown_accounts)
             raise UsageError(f"account {unknown} is not in this fleet")
-        _show_records(executor.store, result.summary, output, limit)
+        _show_records(
+            executor.store, result.summary, output, limit, _script_order(executor.settings)
+        )
         print_summary(result.summary)
         code = SIGINT_EXIT if result.interrupted else 0 if result.summary.ok else 1
         if result.left_running:
@@ -348,8 +350,11 @@ def _leave_now(code: int) -> None:
     os._exit(code)
 
 
-def _show_records(store: ItemStore, summary: RunSummary, output: Path | None, limit: int) -> None:
-    """The run's records as tables, and as JSON Lines in `output` when given."""
+def _show_records(
+    store: ItemStore, summary: RunSummary, output: Path | None, limit: int, order: Sequence[str]
+) -> None:
+    """The run's records as tables (in the script `order` given), and as JSON Lines in `output`
+    when given."""
     rows: Iterable[Item] = (
         table.record_view(item) for item in table.run_records(store, summary.run_id)
     )
@@ -369,4 +374,9 @@ def _show_records(store: ItemStore, summary: RunSummary, output: Path | None, li
         note(f"{write_jsonl(output, keep(rows))} records written to {output}")
         rows = shown
     # With the totals known, the tables read no further than the rows they show.
-    print_records(rows, limit, summary.records_by_script)
+    print_records(rows, limit, summary.records_by_script, order=order)
+
+
+def _script_order(settings: FleetSettings) -> list[str]:
+    """The config's order of scripts, which the record tables follow."""
+    return [spec.name for spec in settings.scripts]

@@ -97,8 +97,10 @@ def records_tables(
     columns: Sequence[str] | None = None,
     width: int | None = None,
     hint: str = DEFAULT_HINT,
+    order: Sequence[str] = (),
 ) -> Iterator[Table]:
-    """One table per script (scripts have different fields), at most `limit` rows each.
+    """One table per script (scripts have different fields), at most `limit` rows each, in the
+    script `order` given (the config's), then as first seen.
 
     With `totals` (records per script, known in advance) reading stops as soon as every
     script's table is full, so a big run is not read to the end just to count it. `columns`
@@ -118,7 +120,10 @@ def records_tables(
         if wanted is not None and all(len(by_script.get(s, ())) >= n for s, n in wanted.items()):
             break
     totals = {**counted, **(totals or {})}
-    for script, kept in by_script.items():
+    # Records come account by account: without an order, the first account's scripts lead.
+    place = {script: index for index, script in enumerate(order)}
+    for script in sorted(by_script, key=lambda name: place.get(name, len(place))):
+        kept = by_script[script]
         yield fitted_table(
             f"{script} ({totals[script]} records)",
             kept,
@@ -189,10 +194,12 @@ def print_records(
     *,
     columns: Sequence[str] | None = None,
     hint: str = DEFAULT_HINT,
+    order: Sequence[str] = (),
 ) -> int:
-    """Print the tables (or say there is nothing); returns how many tables there were."""
+    """Print the tables, in the script `order` given (or say there is nothing); returns how many
+    tables there were."""
     count = 0
-    for table in records_tables(rows, limit, totals, columns=columns, hint=hint):
+    for table in records_tables(rows, limit, totals, columns=columns, hint=hint, order=order):
         console.print(table)
         count += 1
     if not count:
