@@ -3,6 +3,7 @@ session's profile and region, failing fast when AWS cannot be reached."""
 
 from __future__ import annotations
 
+import inspect
 import re
 import socket
 import time
@@ -17,7 +18,7 @@ from typer import _click as click
 from typer.testing import CliRunner
 
 from lambdafan.cli import app
-from lambdafan.cli.group import LambdafanGroup, walk
+from lambdafan.cli.group import LambdafanGroup, reflowed, walk
 from lambdafan.cli.options import NO_CREDENTIALS_HINT
 from tests.conftest import CliResult, cli, deployable_config
 
@@ -116,6 +117,37 @@ def test_no_bool_placeholder_in_any_help(path: tuple[str, ...]) -> None:
     for option, metavar in [("--config", "FILE"), ("--profile", "NAME"), ("--region", "REGION")]:
         if option in done.stdout:
             assert any(option in line and metavar in line for line in done.stdout.splitlines())
+
+
+@pytest.mark.parametrize("path", list(command_paths()), ids=lambda p: " ".join(p) or "lambdafan")
+def test_help_fits_an_80_column_terminal(path: tuple[str, ...]) -> None:
+    # Examples keep their lines whole, prose is wrapped to the width (this typer kept the
+    # docstring's line breaks: ragged half-lines), and no option shows a type placeholder.
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    done = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80", "TERM": "dumb"})
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    help_text = inspect.cleandoc(command.help or "")
+    examples = [
+        line.strip()
+        for block in help_text.split("\n\n")
+        if block.startswith("\b")
+        for line in block.splitlines()[1:]
+        if line.strip().startswith(("lambdafan", "aws "))
+    ]
+    for example in examples:
+        assert any(example in line for line in lines), example
+    assert re.search(r"<(str|int|float|path|file|list\[str\])\b|\{file\}", done.output) is None
+
+
+def test_reflowed_joins_prose_lines_and_keeps_example_blocks() -> None:
+    examples = "\b\n      lambdafan x\n      lambdafan y"
+    text = f"First line.\n\n    Some prose\n    cut here.\n\n    {examples}"
+    kept = "\b\n  lambdafan x\n  lambdafan y"
+    assert reflowed(text) == f"First line.\n\nSome prose cut here.\n\n{kept}"
 
 
 @pytest.mark.parametrize("command", [(), ("status",), ("logs",), ("cost",), ("notify",)])

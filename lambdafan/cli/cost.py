@@ -226,7 +226,7 @@ def cost(
     \b
     Examples:
       lambdafan cost -c lambdafan.yaml
-      lambdafan cost --accounts 200     # an organization fleet, before its first run
+      lambdafan cost --accounts 200   # an organization fleet, before any run
     """
     opts = options(ctx, config, profile, region)
     fleet = opts.load()

@@ -49,13 +49,14 @@ def demo(
 ) -> None:
     """See lambdafan work end to end in one command, with no AWS account and no network.
 
-    \b
     Starts a fake AWS on 127.0.0.1 (moto's server, with lambdafan's local Lambda runtime in
     front of it, which runs the deployed functions' own zips), creates a fake organization
     (accounts in an OU, with EC2 instances, S3 buckets and IAM users), writes a config for it,
     deploys the fleet (showing the plan), runs it as on AWS (`run --now`: the Director invokes
     a Worker per account, the last Worker the Notifier), and prints what was found, what the
     Notifier sent and what each function used. Then it stops everything it started.
+
+    \b
       lambdafan demo
       lambdafan demo --accounts 30 --keep
     """

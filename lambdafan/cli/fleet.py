@@ -63,9 +63,10 @@ def deploy(
 ) -> None:
     """Create or update the fleet in the home region: roles, functions, log groups, schedule, table.
 
-    \b
     Shows the plan (create / update / unchanged / delete) and applies it. Safe to run again:
     with nothing changed, it says so and makes no change.
+
+    \b
       lambdafan deploy --dry-run
       lambdafan deploy
     """
@@ -116,8 +117,9 @@ def destroy(
 ) -> None:
     """Delete every resource of the fleet; the results table is kept unless --delete-data.
 
-    \b
     Resources already gone are skipped, so an interrupted destroy can simply be run again.
+
+    \b
       lambdafan destroy --yes
     """
     opts = options(ctx, config, profile, region)
@@ -174,8 +176,8 @@ def member_role(
     Deploy it to every member account, e.g. as a service-managed StackSet:
       lambdafan member-role > member-role.json
       aws cloudformation create-stack-set --stack-set-name lambdafan-member \\
-        --template-body file://member-role.json --capabilities CAPABILITY_NAMED_IAM \\
-        --permission-model SERVICE_MANAGED \\
+        --template-body file://member-role.json \\
+        --capabilities CAPABILITY_NAMED_IAM --permission-model SERVICE_MANAGED \\
         --auto-deployment Enabled=true,RetainStacksOnAccountRemoval=false
     """
     opts = options(ctx, config, profile, region)

@@ -7,6 +7,7 @@ options that name a script, an account or a run complete from the fleet (complet
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -103,12 +104,22 @@ def prepare_tree(root: click.Command) -> None:
     """Set, on every command's parameters, what lambdafan wants of all of them."""
     help_names = root.context_settings.get("help_option_names", ["--help"])
     for command in walk(root):
+        if command.help:
+            command.help = reflowed(command.help)
         for param in _params(command, help_names):
             if isinstance(param, TyperOption) and _is_flag(param) and param.metavar is None:
                 param.metavar = ""  # a flag takes no value: no `<bool>` in --help
             if isinstance(param, TyperArgument):
                 conventional_argument(param)
             completion.attach(param)
+
+
+def reflowed(help_text: str) -> str:
+    """Help whose prose paragraphs rich can wrap to the terminal: this typer keeps a docstring's
+    line breaks, so an 80-column terminal showed ragged half-lines. `\b` blocks (examples)
+    keep theirs."""
+    paragraphs = inspect.cleandoc(help_text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
 
 
 def conventional_argument(argument: TyperArgument) -> None:

@@ -92,6 +92,7 @@ OutputFormatOption = Annotated[
     ResultsFormat,
     typer.Option(
         "--format",
+        metavar="FORMAT",
         help="table for people; json (one JSON array), jsonl (JSON Lines, for jq and streams) "
         "or csv for pipes; html: one self-contained page, sortable, to share.",
     ),
@@ -163,14 +164,14 @@ def results_command(
     \b
     Examples:
       lambdafan results --account 111111111111 --script ec2_instances
-      lambdafan results --in-region eu-west-1 --columns account_id,instance_id,type
+      lambdafan results --in-region eu-west-1 --columns account_id,instance_id
       lambdafan results --format jsonl | jq -r .instance_id
       lambdafan results --format json | python -m json.tool
       lambdafan results --run 20260101T000000Z-3f9a1c --format csv > records.csv
-      lambdafan results --format html > report.html   # one page, sortable, to share
+      lambdafan results --format html > report.html  # a sortable page to share
       lambdafan results --errors --in-region eu-west-1
-      lambdafan results --follow          # watch the latest run until it completes
-      lambdafan results --diff            # what changed since the previous complete run
+      lambdafan results --follow     # watch the latest run until it completes
+      lambdafan results --diff       # what changed since the last complete run
 
     A table shows what fits the terminal and names the columns it left out; ids and ARNs are
     never cut. --in-region filters records; --region, as everywhere, is your AWS session's

@@ -139,10 +139,10 @@ def run(
 
     \b
     Examples:
-      lambdafan run --now                       # the deployed fleet, watched until done
+      lambdafan run --now                # the deployed fleet, watched to the end
       lambdafan run --now --account 111111111111 --script s3_buckets --no-wait
-      lambdafan run --local --output records.jsonl   # your laptop, before deploying
-      lambdafan run --now --local               # the deployed fleet's table, handlers here
+      lambdafan run --local -o records.jsonl     # your laptop, before deploying
+      lambdafan run --now --local        # handlers here, the fleet's table
 
     With --local, records go to the fleet's table when it exists (required with --now), else
     they are kept in memory; Ctrl-C stops the run, keeping what it found (twice: at once).

@@ -44,6 +44,7 @@ def runs_command(
         TableOrJson,
         typer.Option(
             "--format",
+            metavar="FORMAT",
             help="table; json: one JSON array; jsonl: a JSON object per run (JSON Lines).",
         ),
     ] = TableOrJson.table,

@@ -166,6 +166,7 @@ OutputFormatOption = Annotated[
     TableOrJson,
     typer.Option(
         "--format",
+        metavar="FORMAT",
         help="table for people; json: one JSON array of the records; jsonl: one record a line.",
     ),
 ]
@@ -191,8 +192,8 @@ def try_script(
     """Run one script once, in one account and region, with your own credentials.
 
     \b
-    It assumes the member role in the account, exactly as the fleet's Worker does:
-      lambdafan script test my_script.py --account 111111111111 --region eu-west-1
+    It assumes the member role in the account, as the fleet's Worker does:
+      lambdafan script test my_script.py -a 111111111111 --region us-east-2
     Already signed in to the account? Use your credentials as they are:
       lambdafan script test my_script.py --no-assume
 
@@ -255,10 +256,11 @@ def list_(
 ) -> None:
     """List the fleet's scripts (from the config, when there is one) and the built-in scripts.
 
+    Shows each script's name, scope, source and the first line of its docstring. Built-in
+    scripts can be named in `scripts:` without a path, e.g. `- ec2_instances`.
+
     \b
-    Shows each script's name, scope, source and the first line of its docstring:
       lambdafan script list -c lambdafan.yaml
-    Built-in scripts can be named in `scripts:` without a path, e.g. `- ec2_instances`.
     """
     opts = options(ctx, config, None, None)
     fleet = optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
