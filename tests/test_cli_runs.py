@@ -12,10 +12,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from lambda_src import runs, status
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import table_definition
+from lambdafan import results
 from lambdafan.cli.options import DEFAULT_RUNS
 from lambdafan.render import console as consoles
 from tests.conftest import cli
@@ -108,7 +110,7 @@ def test_help_names_values_with_conventional_metavars() -> None:
     words = " ".join(word for word in done.stdout.split() if word != "│")
     assert "--limit N" in words and f"[default: {DEFAULT_RUNS}]" in words
     assert "--interval SECONDS" in words and "--watch" in words
-    assert "--format [table|json|jsonl]" in words or "--format <table|json|jsonl>" in words
+    assert "--format FORMAT" in words and "table; json: one JSON array; jsonl:" in words
 
 
 # --- --watch ----------------------------------------------------------------------------------
@@ -180,6 +182,44 @@ def test_watch_jsonl_streams_each_run_when_it_changes(
         (running, status.RUNNING, 3),
         (running, status.COMPLETE, 7),
     ]
+
+
+def test_watch_rides_out_failed_reads_and_says_so_once(
+    fleet: tuple[Path, DynamoStore], ticks: Callable[..., Ticks], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, store = fleet
+    first = add_run(store, 0, 3)
+    reads = 0
+    read_runs = results.recent_runs
+
+    def throttled_twice(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads in (2, 3):  # the first refresh after the first read, and the next
+            refusal = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}
+            raise ClientError(refusal, "Query")  # type: ignore[arg-type]
+        return read_runs(*args, **kwargs)
+
+    monkeypatch.setattr(results, "recent_runs", throttled_twice)
+    later: list[str] = []
+    ticks(lambda: later.append(add_run(store, 1, 9)), lambda: None, lambda: None)
+    done = cli("runs", "-c", str(config), "--watch", "--format", "jsonl")
+
+    assert done.returncode == 130, done.stderr
+    assert reads == 4
+    assert done.stderr.splitlines() == [
+        "warning: could not read the runs (ThrottlingException: Rate exceeded): trying again",
+        "stopped",
+    ]
+    assert [json.loads(line)["run_id"] for line in done.stdout.splitlines()] == [first, *later]
+
+
+def test_watch_fails_at_once_when_the_first_read_fails(fleet: tuple[Path, DynamoStore]) -> None:
+    config, _ = fleet
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName="e2e-results")
+    done = cli("runs", "-c", str(config), "--watch")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: table e2e-results not found"), done.stderr
 
 
 def test_watch_refuses_json_which_is_one_document(fleet: tuple[Path, DynamoStore]) -> None:

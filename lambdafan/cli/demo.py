@@ -13,10 +13,11 @@ from lambda_src.run_summary import RunSummary, format_summary
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
 from lambdafan.cli.options import DEFAULT_ROWS, user_errors
-from lambdafan.cli.run import SIGINT_EXIT, run_deployed
+from lambdafan.cli.run import run_deployed
 from lambdafan.config import load_config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import deploy_fleet
+from lambdafan.errors import EXIT_INTERRUPTED
 from lambdafan.local import DEFAULT_THREADS
 from lambdafan.log_events import parse_report
 from lambdafan.render.console import stopped
@@ -64,7 +65,7 @@ def demo(
         summary = _demo(accounts, keep, limit)
     except KeyboardInterrupt:
         stopped("interrupted: the demo's fake AWS is stopped")
-        raise typer.Exit(SIGINT_EXIT) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     raise typer.Exit(0 if summary.ok else 1)
 
 

@@ -37,7 +37,7 @@ from lambdafan.cli.options import (
     use_sandbox,
     user_errors,
 )
-from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.errors import EXIT_INTERRUPTED, LambdafanError, UsageError
 from lambdafan.local import (
     DEFAULT_THREADS,
     LocalExecutor,
@@ -114,7 +114,6 @@ PairTimeoutOption = Annotated[
 
 SigintHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers
 ACCESS_DENIED = {"AccessDeniedException", "AccessDenied"}
-SIGINT_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
 
 
 @user_errors
@@ -230,7 +229,7 @@ def _run_local(
             executor.store, result.summary, output, limit, _script_order(executor.settings)
         )
         print_summary(result.summary)
-        code = SIGINT_EXIT if result.interrupted else 0 if result.summary.ok else 1
+        code = EXIT_INTERRUPTED if result.interrupted else 0 if result.summary.ok else 1
         if result.left_running:
             # Threads still run scripts blocked in a call, which nothing can stop; a normal
             # exit would wait for them (ThreadPoolExecutor joins its threads at exit), maybe
@@ -339,7 +338,7 @@ def _restore_sigint(handler: SigintHandler | None) -> None:
 
 def _leave_on_interrupt(signum: int, frame: FrameType | None) -> None:
     stopped("interrupted: leaving now")
-    _leave_now(SIGINT_EXIT)
+    _leave_now(EXIT_INTERRUPTED)
 
 
 def _leave_now(code: int) -> None:

@@ -8,11 +8,13 @@ from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
 from lambdafan import results, results_store
+from lambdafan.aws import describe_error
 from lambdafan.cli.options import (
     DEFAULT_RUNS,
     ConfigOption,
@@ -22,10 +24,9 @@ from lambdafan.cli.options import (
     options,
     user_errors,
 )
-from lambdafan.cli.run import SIGINT_EXIT
-from lambdafan.errors import UsageError
+from lambdafan.errors import EXIT_INTERRUPTED, UsageError
 from lambdafan.render import run_history as show
-from lambdafan.render.console import console, stopped
+from lambdafan.render.console import console, stopped, warning
 from lambdafan.results import RunRow
 
 # A refresh is one Query of the runs index: every few seconds costs next to nothing.
@@ -89,14 +90,17 @@ def runs_command(
     if not watch:
         _show(fetch(), output_format)
         return
+    # A wrong config or a missing table fails at once; a blip later on (throttling, a dropped
+    # connection) only delays the next refresh.
+    watched = last_known_on_error(fetch, fetch(), warning)
     try:
         if output_format is TableOrJson.table and console.is_interactive:
-            watch_live(fetch, interval, time.sleep)
+            watch_live(watched, interval, time.sleep)
         else:
-            watch_changes(fetch, _emitter(output_format), interval, time.sleep)
+            watch_changes(watched, _emitter(output_format), interval, time.sleep)
     except KeyboardInterrupt:
         stopped("stopped")
-        raise typer.Exit(SIGINT_EXIT) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _show(runs: Sequence[RunRow], output_format: TableOrJson) -> None:
@@ -106,6 +110,29 @@ def _show(runs: Sequence[RunRow], output_format: TableOrJson) -> None:
         show.write_runs_jsonl(runs)
     else:
         show.print_runs(runs)
+
+
+def last_known_on_error(fetch: Fetch, first: list[RunRow], warn: Callable[[str], None]) -> Fetch:
+    """`fetch`, except that a read AWS fails returns the last runs read (`first` to begin
+    with), warning once per streak of failures."""
+    last, failing, served = first, False, False
+
+    def read() -> list[RunRow]:
+        nonlocal last, failing, served
+        if not served:  # `first` is a read just made: show it before reading again
+            served = True
+            return last
+        try:
+            last = fetch()
+        except (ClientError, BotoCoreError) as exc:
+            if not failing:
+                warn(f"could not read the runs ({describe_error(exc)}): trying again")
+            failing = True
+            return last
+        failing = False
+        return last
+
+    return read
 
 
 def watch_live(fetch: Fetch, interval: float, sleep: Callable[[float], None]) -> None:

@@ -18,13 +18,13 @@ from lambdafan.cli.options import (
     user_errors,
 )
 from lambdafan.deploy.clients import DeployClients
+from lambdafan.errors import EXIT_INTERRUPTED
 from lambdafan.fleet_status import gather_status
 from lambdafan.log_events import LogQuery, follow_events, parse_since, read_events
 from lambdafan.render.console import note
 from lambdafan.render.status import print_log_event, print_no_events, print_status
 
 # The exit code of a process stopped by Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
 
 
 class FunctionKind(str, enum.Enum):
@@ -111,6 +111,6 @@ def logs(
             print_log_event(event)
             shown += 1
     except KeyboardInterrupt:
-        raise typer.Exit(INTERRUPTED) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if not shown:
         print_no_events(query.group, since, filter_pattern)
