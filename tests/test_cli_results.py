@@ -195,6 +195,14 @@ def test_bad_input_is_one_line_never_a_traceback(
         assert bad_format.returncode == 2
         assert "Traceback" not in bad_format.stderr and "'xml' is not one of" in bad_format.stderr
 
+    for shown in ([], ["--errors"], ["--format", "json"]):
+        none = cli("results", "-c", str(config), *shown, "--limit", "0")  # a table of no rows
+        assert none.returncode == 2
+        assert one_line_error(none) == (
+            "error: Invalid value for '--limit': must be greater than or equal to 1 "
+            "(see lambdafan results --help)"
+        )
+
     for streamless in ("csv", "json", "html"):
         follow = cli("results", "-c", str(config), "--follow", "--format", streamless)
         assert follow.returncode == 2
@@ -298,10 +306,16 @@ def test_columns_pick_fields_in_every_format(
         "caller_account",
     ]
 
-    typo = cli(*c, "--columns", "caller_acount", "--format", "jsonl")
-    assert typo.returncode == 0
-    assert "warning: no record has column caller_acount (columns: " in typo.stderr
-    assert "caller_account" in typo.stderr.split("columns: ")[1]
+    for output_format, nothing in (("jsonl", ""), ("json", "[]\n"), ("csv", "caller_acount\n")):
+        typo = cli(*c, "--columns", "caller_acount", "--format", output_format)
+        assert typo.returncode == 0
+        assert typo.stdout == nothing  # no `{}` nor empty row per record that lacks the column
+        assert "warning: no record has column caller_acount (columns: " in typo.stderr
+        assert "caller_account" in typo.stderr.split("columns: ")[1]
+    # A record with some of the columns keeps them; one with none of them is left out.
+    every = cli("results", "-c", str(config), "--columns", "caller_account", "--format", "jsonl")
+    picked = [{"caller_account": r["caller_account"]} for r in written if "caller_account" in r]
+    assert len(picked) == 4 and canonical(json_lines(every.stdout)) == canonical(picked)
 
     picked_errors = cli(
         "results", "-c", str(config), "--errors", "--columns", "error_type,account_id"

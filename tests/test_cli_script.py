@@ -382,3 +382,23 @@ def test_list_with_a_broken_config_is_an_error(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert "missing.py: file not found" in one_error_line(done.stderr)
+
+
+def test_test_names_its_own_formats_for_the_columns_it_left_out(
+    server: str, tmp_path: Path
+) -> None:
+    write_script(
+        tmp_path,
+        "wide.py",
+        "def collect(session, region, account):\n    yield {'id': 'i-1', 'blob': 'x' * 250}\n",
+    )
+    done = cli(
+        "script", "test", "wide.py", "--account", MEMBER, "--region", "eu-west-1",
+        "--role", ROLE, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    flat = " ".join(done.stdout.split())
+    # Not `results --columns`: script test's records are in no table, and it has no csv.
+    assert (
+        "columns left out (terminal 200 wide): blob: see them with --format json or jsonl" in flat
+    )

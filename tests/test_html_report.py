@@ -156,6 +156,35 @@ def test_limit_and_columns() -> None:
     assert text.count('<td class="num" data-num="') == 2
 
 
+def test_a_script_with_none_of_the_columns_picked_says_so_instead_of_an_empty_table() -> None:
+    text = report(columns=["bucket"])
+    assert text.count("none of the columns picked") == 1  # ec2_instances has no bucket
+    assert "<tr></tr>" not in text and ">bucket<" in text
+
+
+def test_an_overdue_run_is_shown_as_bad() -> None:
+    out = io.StringIO()
+    write_report(out, {**RUN, "status": "overdue"}, [])
+    assert '<span class="status bad">overdue</span>' in out.getvalue()
+
+
+def test_run_sections_records_then_errors_or_the_errors_alone() -> None:
+    sections = html_report.run_sections(
+        instances(), errors_only=False, error_rows=ERRORS, order=["ec2_instances"], limit=1
+    )
+    assert [(s.title, s.total, len(s.rows)) for s in sections] == [
+        ("ec2_instances", 5, 1), ("errors", 1, 1),
+    ]  # fmt: skip
+    assert [s.title for s in html_report.run_sections(instances(), errors_only=False)] == [
+        "ec2_instances"
+    ]  # no errors, no errors section
+    [alone] = html_report.run_sections(ERRORS, errors_only=True, columns=["message"])
+    assert alone.errors and alone.columns == ["message"]
+    assert html_report.filter_names(account="1", script=None, region="r") == [
+        "account 1", "region r",
+    ]  # fmt: skip
+
+
 # --- in the browser ---------------------------------------------------------------------------
 
 

@@ -11,7 +11,14 @@ import pytest
 from rich.console import Console
 
 from lambdafan.render import results as show
-from lambdafan.render.records import ColumnSpec, fit_columns, print_records, records_tables
+from lambdafan.render.records import (
+    ColumnSpec,
+    fit_columns,
+    print_records,
+    records_tables,
+    results_hint,
+    value_text,
+)
 
 A = "111111111111"
 FIELDS = ("instance_id", "type", "state", "launch_time", "arn", "tags")
@@ -38,6 +45,7 @@ def instances(count: int = 3) -> list[dict[str, Any]]:
 
 def render(rows: list[dict[str, Any]], width: int, **kwargs: Any) -> str:
     console = Console(width=width, record=True, color_system=None, file=io.StringIO())
+    kwargs.setdefault("hint", "see them with --format jsonl")
     for table in records_tables(rows, 20, width=width, **kwargs):
         console.print(table)
     return console.export_text()
@@ -71,9 +79,7 @@ def test_ids_are_whole_and_every_column_is_shown_or_named(width: int) -> None:
         if "arn" in shown:
             assert row["arn"] in text
     if missing:
-        assert "see them with `lambdafan results --columns` or `--format jsonl`/`csv`" in " ".join(
-            text.split()
-        )
+        assert "see them with --format jsonl" in " ".join(text.split())
 
 
 def test_what_fits_at_each_width() -> None:
@@ -138,7 +144,7 @@ ERROR = {
 def errors_at(width: int, rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> str:
     recorded = Console(width=width, record=True, color_system=None, file=io.StringIO())
     monkeypatch.setattr(show, "console", recorded)
-    assert show.print_error_table(rows, 5, "R", width=width) == len(rows)
+    assert show.print_error_table(rows, 5, "R", width=width, hint="h") == len(rows)
     return recorded.export_text()
 
 
@@ -178,7 +184,44 @@ def test_script_tables_follow_the_order_given_whichever_account_comes_first() ->
         {"account_id": "2", "account_name": "b", "region": "r", "script": "not_configured"},
     ]
     order = ["s3_buckets", "ec2_instances", "iam_users"]
-    titles = [str(t.title).split(" ")[0] for t in records_tables(rows, 10, order=order, width=120)]
+    titles = [
+        str(t.title).split(" ")[0]
+        for t in records_tables(rows, 10, order=order, width=120, hint="h")
+    ]
     assert titles == [*order, "not_configured"]
-    unordered = [str(t.title).split(" ")[0] for t in records_tables(rows, 10, width=120)]
+    unordered = [str(t.title).split(" ")[0] for t in records_tables(rows, 10, width=120, hint="h")]
     assert unordered == ["ec2_instances", "iam_users", "s3_buckets", "not_configured"]
+
+
+def test_a_table_whose_only_column_does_not_fit_keeps_its_title_and_note() -> None:
+    rows = [{**instances(1)[0], "arn": "arn:aws:x:" + "y" * 100}]
+    text = render(rows, 80, columns=["arn"], hint="see them with --format jsonl")
+    assert "ec2_instances (1 records)" in text
+    flat = " ".join(text.split())
+    assert "columns left out (terminal 80 wide): arn: see them with --format jsonl" in flat
+    assert "no column fits" in flat
+
+
+def test_an_errors_table_of_no_rows_still_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    recorded = Console(width=120, record=True, color_system=None, file=io.StringIO())
+    monkeypatch.setattr(show, "console", recorded)
+    assert show.print_error_table([ERROR, ERROR], 0, "R", width=120, hint="h") == 2
+    text = recorded.export_text()
+    assert "errors of run R (2)" in text and "2 more rows not shown" in text
+
+
+def test_results_hint_names_the_run_and_the_config() -> None:
+    hint = results_hint(
+        "20260101T000000Z-3f9a1c", lambda command: f"lambdafan -c /x.yaml {command}"
+    )
+    assert hint == (
+        "see them with `lambdafan -c /x.yaml results --run 20260101T000000Z-3f9a1c --format jsonl`"
+        " (or pick some with --columns a,b)"
+    )
+    assert "`lambdafan results --run R --format jsonl`" in results_hint("R")
+
+
+def test_value_text_is_text_as_is_and_anything_else_as_json() -> None:
+    assert [value_text(v) for v in ("a b", 1, 1.5, True, None, {"k": [1]})] == [
+        "a b", "1", "1.5", "true", "", '{"k": [1]}',
+    ]  # fmt: skip

@@ -159,6 +159,12 @@ def test_json_is_one_array_and_jsonl_an_object_a_line() -> None:
     assert [json.loads(line) for line in as_jsonl.getvalue().splitlines()] == [
         run.as_dict() for run in runs
     ]
+    # A run a line, between the brackets: greppable, and what `runs --format json` always wrote.
+    assert (
+        as_json.getvalue()
+        == "[\n" + ",\n".join(json.dumps(run.as_dict()) for run in runs) + "\n]\n"
+    )
+    assert as_jsonl.getvalue() == "".join(json.dumps(run.as_dict()) + "\n" for run in runs)
     empty = io.StringIO()
     write_runs_json([], empty)
-    assert json.loads(empty.getvalue()) == []
+    assert empty.getvalue() == "[]\n"

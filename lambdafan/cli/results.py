@@ -1,4 +1,5 @@
-"""`lambdafan results` and `lambdafan runs`: read what runs found back from the fleet's table."""
+"""`lambdafan results`: what a run found (records, errors, or what changed), read back from the
+fleet's table, for people (tables) or for pipes and sharing (JSON, CSV, HTML)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Annotated, TypeVar
 
-import botocore.session
 import typer
 
 from lambda_src import run_diff, table
@@ -27,18 +27,18 @@ from lambdafan.cli.options import (
     options,
     user_errors,
 )
-from lambdafan.errors import UsageError
+from lambdafan.columns import SeenColumns, parse_columns, require_known
+from lambdafan.config.values import known_regions
+from lambdafan.errors import EXIT_INTERRUPTED, UsageError
 from lambdafan.render import diff as show_diff
 from lambdafan.render import html_report
 from lambdafan.render import results as show
-from lambdafan.render.console import note, stdout_closed, stopped, warning
+from lambdafan.render.console import note, stopped, warning
 from lambdafan.render.records import pick, print_records, write_json_array, write_jsonl
 from lambdafan.results import Row
 
 T = TypeVar("T")
 
-SIGINT_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped with Ctrl-C
-SIGPIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports when the reader of a pipe went away
 TABLE_HINT = "see them with --columns or --format jsonl/csv"
 
 
@@ -100,7 +100,7 @@ OutputFormatOption = Annotated[
 LimitOption = Annotated[
     int | None,
     typer.Option(
-        min=0,
+        min=1,
         metavar="N",
         help=f"Most rows: per script in table (default {DEFAULT_ROWS}) and html (default: all); "
         "in all for json, jsonl and csv (default: all); with --diff, examples per script and "
@@ -179,7 +179,9 @@ def results_command(
     """
     if account is not None:
         check_account_id(account)
-    picked = _parse_columns(columns, errors)
+    picked = parse_columns(columns)
+    if errors and picked is not None:  # error rows have known fields: check them now
+        require_known(picked, results.ERROR_FIELDS, "errors")
     _check_format(output_format, follow)
     _check_diff_options(diff, against, account, script, in_region, errors, follow, columns)
     opts = options(ctx, config, profile, region)
@@ -187,7 +189,7 @@ def results_command(
     configured = results.script_names(fleet.scripts, fleet.script_paths())
     if in_region is not None:
         results.check_region(
-            in_region, fleet.regions, _every_region() if fleet.regions is None else ()
+            in_region, fleet.regions, known_regions() if fleet.regions is None else ()
         )
     settings = fleet.to_settings()
     store = results_store.open_table(opts.aws(fleet), settings)
@@ -206,38 +208,18 @@ def results_command(
                 region=in_region,
                 errors=errors,
             )
-            seen = _Seen(picked if not errors else None)
+            seen = SeenColumns(picked if not errors else None)
             if follow:
                 _follow(store, run, query, output_format, limit, interval, picked, seen)
             else:
                 _show_once(store, run, query, output_format, limit, picked, seen)
-            seen.warn()
+            missing = seen.missing()
+            if missing is not None:
+                warning(missing)
     except KeyboardInterrupt:
         stopped("stopped")
-        raise typer.Exit(SIGINT_EXIT) from None
-    except BrokenPipeError:
-        stdout_closed()
-        raise typer.Exit(SIGPIPE_EXIT) from None
-
-
-def _parse_columns(given: str | None, errors: bool) -> list[str] | None:
-    """`--columns a,b,c` as names; error rows have known fields, so those are checked now."""
-    if given is None:
-        return None
-    names = [name.strip() for name in given.split(",")]
-    if not all(names):
-        raise UsageError(f"--columns {given!r}: a column name is empty (use a,b,c)")
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise UsageError(f"--columns names {', '.join(twice)} twice")
-    if errors:
-        unknown = [name for name in names if name not in results.ERROR_FIELDS]
-        if unknown:
-            raise UsageError(
-                f"errors have no column {', '.join(unknown)} "
-                f"(columns: {', '.join(results.ERROR_FIELDS)})"
-            )
-    return names
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    # A closed stdout (`| head`) exits 141 quietly in LambdafanGroup, as for every command.
 
 
 def _check_format(output_format: ResultsFormat, follow: bool) -> None:
@@ -246,41 +228,6 @@ def _check_format(output_format: ResultsFormat, follow: bool) -> None:
             "--follow streams rows as they arrive: use --format jsonl or table "
             f"(for {output_format.value}, let the run finish and drop --follow)"
         )
-
-
-def _every_region() -> list[str]:
-    """Every region botocore knows, in every partition: what a fleet of `regions: all` may use."""
-    session = botocore.session.get_session()
-    return [
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("ec2", partition)
-    ]
-
-
-class _Seen:
-    """The fields of the rows that went out, to warn of a picked column no record had."""
-
-    def __init__(self, columns: Sequence[str] | None) -> None:
-        self.columns = columns
-        self.names: dict[str, None] = {}  # in the order first seen
-        self.rows = 0
-
-    def watch(self, rows: Iterable[Row]) -> Iterator[Row]:
-        if self.columns is None:
-            yield from rows
-            return
-        for row in rows:
-            self.rows += 1
-            self.names.update(dict.fromkeys(row))
-            yield row
-
-    def warn(self) -> None:
-        if self.columns is None or not self.rows:
-            return
-        missing = [name for name in self.columns if name not in self.names]
-        if missing:
-            warning(f"no record has column {', '.join(missing)} (columns: {', '.join(self.names)})")
 
 
 def _check_diff_options(
@@ -353,22 +300,24 @@ def _show_once(
     output_format: ResultsFormat,
     limit: int | None,
     columns: Sequence[str] | None,
-    seen: _Seen,
+    seen: SeenColumns,
 ) -> None:
     if query.account is not None:
         results.require_account(store, run, query.account)
     rows = seen.watch(results.read_results(store, query, run))
     if output_format is ResultsFormat.html:
         _write_html(store, run, query, rows, limit, columns)
-    elif output_format in (ResultsFormat.json, ResultsFormat.jsonl):
+    elif output_format in (ResultsFormat.json, ResultsFormat.jsonl, ResultsFormat.csv):
+        # A record with none of the columns picked is left out: `{}` or a row of commas says
+        # nothing.
         picked = _at_most(rows if columns is None else pick(rows, columns), limit)
         if output_format is ResultsFormat.json:
             write_json_array(sys.stdout, picked)
-        else:
+        elif output_format is ResultsFormat.jsonl:
             write_jsonl(sys.stdout, picked)
-    elif output_format is ResultsFormat.csv:
-        origin = results.ERROR_FIELDS if query.errors else show.CSV_ORIGIN
-        show.write_csv(_at_most(rows, limit), origin, columns)
+        else:
+            origin = results.ERROR_FIELDS if query.errors else show.CSV_ORIGIN
+            show.write_csv(picked, origin, columns)
     else:
         table_rows = DEFAULT_ROWS if limit is None else limit
         note(f"run {query.run_id} ({run['status']}, started {run['started_at']})")
@@ -391,24 +340,18 @@ def _write_html(
     columns: Sequence[str] | None,
 ) -> None:
     """The page: a section per script (config order), then the errors, or the errors alone."""
-    if query.errors:
-        sections = [html_report.error_section(rows, columns or html_report.ERROR_COLUMNS, limit)]
-    else:
-        order = [str(name) for name in run.get("scripts") or ()]
-        sections = html_report.record_sections(rows, order=order, columns=columns, limit=limit)
-        errors = results.read_results(store, replace(query, errors=True), run)
-        failed = html_report.error_section(errors, html_report.ERROR_COLUMNS, limit)
-        if failed.total:
-            sections.append(failed)
-    filters = [
-        f"{name} {value}"
-        for name, value in (
-            ("account", query.account),
-            ("script", query.script),
-            ("region", query.region),
-        )
-        if value is not None
-    ]
+    sections = html_report.run_sections(
+        rows,
+        errors_only=query.errors,
+        # Read only if the records' sections are made: lazily, page by page.
+        error_rows=results.read_results(store, replace(query, errors=True), run),
+        order=[str(name) for name in run.get("scripts") or ()],
+        columns=columns,
+        limit=limit,
+    )
+    filters = html_report.filter_names(
+        account=query.account, script=query.script, region=query.region
+    )
     html_report.write_report(sys.stdout, table.plain(run), sections, filters=filters)
     if results.is_running(run):
         note("the run is still running: the page shows what it had found so far")
@@ -422,18 +365,18 @@ def _follow(
     limit: int | None,
     interval: float,
     columns: Sequence[str] | None,
-    seen: _Seen,
+    seen: SeenColumns,
 ) -> None:
     running = results.is_running(run)
     if query.account is not None and not running:
         results.require_account(store, run, query.account)
     if running:
         note(f"following run {query.run_id} until it completes (Ctrl-C stops)")
-    rows = _at_most(seen.watch(results.follow_results(store, query, interval=interval)), limit)
+    found = seen.watch(results.follow_results(store, query, interval=interval))
+    # As without --follow: a record with none of the columns picked is left out.
+    rows = _at_most(found if columns is None else pick(found, columns), limit)
     if output_format is ResultsFormat.jsonl:
-        shown = write_jsonl(
-            sys.stdout, rows if columns is None else pick(rows, columns), flush=True
-        )
+        shown = write_jsonl(sys.stdout, rows, flush=True)
     else:
         shown = show.print_follow_rows(rows, errors=query.errors, columns=columns)
     if query.account is not None and not shown:

@@ -12,13 +12,12 @@ import base64
 import datetime as dt
 import hashlib
 import html
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from lambdafan.render.records import HEADERS, table_columns
+from lambdafan.render.records import HEADERS, table_columns, value_text
 
 STYLE = """
 :root { color-scheme: light; --line: #d9dee5; --muted: #5b6472; --accent: #1f5fbf; }
@@ -121,7 +120,7 @@ ERROR_COLUMNS = (
     "collected_at",
 )
 _GOOD = ("complete",)
-_BAD = ("complete with failures", "incomplete", "interrupted", "failed to start")
+_BAD = ("complete with failures", "incomplete", "overdue", "interrupted", "failed to start")
 
 
 @dataclass(frozen=True)
@@ -157,6 +156,29 @@ def record_sections(
         for script, kept in by_script.items()
         if kept or totals.get(script)
     ]
+
+
+def run_sections(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    errors_only: bool,
+    error_rows: Iterable[Mapping[str, Any]] = (),
+    order: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[Section]:
+    """The page's sections: `rows` (records) a section per script, then `error_rows` if there
+    are any; or, `errors_only`, `rows` (errors) alone."""
+    if errors_only:
+        return [error_section(rows, columns or ERROR_COLUMNS, limit)]
+    sections = record_sections(rows, order=order, columns=columns, limit=limit)
+    failed = error_section(error_rows, ERROR_COLUMNS, limit)
+    return [*sections, failed] if failed.total else sections
+
+
+def filter_names(**given: str | None) -> list[str]:
+    """The filters given, as the page names them (`account 1111…`), in the order given."""
+    return [f"{name} {value}" for name, value in given.items() if value is not None]
 
 
 def error_section(
@@ -241,8 +263,7 @@ def _header(run: Mapping[str, Any], sections: Sequence[Section], filters: Sequen
 
 
 def _write_section(handle: IO[str], index: int, section: Section) -> None:
-    noun = "error" if section.errors else "record"
-    count = f"{section.total} {noun}{'' if section.total == 1 else 's'}"
+    count = _plural(section.total, "error" if section.errors else "record")
     accounts = {str(row.get("account_id")) for row in section.rows}
     regions = {str(row.get("region")) for row in section.rows}
     where = f" in {_plural(len(accounts), 'account')}, {_plural(len(regions), 'region')}"
@@ -253,11 +274,16 @@ def _write_section(handle: IO[str], index: int, section: Section) -> None:
     handle.write(
         f'<section id="s{index}"{css}><h2>{_e(section.title)}'
         f'<span class="count">{_e(count + (where if section.rows else ""))}</span></h2>\n'
-        f'<div class="scroll"><table class="sortable"><thead><tr>{heads}</tr></thead><tbody>\n'
     )
-    for row in section.rows:
-        handle.write("<tr>" + "".join(_cell(row.get(c)) for c in section.columns) + "</tr>\n")
-    handle.write("</tbody></table></div>\n")
+    if section.columns:
+        handle.write(
+            f'<div class="scroll"><table class="sortable"><thead><tr>{heads}</tr></thead><tbody>\n'
+        )
+        for row in section.rows:
+            handle.write("<tr>" + "".join(_cell(row.get(c)) for c in section.columns) + "</tr>\n")
+        handle.write("</tbody></table></div>\n")
+    else:  # a table of no columns would be a header with no cells: say why instead
+        handle.write('<p class="empty">none of the columns picked</p>\n')
     if section.total > len(section.rows):
         handle.write(f'<p class="more">… {section.total - len(section.rows)} more not shown</p>\n')
     handle.write("</section>\n")
@@ -268,7 +294,7 @@ def _cell(value: Any) -> str:
         return "<td></td>"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return f'<td class="num" data-num="{value!r}">{_e(str(value))}</td>'
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value_text(value)
     # A value with spaces wraps; one without (an id, an ARN, a date) stays on one line, whole.
     css = ' class="text"' if any(c.isspace() for c in text) else ""
     return f"<td{css}>{_e(text)}</td>"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,7 +26,10 @@ WRAP_MIN = 12  # narrowest column of free text, unless its values are all shorte
 # What a table's borders and padding add: one border, then 3 characters per column.
 EDGE, PER_COLUMN = 1, 3
 
-DEFAULT_HINT = "see them with `lambdafan results --columns` or `--format jsonl`/`csv`"
+# What a table says of the columns it left out: each command names its own way to see them.
+SCRIPT_TEST_HINT = "see them with --format json or jsonl"
+# print_records' default, for a caller that passes no hint of its own: `results_hint` is better.
+DEFAULT_HINT = "see them with `lambdafan results --format jsonl`"
 
 # What json.dumps(row, default=str) makes, without building an encoder per row.
 _JSON = json.JSONEncoder(default=str)
@@ -63,11 +66,28 @@ def fit_columns(specs: Sequence[ColumnSpec], width: int) -> tuple[dict[str, int]
     return kept, left_out
 
 
-def cell_text(value: Any) -> str:
-    """A record value as a table shows it: text as is, anything else as JSON."""
+def _plain(command: str) -> str:
+    return f"lambdafan {command}"
+
+
+def results_hint(run_id: str, command: Callable[[str], str] = _plain) -> str:
+    """The hint of the tables of a run's records (`run`, `demo`): the `results` command that shows
+    them all, as `command` spells it (GlobalOptions.hint, with the config it needs)."""
+    shown = command(f"results --run {run_id} --format jsonl")
+    return f"see them with `{shown}` (or pick some with --columns a,b)"
+
+
+def value_text(value: Any) -> str:
+    """A record value as text (tables, CSV, HTML): text as is, nothing (None) empty, anything
+    else as JSON, so that a number or a list reads back unambiguously."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def cell_text(value: Any) -> str:
+    """A record value as a table shows it: value_text, free text cut past MAX_TEXT."""
+    text = value_text(value)
     if len(text) > MAX_TEXT and any(c.isspace() for c in text):
         return text[:MAX_TEXT] + "…"
     return text
@@ -96,7 +116,7 @@ def records_tables(
     *,
     columns: Sequence[str] | None = None,
     width: int | None = None,
-    hint: str = DEFAULT_HINT,
+    hint: str,
     order: Sequence[str] = (),
 ) -> Iterator[Table]:
     """One table per script (scripts have different fields), at most `limit` rows each, in the
@@ -165,6 +185,8 @@ def fitted_table(
         table.add_column(Text("none of the columns picked", style="dim"))
         return table
     shown = [spec for spec in specs if spec.name in widths]
+    if not shown:  # as above: the title and the note naming the columns must still show
+        table.add_column(Text("no column fits the terminal", style="dim"))
     for spec in shown:
         # Exact widths: rich would otherwise shrink columns (and cut ids) to fit the console.
         table.add_column(
@@ -173,7 +195,7 @@ def fitted_table(
             no_wrap=not spec.wraps,
             overflow="fold",
         )
-    for index in range(len(rows)):
+    for index in range(len(rows) if shown else 0):
         table.add_row(*(Text(cells[spec.name][index]) for spec in shown))
     notes = []
     if more > 0:
@@ -208,9 +230,12 @@ def print_records(
 
 
 def pick(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> Iterator[dict[str, Any]]:
-    """Each row with only `columns`, in that order; a column a row lacks is left out of it."""
+    """Each row with only `columns`, in that order; a column a row lacks is left out of it, and
+    a row with none of them is left out (an empty row says nothing: `{}`, a line of commas)."""
     for row in rows:
-        yield {name: row[name] for name in columns if name in row}
+        picked = {name: row[name] for name in columns if name in row}
+        if picked:
+            yield picked
 
 
 def write_jsonl(

@@ -1,5 +1,5 @@
-"""How `lambdafan results` and `lambdafan runs` print: rich tables for people, JSON Lines and CSV
-for pipes (written straight to stdout, unstyled, so `jq` and spreadsheets read them as is)."""
+"""How `lambdafan results` prints what records tables do not: a run's errors for people, CSV for
+pipes (straight to stdout, unstyled, so spreadsheets read it as is) and `--follow`'s lines."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lambdafan.render.console import console
-from lambdafan.render.records import DEFAULT_HINT, ORIGIN_COLUMNS, cell_text, fitted_table
+from lambdafan.render.records import ORIGIN_COLUMNS, cell_text, fitted_table, value_text
 
 # The CSV header starts with where a record came from, in this order, then the record's fields.
 CSV_ORIGIN = ("account_id", "account_name", "region", "script")
@@ -33,7 +33,7 @@ def print_error_table(
     *,
     width: int | None = None,
     columns: Sequence[str] | None = None,
-    hint: str = DEFAULT_HINT,
+    hint: str,
 ) -> int:
     """The errors of a run, at most `limit` rows; returns how many errors there were.
 
@@ -58,7 +58,8 @@ def print_error_table(
         console.print(fitted_table(title, kept, columns, more=more_rows, width=width, hint=hint))
         return total
     widths = [
-        max(cell_len(str(row[name])) for row in kept for name in names)
+        # No rows kept (a limit of 0): the headers alone set the widths.
+        max((cell_len(str(row[name])) for row in kept for name in names), default=0)
         for names in (("account_name", "account_id"), ("region",), ("script",), ("error_type",))
     ]
     headers = ("account", "region", "script", "error")
@@ -119,7 +120,7 @@ def write_csv(
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(fields)
     for row in kept:
-        writer.writerow([_csv_cell(row.get(name)) for name in fields])
+        writer.writerow([value_text(row.get(name)) for name in fields])
     return len(kept)
 
 
@@ -129,18 +130,9 @@ def _write_csv_columns(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]
     writer.writerow(columns)
     count = 0
     for row in rows:
-        writer.writerow([_csv_cell(row.get(name)) for name in columns])
+        writer.writerow([value_text(row.get(name)) for name in columns])
         count += 1
     return count
-
-
-def _csv_cell(value: Any) -> str:
-    # Text as is; numbers, booleans and nested values as JSON, so a cell reads back unambiguously.
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=str)
 
 
 def print_follow_rows(

@@ -4,7 +4,6 @@ their records, or the runs as one JSON array or as JSON Lines."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sys
 from collections.abc import Iterable, Sequence
@@ -18,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from lambdafan.render.console import console
+from lambdafan.render.records import write_json_array, write_jsonl
 from lambdafan.results import RunRow
 
 # Eight heights, lowest first: a sparkline's cells.
@@ -122,16 +122,13 @@ def format_usd(amount: Decimal | None) -> str:
 
 def write_runs_json(runs: Sequence[RunRow], handle: IO[str] | None = None) -> None:
     """The runs as one JSON array (the AWS CLI's `--output json`), a run a line."""
-    out = handle or sys.stdout
-    body = ",\n".join(json.dumps(run.as_dict()) for run in runs)
-    out.write(f"[\n{body}\n]\n" if runs else "[]\n")
+    write_json_array(handle or sys.stdout, (run.as_dict() for run in runs))
 
 
 def write_runs_jsonl(runs: Iterable[RunRow], handle: IO[str] | None = None) -> None:
     """One run per line, as JSON (JSON Lines)."""
     out = handle or sys.stdout
-    for run in runs:
-        out.write(json.dumps(run.as_dict()) + "\n")
+    write_jsonl(out, (run.as_dict() for run in runs))
     out.flush()  # --watch streams them: a reader sees each change at once
 
 

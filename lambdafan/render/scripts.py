@@ -14,7 +14,7 @@ from rich.text import Text
 
 from lambda_src.scripts import Scope
 from lambdafan.render.console import console, err_console, error, warning
-from lambdafan.render.records import records_tables, write_jsonl
+from lambdafan.render.records import SCRIPT_TEST_HINT, records_tables, write_jsonl
 from lambdafan.script_tools.catalog import ScriptInfo
 from lambdafan.script_tools.trial import ScriptRun
 
@@ -49,7 +49,7 @@ def print_script_run(run: ScriptRun, *, output_format: str, limit: int) -> None:
     elif output_format == "json":
         sys.stdout.write(json.dumps(run.rows, default=str, indent=2) + "\n")
     else:
-        for records in records_tables(run.rows, limit):
+        for records in records_tables(run.rows, limit, hint=SCRIPT_TEST_HINT):
             console.print(records)
     sys.stdout.flush()
     where = f"{run.script} in {run.account.id} / {run.region}"
