@@ -316,6 +316,12 @@ def test_columns_pick_fields_in_every_format(
     every = cli("results", "-c", str(config), "--columns", "caller_account", "--format", "jsonl")
     picked = [{"caller_account": r["caller_account"]} for r in written if "caller_account" in r]
     assert len(picked) == 4 and canonical(json_lines(every.stdout)) == canonical(picked)
+    followed = cli("results", "-c", str(config), "--follow", "--columns", "caller_account")
+    assert followed.returncode == 0, followed.stderr
+    assert sorted(followed.stdout.splitlines()) == sorted(r["caller_account"] for r in picked)
+    streamed = cli(*every.args, "--follow")
+    assert canonical(json_lines(streamed.stdout)) == canonical(picked)
+    assert "{}" not in streamed.stdout.split()
 
     picked_errors = cli(
         "results", "-c", str(config), "--errors", "--columns", "error_type,account_id"
