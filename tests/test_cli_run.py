@@ -89,6 +89,44 @@ def test_without_fork_run_local_runs_scripts_here_and_says_so(
     assert "records: 4" in done.stdout
 
 
+WIDE_SCRIPT = """
+def collect(session, region, account):
+    yield {f"field_{n}": f"value-{n}-" + "x" * 40 for n in range(6)}
+"""
+
+
+@pytest.mark.parametrize("in_table", [True, False], ids=["table", "memory"])
+def test_left_out_columns_are_named_with_a_hint_that_runs_as_printed(
+    server: str, tmp_path: Path, in_table: bool
+) -> None:
+    # Six 50-character fields are more than a 200-column table holds beside the origin columns.
+    if in_table:
+        boto3.client("dynamodb", region_name="us-east-1").create_table(
+            **table_definition("e2e-results")
+        )
+    script = tmp_path / "wide.py"
+    script.write_text(WIDE_SCRIPT)
+    config = write_config(tmp_path, [])
+    config.write_text(config.read_text().replace("scripts: []", f"scripts: [{script}]"))
+
+    done = cli("run", "--local", "-c", str(config), "--account", A)
+
+    assert done.returncode == 0, done.stderr
+    words = " ".join(done.stdout.split())
+    assert "columns left out (terminal 200 wide): " in words
+    if not in_table:
+        assert "see them with --output FILE (JSON Lines: every field)" in words
+        return
+    hint = re.search(r"see them with `lambdafan (.+?)`", words)
+    assert hint is not None, words
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shown = cli(*shlex.split(hint.group(1)), cwd=elsewhere)
+    assert shown.returncode == 0, shown.stderr
+    rows = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert len(rows) == 2 and all(f"field_{n}" in row for row in rows for n in range(6))
+
+
 def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: Path) -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(**table_definition("e2e-results"))

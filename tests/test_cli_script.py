@@ -304,11 +304,11 @@ def test_help_names_every_value_by_its_kind() -> None:
     test = cli("script", "test", "--help").stdout
     for option, metavar in [
         ("--account", "ACCOUNT_ID"), ("--region", "REGION"), ("--role", "NAME"),
-        ("--limit", "N"),
+        ("--limit", "N"), ("--format", "FORMAT"),
     ]:  # fmt: skip
         assert re.search(rf"{option}\s.*\s{metavar}\s", test), (option, test)
-    assert f"[default: {DEFAULT_ROWS}]" in test and "<table|json|jsonl>" in test
-    assert re.search(r"Usage: .*script test \[OPTIONS\] \W?FILE", test)
+    assert f"[default: {DEFAULT_ROWS}]" in test and "table for people; json: one JSON" in test
+    assert re.search(r"Usage: .*script test \[OPTIONS\] FILE *$", test, re.MULTILINE)
     new = cli("script", "new", "--help").stdout
     assert re.search(r"--dir\s+DIR\s", new) and "NAME" in new
 

@@ -126,7 +126,7 @@ def test_fit_columns_skips_a_wide_column_and_keeps_a_narrower_one_after_it() -> 
 
 
 def test_print_records_says_when_there_is_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    assert print_records(iter(()), 5) == 0
+    assert print_records(iter(()), 5, hint="h") == 0
     assert "no records found" in capsys.readouterr().out
 
 

@@ -29,6 +29,8 @@ from lambdafan.render.runs import print_notification
 RUN_TIMEOUT_S = 300
 REPORT_WAIT_S = 10.0
 ROLE_CHECK = "LOCALCLOUD ROLE CHECK: "  # the runtime's line for a call the role does not allow
+# The demo's fake AWS is gone when it ends, unless kept: then `results` shows every field.
+DEMO_HINT = "see them with `lambdafan demo --keep`, then `lambdafan results --format jsonl`"
 
 
 @user_errors
@@ -95,7 +97,8 @@ def _demo(accounts: int, keep: bool, limit: int) -> RunSummary:
         summary = run_deployed(aws, settings, store, [], [], wait=True, timeout=RUN_TIMEOUT_S)
         assert summary is not None  # waited
         rows = (table.record_view(i) for i in table.run_records(store, summary.run_id))
-        print_records(rows, limit, order=[spec.name for spec in settings.scripts])
+        order = [spec.name for spec in settings.scripts]
+        print_records(rows, limit, order=order, hint=DEMO_HINT)
         sent = demo_aws.read_inbox(aws, inbox)
         print_notification(sent or format_summary(summary), via="SNS" if sent else None)
         print_invocations(_reports(aws, settings.fleet, notified=sent is not None))

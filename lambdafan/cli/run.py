@@ -30,6 +30,7 @@ from lambdafan.checks import check_organization_accounts, check_run_request
 from lambdafan.cli.options import (
     DEFAULT_ROWS,
     ConfigOption,
+    GlobalOptions,
     ProfileOption,
     RegionOption,
     SandboxOption,
@@ -46,7 +47,7 @@ from lambdafan.local import (
     open_store,
 )
 from lambdafan.render.console import console, note, stopped, warning
-from lambdafan.render.records import print_records, write_jsonl
+from lambdafan.render.records import print_records, results_hint, write_jsonl
 from lambdafan.render.runs import RunProgress, print_summary
 from lambdafan.script_tools.imports import fleet_missing_imports
 
@@ -171,7 +172,8 @@ def run(
         )
         if summary is None:
             return
-        _show_records(store, summary, output, limit, _script_order(settings))
+        hint = results_hint(summary.run_id, opts.hint)
+        _show_records(store, summary, output, limit, _script_order(settings), hint)
         print_summary(summary)
         raise typer.Exit(0 if summary.ok else 1)
     if not in_table:
@@ -194,7 +196,7 @@ def run(
         sandbox=sandbox,
         sandbox_memory_mb=memory_limit_mb(fleet.functions.worker.memory),
     )
-    _run_local(executor, accounts, scripts, output, limit)
+    _run_local(executor, accounts, scripts, output, limit, _local_hint(opts, in_table, output))
 
 
 def _check_organization_accounts(
@@ -218,16 +220,18 @@ def _run_local(
     scripts: list[str],
     output: Path | None,
     limit: int,
+    hint_for: Callable[[str], str],
 ) -> None:
-    """Run here, show what the run found and exit: 0, 1 (failures) or 130 (Ctrl-C)."""
+    """Run here, show what the run found and exit: 0, 1 (failures) or 130 (Ctrl-C).
+    `hint_for(run_id)` says where to see the columns a table leaves out."""
     result, sigint = _run_here(executor, accounts, scripts)
     try:
         if result.unknown_accounts:
             unknown = ", ".join(result.unknown_accounts)
             raise UsageError(f"account {unknown} is not in this fleet")
-        _show_records(
-            executor.store, result.summary, output, limit, _script_order(executor.settings)
-        )
+        order = _script_order(executor.settings)
+        hint = hint_for(result.summary.run_id)
+        _show_records(executor.store, result.summary, output, limit, order, hint)
         print_summary(result.summary)
         code = EXIT_INTERRUPTED if result.interrupted else 0 if result.summary.ok else 1
         if result.left_running:
@@ -350,10 +354,15 @@ def _leave_now(code: int) -> None:
 
 
 def _show_records(
-    store: ItemStore, summary: RunSummary, output: Path | None, limit: int, order: Sequence[str]
+    store: ItemStore,
+    summary: RunSummary,
+    output: Path | None,
+    limit: int,
+    order: Sequence[str],
+    hint: str,
 ) -> None:
-    """The run's records as tables (in the script `order` given), and as JSON Lines in `output`
-    when given."""
+    """The run's records as tables (in the script `order` given; `hint` under one that leaves
+    columns out), and as JSON Lines in `output` when given."""
     rows: Iterable[Item] = (
         table.record_view(item) for item in table.run_records(store, summary.run_id)
     )
@@ -373,7 +382,17 @@ def _show_records(
         note(f"{write_jsonl(output, keep(rows))} records written to {output}")
         rows = shown
     # With the totals known, the tables read no further than the rows they show.
-    print_records(rows, limit, summary.records_by_script, order=order)
+    print_records(rows, limit, summary.records_by_script, order=order, hint=hint)
+
+
+def _local_hint(opts: GlobalOptions, in_table: bool, output: Path | None) -> Callable[[str], str]:
+    """Where a local run's left-out columns can be seen: `results`, when the run is in the
+    table; else the --output file, the only place its records outlive the command."""
+    if in_table:
+        return lambda run_id: results_hint(run_id, opts.hint)
+    if output is not None:
+        return lambda run_id: f"every field is in {output}"
+    return lambda run_id: "see them with --output FILE (JSON Lines: every field)"
 
 
 def _script_order(settings: FleetSettings) -> list[str]:

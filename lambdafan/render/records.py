@@ -28,8 +28,6 @@ EDGE, PER_COLUMN = 1, 3
 
 # What a table says of the columns it left out: each command names its own way to see them.
 SCRIPT_TEST_HINT = "see them with --format json or jsonl"
-# print_records' default, for a caller that passes no hint of its own: `results_hint` is better.
-DEFAULT_HINT = "see them with `lambdafan results --format jsonl`"
 
 # What json.dumps(row, default=str) makes, without building an encoder per row.
 _JSON = json.JSONEncoder(default=str)
@@ -215,7 +213,7 @@ def print_records(
     totals: Mapping[str, int] | None = None,
     *,
     columns: Sequence[str] | None = None,
-    hint: str = DEFAULT_HINT,
+    hint: str,
     order: Sequence[str] = (),
 ) -> int:
     """Print the tables, in the script `order` given (or say there is nothing); returns how many
