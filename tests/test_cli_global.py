@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from lambdafan.cli import app
 from lambdafan.cli.group import LambdafanGroup, reflowed, walk
 from lambdafan.cli.options import NO_CREDENTIALS_HINT
-from tests.conftest import CliResult, cli, deployable_config
+from tests.conftest import CliResult, cli, deployable_config, lambdafan
 
 
 def one_line(done: CliResult) -> str:
@@ -195,6 +195,19 @@ def test_a_bad_profile_is_bad_input_however_it_is_named(
 
     assert by_flag.returncode == by_env.returncode == 2
     assert "nope" in one_line(by_flag) and "nope" in one_line(by_env)
+
+
+def test_a_bad_aws_profile_in_a_fresh_process_is_bad_input_and_validate_ignores_it(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh process: the config's region check once read the profile (a botocore session)
+    # before lambdafan's own handling, and said exit 1; in-process, a cached check hid it.
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    by_env = lambdafan("runs", "-c", str(config))
+    assert by_env.returncode == 2, by_env.stderr
+    assert by_env.stderr.strip() == "error: The config profile (nope) could not be found"
+    validated = lambdafan("validate", "-c", str(config))
+    assert validated.returncode == 0, validated.stderr  # validate calls no AWS
 
 
 def test_no_credentials_says_how_to_get_some(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,10 +4,11 @@ annotated types the schema's fields use. Each failure says what is wrong with th
 from __future__ import annotations
 
 import functools
+import os
 import re
 from typing import Annotated
 
-import botocore.session
+from botocore.loaders import create_loader
 from botocore.regions import EndpointResolver
 from pydantic import AfterValidator, BeforeValidator
 
@@ -121,8 +122,10 @@ def account_id(value: object) -> object:
 def known_regions() -> frozenset[str]:
     """Every region botocore knows, in every partition (aws, aws-cn, aws-us-gov, ...)."""
     # EC2's endpoints, by its endpoint prefix: Session.get_available_regions("ec2") would parse
-    # EC2's whole service model (megabytes) to look that prefix up.
-    loader = botocore.session.get_session().get_component("data_loader")
+    # EC2's whole service model (megabytes) to look that prefix up. A bare loader, not a
+    # session's: a session reads the AWS profile, and a missing AWS_PROFILE is not the config's
+    # fault (nor a reason for `validate`, which calls no AWS, to fail).
+    loader = create_loader(os.environ.get("AWS_DATA_PATH"))
     resolver = EndpointResolver(loader.load_data("endpoints"))
     return frozenset(
         str(region)
