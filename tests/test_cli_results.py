@@ -341,6 +341,40 @@ def test_columns_pick_fields_in_every_format(
     assert empty.returncode == 2 and "a column name is empty" in one_line_error(empty)
 
 
+def test_a_run_of_other_scripts_says_so_when_a_script_is_asked_for(
+    finished_run: tuple[Path, str, list[dict[str, Any]]],
+) -> None:
+    config, _, _ = finished_run
+    # The latest run now is one of whoami only, as `run --script` makes.
+    done = cli("run", "--local", "-c", str(config), "--script", "whoami")
+    assert done.returncode == 0, done.stderr
+    latest = table.latest_run(DynamoStore(boto3.client("dynamodb", "us-east-1"), TABLE))
+    assert latest is not None
+    asked = cli("results", "-c", str(config), "--script", "fails_in_eu")
+    assert asked.returncode == 0, asked.stderr
+    assert (
+        f"run {latest['run_id']} did not run fails_in_eu (it ran whoami): pick another run with "
+        "--run (the runs command lists them)"
+    ) in " ".join(asked.stderr.split())
+    assert "did not run" not in cli("results", "-c", str(config), "--script", "whoami").stderr
+
+
+def test_columns_picked_that_do_not_fit_do_not_point_back_at_columns(
+    finished_run: tuple[Path, str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, _, _ = finished_run
+    picked = "account_id,account_name,region,caller_account,region_seen,for"
+    wide = cli("results", "-c", str(config), "--script", "whoami", "--columns", picked)
+    assert wide.returncode == 0, wide.stderr
+    assert "columns left out" not in wide.stdout  # 200 columns hold them
+    monkeypatch.setattr("tests.conftest.CLI_WIDTH", 60)
+    narrow = cli("results", "-c", str(config), "--script", "whoami", "--columns", picked)
+    words = " ".join(narrow.stdout.split())
+    assert "columns left out (terminal" in words, narrow.stdout
+    assert "a wider terminal shows them, or --format jsonl/csv" in words
+    assert "see them with --columns" not in words
+
+
 def test_help_has_conventional_placeholders_and_examples() -> None:
     done = cli("results", "--help")
     assert done.returncode == 0

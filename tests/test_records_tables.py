@@ -225,3 +225,23 @@ def test_value_text_is_text_as_is_and_anything_else_as_json() -> None:
     assert [value_text(v) for v in ("a b", 1, 1.5, True, None, {"k": [1]})] == [
         "a b", "1", "1.5", "true", "", '{"k": [1]}',
     ]  # fmt: skip
+
+
+def test_a_column_empty_on_every_row_gives_way_to_one_with_values() -> None:
+    # iam_users at 80 columns showed `password_last_used` (empty everywhere) and left out `arn`.
+    rows = [
+        {
+            "account_name": "web",
+            "account_id": A,
+            "region": "global",
+            "script": "iam_users",
+            "user": "web-admin",
+            "password_last_used": None,
+            "arn": f"arn:aws:iam::{A}:user/web-admin",
+        }
+    ]
+    text = " ".join(render(rows, 100).split())
+    assert f"arn:aws:iam::{A}:user/web-admin" in text
+    assert "columns left out (terminal 100 wide): password_last_used:" in text
+    # Shown columns keep the records' order whatever fitted first.
+    assert text.index("user") < text.index("arn:aws:iam")

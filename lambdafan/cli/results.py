@@ -40,6 +40,8 @@ from lambdafan.results import Row
 T = TypeVar("T")
 
 TABLE_HINT = "see them with --columns or --format jsonl/csv"
+# The columns were picked: pointing back at --columns would go round in circles.
+PICKED_HINT = "a wider terminal shows them, or --format jsonl/csv"
 
 
 class ResultsFormat(str, enum.Enum):
@@ -304,6 +306,13 @@ def _show_once(
 ) -> None:
     if query.account is not None:
         results.require_account(store, run, query.account)
+    ran = [str(name) for name in run.get("scripts") or ()]
+    if query.script is not None and ran and query.script not in ran:
+        # `run --script` makes runs of a few scripts, and the latest may be one of them.
+        note(
+            f"run {query.run_id} did not run {query.script} (it ran {', '.join(ran)}): "
+            "pick another run with --run (the runs command lists them)"
+        )
     rows = seen.watch(results.read_results(store, query, run))
     if output_format is ResultsFormat.html:
         _write_html(store, run, query, rows, limit, columns)
@@ -320,13 +329,13 @@ def _show_once(
             show.write_csv(picked, origin, columns)
     else:
         table_rows = DEFAULT_ROWS if limit is None else limit
+        hint = TABLE_HINT if columns is None else PICKED_HINT
         note(f"run {query.run_id} ({run['status']}, started {run['started_at']})")
         if query.errors:
-            show.print_error_table(rows, table_rows, query.run_id, columns=columns, hint=TABLE_HINT)
+            show.print_error_table(rows, table_rows, query.run_id, columns=columns, hint=hint)
         else:
             totals = results.known_totals(store, query, run)
-            order = [str(name) for name in run.get("scripts") or ()]
-            print_records(rows, table_rows, totals, columns=columns, hint=TABLE_HINT, order=order)
+            print_records(rows, table_rows, totals, columns=columns, hint=hint, order=ran)
         if results.is_running(run):
             note("the run is still running: --follow prints results as they arrive")
 

@@ -177,7 +177,11 @@ def fitted_table(
     """A table of `names` that fits `width`: the columns that do not fit are named below it."""
     cells = {name: [cell_text(row.get(name)) for row in rows] for name in names}
     specs = [column_spec(name, HEADERS.get(name, name), cells[name]) for name in names]
-    widths, left_out = fit_columns(specs, width)
+    # Room goes to columns with something in them first: a column empty on every row shown
+    # says nothing, and it must not push out one that does.
+    filled = [spec for spec in specs if any(cells[spec.name])]
+    widths, _ = fit_columns(filled + [spec for spec in specs if spec not in filled], width)
+    left_out = [spec.name for spec in specs if spec.name not in widths]
     table = Table(title=title, title_justify="left", caption_justify="left")
     if not names:  # a table without columns would not show at all, title included
         table.add_column(Text("none of the columns picked", style="dim"))
