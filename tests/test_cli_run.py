@@ -181,7 +181,10 @@ def test_unknown_script_name_and_account_are_usage_errors(server: str, tmp_path:
 def test_missing_config_file(server: str, tmp_path: Path) -> None:
     done = cli("run", "--local", cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: lambdafan.yaml: config file not found"
+    assert done.stderr.strip() == (
+        "error: lambdafan.yaml: config file not found (name one with -c FILE or "
+        "LAMBDAFAN_CONFIG; `lambdafan demo --keep` writes a working example)"
+    )
 
 
 def test_record_and_error_text_is_never_read_as_markup(server: str, tmp_path: Path) -> None:

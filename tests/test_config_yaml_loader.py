@@ -17,7 +17,10 @@ def builtins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
-    assert error(path) == f"{path}: config file not found"
+    assert error(path) == (
+        f"{path}: config file not found (name one with -c FILE or LAMBDAFAN_CONFIG; "
+        "`lambdafan demo --keep` writes a working example)"
+    )
 
 
 def test_path_is_reported_as_given(

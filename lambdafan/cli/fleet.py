@@ -141,7 +141,10 @@ def member_role(
     ctx: typer.Context,
     permissions: Annotated[
         MemberPermissionsChoice,
-        typer.Option(help="The AWS-managed policy the member role gets."),
+        typer.Option(
+            metavar="POLICY",
+            help="The AWS-managed policy the member role gets: ReadOnlyAccess or SecurityAudit.",
+        ),
     ] = MemberPermissionsChoice.read_only,
     account_id: Annotated[
         str | None,

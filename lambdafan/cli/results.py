@@ -115,7 +115,8 @@ FollowOption = Annotated[
     typer.Option(
         "--follow",
         "-f",
-        help="Print new results as a running run writes them, until done (table or jsonl).",
+        help="Print new results as a running run writes them, until done: a line per record "
+        "(or JSON Lines with --format jsonl).",
     ),
 ]
 DiffOption = Annotated[

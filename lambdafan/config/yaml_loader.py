@@ -50,7 +50,10 @@ def read_yaml(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(
+            f"{path}: config file not found (name one with -c FILE or LAMBDAFAN_CONFIG; "
+            "`lambdafan demo --keep` writes a working example)"
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: config file is not UTF-8 text") from None
     except OSError as exc:
