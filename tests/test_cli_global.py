@@ -56,6 +56,10 @@ def command_paths() -> Iterator[tuple[str, ...]]:
         (["run", "--bogus"], "No such option: --bogus", "lambdafan run --help"),
         (["script", "test", "--bogus"], "--bogus", "lambdafan script test --help"),
         (["bogus"], "No such command 'bogus'", "lambdafan --help"),
+        # One vocabulary: a table of rows shows at least one, whichever command prints it.
+        (["run", "--limit", "0"], "greater than or equal to 1", "lambdafan run --help"),
+        (["demo", "--limit", "0"], "greater than or equal to 1", "lambdafan demo --help"),
+        (["script", "test", "x.py", "--limit", "0"], "equal to 1", "lambdafan script test --help"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], named: str, hint: str) -> None:

@@ -47,7 +47,7 @@ def demo(
         ),
     ] = False,
     limit: Annotated[
-        int, typer.Option(min=0, metavar="N", help="Rows shown per script table.")
+        int, typer.Option(min=1, metavar="N", help="Rows shown per script table.")
     ] = DEFAULT_ROWS,
 ) -> None:
     """See lambdafan work end to end in one command, with no AWS account and no network.

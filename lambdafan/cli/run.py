@@ -99,7 +99,7 @@ ThreadsOption = Annotated[
     ),
 ]
 LimitOption = Annotated[
-    int, typer.Option(min=0, metavar="N", help="Rows shown per script table (the rest: -o FILE).")
+    int, typer.Option(min=1, metavar="N", help="Rows shown per script table (the rest: -o FILE).")
 ]
 PairTimeoutOption = Annotated[
     float | None,
