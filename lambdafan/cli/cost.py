@@ -21,7 +21,7 @@ from lambda_src.run_cost import ASSUMED_NOTIFIER_SERIES, Usage, metric_series, r
 from lambda_src.run_report import RunCost
 from lambdafan import results, results_store
 from lambdafan.aws import is_not_found
-from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options, user_errors
+from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options
 from lambdafan.config.schema import Config
 from lambdafan.render.cost import print_estimate
 from lambdafan.schedule import Rate, ScheduleError, parse_cron, parse_schedule
@@ -199,7 +199,6 @@ def _average(costs: list[RunCost]) -> RunCost:
     return RunCost(total_usd=sum(averaged.values(), Decimal(0)), parts_usd=averaged)
 
 
-@user_errors
 def cost(
     ctx: typer.Context,
     last: Annotated[

@@ -12,7 +12,7 @@ from lambda_src.dynamo_store import DynamoStore
 from lambda_src.run_summary import RunSummary, format_summary
 from lambdafan import demo as demo_aws
 from lambdafan.aws import Aws
-from lambdafan.cli.options import DEFAULT_ROWS, user_errors
+from lambdafan.cli.options import DEFAULT_ROWS
 from lambdafan.cli.run import run_deployed
 from lambdafan.config import load_config
 from lambdafan.deploy.clients import DeployClients
@@ -33,7 +33,6 @@ ROLE_CHECK = "LOCALCLOUD ROLE CHECK: "  # the runtime's line for a call the role
 DEMO_HINT = "see them with `lambdafan demo --keep`, then `lambdafan results --format jsonl`"
 
 
-@user_errors
 def demo(
     accounts: Annotated[
         int, typer.Option(min=1, max=60, metavar="N", help="Accounts in the fake organization.")

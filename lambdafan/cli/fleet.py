@@ -18,7 +18,6 @@ from lambdafan.cli.options import (
     RegionOption,
     guard_scripts,
     options,
-    user_errors,
 )
 from lambdafan.deploy.apply import DeployStopped
 from lambdafan.deploy.bundle import build_bundle
@@ -51,7 +50,6 @@ class MemberPermissionsChoice(str, enum.Enum):
     security_audit = "SecurityAudit"
 
 
-@user_errors
 def deploy(
     ctx: typer.Context,
     dry_run: Annotated[
@@ -104,7 +102,6 @@ def deploy(
     )
 
 
-@user_errors
 def destroy(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -136,7 +133,6 @@ def destroy(
     print_destroyed(steps, None if delete_data else names.table_name(fleet.fleet), delete_it)
 
 
-@user_errors
 def member_role(
     ctx: typer.Context,
     permissions: Annotated[
@@ -208,7 +204,6 @@ def member_role(
     console.print(template, markup=False, highlight=False, soft_wrap=True)
 
 
-@user_errors
 def validate(
     ctx: typer.Context,
     config: ConfigOption = None,

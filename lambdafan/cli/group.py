@@ -20,6 +20,7 @@ from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from lambdafan.cli import completion
+from lambdafan.cli.options import one_line_errors
 from lambdafan.errors import EXIT_BROKEN_PIPE, EXIT_USAGE
 from lambdafan.render.console import error, stdout_closed
 
@@ -46,7 +47,8 @@ class LambdafanGroup(TyperGroup):
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
-        with one_line_usage_errors():
+        # Every command runs in here, so none can forget to turn its errors into one line.
+        with one_line_usage_errors(), one_line_errors():
             try:
                 return super().invoke(ctx)
             except BrokenPipeError:

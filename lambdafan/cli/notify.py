@@ -13,7 +13,7 @@ from lambda_src.run_cost import cost_of_run_id
 from lambda_src.run_summary import summarize
 from lambdafan import results, results_store
 from lambdafan.aws import Aws
-from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options, user_errors
+from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options
 from lambdafan.errors import UsageError
 from lambdafan.render import notify as show
 from lambdafan.render.console import note
@@ -46,7 +46,6 @@ HtmlOption = Annotated[
 ]
 
 
-@user_errors
 def notify(
     ctx: typer.Context,
     run_id: RunOption = None,

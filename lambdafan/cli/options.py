@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import functools
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from botocore.exceptions import (
@@ -47,7 +47,6 @@ DEFAULT_ROWS = 20
 DEFAULT_RUNS = 10
 
 
-F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 
@@ -84,27 +83,24 @@ class GlobalOptions:
         )
 
 
-def user_errors(command: F) -> F:
-    """Turn errors the user can act on into one red line and an exit code, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as exc:
-            error(str(exc))
-            raise typer.Exit(EXIT_USAGE) from None
-        except LambdafanError as exc:
-            error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
-        except ClientError as exc:
-            error(aws_refusal(exc))
-            raise typer.Exit(EXIT_FAILURE) from None
-        except BotoCoreError as exc:
-            error(aws_failure(exc))
-            raise typer.Exit(EXIT_FAILURE) from None
-
-    return wrapper  # type: ignore[return-value]
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn errors the user can act on into one red line and an exit code, never a traceback.
+    Every command runs inside it (LambdafanGroup.invoke)."""
+    try:
+        yield
+    except ConfigError as exc:
+        error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    except LambdafanError as exc:
+        error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+    except ClientError as exc:
+        error(aws_refusal(exc))
+        raise typer.Exit(EXIT_FAILURE) from None
+    except BotoCoreError as exc:
+        error(aws_failure(exc))
+        raise typer.Exit(EXIT_FAILURE) from None
 
 
 NO_CREDENTIALS_HINT = (

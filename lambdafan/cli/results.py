@@ -25,7 +25,6 @@ from lambdafan.cli.options import (
     ProfileOption,
     RegionOption,
     options,
-    user_errors,
 )
 from lambdafan.columns import SeenColumns, parse_columns, require_known
 from lambdafan.config.values import known_regions
@@ -143,7 +142,6 @@ IntervalOption = Annotated[
 ]
 
 
-@user_errors
 def results_command(
     ctx: typer.Context,
     account: AccountOption = None,

@@ -36,7 +36,6 @@ from lambdafan.cli.options import (
     SandboxOption,
     options,
     use_sandbox,
-    user_errors,
 )
 from lambdafan.errors import EXIT_INTERRUPTED, LambdafanError, UsageError
 from lambdafan.local import (
@@ -117,7 +116,6 @@ SigintHandler = Callable[[int, FrameType | None], object] | int | signal.Handler
 ACCESS_DENIED = {"AccessDeniedException", "AccessDenied"}
 
 
-@user_errors
 def run(
     ctx: typer.Context,
     now: NowOption = False,

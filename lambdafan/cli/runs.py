@@ -22,7 +22,6 @@ from lambdafan.cli.options import (
     RegionOption,
     TableOrJson,
     options,
-    user_errors,
 )
 from lambdafan.errors import EXIT_INTERRUPTED, UsageError
 from lambdafan.render import run_history as show
@@ -35,7 +34,6 @@ WATCH_INTERVAL_S = 3.0
 Fetch = Callable[[], list[RunRow]]
 
 
-@user_errors
 def runs_command(
     ctx: typer.Context,
     limit: Annotated[

@@ -25,7 +25,6 @@ from lambdafan.cli.options import (
     guard_scripts,
     options,
     use_sandbox,
-    user_errors,
 )
 from lambdafan.config import ConfigError
 from lambdafan.errors import LambdafanError, UsageError
@@ -52,7 +51,6 @@ class ScopeChoice(str, enum.Enum):
 
 
 @app.command("new")
-@user_errors
 def new(
     ctx: typer.Context,
     name: Annotated[
@@ -174,7 +172,6 @@ LimitOption = Annotated[int, typer.Option(min=1, metavar="N", help="Rows shown i
 
 
 @app.command("test")
-@user_errors
 def try_script(
     ctx: typer.Context,
     file: FileOption,
@@ -249,7 +246,6 @@ def try_script(
 
 
 @app.command("list")
-@user_errors
 def list_(
     ctx: typer.Context,
     config: ConfigOption = None,

@@ -15,7 +15,6 @@ from lambdafan.cli.options import (
     RegionOption,
     guard_scripts,
     options,
-    user_errors,
 )
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.errors import EXIT_INTERRUPTED
@@ -33,7 +32,6 @@ class FunctionKind(str, enum.Enum):
     notifier = "notifier"
 
 
-@user_errors
 def status(
     ctx: typer.Context,
     config: ConfigOption = None,
@@ -56,7 +54,6 @@ def status(
     raise typer.Exit(0 if result.ok else 1)
 
 
-@user_errors
 def logs(
     ctx: typer.Context,
     function: Annotated[
