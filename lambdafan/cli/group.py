@@ -1,6 +1,6 @@
 """The root command's class: what every command gets without its module saying so.
 
-Usage errors become one `error:` line and exit 2 (click's default is a boxed usage block), a
+Every error the user can act on becomes one `error:` line and its exit code (usage errors 2), a
 closed stdout exits 141, flags show no `<bool>` and arguments read `NAME` / `[NAME]`, and the
 options that name a script, an account or a run complete from the fleet (completion.py).
 """
@@ -14,14 +14,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from typer import _click as click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from lambdafan.cli import completion
-from lambdafan.cli.options import one_line_errors
-from lambdafan.errors import EXIT_BROKEN_PIPE, EXIT_USAGE
+from lambdafan.cli.options import aws_failure, aws_refusal
+from lambdafan.config import ConfigError
+from lambdafan.errors import EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_USAGE, LambdafanError
 from lambdafan.render.console import error, stdout_closed
 
 PROG = "lambdafan"
@@ -43,12 +45,12 @@ class LambdafanGroup(TyperGroup):
             # Here, not in __init__: typer appends --install-completion after making the group.
             prepare_tree(self)
             self._prepared = True
-        with one_line_usage_errors():
+        with one_line_errors():
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         # Every command runs in here, so none can forget to turn its errors into one line.
-        with one_line_usage_errors(), one_line_errors():
+        with one_line_errors():
             try:
                 return super().invoke(ctx)
             except BrokenPipeError:
@@ -58,18 +60,35 @@ class LambdafanGroup(TyperGroup):
 
 
 @contextmanager
-def one_line_usage_errors() -> Iterator[None]:
-    """Turn click's usage errors (bad option values, unknown options) into one line, exit 2."""
+def one_line_errors() -> Iterator[None]:
+    """Every error the user can act on as one red line and its exit code, never a traceback:
+    click's usage errors (click's default is a boxed usage block), config and lambdafan errors,
+    AWS refusals and failures."""
     try:
         yield
     except NoArgsIsHelpError:
         raise  # `lambdafan` alone: the help, as asked
-    except ClickUsageError as exc:
-        error(usage_message(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except ClickException as exc:
-        error(usage_message(exc))
-        raise typer.Exit(exc.exit_code) from None
+    except (ClickException, ConfigError, LambdafanError, ClientError, BotoCoreError) as exc:
+        message, code = one_line(exc)
+        error(message)
+        raise typer.Exit(code) from None
+
+
+def one_line(exc: Exception) -> tuple[str, int]:
+    """The line to print for `exc` and the exit code (README: one per kind of mistake)."""
+    if isinstance(exc, ClickUsageError):
+        return usage_message(exc), EXIT_USAGE
+    if isinstance(exc, ClickException):
+        return usage_message(exc), exc.exit_code
+    if isinstance(exc, ConfigError):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, LambdafanError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, ClientError):
+        return aws_refusal(exc), EXIT_FAILURE
+    if isinstance(exc, BotoCoreError):
+        return aws_failure(exc), EXIT_FAILURE
+    raise TypeError(f"no one-line form for {type(exc).__name__}")
 
 
 # pydantic's wording, which typer's coercion leaks into click's message.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import shlex
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -26,9 +25,9 @@ from lambda_src.sandbox import sandbox_supported
 from lambda_src.scripts import ScriptError
 from lambdafan import __version__
 from lambdafan.aws import DEFAULT_POOL, Aws, describe_error, error_code
-from lambdafan.config import Config, ConfigError, load_config
-from lambdafan.errors import EXIT_FAILURE, EXIT_USAGE, LambdafanError, UsageError
-from lambdafan.render.console import console, error, note
+from lambdafan.config import Config, load_config
+from lambdafan.errors import UsageError
+from lambdafan.render.console import console, note
 
 DEFAULT_CONFIG = Path("lambdafan.yaml")
 
@@ -81,26 +80,6 @@ class GlobalOptions:
             home_region=config.home_region if config else None,
             on_retry=note,
         )
-
-
-@contextmanager
-def one_line_errors() -> Iterator[None]:
-    """Turn errors the user can act on into one red line and an exit code, never a traceback.
-    Every command runs inside it (LambdafanGroup.invoke)."""
-    try:
-        yield
-    except ConfigError as exc:
-        error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
-    except LambdafanError as exc:
-        error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
-    except ClientError as exc:
-        error(aws_refusal(exc))
-        raise typer.Exit(EXIT_FAILURE) from None
-    except BotoCoreError as exc:
-        error(aws_failure(exc))
-        raise typer.Exit(EXIT_FAILURE) from None
 
 
 NO_CREDENTIALS_HINT = (
