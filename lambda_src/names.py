@@ -30,6 +30,7 @@ contain the `#` separator or that is not what its name says.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 # --- resource names -------------------------------------------------------------------------
@@ -78,6 +79,63 @@ def dlq_name(fleet: str) -> str:
     """Name of the SQS queue the Notifier's failed async events go to (its on-failure
     destination): a lost notification is kept there, and `status` counts it."""
     return f"{fleet}-notifier-dlq"
+
+
+# --- S3 export and its Glue catalog (`results.export: s3`) ---------------------------------
+
+BUCKET_NAME_MAX = 63  # S3's limit; bucket names are global, hence the account and region
+EXPORT_ROOT = "records"
+EXPORT_OBJECT = "part-0.json.gz"  # one object per (run, script, account, region)
+_GLUE_UNSAFE = re.compile(r"[^a-z0-9_]")
+
+
+def export_bucket_name(fleet: str, account_id: str, region: str) -> str:
+    """The fleet's export bucket: `<fleet>-records-<account>-<region>` (at most 63 chars).
+
+    A fleet name too long for S3's limit is cut and given a digest of the whole name, so two
+    long fleets never share a bucket.
+    """
+    tail = f"-records-{account_part(account_id)}-{region_part(region)}"
+    if len(fleet) + len(tail) <= BUCKET_NAME_MAX:
+        return f"{fleet}{tail}"
+    digest = hashlib.sha256(fleet.encode()).hexdigest()[:8]
+    keep = BUCKET_NAME_MAX - len(tail) - len(digest) - 1
+    return f"{fleet[:keep].rstrip('-')}-{digest}{tail}"
+
+
+def export_prefix(fleet: str, run_id: str | None = None) -> str:
+    """Key prefix of a fleet's exported records, or of one run's (Hive-style `k=v/` parts)."""
+    prefix = f"{EXPORT_ROOT}/fleet={fleet}/"
+    return prefix if run_id is None else f"{prefix}run={run_id_part(run_id)}/"
+
+
+def export_key(fleet: str, run_id: str, script: str, account_id: str, region: str) -> str:
+    """Key of the one gzipped JSON Lines object holding a (script, region) pair's records."""
+    script = _checked(script, _SCRIPT, "script")
+    return (
+        f"{export_prefix(fleet, run_id)}script={script}/account={account_part(account_id)}/"
+        f"region={region_part(region)}/{EXPORT_OBJECT}"
+    )
+
+
+def s3_uri(bucket: str, key: str = "") -> str:
+    """`s3://bucket/key` (a Glue table location, an Athena output location)."""
+    return f"s3://{bucket}/{key}"
+
+
+def glue_name(text: str) -> str:
+    """A Glue/Athena identifier: lowercase, digits and `_` (`-` and the rest become `_`)."""
+    return _GLUE_UNSAFE.sub("_", text.lower())
+
+
+def glue_database_name(fleet: str) -> str:
+    """The fleet's Glue database: `lambdafan_<fleet>` with `-` as `_`."""
+    return glue_name(f"lambdafan_{fleet}")
+
+
+def glue_table_name(script: str) -> str:
+    """The Glue table of one script's exported records (same rule as the database)."""
+    return glue_name(script)
 
 
 # --- partitions ----------------------------------------------------------------------------
@@ -174,6 +232,36 @@ def ssm_parameter_arn(partition: str, region: str, account_id: str, parameter: s
 def ses_identity_arn(partition: str, region: str, account_id: str, identity: str) -> str:
     """An SES identity: an email address or a domain."""
     return arn(partition, "ses", region, account_id, f"identity/{identity}")
+
+
+def s3_bucket_arn(partition: str, bucket: str) -> str:
+    """An S3 bucket (no region or account: bucket names are global)."""
+    return arn(partition, "s3", "", "", bucket)
+
+
+def s3_objects_arn(partition: str, bucket: str, prefix: str) -> str:
+    """Every object of `bucket` under `prefix` (a key prefix ending in `/`)."""
+    return arn(partition, "s3", "", "", f"{bucket}/{prefix}*")
+
+
+def glue_catalog_arn(partition: str, region: str, account_id: str) -> str:
+    """The account's Glue Data Catalog in a region (every Glue call names it too)."""
+    return arn(partition, "glue", region, account_id, "catalog")
+
+
+def glue_database_arn(partition: str, region: str, account_id: str, database: str) -> str:
+    """A Glue database."""
+    return arn(partition, "glue", region, account_id, f"database/{database}")
+
+
+def glue_table_arn(partition: str, region: str, account_id: str, database: str, table: str) -> str:
+    """A Glue table; `table` `*` makes the pattern matching every table of the database."""
+    return arn(partition, "glue", region, account_id, f"table/{database}/{table}")
+
+
+def athena_workgroup_arn(partition: str, region: str, account_id: str, workgroup: str) -> str:
+    """An Athena workgroup."""
+    return arn(partition, "athena", region, account_id, f"workgroup/{workgroup}")
 
 
 # --- table keys (layout in the module docstring) -------------------------------------------

@@ -111,6 +111,65 @@ def test_ssm_parameter_arn(parameter: str, expected: str) -> None:
     assert names.ssm_parameter_arn("aws-us-gov", "us-gov-west-1", ACCOUNT, parameter) == expected
 
 
+# --- S3 export and Glue -------------------------------------------------------------------------
+
+
+def test_export_names() -> None:
+    assert names.export_bucket_name("f", ACCOUNT, "eu-west-1") == f"f-records-{ACCOUNT}-eu-west-1"
+    assert names.export_prefix("f") == "records/fleet=f/"
+    assert names.export_prefix("f", "r1") == "records/fleet=f/run=r1/"
+    key = names.export_key("f", "r1", "ec2-instances", ACCOUNT, "eu-west-1")
+    assert key == (
+        f"records/fleet=f/run=r1/script=ec2-instances/account={ACCOUNT}/region=eu-west-1/"
+        "part-0.json.gz"
+    )
+    assert key.startswith(names.export_prefix("f", "r1"))
+    assert names.s3_uri("b", "records/") == "s3://b/records/"
+    assert names.glue_database_name("my-fleet") == "lambdafan_my_fleet"
+    assert names.glue_table_name("EC2-Instances") == "ec2_instances"
+    assert names.glue_table_name("users_without_mfa") == "users_without_mfa"
+
+
+def test_export_bucket_name_fits_s3s_limit_and_stays_distinct() -> None:
+    long_a, long_b = "a" * 39 + "x", "a" * 39 + "y"  # 40 chars: the longest fleet name
+    region = "ap-southeast-2"
+    a = names.export_bucket_name(long_a, ACCOUNT, region)
+    b = names.export_bucket_name(long_b, ACCOUNT, region)
+    assert len(a) <= 63 and len(b) <= 63
+    assert a != b
+    assert a.endswith(f"-records-{ACCOUNT}-{region}")
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]*[a-z0-9]", a)
+    assert names.export_bucket_name(long_a, ACCOUNT, region) == a  # deterministic
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: names.export_key("f", "r#1", "s", ACCOUNT, "eu-west-1"),
+        lambda: names.export_key("f", "r1", "s/x", ACCOUNT, "eu-west-1"),
+        lambda: names.export_key("f", "r1", "s", "12", "eu-west-1"),
+        lambda: names.export_key("f", "r1", "s", ACCOUNT, "eu/west"),
+        lambda: names.export_prefix("f", "../r"),
+        lambda: names.export_bucket_name("f", "1", "eu-west-1"),
+    ],
+)
+def test_no_export_key_is_built_from_an_invalid_part(build: Any) -> None:
+    with pytest.raises(names.KeyPartError):
+        build()
+
+
+def test_export_arns_take_the_partition() -> None:
+    p, r, a = "aws-cn", "cn-north-1", ACCOUNT
+    assert names.s3_bucket_arn(p, "b") == "arn:aws-cn:s3:::b"
+    assert names.s3_objects_arn(p, "b", "records/fleet=f/") == "arn:aws-cn:s3:::b/records/fleet=f/*"
+    assert names.glue_catalog_arn(p, r, a) == f"arn:aws-cn:glue:{r}:{a}:catalog"
+    assert names.glue_database_arn(p, r, a, "d") == f"arn:aws-cn:glue:{r}:{a}:database/d"
+    assert names.glue_table_arn(p, r, a, "d", "*") == f"arn:aws-cn:glue:{r}:{a}:table/d/*"
+    assert names.athena_workgroup_arn(p, r, a, "primary") == (
+        f"arn:aws-cn:athena:{r}:{a}:workgroup/primary"
+    )
+
+
 # --- table keys ---------------------------------------------------------------------------------
 
 
