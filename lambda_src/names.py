@@ -86,6 +86,7 @@ def dlq_name(fleet: str) -> str:
 BUCKET_NAME_MAX = 63  # S3's limit; bucket names are global, hence the account and region
 EXPORT_ROOT = "records"
 EXPORT_OBJECT = "part-0.json.gz"  # one object per (run, script, account, region)
+ATHENA_RESULTS = "athena-results/"  # default Athena output prefix, in the export bucket
 _GLUE_UNSAFE = re.compile(r"[^a-z0-9_]")
 
 

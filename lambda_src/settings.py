@@ -42,6 +42,8 @@ class ScriptRef:
 # `notify.only_on`: which runs are told. "changes": runs with records added, removed or changed
 # since the previous complete run, and runs with failures; "failures": runs with failures only.
 ONLY_ON = ("always", "changes", "failures")
+# `results.export`: "s3" also writes each pair's records to the fleet's export bucket.
+EXPORTS = ("none", "s3")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class FleetSettings:
     # Fixed when the settings are made (at deploy) from the home region, and shipped in
     # fleet.json: every ARN the handlers build (the member role's) is in this partition.
     partition: str = ""
+    # One of EXPORTS: where records go besides the table.
+    export: str = "none"
 
     def __post_init__(self) -> None:
         home = names.partition_for(self.home_region)
@@ -152,6 +156,7 @@ class FleetSettings:
             worker_timeout_s=int(data.get("worker_timeout_s", 900)),
             schedule_overlap=str(data.get("schedule_overlap", "skip")),
             partition=data.get("partition", ""),
+            export=str(data.get("export", "none")),
         )
 
 

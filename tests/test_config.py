@@ -40,6 +40,7 @@ def test_example_config_loads_with_the_shipped_scripts() -> None:
     assert config.functions.worker.memory == 1024
     assert config.functions.director.timeout == 300
     assert config.results.point_in_time_recovery is False
+    assert (config.results.export, config.results.athena.output_location) == ("none", None)
     settings = config.to_settings()
     assert settings.fleet == "acme-inventory"
     assert settings.home_region == "us-east-1"
@@ -397,3 +398,39 @@ def test_script_requirements_null_or_with_markers(tmp_path: Path, builtins: Path
     by_version = ['tomli; python_version < "3.11"', 'tomli>=2; python_version >= "3.11"']
     config = load_config(write(tmp_path, with_(script_requirements=by_version)))
     assert config.script_requirements == by_version
+
+
+def test_results_export_and_athena(tmp_path: Path, builtins: Path) -> None:
+    default = load_config(write(tmp_path, with_(results=None)))
+    assert default.results.export == "none" and default.to_settings().export == "none"
+    assert default.results.athena.workgroup == "primary"
+    assert default.results.athena.output("b") == "s3://b/athena-results/"
+
+    results = {
+        "export": "s3",
+        "athena": {"workgroup": "analysts", "output_location": "s3://mine/lf/"},
+    }
+    config = load_config(write(tmp_path, with_(results=results)))
+    assert config.to_settings().export == "s3"
+    assert config.results.athena.workgroup == "analysts"
+    assert config.results.athena.output("b") == "s3://mine/lf/"
+    assert load_config(write(tmp_path, with_(results={"athena": None}))).results.athena.workgroup
+
+
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        ({"export": "dynamodb"}, "results.export: must be none or s3, got 'dynamodb'"),
+        ({"athena": {"workgroup": "a b"}}, "results.athena.workgroup: 'a b' is not an Athena"),
+        (
+            {"athena": {"output_location": "https://x/"}},
+            "results.athena.output_location: 'https://x/' is not an S3 location",
+        ),
+        ({"athena": {"engine": "x"}}, "results.athena: unknown key 'engine'"),
+    ],
+)
+def test_bad_export_settings(
+    tmp_path: Path, builtins: Path, results: dict[str, Any], expected: str
+) -> None:
+    path = write(tmp_path, with_(results=results))
+    assert error(path).startswith(f"{path}: {expected}")

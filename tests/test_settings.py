@@ -26,6 +26,7 @@ def test_settings_round_trip_through_json_with_every_field(tmp_path: Path) -> No
         regions=None,
         external_id="x",
         ttl_days=7,
+        export="s3",
         notify=NotifySettings(
             email_sender="a@x.io", email_recipients=("b@x.io",), only_on="failures"
         ),
@@ -54,6 +55,7 @@ def test_optional_fields_take_their_defaults() -> None:
     )  # fmt: skip
     assert settings.notify == NotifySettings() and settings.accounts == ()
     assert (settings.notify.only_on, settings.wavefront) == ("always", None)
+    assert settings.export == "none"
     assert (settings.table_name, settings.worker_function) == (
         names.table_name("f"), names.function_name("f", "worker"),
     )  # fmt: skip

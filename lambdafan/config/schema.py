@@ -18,8 +18,10 @@ from pydantic import (
     model_validator,
 )
 
+from lambda_src import names
 from lambda_src import scripts as script_contract
 from lambda_src.settings import (
+    EXPORTS,
     AccountRef,
     FleetSettings,
     NotifySettings,
@@ -154,11 +156,52 @@ class MemberRole(_Model):
     session_duration: SessionDuration = 3600
 
 
+_WORKGROUP = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_S3_LOCATION = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?")
+
+
+class Athena(_Model):
+    """Where `query --engine athena` runs its SQL."""
+
+    workgroup: str = "primary"
+    # None: `athena-results/` in the fleet's export bucket.
+    output_location: str | None = None
+
+    @field_validator("workgroup")
+    @classmethod
+    def _workgroup(cls, value: str) -> str:
+        if not _WORKGROUP.fullmatch(value):
+            raise ValueError(f"{value!r} is not an Athena workgroup name")
+        return value
+
+    @field_validator("output_location")
+    @classmethod
+    def _output_location(cls, value: str | None) -> str | None:
+        if value is not None and not _S3_LOCATION.fullmatch(value):
+            raise ValueError(f"{value!r} is not an S3 location like s3://bucket/prefix/")
+        return value
+
+    def output(self, bucket: str) -> str:
+        """The output location: the configured one, or `athena-results/` in `bucket`."""
+        return self.output_location or names.s3_uri(bucket, names.ATHENA_RESULTS)
+
+
 class Results(_Model):
-    """The results table."""
+    """The results table, and the S3 export beside it."""
 
     ttl_days: TtlDays = 30
     point_in_time_recovery: bool = False
+    # "s3": Workers also write each pair's records to the fleet's export bucket, which deploy
+    # creates with a Glue table per script for Athena.
+    export: str = "none"
+    athena: Annotated[Athena, BeforeValidator(null_is_empty)] = Field(default_factory=Athena)
+
+    @field_validator("export")
+    @classmethod
+    def _export(cls, value: str) -> str:
+        if value not in EXPORTS:
+            raise ValueError(f"must be {' or '.join(EXPORTS)}, got {value!r}")
+        return value
 
 
 class FunctionSize(_Model):
@@ -396,6 +439,7 @@ class Config(_Model):
             external_id=self.member_role.external_id,
             session_duration=self.member_role.session_duration,
             ttl_days=self.results.ttl_days,
+            export=self.results.export,
             worker_timeout_s=self.functions.worker.timeout,
             schedule_overlap=self.schedule_overlap,
             notify=NotifySettings(
