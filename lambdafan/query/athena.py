@@ -18,11 +18,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambdafan.aws import error_code, error_message
 from lambdafan.errors import LambdafanError, UsageError
 
-# Athena list price, read on 2026-11-27 at https://aws.amazon.com/athena/pricing/ (SQL queries):
-# $5.00 per TB scanned, rounded up to the nearest megabyte, 10 MB minimum per query; DDL and
-# failed queries are free. AWS bills data in binary units (1 TB = 1024 GB), as here.
+# Athena's list price for SQL queries (https://aws.amazon.com/athena/pricing/; that page was not
+# reachable here: the figures were checked on 2026-11-27 against two pages quoting it,
+# athena.guide's "Athena Basics: Pricing Model" and Stanford's rcpedia Athena page): $5.00 per TB
+# scanned, rounded up to the nearest megabyte, 10 MB minimum per query; DDL and failed queries
+# are free. Not in lambda_src/pricing.py: that table prices what a run costs, this is the CLI's.
+# Units taken as binary (1 TB = 1024**4 bytes), as AWS bills data elsewhere; the sources don't say.
 ATHENA_USD_PER_TB = Decimal("5.00")
 _MB = 1024**2
 _TB = 1024**4
@@ -131,9 +135,8 @@ def start_query(
             ResultConfiguration={"OutputLocation": output_location},
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "InvalidRequestException":
-            message = exc.response["Error"].get("Message", "")
-            raise UsageError(f"Athena refused the query: {one_line(message)}") from None
+        if error_code(exc) == "InvalidRequestException":
+            raise UsageError(f"Athena refused the query: {one_line(error_message(exc))}") from None
         raise
     return str(response["QueryExecutionId"])
 
