@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from lambdafan.cli import cost, demo, fleet, notify, options, results, run, runs, script, status
+from lambdafan.cli import (
+    cost,
+    demo,
+    fleet,
+    notify,
+    options,
+    query,
+    results,
+    run,
+    runs,
+    script,
+    status,
+)
 from lambdafan.cli.group import PROG, LambdafanGroup
 
 # One paragraph per string: Typer's rich help keeps a docstring's line breaks.
@@ -43,6 +55,7 @@ app.command("member-role")(fleet.member_role)
 app.command()(fleet.validate)
 app.command("results")(results.results_command)
 app.command("runs")(runs.runs_command)
+app.command("query")(query.query_command)
 app.command()(cost.cost)
 app.command()(notify.notify)
 app.command()(status.status)

@@ -1,0 +1,213 @@
+"""`lambdafan query "SQL"`: SQL over a run's records, with DuckDB on this machine (records read
+from the fleet's table with Queries) or with Athena over the S3 export."""
+
+from __future__ import annotations
+
+import enum
+import re
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lambda_src.table import Item
+from lambdafan import results, results_store
+from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options
+from lambdafan.errors import UsageError
+from lambdafan.query import engine, from_table
+from lambdafan.query.engine import RECORDS_VIEW
+from lambdafan.query.record_files import Files
+from lambdafan.render import query as show
+from lambdafan.render.console import note, warning
+from lambdafan.render.records import write_json_array, write_jsonl
+
+# Rows a table shows; json, jsonl and csv print them all.
+TABLE_ROWS = 100
+# DuckDB's words for a name the SQL uses that no view has.
+_NO_TABLE = re.compile(r'Table with name "?([^"!]+?)"? does not exist', re.IGNORECASE)
+
+
+class QueryFormat(str, enum.Enum):
+    table = "table"
+    json = "json"  # one JSON document: an array of rows
+    jsonl = "jsonl"  # JSON Lines: one row a line
+    csv = "csv"
+
+
+class Engine(str, enum.Enum):
+    duckdb = "duckdb"
+    athena = "athena"
+
+
+def query_command(
+    ctx: typer.Context,
+    sql: Annotated[
+        str | None, typer.Argument(metavar="SQL", help="One SQL statement (DuckDB's dialect).")
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run", metavar="RUN_ID", help="The run to load (default: the latest)."),
+    ] = None,
+    runs: Annotated[
+        int,
+        typer.Option(
+            "--runs",
+            min=1,
+            metavar="N",
+            help="Load N runs side by side: --run's (or the latest) and the N-1 before it; "
+            "the run_id column tells them apart.",
+        ),
+    ] = 1,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="List the views and their columns, run no SQL.")
+    ] = False,
+    output_format: Annotated[
+        QueryFormat,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help=f"table for people (the first {TABLE_ROWS} rows); json (one JSON array), "
+            "jsonl (JSON Lines) or csv for pipes: every row.",
+        ),
+    ] = QueryFormat.table,
+    engine_name: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="duckdb: on this machine, records read from the table; athena: in Athena, "
+            "over the S3 export (results.export: s3).",
+        ),
+    ] = Engine.duckdb,
+    config: ConfigOption = None,
+    profile: ProfileOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Run SQL over a run's records: a view per script (the origin columns
+    run_id, account_id, account_name, region, script, then its fields) and
+    `records` (every script: the origin columns and a `record` JSON column).
+
+    \b
+    Examples:
+      lambdafan query --schema
+      lambdafan query "select account_name, count(*) from ec2_instances
+          group by 1 order by 2 desc"
+      lambdafan query "select script, count(*) from records group by 1"
+      lambdafan query "select record->>'bucket' from records
+          where script = 'public_buckets'" --format csv
+      lambdafan query --runs 2 "select instance_id from ec2_instances
+          where run_id = (select max(run_id) from ec2_instances)
+          except select instance_id from ec2_instances
+          where run_id = (select min(run_id) from ec2_instances)"
+    """
+    if schema == (sql is not None):
+        raise UsageError("give SQL to run, or --schema to list the views (not both)")
+    if engine_name is Engine.athena:
+        raise UsageError("--engine athena is not wired in yet: use --engine duckdb")
+    engine.require_duckdb()  # before any AWS call: the one-line install hint first
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    configured = results.script_names(fleet.scripts, fleet.script_paths())
+    settings = fleet.to_settings()
+    store = results_store.open_table(opts.aws(fleet), settings)
+    with (
+        results.missing_table(settings.table_name),
+        tempfile.TemporaryDirectory(prefix="lambdafan-query-") as temp,
+    ):
+        folder = Path(temp)
+        loaded = from_table.pick_runs(store, run_id, runs, settings.table_name)
+        files = from_table.load_runs(store, loaded, folder / "runs")
+        expected = _scripts(loaded, configured.values())
+        absent = [script for script in expected if script not in files]
+        empty: Files = {}
+        if absent:
+            earlier = from_table.earlier_runs(store, str(loaded[-1]["run_id"]))
+            empty = from_table.known_fields(store, absent, earlier, folder / "fields")
+        ids = ", ".join(str(run["run_id"]) for run in loaded)
+        con = engine.connect(folder, files, empty)
+        try:
+            unknown = {s.lower(): _no_fields(s, ids) for s in absent if s not in empty}
+            result = None if schema else _run(con, sql or "", unknown)
+            # Said once the SQL ran: a refusal stays the one line of stderr.
+            if output_format is QueryFormat.table:
+                note(f"run{'s' if len(loaded) > 1 else ''} {ids}")
+            if len(loaded) < runs:
+                warning(f"the table holds {len(loaded)} runs up to {loaded[0]['run_id']}")
+            if result is None:
+                _print_schema(con, empty, output_format)
+            else:
+                _note_empty(sql or "", empty)
+                _show(result, output_format)
+        finally:
+            con.close()
+
+
+def _scripts(loaded: Sequence[Item], configured: Any) -> list[str]:
+    """The scripts of the runs loaded, then the config's, once each."""
+    in_runs = [str(s) for run in loaded for s in run.get("scripts") or ()]
+    return list(dict.fromkeys([*in_runs, *configured]))
+
+
+def _fewer(found: int, wanted: int) -> str:
+    return (
+        f" (the table holds {found} run{'s' if found > 1 else ''} up to it)"
+        if found < wanted
+        else ""
+    )
+
+
+def _no_fields(script: str, ids: str) -> str:
+    return (
+        f"{script} has no records in run {ids} nor in the {from_table.LOOK_BACK} runs before: "
+        "its fields are not known, so it has no view (load a run that has some with --run)"
+    )
+
+
+def _note_empty(sql: str, empty: Files) -> None:
+    for script in empty:
+        if script.lower() in sql.lower():
+            note(f"{script} has no records in the runs loaded: its view is empty")
+
+
+def _run(con: Any, sql: str, unknown: Mapping[str, str]) -> engine.Result:
+    """The result of `sql`; a view it names that `unknown` explains gets that explanation."""
+    try:
+        return engine.run_sql(con, sql)
+    except UsageError as exc:
+        missing = _NO_TABLE.search(str(exc))
+        if missing and missing.group(1).lower() in unknown:
+            raise UsageError(unknown[missing.group(1).lower()]) from None
+        raise
+
+
+def _show(result: engine.Result, output_format: QueryFormat) -> None:
+    names = [column.name for column in result.columns]
+    if output_format is QueryFormat.json:
+        write_json_array(sys.stdout, result.rows)
+    elif output_format is QueryFormat.jsonl:
+        write_jsonl(sys.stdout, result.rows)
+    elif output_format is QueryFormat.csv:
+        show.write_csv(result.rows, names)
+    else:
+        show.print_result(result.rows, names, TABLE_ROWS)
+
+
+def _print_schema(con: Any, empty: Files, output_format: QueryFormat) -> None:
+    views = {
+        view: [(c.name, c.type) for c in columns] for view, columns in engine.views(con).items()
+    }
+    if output_format is QueryFormat.table:
+        notes = {script: "no records in the runs loaded" for script in empty}
+        notes[RECORDS_VIEW] = "every script"
+        show.print_schema(views, notes)
+        return
+    rows = show.schema_rows(views)
+    if output_format is QueryFormat.json:
+        write_json_array(sys.stdout, rows)
+    elif output_format is QueryFormat.jsonl:
+        write_jsonl(sys.stdout, rows)
+    else:
+        show.write_csv(rows, ["view", "column", "type"])

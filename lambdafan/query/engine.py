@@ -1,0 +1,166 @@
+"""The local engine: DuckDB views over gzipped JSON Lines record files, and SQL run on them.
+
+One view per script (its records' fields as columns, types inferred by DuckDB, nested values as
+structs and lists) and `records` over every script (the origin columns and the record as JSON).
+DuckDB reads the files itself, so memory is bounded by DuckDB, not by a Python list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lambdafan.errors import UsageError
+from lambdafan.query.record_files import ORIGIN, Files
+
+RECORDS_VIEW = "records"
+INSTALL_HINT = "lambdafan query needs DuckDB: pip install 'lambdafan[query]'"
+# Rows fetched from DuckDB at a time: output streams, never the whole result in a list.
+BATCH = 2048
+# Each record's fields as they were stored, the origin columns taken out (they are columns).
+_WITHOUT_ORIGIN = json.dumps(dict.fromkeys(ORIGIN))
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """A query's columns, and its rows as they are fetched (plain Python values)."""
+
+    columns: list[Column]
+    rows: Iterator[dict[str, Any]]
+
+
+def require_duckdb() -> Any:
+    """The duckdb module, or a UsageError naming the extra that installs it."""
+    try:
+        import duckdb
+    except ImportError:
+        raise UsageError(INSTALL_HINT) from None
+    return duckdb
+
+
+def quote(name: str) -> str:
+    """`name` as a SQL identifier, whatever its characters."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _paths(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join(_literal(str(p)) for p in paths) + "]"
+
+
+def _reader(paths: Sequence[Path]) -> str:
+    # Every line read for the types (sample_size=-1): a sample could miss a later record's type
+    # and fail the query halfway through, with DuckDB's message blaming the SQL.
+    return (
+        f"read_json({_paths(paths)}, format='newline_delimited', union_by_name=true, "
+        "sample_size=-1)"
+    )
+
+
+def connect(folder: Path, files: Files, empty: Files | None = None) -> Any:
+    """An in-memory DuckDB with the views: a script's of `files` (its records), of `empty`
+    (the same columns, no rows: records of an earlier run give its fields), and `records`.
+    DuckDB spills to `folder` past its memory limit."""
+    duckdb = require_duckdb()
+    spill = folder / "duckdb-spill"
+    con = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
+    # Timestamps read back in UTC, as stored, whatever the laptop's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    for script, paths in files.items():
+        con.execute(f"CREATE VIEW {quote(script)} AS SELECT * FROM {_reader(paths)}")
+    for script, paths in (empty or {}).items():
+        if script not in files:
+            con.execute(f"CREATE VIEW {quote(script)} AS SELECT * FROM {_reader(paths)} LIMIT 0")
+    if RECORDS_VIEW not in files:  # a script named `records` keeps its own view
+        con.execute(f"CREATE VIEW {RECORDS_VIEW} AS {_records_sql(files)}")
+    return con
+
+
+def _records_sql(files: Files) -> str:
+    every = [path for paths in files.values() for path in paths]
+    origin = ", ".join(f"json ->> {_literal(name)} AS {name}" for name in ORIGIN)
+    record = f"json_merge_patch(json, {_literal(_WITHOUT_ORIGIN)}) AS record"
+    if not every:
+        nothing = ", ".join(f"NULL::VARCHAR AS {name}" for name in ORIGIN)
+        return f"SELECT {nothing}, NULL::JSON AS record LIMIT 0"
+    return f"SELECT {origin}, {record} FROM read_ndjson_objects({_paths(every)})"
+
+
+def run_sql(con: Any, sql: str) -> Result:
+    """Run `sql`; DuckDB's refusal (syntax, unknown name, bad cast) is a one-line UsageError."""
+    duckdb = require_duckdb()
+    try:
+        cursor = con.execute(sql)
+    except duckdb.Error as exc:
+        raise UsageError(first_line(exc)) from None
+    description = cursor.description or []
+    columns = [Column(str(d[0]), str(d[1])) for d in description]
+    return Result(columns, _rows(cursor, columns, duckdb.Error))
+
+
+def _rows(cursor: Any, columns: list[Column], error: type[Exception]) -> Iterator[dict[str, Any]]:
+    names = [c.name for c in columns]
+    is_json = [c.type == "JSON" for c in columns]
+    while True:
+        try:
+            batch = cursor.fetchmany(BATCH)
+        except error as exc:  # a cast that fails on a later row fails while fetching
+            raise UsageError(first_line(exc)) from None
+        if not batch:
+            return
+        for values in batch:
+            yield {
+                name: json.loads(v) if j and isinstance(v, str) else plain(v)
+                for name, v, j in zip(names, values, is_json, strict=True)
+            }
+
+
+def first_line(exc: Exception) -> str:
+    """DuckDB's message without the lines under it (the SQL echoed, a caret)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def plain(value: Any) -> Any:
+    """A DuckDB value as JSON-able Python: timestamps in ISO form (as stored), decimals as
+    numbers, structs and lists through, anything else (UUID, bytes) as text."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    return str(value)
+
+
+def views(con: Any) -> dict[str, list[Column]]:
+    """Each view's columns, `records` last."""
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name = ?, table_name, ordinal_position",
+        [RECORDS_VIEW],
+    ).fetchall()
+    found: dict[str, list[Column]] = {}
+    for view, column, kind in rows:
+        found.setdefault(str(view), []).append(Column(str(column), str(kind)))
+    return found

@@ -1,0 +1,61 @@
+"""`lambdafan query`'s output: a result as a table (or JSON, JSON Lines, CSV), the views' schema."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from lambdafan.render.console import console
+from lambdafan.render.records import fitted_table, value_text
+
+RESULT_HINT = "see them with --format jsonl or csv (or pick fewer in the SQL)"
+
+
+def print_result(rows: Iterable[Mapping[str, Any]], names: Sequence[str], limit: int) -> int:
+    """One table of the first `limit` rows (the count of the rest under it); returns the count
+    of rows. Every row is read, to count them; only the shown ones are kept."""
+    shown: list[Mapping[str, Any]] = []
+    count = 0
+    for row in rows:
+        count += 1
+        if len(shown) < limit:
+            shown.append(row)
+    title = f"{count} row{'' if count == 1 else 's'}"
+    console.print(
+        fitted_table(
+            title, shown, names, more=count - len(shown), width=console.width, hint=RESULT_HINT
+        )
+    )
+    return count
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> int:
+    """CSV with the result's columns as its header, rows as they come."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(names)
+    count = 0
+    for row in rows:
+        writer.writerow([value_text(row.get(name)) for name in names])
+        count += 1
+    return count
+
+
+def schema_rows(views: Mapping[str, Sequence[tuple[str, str]]]) -> list[dict[str, str]]:
+    """A row per view column: view, column, type."""
+    return [
+        {"view": view, "column": name, "type": kind}
+        for view, columns in views.items()
+        for name, kind in columns
+    ]
+
+
+def print_schema(views: Mapping[str, Sequence[tuple[str, str]]], notes: Mapping[str, str]) -> None:
+    """A table per view, its columns and their types, titled with `notes` (rows, or why empty)."""
+    for view, columns in views.items():
+        rows = [{"column": name, "type": kind} for name, kind in columns]
+        title = f"{view} ({notes[view]})" if view in notes else view
+        console.print(
+            fitted_table(title, rows, ["column", "type"], more=0, width=console.width, hint="")
+        )
