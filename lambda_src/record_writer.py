@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lambda_src import dynamo_store
@@ -29,8 +29,15 @@ class RecordWriter:
     Worker keeps to record its outcome.
     """
 
-    def __init__(self, store: ItemStore, give_up_at: float | None = None) -> None:
+    def __init__(
+        self,
+        store: ItemStore,
+        give_up_at: float | None = None,
+        tee: Callable[[Item], None] | None = None,
+    ) -> None:
         self._store = store
+        # Also given every item queued: the S3 export (`s3_export.S3Export.add`).
+        self._tee = tee
         self._give_up_at = give_up_at
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_SIZE)
         self._closed = threading.Event()
@@ -52,9 +59,11 @@ class RecordWriter:
         while not self._closed.is_set():
             try:
                 self._queue.put(item, timeout=0.5)
-                return True
             except queue.Full:
                 continue
+            if self._tee is not None:
+                self._tee(item)
+            return True
         return False
 
     def _drain(self) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambda_src import names, runs
+from lambda_src import names, runs, s3_export
 from lambda_src.aws_session import RETRY_CONFIG, AccountSession, assume_member_role
 from lambda_src.invoke import Invoke, notify_completed
 from lambda_src.metrics import account_metrics, put_metrics
@@ -154,11 +154,17 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
         )
         if deps.sandbox is None:
             work.deps = _with_threads(deps, scripts, session)
-        with RecordWriter(deps.store, _writer_cutoff(deps, started)) as writer:
+        export = _export(settings, deps, run_id, account)
+        tee = export.add if export is not None else None
+        with RecordWriter(deps.store, _writer_cutoff(deps, started), tee) as writer:
             for pair, outcome in work.run_pairs(pairs, access, writer, deadline):
                 result.records_by_script[pair.script.name] += outcome.records
                 if outcome.error is not None:
                     result.errors.append(outcome.error)
+                if export is not None:
+                    _finish_export(export, pair.script.name, pair.region, result, work)
+        if export is not None:
+            export.close()
         _count_lost_records(result, writer, work)
     # If these writes fail the Worker raises, and Lambda's retry is a new attempt: safe, as
     # nothing of this attempt counts until its done item is written.
@@ -185,6 +191,37 @@ def _parse_event(event: Mapping[str, Any]) -> tuple[str, Account, list[str] | No
     if regions is None:
         return run_id, account, None
     return run_id, account, [names.region_part(str(r)) for r in regions]
+
+
+def _export(
+    settings: FleetSettings, deps: WorkerDeps, run_id: str, account: Account
+) -> s3_export.S3Export | None:
+    """The S3 export of this Worker (with its own credentials), or None when not configured;
+    if its bucket cannot be found, each pair gets that error and the table every record."""
+    if settings.export != "s3":
+        return None
+    try:
+        return s3_export.worker_export(
+            settings.fleet,
+            settings.home_region,
+            run_id,
+            account.id,
+            deps.base_session,
+            config=RETRY_CONFIG,
+        )
+    except Exception as exc:
+        return s3_export.failed_export(settings.fleet, run_id, account.id, exc)
+
+
+def _finish_export(
+    export: s3_export.S3Export, script: str, region: str, result: WorkerResult, work: AccountRun
+) -> None:
+    """PUT a finished pair's object; a failure is an error of that pair, its records stay."""
+    failure = export.finish(script, region)
+    if failure is not None:
+        where = f"s3://{export.bucket}" if export.bucket else "S3"
+        message = f"its records could not be exported to {where}: {failure}"
+        _add_error(result.errors, work.error_item(script, region, "ExportError", message))
 
 
 def _count_lost_records(result: WorkerResult, writer: RecordWriter, work: AccountRun) -> None:
