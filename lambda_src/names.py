@@ -119,6 +119,13 @@ def export_key(fleet: str, run_id: str, script: str, account_id: str, region: st
     )
 
 
+def export_run_template(fleet: str, script: str, run: str) -> str:
+    """A script's folder in a run whose id is `run`, unchecked: a placeholder (`${run}`) for a
+    Glue table's partition projection."""
+    script = _checked(script, _SCRIPT, "script")
+    return f"{export_prefix(fleet)}run={run}/script={script}/"
+
+
 def s3_uri(bucket: str, key: str = "") -> str:
     """`s3://bucket/key` (a Glue table location, an Athena output location)."""
     return f"s3://{bucket}/{key}"

@@ -125,6 +125,8 @@ def test_export_names() -> None:
     )
     assert key.startswith(names.export_prefix("f", "r1"))
     assert names.s3_uri("b", "records/") == "s3://b/records/"
+    assert names.export_run_template("f", "s", "${run}") == "records/fleet=f/run=${run}/script=s/"
+    assert key.startswith(names.export_run_template("f", "ec2-instances", "r1"))
     assert names.glue_database_name("my-fleet") == "lambdafan_my_fleet"
     assert names.glue_table_name("EC2-Instances") == "ec2_instances"
     assert names.glue_table_name("users_without_mfa") == "users_without_mfa"

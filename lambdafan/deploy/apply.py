@@ -17,6 +17,7 @@ from lambda_src import names
 from lambda_src.table import table_definition
 from lambdafan.aws import describe_error, is_not_found
 from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.export_apply import apply_bucket, apply_glue_database, apply_glue_table
 from lambdafan.deploy.model import (
     FunctionSpec,
     LogGroupSpec,
@@ -99,6 +100,12 @@ class Applier:
             self._function(change)
         elif change.kind == "schedule":
             self._schedule(change)
+        elif change.kind == "bucket":
+            apply_bucket(self.clients.s3, change)
+        elif change.kind == "glue database":
+            apply_glue_database(self.clients.glue, change)
+        elif change.kind == "glue table":
+            apply_glue_table(self.clients.glue, change)
 
     # --- table ---------------------------------------------------------------------------
 

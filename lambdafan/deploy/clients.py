@@ -39,6 +39,9 @@ class DeployClients:
     sqs: Any
     # Only asked for the organization's id, when the config discovers accounts through it.
     organizations: Any = None
+    # The S3 export's bucket and Glue catalog (`results.export: s3`).
+    s3: Any = None
+    glue: Any = None
 
     @classmethod
     def from_aws(cls, aws: Aws, region: str) -> DeployClients:
@@ -53,4 +56,6 @@ class DeployClients:
             sts=LazyClient(aws, "sts", region),
             sqs=LazyClient(aws, "sqs", region),
             organizations=LazyClient(aws, "organizations", region),
+            s3=LazyClient(aws, "s3", region),
+            glue=LazyClient(aws, "glue", region),
         )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lambda_src import names
-from lambdafan.aws import is_not_found
+from lambdafan.aws import error_code, is_not_found
 from lambdafan.deploy.apply import delete_schedule
 from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.export_state import BUCKET_MISSING, GLUE_MISSING
+from lambdafan.deploy.plan import glue_table_label
 
 
 def destroy_fleet(
@@ -21,7 +24,8 @@ def destroy_fleet(
 ) -> list[tuple[str, str, bool]]:
     """Delete the fleet; resources already gone are fine. Returns (kind, name, deleted) steps.
 
-    The results table is kept unless `delete_data`: runs are cheap to redo, history is not.
+    The results table and the export bucket are kept unless `delete_data`: runs are cheap to
+    redo, history is not. The Glue tables over the bucket go either way (deploy remakes them).
     """
     steps: list[tuple[str, str, bool]] = []
 
@@ -30,7 +34,8 @@ def destroy_fleet(
             delete()
             deleted = True
         except ClientError as exc:
-            if not is_not_found(exc):
+            code = error_code(exc)
+            if not (is_not_found(exc) or code == GLUE_MISSING or code in BUCKET_MISSING):
                 raise
             deleted = False
         steps.append((kind, name, deleted))
@@ -50,10 +55,54 @@ def destroy_fleet(
     # notifications still in it: they are only ever a sign of a past failure.
     queue = names.dlq_name(fleet)
     step("queue", queue, partial(_delete_queue, clients, queue))
+    if clients.glue is not None:
+        database = names.glue_database_name(fleet)
+        for table_name in _glue_tables(clients.glue, database):
+            delete_table = partial(
+                clients.glue.delete_table, DatabaseName=database, Name=table_name
+            )
+            step("glue table", glue_table_label(database, table_name), delete_table)
+        step("glue database", database, partial(clients.glue.delete_database, Name=database))
     if delete_data:
         table = names.table_name(fleet)
         step("table", table, partial(clients.dynamodb.delete_table, TableName=table))
+        if clients.s3 is not None:
+            bucket = export_bucket(clients, fleet)
+            step("bucket", bucket, partial(_delete_bucket, clients.s3, bucket))
     return steps
+
+
+def export_bucket(clients: DeployClients, fleet: str) -> str:
+    """The fleet's export bucket, in the account of the credentials and the clients' region."""
+    account = clients.sts.get_caller_identity()["Account"]
+    return names.export_bucket_name(fleet, account, clients.s3.meta.region_name)
+
+
+def _glue_tables(glue: Any, database: str) -> list[str]:
+    """The names of the database's tables; none when there is no database."""
+    try:
+        return [
+            table["Name"]
+            for page in glue.get_paginator("get_tables").paginate(DatabaseName=database)
+            for table in page.get("TableList", [])
+        ]
+    except ClientError as exc:
+        if error_code(exc) == GLUE_MISSING:
+            return []
+        raise
+
+
+def _delete_bucket(s3: Any, bucket: str) -> None:
+    # A bucket must be empty to go: every object, and every version should someone have
+    # turned versioning on.
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
+        if doomed:  # at most 1,000 a page: what one delete_objects takes
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+    s3.delete_bucket(Bucket=bucket)
 
 
 def _delete_queue(clients: DeployClients, queue: str) -> None:

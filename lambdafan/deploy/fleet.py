@@ -9,10 +9,13 @@ from typing import Protocol
 from botocore.exceptions import ClientError
 
 from lambda_src import names
+from lambda_src.dynamo_store import DynamoStore
 from lambdafan.aws import error_code
 from lambdafan.config import Config
 from lambdafan.deploy.apply import Applier
 from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.export_fields import script_fields
+from lambdafan.deploy.export_model import Column
 from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.member_accounts import MemberAccountsError
 from lambdafan.deploy.model import FleetModel, fleet_model
@@ -97,10 +100,19 @@ def plan_deploy(config: Config, clients: DeployClients) -> Plan:
     if config.to_settings().organization:
         organization = read_organization_id(clients, identity.account_id)
     try:
-        model = fleet_model(config, fleet_arns(config, identity, organization))
+        arns = fleet_arns(config, identity, organization)
+        model = fleet_model(config, arns, export_fields(config, clients))
     except MemberAccountsError as exc:
         raise UsageError(f"accounts: {exc}") from None
     return Plan(model, plan_fleet(model, read_fleet_state(model, clients)))
+
+
+def export_fields(config: Config, clients: DeployClients) -> dict[str, tuple[Column, ...]]:
+    """Each script's fields from its latest records, for its Glue table (export on only)."""
+    if config.results.export != "s3":
+        return {}
+    store = DynamoStore(clients.dynamodb, names.table_name(config.fleet))
+    return script_fields(store, [path.stem for path in config.script_paths()])
 
 
 class DeployObserver(Protocol):

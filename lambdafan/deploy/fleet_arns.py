@@ -37,6 +37,8 @@ class FleetArns:
     members: MemberAccounts = field(default_factory=MemberAccounts)
     # The SSM parameter holding the Wavefront API token, when metrics go to Wavefront.
     wavefront_token_parameter: str | None = None
+    # `results.export: s3`: the Worker writes its records to the export bucket too.
+    export: bool = False
 
     def __post_init__(self) -> None:
         # A `*` or `?` in a name would widen every ARN built from it to other fleets' resources.
@@ -69,6 +71,7 @@ class FleetArns:
             wavefront_token_parameter=(
                 settings.wavefront.token_parameter if settings.wavefront else None
             ),
+            export=settings.export == "s3",
         )
 
     @property
@@ -84,6 +87,17 @@ class FleetArns:
             names.table_index_arn(self.table_arn, index["IndexName"])
             for index in definition.get("GlobalSecondaryIndexes", [])
         )
+
+    @property
+    def export_bucket(self) -> str:
+        """The bucket the fleet's records are exported to (in its account and home region)."""
+        return names.export_bucket_name(self.fleet, self.account_id, self.region)
+
+    @property
+    def export_objects_arn(self) -> str:
+        """Every exported object of this fleet: its prefix in the export bucket."""
+        prefix = names.export_prefix(self.fleet)
+        return names.s3_objects_arn(self.partition, self.export_bucket, prefix)
 
     def function_arn(self, kind: str) -> str:
         check_kind(kind)

@@ -6,15 +6,17 @@ reports, never whole documents (AWS adds defaults we did not set).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_src import names
+from lambda_src import names, s3_export
 from lambda_src.runs import worker_event_age_s
 from lambda_src.table import TTL_ATTRIBUTE
 from lambdafan import __version__
 from lambdafan.config import Config
 from lambdafan.deploy.bundle import Bundle, build_bundle
+from lambdafan.deploy.export_model import Column, ExportSpec, export_spec
 from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.policies import inline_policy, lambda_trust_policy
 from lambdafan.deploy.requirements import Target, vendor_requirements
@@ -110,10 +112,17 @@ class FleetModel:
     functions: tuple[FunctionSpec, ...]
     # None: the config wants no schedule (an existing rule is then deleted).
     schedule: ScheduleSpec | None
+    # The S3 export's bucket and Glue tables; None: `results.export` is none.
+    export: ExportSpec | None = None
 
 
-def fleet_model(config: Config, arns: FleetArns) -> FleetModel:
-    """The desired fleet for a config, in the account and partition `arns` describes."""
+def fleet_model(
+    config: Config,
+    arns: FleetArns,
+    export_fields: Mapping[str, Sequence[Column]] | None = None,
+) -> FleetModel:
+    """The desired fleet for a config, in the account and partition `arns` describes;
+    `export_fields`: each script's known fields, for its Glue table's columns."""
     fleet = config.fleet
     tags = {names.FLEET_TAG: fleet}
     return FleetModel(
@@ -135,6 +144,7 @@ def fleet_model(config: Config, arns: FleetArns) -> FleetModel:
         roles=_roles(arns, tags),
         functions=_functions(config, arns, tags),
         schedule=_schedule(config, arns, tags),
+        export=export_spec(config, arns, export_fields),
     )
 
 
@@ -170,6 +180,11 @@ def _functions(config: Config, arns: FleetArns, tags: dict[str, str]) -> tuple[F
         "worker": arns.notifier_function_arn,  # the Notifier marks that account failed
         "notifier": arns.dlq_arn,  # nothing left to tell: keep the event where status sees it
     }
+    # The version lets `status` say which lambdafan deployed the fleet, and makes the first
+    # deploy after an upgrade update every function.
+    environment = {"LAMBDAFAN_FLEET": settings.fleet, VERSION_VARIABLE: __version__}
+    # The Worker is told its export bucket: no call to find its account, on every invocation.
+    export = {s3_export.BUCKET_ENV: arns.export_bucket} if arns.export else {}
     return tuple(
         FunctionSpec(
             name=names.function_name(settings.fleet, kind),
@@ -178,9 +193,7 @@ def _functions(config: Config, arns: FleetArns, tags: dict[str, str]) -> tuple[F
             handler=names.HANDLERS[kind],
             memory=sizes[kind].memory,
             timeout=sizes[kind].timeout,
-            # The version lets `status` say which lambdafan deployed the fleet, and makes the
-            # first deploy after an upgrade update every function.
-            environment={"LAMBDAFAN_FLEET": settings.fleet, VERSION_VARIABLE: __version__},
+            environment={**environment, **(export if kind == "worker" else {})},
             bundle=worker_bundle if kind == "worker" else plain_bundle,
             tags=tags,
             on_failure=on_failure[kind],

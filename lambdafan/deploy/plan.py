@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lambda_src import names
+from lambdafan.deploy.export_model import (
+    BucketSpec,
+    Column,
+    ExpiryRule,
+    GlueDatabaseSpec,
+    GlueTableSpec,
+)
 from lambdafan.deploy.model import (
     FleetModel,
     FunctionSpec,
@@ -18,7 +25,17 @@ from lambdafan.deploy.model import (
 )
 
 Action = Literal["create", "update", "unchanged", "delete"]
-Spec = TableSpec | QueueSpec | LogGroupSpec | RoleSpec | FunctionSpec | ScheduleSpec
+Spec = (
+    TableSpec
+    | QueueSpec
+    | LogGroupSpec
+    | RoleSpec
+    | FunctionSpec
+    | ScheduleSpec
+    | BucketSpec
+    | GlueDatabaseSpec
+    | GlueTableSpec
+)
 
 
 # --- what AWS reports, reduced to the fields lambdafan owns -----------------------------------
@@ -79,6 +96,31 @@ class ScheduleState:
 
 
 @dataclass(frozen=True)
+class BucketState:
+    encryption: str | None  # the default encryption's algorithm, None when there is none
+    public_access_blocked: bool  # all four settings of the bucket's public access block on
+    expiry: tuple[ExpiryRule, ...]  # our lifecycle rules (found by their ids)
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class GlueDatabaseState:
+    description: str
+
+
+@dataclass(frozen=True)
+class GlueTableState:
+    location: str
+    columns: tuple[Column, ...]
+    partition_keys: tuple[Column, ...]
+    parameters: dict[str, str]
+    serde: str
+    serde_parameters: dict[str, str]
+    input_format: str
+    output_format: str
+
+
+@dataclass(frozen=True)
 class FleetState:
     """What exists of a fleet; a missing resource is absent (None / not in the dict)."""
 
@@ -88,6 +130,10 @@ class FleetState:
     roles: dict[str, RoleState] = field(default_factory=dict)
     functions: dict[str, FunctionState] = field(default_factory=dict)
     schedule: ScheduleState | None = None
+    bucket: BucketState | None = None
+    glue_database: GlueDatabaseState | None = None
+    # The tables in the fleet's Glue database, by table name.
+    glue_tables: dict[str, GlueTableState] = field(default_factory=dict)
 
 
 # --- changes ----------------------------------------------------------------------------------
@@ -103,7 +149,9 @@ class FieldChange:
 @dataclass(frozen=True)
 class Change:
     action: Action
-    kind: str  # "table", "queue", "log group", "role", "function", "schedule"
+    # "table", "queue", "bucket", "glue database", "glue table", "log group", "role",
+    # "function", "schedule"
+    kind: str
     name: str
     fields: tuple[FieldChange, ...] = ()
     spec: Spec | None = None
@@ -119,6 +167,7 @@ def plan_fleet(model: FleetModel, state: FleetState) -> list[Change]:
         _change("table", model.table.name, model.table, state.table, _table_fields),
         # Before the Notifier: its on-failure destination must exist.
         _change("queue", model.dlq.name, model.dlq, state.dlq, _queue_fields),
+        *_export_changes(model, state),
     ]
     changes += [
         _change("log group", g.name, g, state.log_groups.get(g.name), _log_group_fields)
@@ -178,6 +227,79 @@ def _queue_fields(spec: QueueSpec, current: QueueState) -> list[FieldChange]:
         *_differ("retention_s", current.retention_s, spec.retention_s),
         *_differ("sse", current.sse, spec.sse),
         *_tags(current.tags, spec.tags),
+    ]
+
+
+def _export_changes(model: FleetModel, state: FleetState) -> list[Change]:
+    """The export's bucket, database and tables; a table of a script no longer in the config
+    is deleted (its objects stay, and expire). Export turned off leaves everything be."""
+    export = model.export
+    if export is None:
+        return []
+    bucket, database = export.bucket, export.database
+    changes = [
+        _change("bucket", bucket.name, bucket, state.bucket, _bucket_fields),
+        _change("glue database", database.name, database, state.glue_database, _database_fields),
+    ]
+    wanted = {t.name for t in export.tables}
+    changes += [
+        _change(
+            "glue table",
+            glue_table_label(t.database, t.name),
+            t,
+            state.glue_tables.get(t.name),
+            _glue_table_fields,
+        )
+        for t in export.tables
+    ]
+    changes += [
+        Change("delete", "glue table", glue_table_label(database.name, name))
+        for name in sorted(state.glue_tables)
+        if name not in wanted
+    ]
+    return changes
+
+
+def glue_table_label(database: str, table: str) -> str:
+    """How a plan names a Glue table: `database.table`, as Athena's SQL does."""
+    return f"{database}.{table}"
+
+
+def _bucket_fields(spec: BucketSpec, current: BucketState) -> list[FieldChange]:
+    # SSE-KMS someone chose instead is encryption too: not ours to downgrade to SSE-S3.
+    encryption = spec.encryption if current.encryption else None
+    return [
+        *_differ("encryption", encryption, spec.encryption),
+        *_differ("public_access_blocked", current.public_access_blocked, True),
+        *_differ("expiry", current.expiry, tuple(sorted(spec.expiry, key=lambda r: r.rule_id))),
+        *_tags(current.tags, spec.tags),
+    ]
+
+
+def _database_fields(spec: GlueDatabaseSpec, current: GlueDatabaseState) -> list[FieldChange]:
+    return _differ("description", current.description, spec.description)
+
+
+def _subset(current: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, str | None]:
+    """`current`'s values of the keys we set (Glue and Athena add keys of their own)."""
+    return {key: current.get(key) for key in desired}
+
+
+def _glue_table_fields(spec: GlueTableSpec, current: GlueTableState) -> list[FieldChange]:
+    serde_parameters = dict(spec.serde_parameters)
+    return [
+        *_differ("location", current.location, spec.location),
+        *_differ("columns", current.columns, spec.columns),
+        *_differ("partition_keys", current.partition_keys, spec.partition_keys),
+        *_differ("parameters", _subset(current.parameters, spec.parameters), spec.parameters),
+        *_differ("serde", current.serde, spec.serde),
+        *_differ(
+            "serde_parameters",
+            _subset(current.serde_parameters, serde_parameters),
+            serde_parameters,
+        ),
+        *_differ("input_format", current.input_format, spec.input_format),
+        *_differ("output_format", current.output_format, spec.output_format),
     ]
 
 

@@ -214,7 +214,7 @@ def _assume_member_role(arns: FleetArns) -> list[Statement]:
 
 
 def _worker(arns: FleetArns) -> list[Statement]:
-    return [
+    statements = [
         _logs("worker", arns),
         *_assume_member_role(arns),
         *_table("ResultsTableReadWrite", _READ_WRITE, arns),
@@ -222,6 +222,13 @@ def _worker(arns: FleetArns) -> list[Statement]:
         # The last Worker of a run starts the Notifier; never the Director or other Workers.
         _statement("InvokeNotifier", ["lambda:InvokeFunction"], [arns.notifier_function_arn]),
     ]
+    if arns.export:
+        # PUT only (a retried pair overwrites its object): no reading, listing or deleting,
+        # and only under this fleet's prefix of the bucket.
+        statements.append(
+            _statement("PutExportedRecords", ["s3:PutObject"], [arns.export_objects_arn])
+        )
+    return statements
 
 
 def _notifier(arns: FleetArns) -> list[Statement]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -12,6 +13,7 @@ from botocore.exceptions import ClientError
 from lambda_src import names
 from lambdafan.aws import is_not_found
 from lambdafan.deploy.clients import DeployClients
+from lambdafan.deploy.export_state import read_bucket, read_glue_database, read_glue_tables
 from lambdafan.deploy.model import FleetModel
 from lambdafan.deploy.plan import (
     FleetState,
@@ -25,9 +27,10 @@ from lambdafan.deploy.plan import (
 
 T = TypeVar("T")
 
-# A fleet is twelve resources, each read by a short chain of calls (a role's is four): all
-# twelve at once. Each service has at most four of them, inside botocore's pool of ten.
-READ_THREADS = 12
+# A fleet is twelve resources (fifteen reads with the S3 export), each read by a short chain
+# of calls (a role's is four): all at once. Each service has at most four of them, inside
+# botocore's pool of ten.
+READ_THREADS = 15
 
 
 def read_fleet_state(model: FleetModel, clients: DeployClients) -> FleetState:
@@ -43,13 +46,26 @@ def read_fleet_state(model: FleetModel, clients: DeployClients) -> FleetState:
         table = pool.submit(read_table, clients, model.table.name)
         dlq = pool.submit(read_queue, clients, model.dlq.name)
         schedule = pool.submit(read_schedule, clients, model.fleet)
-        return FleetState(
+        export = model.export
+        if export is not None:
+            bucket = pool.submit(read_bucket, clients.s3, export.bucket.name)
+            database = pool.submit(read_glue_database, clients.glue, export.database.name)
+            tables = pool.submit(read_glue_tables, clients.glue, export.database.name)
+        state = FleetState(
             log_groups=_existing(log_groups),
             roles=_existing(roles),
             functions=_existing(functions),
             table=table.result(),
             dlq=dlq.result(),
             schedule=schedule.result(),
+        )
+        if export is None:
+            return state
+        return replace(
+            state,
+            bucket=bucket.result(),
+            glue_database=database.result(),
+            glue_tables=tables.result(),
         )
     finally:
         # After an error (or Ctrl-C) the reads still queued are dropped, not waited for.

@@ -1,0 +1,97 @@
+"""The fields of each script, for its Glue table's columns: read from a sample of its records
+in the latest run (Queries only, a bounded number), typed as Athena reads them from JSON."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambda_src import table
+from lambda_src.table import ItemStore
+from lambdafan.deploy.export_model import Column
+
+SAMPLE_RECORDS = 200  # per script
+SAMPLE_ACCOUNTS = 10  # a script without records in these is not looked for further
+# Athena column names: letters, digits and `_`; a field named otherwise has no column.
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+# Nested values are read as their JSON text (the SerDe gives a string column that), so a
+# change of their shape never breaks the table.
+_NUMBERS = {"bigint", "double"}
+
+
+def value_type(value: Any) -> str | None:
+    """The Glue type a JSON value is read as; None for null (it says nothing)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double"
+    return "string"
+
+
+def _widen(current: str | None, seen: str | None) -> str | None:
+    if current is None or current == seen:
+        return seen if current is None else current
+    if seen is None:
+        return current
+    if {current, seen} <= _NUMBERS:
+        return "double"
+    return "string"
+
+
+def infer_columns(records: Iterable[Mapping[str, Any]]) -> tuple[Column, ...]:
+    """The fields of `records` in first-seen order, each typed to fit every value seen (a
+    field only ever null is a string)."""
+    types: dict[str, str | None] = {}
+    names: dict[str, str] = {}  # lowercased -> the first spelling (the SerDe ignores case)
+    for record in records:
+        for name, value in record.items():
+            if not _COLUMN.fullmatch(name):
+                continue
+            key = names.setdefault(name.lower(), name)
+            types[key] = _widen(types.get(key), value_type(value))
+    return tuple((name, kind or "string") for name, kind in types.items())
+
+
+def script_fields(store: ItemStore, scripts: Sequence[str]) -> dict[str, tuple[Column, ...]]:
+    """Each script's fields as its records in the latest run show them; scripts with none
+    there are left out. No table, or no run yet: {}."""
+    try:
+        run = table.latest_run(store)
+        if run is None:
+            return {}
+        run_id = str(run["run_id"])
+        accounts = list(itertools.islice(table.account_items(store, run_id), SAMPLE_ACCOUNTS))
+        found = {}
+        for script in scripts:
+            records = (
+                table.record_view(item)
+                for account in accounts
+                for item in table.account_records(
+                    store,
+                    run_id,
+                    str(account["account_id"]),
+                    script,
+                    attempt=str(account.get("attempt", "")),
+                )
+            )
+            # Origin columns are the table's already.
+            columns = infer_columns(_fields(r) for r in itertools.islice(records, SAMPLE_RECORDS))
+            if columns:
+                found[script] = columns
+        return found
+    except ClientError:
+        # Fields are a convenience: a table not yet created (or unreadable) means none known.
+        return {}
+
+
+def _fields(view: Mapping[str, Any]) -> dict[str, Any]:
+    origin = ("account_id", "account_name", "region", "script")
+    return {k: v for k, v in view.items() if k not in origin}
