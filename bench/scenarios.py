@@ -177,6 +177,14 @@ _ALL = [
         faster=False,
         bound=1.2,
     ),
+    Scenario(
+        "9",
+        'query "select count(*) from records" over 100,000 records (tiny: 2,000)',
+        "flat memory (≤ 1.5× of 10,000's)",
+        "bench.scenario_query",
+        faster=False,
+        bound=1.5,
+    ),
 ]
 
 SCENARIOS: dict[str, Scenario] = {s.number: s for s in _ALL}
