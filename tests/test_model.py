@@ -13,8 +13,9 @@ from lambda_src.runs import MAX_EVENT_AGE_S, worker_event_age_s
 from lambdafan.aws import Aws
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.fleet import plan_deploy, read_organization_id
+from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.member_accounts import MAX_MEMBER_ACCOUNTS
-from lambdafan.deploy.model import DLQ_RETENTION_S, FleetModel
+from lambdafan.deploy.model import DLQ_RETENTION_S, FleetModel, fleet_model
 from lambdafan.errors import LambdafanError, UsageError
 from tests.test_plan import config, model
 
@@ -148,3 +149,27 @@ def test_too_many_listed_accounts_is_a_usage_error(aws: Any, tmp_path: Path) -> 
     listed = [f"{n:012d}" for n in range(1, MAX_MEMBER_ACCOUNTS + 2)]
     with pytest.raises(UsageError, match=r"^accounts: 401 listed and excluded accounts are more"):
         plan_deploy(config(tmp_path, accounts={"list": listed}), clients)
+
+
+def test_the_export_model_names_the_bucket_tables_and_the_workers_bucket(tmp_path: Path) -> None:
+    cfg = config(tmp_path, results={"export": "s3", "ttl_days": 5})
+    arns = FleetArns.from_settings(cfg.to_settings(), "123456789012")
+    m = fleet_model(cfg, arns, {"whoami": (("caller_account", "string"), ("n", "bigint"))})
+    assert m.export is not None
+    assert m.export.bucket.name == "plan-records-123456789012-us-east-1"
+    assert [(r.prefix, r.days) for r in m.export.bucket.expiry] == [
+        ("records/", 5),
+        ("athena-results/", 5),
+    ]
+    [table] = m.export.tables
+    assert (table.database, table.name) == ("lambdafan_plan", "whoami")
+    assert table.columns[-2:] == (("caller_account", "string"), ("n", "bigint"))
+    table_input = table.table_input()
+    assert table_input["PartitionKeys"] == [{"Name": "run", "Type": "string"}]
+    assert table_input["TableType"] == "EXTERNAL_TABLE"
+    environments = {f.kind: f.environment for f in m.functions}
+    assert environments["worker"]["LAMBDAFAN_EXPORT_BUCKET"] == m.export.bucket.name
+    assert "LAMBDAFAN_EXPORT_BUCKET" not in environments["director"]
+    plain = model(tmp_path)
+    assert plain.export is None
+    assert all("LAMBDAFAN_EXPORT_BUCKET" not in f.environment for f in plain.functions)

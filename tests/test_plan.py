@@ -12,9 +12,12 @@ from lambdafan.config import Config, load_config
 from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.model import FleetModel, fleet_model
 from lambdafan.deploy.plan import (
+    BucketState,
     Change,
     FleetState,
     FunctionState,
+    GlueDatabaseState,
+    GlueTableState,
     LogGroupState,
     QueueState,
     RoleState,
@@ -250,4 +253,72 @@ def test_dead_letter_queue_missing_and_drifted(tmp_path: Path) -> None:
     drifted = dataclasses.replace(in_sync(m), dlq=QueueState(345600, False, {}))
     assert acting(plan_fleet(m, drifted)) == [
         ("update", "queue", "plan-notifier-dlq", ["retention_s", "sse", "tags"])
+    ]
+
+
+# --- the S3 export ------------------------------------------------------------------------------
+
+
+def export_in_sync(m: FleetModel) -> FleetState:
+    """`in_sync(m)` plus the export as deploy leaves it (and what AWS and others add)."""
+    export = m.export
+    assert export is not None
+    return dataclasses.replace(
+        in_sync(m),
+        bucket=BucketState(
+            encryption="AES256",
+            public_access_blocked=True,
+            expiry=tuple(sorted(export.bucket.expiry, key=lambda r: r.rule_id)),
+            tags={**export.bucket.tags, "owner": "ops"},
+        ),
+        glue_database=GlueDatabaseState(export.database.description),
+        glue_tables={
+            t.name: GlueTableState(
+                location=t.location,
+                columns=t.columns,
+                partition_keys=t.partition_keys,
+                # Athena and Glue add parameters of their own.
+                parameters={**t.parameters, "transient_lastDdlTime": "1"},
+                serde=t.serde,
+                serde_parameters={**dict(t.serde_parameters), "serialization.format": "1"},
+                input_format=t.input_format,
+                output_format=t.output_format,
+            )
+            for t in export.tables
+        },
+    )
+
+
+def test_export_resources_come_after_the_table_and_are_unchanged_in_sync(tmp_path: Path) -> None:
+    m = model(tmp_path, results={"export": "s3"})
+    kinds = [c.kind for c in plan_fleet(m, FleetState())]
+    assert kinds[:5] == ["table", "queue", "bucket", "glue database", "glue table"]
+    assert acting(plan_fleet(m, export_in_sync(m))) == []
+    assert model(tmp_path).export is None  # export: none models nothing of it
+
+
+def test_export_drift_is_found_field_by_field(tmp_path: Path) -> None:
+    m = model(tmp_path, results={"export": "s3"})
+    state = export_in_sync(m)
+    assert state.bucket is not None
+    kms = dataclasses.replace(state, bucket=dataclasses.replace(state.bucket, encryption="aws:kms"))
+    assert acting(plan_fleet(m, kms)) == []  # KMS chosen by someone is encryption too
+    bare = dataclasses.replace(
+        state,
+        bucket=BucketState(encryption=None, public_access_blocked=False, expiry=(), tags={}),
+    )
+    assert acting(plan_fleet(m, bare)) == [
+        (
+            "update",
+            "bucket",
+            "plan-records-123456789012-us-east-1",
+            ["encryption", "public_access_blocked", "expiry", "tags"],
+        )
+    ]
+    table = state.glue_tables["whoami"]
+    old = dataclasses.replace(table, columns=table.columns[:2], location="s3://elsewhere/")
+    stale = dataclasses.replace(state, glue_tables={"whoami": old, "gone": table})
+    assert acting(plan_fleet(m, stale)) == [
+        ("update", "glue table", "lambdafan_plan.whoami", ["location", "columns"]),
+        ("delete", "glue table", "lambdafan_plan.gone", []),
     ]

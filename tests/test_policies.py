@@ -714,3 +714,49 @@ def test_moto_does_validate_inline_policies() -> None:
         bad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*"}]}
         with pytest.raises(iam.exceptions.MalformedPolicyDocumentException):
             iam.put_role_policy(RoleName="r", PolicyName="p", PolicyDocument=json.dumps(bad))
+
+
+# --- the S3 export ------------------------------------------------------------------------------
+
+
+def test_with_export_the_worker_may_only_put_objects_under_its_fleets_prefix() -> None:
+    arns = dataclasses.replace(arns_for("a"), export=True)
+    bucket = names.export_bucket_name("a", ACCOUNT, REGION)
+    policy = inline_policy("worker", arns)
+    s3_actions = {a for a in actions_of(policy) if a.startswith("s3:")}
+    assert s3_actions == {"s3:PutObject"}  # no Get, List or Delete
+    [pattern] = resources_for(policy, "s3:PutObject")
+    assert pattern == f"arn:aws:s3:::{bucket}/records/fleet=a/*"
+    own_key = names.export_key("a", "r1", "whoami", "111111111111", REGION)
+    assert iam_matches(pattern, names.s3_objects_arn("aws", bucket, own_key).rstrip("*"))
+    # Not the bucket itself, not another prefix of it, not another fleet's prefix or bucket.
+    for other in (
+        names.s3_bucket_arn("aws", bucket),
+        f"arn:aws:s3:::{bucket}/athena-results/x.csv",
+        f"arn:aws:s3:::{bucket}/records/fleet=ab/run=r1/script=s/part-0.json.gz",
+        f"arn:aws:s3:::{names.export_bucket_name('ab', ACCOUNT, REGION)}/records/fleet=a/x",
+    ):
+        assert not iam_matches(pattern, other), other
+    for kind in ("director", "notifier"):
+        assert not [a for a in actions_of(inline_policy(kind, arns)) if a.startswith("s3:")]
+
+
+def test_without_export_no_policy_grants_s3() -> None:
+    for kind in names.KINDS:
+        assert not [a for a in actions_of(inline_policy(kind, arns_for())) if a.startswith("s3:")]
+
+
+def test_the_export_grant_is_in_the_fleets_partition_and_iam_accepts_it() -> None:
+    settings = dataclasses.replace(
+        make_settings(fleet="a", export="s3"), home_region="cn-north-1", partition=""
+    )
+    china = FleetArns.from_settings(settings, ACCOUNT)
+    assert resources_for(inline_policy("worker", china), "s3:PutObject") == {
+        f"arn:aws-cn:s3:::a-records-{ACCOUNT}-cn-north-1/records/fleet=a/*"
+    }
+    with mock_aws():
+        iam = boto3.client("iam")
+        iam.create_role(RoleName="w", AssumeRolePolicyDocument=json.dumps(lambda_trust_policy()))
+        document = inline_policy("worker", dataclasses.replace(arns_for(), export=True))
+        iam.put_role_policy(RoleName="w", PolicyName="w", PolicyDocument=json.dumps(document))
+        assert iam.get_role_policy(RoleName="w", PolicyName="w")["PolicyDocument"] == document
