@@ -17,7 +17,7 @@ from lambda_src.table import Item
 from lambdafan import results, results_store
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options
 from lambdafan.errors import UsageError
-from lambdafan.query import engine, from_table
+from lambdafan.query import engine, export, from_table
 from lambdafan.query.engine import RECORDS_VIEW
 from lambdafan.query.record_files import Files
 from lambdafan.render import query as show
@@ -37,6 +37,11 @@ class QueryFormat(str, enum.Enum):
     csv = "csv"
 
 
+class Source(str, enum.Enum):
+    table = "table"
+    s3 = "s3"
+
+
 class Engine(str, enum.Enum):
     duckdb = "duckdb"
     athena = "athena"
@@ -45,7 +50,11 @@ class Engine(str, enum.Enum):
 def query_command(
     ctx: typer.Context,
     sql: Annotated[
-        str | None, typer.Argument(metavar="SQL", help="One SQL statement (DuckDB's dialect).")
+        str | None,
+        typer.Argument(
+            metavar="SQL",
+            help="One SQL statement (DuckDB's dialect; Athena's with --engine athena).",
+        ),
     ] = None,
     run_id: Annotated[
         str | None,
@@ -78,10 +87,19 @@ def query_command(
         typer.Option(
             "--engine",
             metavar="ENGINE",
-            help="duckdb: on this machine, records read from the table; athena: in Athena, "
-            "over the S3 export (results.export: s3).",
+            help="duckdb: on this machine; athena: in Athena, over the S3 export "
+            "(results.export: s3), the SQL naming its runs: where run = 'RUN_ID'.",
         ),
     ] = Engine.duckdb,
+    source: Annotated[
+        Source,
+        typer.Option(
+            "--from",
+            metavar="SOURCE",
+            help="With duckdb, where the records are read: table (the results table) or s3 "
+            "(the S3 export, for bigger runs).",
+        ),
+    ] = Source.table,
     config: ConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
@@ -102,24 +120,38 @@ def query_command(
           where run_id = (select max(run_id) from ec2_instances)
           except select instance_id from ec2_instances
           where run_id = (select min(run_id) from ec2_instances)"
+      lambdafan query --engine athena "select account_id, count(*)
+          from ec2_instances where run = '20261127T060000Z-a1b2c3'
+          group by 1"
     """
     if schema == (sql is not None):
         raise UsageError("give SQL to run, or --schema to list the views (not both)")
     if engine_name is Engine.athena:
-        raise UsageError("--engine athena is not wired in yet: use --engine duckdb")
+        _check_athena(run_id, runs, schema, source)
+        _athena(ctx, sql or "", output_format, config, profile, region)
+        return
     engine.require_duckdb()  # before any AWS call: the one-line install hint first
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
     configured = results.script_names(fleet.scripts, fleet.script_paths())
     settings = fleet.to_settings()
-    store = results_store.open_table(opts.aws(fleet), settings)
+    if source is Source.s3:
+        export.require_export(settings)
+    aws = opts.aws(fleet)
+    store = results_store.open_table(aws, settings)
     with (
         results.missing_table(settings.table_name),
         tempfile.TemporaryDirectory(prefix="lambdafan-query-") as temp,
     ):
         folder = Path(temp)
+        # The runs index says which runs there are, whichever holds their records.
         loaded = from_table.pick_runs(store, run_id, runs, settings.table_name)
-        files = from_table.load_runs(store, loaded, folder / "runs")
+        if source is Source.s3:
+            bucket = export.export_bucket(aws, settings)
+            s3 = aws.client("s3", settings.home_region)
+            files = export.load_runs(s3, bucket, settings.fleet, loaded, folder / "runs")
+        else:
+            files = from_table.load_runs(store, loaded, folder / "runs")
         expected = _scripts(loaded, configured.values())
         absent = [script for script in expected if script not in files]
         empty: Files = {}
@@ -143,6 +175,52 @@ def query_command(
                 _show(result, output_format)
         finally:
             con.close()
+
+
+def _check_athena(run_id: str | None, runs: int, schema: bool, source: Source) -> None:
+    given = {
+        "--run": run_id is not None,
+        "--runs": runs != 1,
+        "--schema": schema,
+        "--from": source is not Source.table,
+    }
+    extra = [name for name, on in given.items() if on]
+    if extra:
+        raise UsageError(
+            f"--engine athena runs the SQL over every exported run: drop {', '.join(extra)} "
+            "and name the runs in the SQL (where run = 'RUN_ID')"
+        )
+
+
+def _athena(
+    ctx: typer.Context,
+    sql: str,
+    output_format: QueryFormat,
+    config: Path | None,
+    profile: str | None,
+    region: str | None,
+) -> None:
+    opts = options(ctx, config, profile, region)
+    fleet = opts.load()
+    settings = fleet.to_settings()
+    export.require_export(settings)
+    states: list[str] = []
+
+    def progress(state: str, scanned: int, elapsed: float) -> None:
+        if not states or states[-1] != state:  # a line per state, not per poll
+            states.append(state)
+            note(f"Athena: {state.lower()} ({elapsed:.0f} s)")
+
+    result, cost = export.run_athena(
+        opts.aws(fleet),
+        settings,
+        sql,
+        workgroup=fleet.results.athena.workgroup,
+        output_location=fleet.results.athena.output,
+        on_progress=progress,
+    )
+    note(cost)
+    _show(result, output_format)
 
 
 def _scripts(loaded: Sequence[Item], configured: Any) -> list[str]:
