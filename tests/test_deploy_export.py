@@ -5,14 +5,18 @@ bucket and its PutObject-only grant; a second deploy changes nothing; destroy.""
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from lambda_src import names, s3_export
+from lambda_src import names, s3_export, table
 from lambda_src.dynamo_store import DynamoStore
+from lambda_src.run_summary import summarize
+from lambdafan import demo, remote_run
 from lambdafan.aws import Aws
 from lambdafan.config import Config, load_config
 from lambdafan.deploy.clients import DeployClients
@@ -21,6 +25,7 @@ from lambdafan.deploy.export_fields import infer_columns, script_fields
 from lambdafan.deploy.export_model import EXPIRE_ATHENA_RULE, EXPIRE_RECORDS_RULE, table_columns
 from lambdafan.deploy.fleet import deploy_fleet, plan_deploy
 from lambdafan.local import LocalExecutor
+from lambdafan.local_cloud import LocalCloud
 from lambdafan.memory_store import MemoryStore
 from tests.conftest import REGION, deployable_config, load_scripts
 
@@ -276,3 +281,46 @@ def test_columns_are_typed_from_the_values_seen() -> None:
 def test_no_run_or_no_table_is_no_fields_and_no_error(clients: DeployClients) -> None:
     assert script_fields(DynamoStore(clients.dynamodb, "no-such-table"), ["s"]) == {}
     assert script_fields(MemoryStore(), ["s"]) == {}
+
+
+def test_the_deployed_workers_own_zip_exports_as_its_role_allows(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the local Lambda runtime: the Worker's zip, with the bucket deploy put in its
+    environment, PUTs each pair's object, and its role allows every call it made."""
+    with LocalCloud(server, retry_delays_s=(0.1, 0.1), log_stream=lambda: None) as cloud:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.endpoint)
+        aws = Aws.connect(region=demo.DEMO_REGION)
+        org = demo.seed_organization(aws, 2)
+        path = demo.write_demo_config(tmp_path, demo.create_inbox(aws))
+        document = yaml.safe_load(path.read_text())
+        document["scripts"] = ["s3_buckets"]
+        document["results"] = {**(document.get("results") or {}), "export": "s3"}
+        path.write_text(yaml.safe_dump(document))
+        config = load_config(path)
+        deploy_fleet(config, DeployClients.from_aws(aws, config.home_region))
+        settings = config.to_settings()
+        store = DynamoStore(aws.client("dynamodb"), settings.table_name)
+
+        run_id = remote_run.start_run(aws.client("lambda"), settings, accounts=None, scripts=None)
+        remote_run.wait_for_run(store, run_id, timeout_s=90, on_update=lambda run: None)
+        assert cloud.wait_idle(30)
+        summary = summarize(store, run_id)
+        assert summary.ok, summary.errors
+
+        account = aws.client("sts").get_caller_identity()["Account"]
+        bucket = names.export_bucket_name(config.fleet, account, config.home_region)
+        s3 = aws.client("s3")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+        expected = sorted(
+            names.export_key(config.fleet, run_id, "s3_buckets", member, "global")
+            for member, _ in org.accounts
+        )
+        assert keys == expected
+        exported = 0
+        for key in keys:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            exported += len(gzip.decompress(body).splitlines())
+        assert exported == summary.records == len(list(table.run_records(store, run_id)))
+        assert exported > 0
+        assert cloud.role_findings() == []
