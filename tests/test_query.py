@@ -53,7 +53,7 @@ def test_a_script_s_records_are_split_in_parts_of_bounded_size(tmp_path: Path) -
     assert [len(lines(path)) for path in files["a"]] == [2, 2, 1]
     assert [r["n"] for path in files["a"] for r in lines(path)] == list(range(5))
     assert len({*files["a"], *files["b"]}) == 4
-    con = engine.connect(tmp_path, files)
+    con, _ = engine.connect(tmp_path, files)
     assert list(engine.run_sql(con, "select count(*) as n from a").rows) == [{"n": 5}]
 
 
@@ -81,7 +81,7 @@ def test_views_per_script_typed_and_nested(tmp_path: Path) -> None:
         ),
         write_records(tmp_path / "2", [row("ec2", R2, id="i-3", extra=True)]),
     )
-    con = engine.connect(tmp_path, files)
+    con, _ = engine.connect(tmp_path, files)
 
     views = engine.views(con)
 
@@ -103,7 +103,7 @@ def test_views_per_script_typed_and_nested(tmp_path: Path) -> None:
 
 def test_the_records_view_has_the_origin_and_each_record_as_json(tmp_path: Path) -> None:
     files = write_records(tmp_path, [row("a", n=1, tags={"x": [1]}), row("b", name="b1")])
-    con = engine.connect(tmp_path, files)
+    con, _ = engine.connect(tmp_path, files)
 
     rows = list(engine.run_sql(con, "select * from records order by script").rows)
 
@@ -116,15 +116,37 @@ def test_the_records_view_has_the_origin_and_each_record_as_json(tmp_path: Path)
 
 def test_empty_views_and_no_records_at_all(tmp_path: Path) -> None:
     known = write_records(tmp_path / "earlier", [row("gone", R1, n=1)])
-    con = engine.connect(tmp_path, {}, known)
+    con, _ = engine.connect(tmp_path, {}, known)
 
     assert list(engine.run_sql(con, "select n from gone").rows) == []
     assert list(engine.run_sql(con, "select count(*) as n from records").rows) == [{"n": 0}]
     assert [c.name for c in engine.views(con)["gone"]] == [*ORIGIN, "n"]
 
 
+def test_fields_duckdb_cannot_type_leave_the_record_as_json(tmp_path: Path) -> None:
+    odd = {"tags": {"Env": "prod", "env": "dev"}}  # a struct cannot have both
+    files = merge(
+        write_records(tmp_path / "1", [row("odd", **odd), row("fine", n=1)]),
+        write_records(tmp_path / "2", [row("Fine", n=2)]),
+    )
+
+    con, problems = engine.connect(tmp_path, files)
+
+    assert problems["odd"].startswith("each record as JSON in `record`: ")
+    assert "Duplicate name" in problems["odd"]
+    assert problems["Fine"] == "no view: to DuckDB, which ignores case, it is fine"
+    assert list(engine.run_sql(con, "select record from odd").rows) == [{"record": odd}]
+    assert list(engine.run_sql(con, "select n from fine").rows) == [{"n": 1}]
+    assert len(list(engine.run_sql(con, "select * from records").rows)) == 3
+
+
+def test_a_script_named_records_keeps_its_view(tmp_path: Path) -> None:
+    con, _ = engine.connect(tmp_path, {}, write_records(tmp_path, [row("records", n=1)]))
+    assert [c.name for c in engine.views(con)["records"]] == [*ORIGIN, "n"]
+
+
 def test_duckdb_refusals_are_one_line_usage_errors(tmp_path: Path) -> None:
-    con = engine.connect(tmp_path, write_records(tmp_path, [row("a", n="x")]))
+    con, _ = engine.connect(tmp_path, write_records(tmp_path, [row("a", n="x")]))
     with pytest.raises(UsageError) as refused:
         engine.run_sql(con, "select *\nfrom nowhere")
     assert str(refused.value).startswith("Catalog Error: Table with name nowhere does not exist")

@@ -159,7 +159,9 @@ def query_command(
             earlier = from_table.earlier_runs(store, str(loaded[-1]["run_id"]))
             empty = from_table.known_fields(store, absent, earlier, folder / "fields")
         ids = ", ".join(str(run["run_id"]) for run in loaded)
-        con = engine.connect(folder, files, empty)
+        con, untyped = engine.connect(folder, files, empty)
+        for script, why in untyped.items():
+            warning(f"{script}: {why}")
         try:
             unknown = {s.lower(): _no_fields(s, ids) for s in absent if s not in empty}
             result = None if schema else _run(con, sql or "", unknown)

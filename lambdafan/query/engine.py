@@ -71,33 +71,48 @@ def _reader(paths: Sequence[Path]) -> str:
     )
 
 
-def connect(folder: Path, files: Files, empty: Files | None = None) -> Any:
-    """An in-memory DuckDB with the views: a script's of `files` (its records), of `empty`
-    (the same columns, no rows: records of an earlier run give its fields), and `records`.
-    DuckDB spills to `folder` past its memory limit."""
+def connect(folder: Path, files: Files, empty: Files | None = None) -> tuple[Any, dict[str, str]]:
+    """An in-memory DuckDB (spilling to `folder`) with the views: a script's of `files` (its
+    records), of `empty` (the same columns, no rows: an earlier run's records give its fields)
+    and `records`; and what went wrong per script: fields DuckDB could not type (its view
+    holds each record as JSON, like `records`) or a name it cannot tell from another's."""
     duckdb = require_duckdb()
     spill = folder / "duckdb-spill"
     con = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
     # Timestamps read back in UTC, as stored, whatever the laptop's zone.
     con.execute("SET TimeZone = 'UTC'")
-    for script, paths in files.items():
-        con.execute(f"CREATE VIEW {quote(script)} AS SELECT * FROM {_reader(paths)}")
-    for script, paths in (empty or {}).items():
-        if script not in files:
-            con.execute(f"CREATE VIEW {quote(script)} AS SELECT * FROM {_reader(paths)} LIMIT 0")
-    if RECORDS_VIEW not in files:  # a script named `records` keeps its own view
-        con.execute(f"CREATE VIEW {RECORDS_VIEW} AS {_records_sql(files)}")
-    return con
+    problems: dict[str, str] = {}
+    views = [(script, paths, "") for script, paths in files.items()]
+    views += [(s, paths, " LIMIT 0") for s, paths in (empty or {}).items() if s not in files]
+    made: dict[str, str] = {}  # DuckDB's names ignore case: `EC2` is `ec2`
+    for script, paths, limit in views:
+        if script.lower() in made:
+            problems[script] = (
+                f"no view: to DuckDB, which ignores case, it is {made[script.lower()]}"
+            )
+            continue
+        made[script.lower()] = script
+        try:
+            con.execute(f"CREATE VIEW {quote(script)} AS SELECT * FROM {_reader(paths)}{limit}")
+        except duckdb.Error as exc:
+            # E.g. keys differing only in case in one object ({"Env": .., "env": ..}): a
+            # struct's fields cannot. One script's odd records must not cost every view.
+            problems[script] = f"each record as JSON in `record`: {first_line(exc)}"
+            con.execute(f"CREATE VIEW {quote(script)} AS {_as_json_sql(paths)}{limit}")
+    if RECORDS_VIEW not in made:  # a script named `records` keeps its own view
+        every = [path for paths in files.values() for path in paths]
+        con.execute(f"CREATE VIEW {RECORDS_VIEW} AS {_as_json_sql(every)}")
+    return con, problems
 
 
-def _records_sql(files: Files) -> str:
-    every = [path for paths in files.values() for path in paths]
-    origin = ", ".join(f"json ->> {_literal(name)} AS {name}" for name in ORIGIN)
-    record = f"json_merge_patch(json, {_literal(_WITHOUT_ORIGIN)}) AS record"
-    if not every:
+def _as_json_sql(paths: Sequence[Path]) -> str:
+    """The origin columns and each record as JSON (`record`), of the lines of `paths`."""
+    if not paths:
         nothing = ", ".join(f"NULL::VARCHAR AS {name}" for name in ORIGIN)
         return f"SELECT {nothing}, NULL::JSON AS record LIMIT 0"
-    return f"SELECT {origin}, {record} FROM read_ndjson_objects({_paths(every)})"
+    origin = ", ".join(f"json ->> {_literal(name)} AS {name}" for name in ORIGIN)
+    record = f"json_merge_patch(json, {_literal(_WITHOUT_ORIGIN)}) AS record"
+    return f"SELECT {origin}, {record} FROM read_ndjson_objects({_paths(paths)})"
 
 
 def run_sql(con: Any, sql: str) -> Result:
