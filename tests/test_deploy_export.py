@@ -211,6 +211,16 @@ def test_the_fields_of_the_latest_run_become_columns_and_a_removed_scripts_table
     ]
     assert plan_deploy(config, clients).pending == []
 
+    # A run whose records show none of those fields keeps the columns; `status`'s plan, which
+    # reads no records, sees no drift either.
+    (tmp_path / "whoami.py").write_text("def collect(session, region, account):\n    return []\n")
+    rerun = LocalExecutor(local, Aws(aws), store, load_scripts(local), sandbox=False).run()
+    assert rerun.summary.ok and rerun.summary.records == 0
+    for learn_fields in (True, False):
+        plan = plan_deploy(config, clients, learn_fields=learn_fields)
+        # The edited script is new Worker code; the Glue tables are as they were.
+        assert [(c.kind, c.name) for c in plan.pending] == [("function", f"{FLEET}-worker")]
+
     fewer_scripts = deployable_config(
         tmp_path, FLEET, results={"export": "s3", "ttl_days": 9}, scripts=["whoami.py"]
     )

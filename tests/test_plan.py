@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from lambdafan.config import Config, load_config
+from lambdafan.deploy.export_model import GlueTableSpec
 from lambdafan.deploy.fleet_arns import FleetArns
 from lambdafan.deploy.model import FleetModel, fleet_model
 from lambdafan.deploy.plan import (
@@ -322,3 +323,19 @@ def test_export_drift_is_found_field_by_field(tmp_path: Path) -> None:
         ("update", "glue table", "lambdafan_plan.whoami", ["location", "columns"]),
         ("delete", "glue table", "lambdafan_plan.gone", []),
     ]
+
+
+def test_glue_columns_are_learnt_never_forgotten(tmp_path: Path) -> None:
+    learnt = (("size", "bigint"), ("name", "string"))
+    cfg = config(tmp_path, results={"export": "s3"})
+    arns = FleetArns.from_settings(cfg.to_settings(), "123456789012")
+    before = fleet_model(cfg, arns, {"whoami": learnt})
+    state = export_in_sync(before)
+    # A run without records (or a plan that reads none): the columns stay as they are.
+    assert acting(plan_fleet(fleet_model(cfg, arns), state)) == []
+    # A new field joins them; a number seen as a fraction widens; nothing is dropped.
+    later = fleet_model(cfg, arns, {"whoami": (("size", "double"), ("zone", "string"))})
+    [change] = [c for c in plan_fleet(later, state) if c.kind == "glue table"]
+    assert change.action == "update" and [f.field for f in change.fields] == ["columns"]
+    assert isinstance(change.spec, GlueTableSpec)
+    assert change.spec.columns[5:] == (("size", "double"), ("name", "string"), ("zone", "string"))

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from lambda_src import table
 from lambda_src.table import ItemStore
-from lambdafan.deploy.export_model import Column
+from lambdafan.deploy.export_model import Column, widen
 
 SAMPLE_RECORDS = 200  # per script
 SAMPLE_ACCOUNTS = 10  # a script without records in these is not looked for further
@@ -20,7 +20,6 @@ SAMPLE_ACCOUNTS = 10  # a script without records in these is not looked for furt
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Nested values are read as their JSON text (the SerDe gives a string column that), so a
 # change of their shape never breaks the table.
-_NUMBERS = {"bigint", "double"}
 
 
 def value_type(value: Any) -> str | None:
@@ -36,16 +35,6 @@ def value_type(value: Any) -> str | None:
     return "string"
 
 
-def _widen(current: str | None, seen: str | None) -> str | None:
-    if current is None or current == seen:
-        return seen if current is None else current
-    if seen is None:
-        return current
-    if {current, seen} <= _NUMBERS:
-        return "double"
-    return "string"
-
-
 def infer_columns(records: Iterable[Mapping[str, Any]]) -> tuple[Column, ...]:
     """The fields of `records` in first-seen order, each typed to fit every value seen (a
     field only ever null is a string)."""
@@ -56,7 +45,7 @@ def infer_columns(records: Iterable[Mapping[str, Any]]) -> tuple[Column, ...]:
             if not _COLUMN.fullmatch(name):
                 continue
             key = names.setdefault(name.lower(), name)
-            types[key] = _widen(types.get(key), value_type(value))
+            types[key] = widen(types.get(key), value_type(value))
     return tuple((name, kind or "string") for name, kind in types.items())
 
 

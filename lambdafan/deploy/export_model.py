@@ -6,7 +6,8 @@ Each Glue table reads one script's objects with the OpenX JSON SerDe. Its one pa
 no crawler or partition ever needs adding; `account_id` and `region` are ordinary columns,
 since Athena reads every object under a run's `script=<s>/` folder, account and region folders
 included, and a projection of accounts would need them all known at deploy. The columns are the
-origin columns plus the script's fields as seen in its latest records (`export_fields`); a
+origin columns plus the script's fields as seen in its latest records (`export_fields`), added
+to the columns earlier deploys learnt (a run without some field never drops its column); a
 field not yet seen is not a column until a later deploy, and the SerDe skips fields it has no
 column for.
 """
@@ -151,6 +152,28 @@ def _table(
             names.FLEET_TAG: fleet,
         },
     )
+
+
+def widen(current: str | None, seen: str | None) -> str | None:
+    """The type that holds values of both types (numbers widen to double, else string)."""
+    if current is None:
+        return seen
+    if seen is None or seen == current:
+        return current
+    if {current, seen} <= {"bigint", "double"}:
+        return "double"
+    return "string"
+
+
+def merge_columns(current: Sequence[Column], wanted: Sequence[Column]) -> tuple[Column, ...]:
+    """`wanted` (origin columns, then the fields seen now) after the field columns the table
+    already has, each type widened to hold what both saw."""
+    origin = [c for c in wanted if c[0] in ORIGIN]
+    merged = {name: kind for name, kind in current if name not in ORIGIN}
+    for name, kind in wanted:
+        if name not in ORIGIN:
+            merged[name] = widen(merged.get(name), kind) or kind
+    return (*origin, *merged.items())
 
 
 def table_columns(fields: Sequence[Column]) -> tuple[Column, ...]:

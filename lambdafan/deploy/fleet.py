@@ -93,15 +93,21 @@ class Plan:
         return bool(self.pending)
 
 
-def plan_deploy(config: Config, clients: DeployClients) -> Plan:
-    """Read AWS and compare: the plan a deploy (or a dry run) shows. Read-only."""
+def plan_deploy(config: Config, clients: DeployClients, *, learn_fields: bool = True) -> Plan:
+    """Read AWS and compare: the plan a deploy (or a dry run) shows. Read-only.
+
+    `learn_fields`: read the scripts' latest records for their Glue tables' columns (with the
+    export on); without, the tables' columns are taken as they are (what `status` wants: new
+    fields are not drift).
+    """
     identity = caller_identity(clients)
     organization = None
     if config.to_settings().organization:
         organization = read_organization_id(clients, identity.account_id)
     try:
         arns = fleet_arns(config, identity, organization)
-        model = fleet_model(config, arns, export_fields(config, clients))
+        fields = export_fields(config, clients) if learn_fields else {}
+        model = fleet_model(config, arns, fields)
     except MemberAccountsError as exc:
         raise UsageError(f"accounts: {exc}") from None
     return Plan(model, plan_fleet(model, read_fleet_state(model, clients)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from lambda_src import names
@@ -13,6 +13,7 @@ from lambdafan.deploy.export_model import (
     ExpiryRule,
     GlueDatabaseSpec,
     GlueTableSpec,
+    merge_columns,
 )
 from lambdafan.deploy.model import (
     FleetModel,
@@ -242,16 +243,13 @@ def _export_changes(model: FleetModel, state: FleetState) -> list[Change]:
         _change("glue database", database.name, database, state.glue_database, _database_fields),
     ]
     wanted = {t.name for t in export.tables}
-    changes += [
-        _change(
-            "glue table",
-            glue_table_label(t.database, t.name),
-            t,
-            state.glue_tables.get(t.name),
-            _glue_table_fields,
-        )
-        for t in export.tables
-    ]
+    for table in export.tables:
+        current = state.glue_tables.get(table.name)
+        if current is not None:
+            # Columns are learnt: the ones the table has stay, new fields join them.
+            table = replace(table, columns=merge_columns(current.columns, table.columns))
+        label = glue_table_label(table.database, table.name)
+        changes.append(_change("glue table", label, table, current, _glue_table_fields))
     changes += [
         Change("delete", "glue table", glue_table_label(database.name, name))
         for name in sorted(state.glue_tables)
