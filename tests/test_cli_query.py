@@ -270,6 +270,8 @@ def test_formats(three_runs: tuple[Path, ItemStore]) -> None:
     assert "2 rows" in as_table.stdout and "i-7" in as_table.stdout
     assert "account_name" in as_table.stdout or "account" in as_table.stdout
     assert R3 in as_table.stderr  # which run: the latest, since none was named
+    numbers = cli("query", "-c", str(config), "select instance_id, cpus from inventory")
+    assert "│ i-1         │    2 │" in numbers.stdout  # numbers to the right
 
 
 def test_without_duckdb_one_line_names_the_extra(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lambdafan.render.console import console
-from lambdafan.render.records import fitted_table, value_text
+from lambdafan.render.records import HEADERS, fitted_table, value_text
 
 RESULT_HINT = "see them with --format jsonl or csv (or pick fewer in the SQL)"
 
@@ -23,12 +23,23 @@ def print_result(rows: Iterable[Mapping[str, Any]], names: Sequence[str], limit:
         if len(shown) < limit:
             shown.append(row)
     title = f"{count} row{'' if count == 1 else 's'}"
-    console.print(
-        fitted_table(
-            title, shown, names, more=count - len(shown), width=console.width, hint=RESULT_HINT
-        )
+    table = fitted_table(
+        title, shown, names, more=count - len(shown), width=console.width, hint=RESULT_HINT
     )
+    # Numbers line up on their last digit, as in every spreadsheet.
+    numeric = {HEADERS.get(name, name) for name in names if _numbers(shown, name)}
+    for column in table.columns:
+        if str(column.header) in numeric:
+            column.justify = "right"
+    console.print(table)
     return count
+
+
+def _numbers(rows: Sequence[Mapping[str, Any]], name: str) -> bool:
+    values = [row.get(name) for row in rows if row.get(name) is not None]
+    return bool(values) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    )
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> int:
