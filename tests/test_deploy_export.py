@@ -21,9 +21,18 @@ from lambdafan.aws import Aws
 from lambdafan.config import Config, load_config
 from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.destroy import destroy_fleet
+from lambdafan.deploy.export_apply import apply_bucket
 from lambdafan.deploy.export_fields import infer_columns, script_fields
-from lambdafan.deploy.export_model import EXPIRE_ATHENA_RULE, EXPIRE_RECORDS_RULE, table_columns
+from lambdafan.deploy.export_model import (
+    EXPIRE_ATHENA_RULE,
+    EXPIRE_RECORDS_RULE,
+    BucketSpec,
+    ExpiryRule,
+    table_columns,
+)
+from lambdafan.deploy.export_state import read_bucket
 from lambdafan.deploy.fleet import deploy_fleet, plan_deploy
+from lambdafan.deploy.plan import Change
 from lambdafan.local import LocalExecutor
 from lambdafan.local_cloud import LocalCloud
 from lambdafan.memory_store import MemoryStore
@@ -334,3 +343,19 @@ def test_the_deployed_workers_own_zip_exports_as_its_role_allows(
         assert exported == summary.records == len(list(table.run_records(store, run_id)))
         assert exported > 0
         assert cloud.role_findings() == []
+
+
+def test_a_bucket_outside_us_east_1_is_created_in_its_region(aws: Any) -> None:
+    s3 = aws.client("s3", region_name="eu-west-1")
+    spec = BucketSpec("b-eu", "eu-west-1", (ExpiryRule("lambdafan-x", "records/", 2),), {"k": "v"})
+    assert read_bucket(s3, "b-eu") is None
+    apply_bucket(s3, Change("create", "bucket", "b-eu", spec=spec))
+    assert s3.get_bucket_location(Bucket="b-eu")["LocationConstraint"] == "eu-west-1"
+    state = read_bucket(s3, "b-eu")
+    assert state is not None
+    assert (state.encryption, state.public_access_blocked, state.tags) == (
+        "AES256",
+        True,
+        {"k": "v"},
+    )
+    assert state.expiry == spec.expiry
