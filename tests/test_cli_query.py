@@ -272,6 +272,10 @@ def test_formats(three_runs: tuple[Path, ItemStore]) -> None:
     assert R3 in as_table.stderr  # which run: the latest, since none was named
     numbers = cli("query", "-c", str(config), "select instance_id, cpus from inventory")
     assert "│ i-1         │    2 │" in numbers.stdout  # numbers to the right
+    many = cli("query", "-c", str(config), "select range as n from range(150)")
+    assert "150 rows" in many.stdout and "… 50 more rows not shown" in many.stdout
+    cells = [line.strip("│ ") for line in many.stdout.splitlines() if line.startswith("│")]
+    assert cells == [str(n) for n in range(100)]
 
 
 def test_without_duckdb_one_line_names_the_extra(

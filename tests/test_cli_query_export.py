@@ -147,3 +147,17 @@ def test_athena_needs_the_export(server: str, tmp_path: Path) -> None:
     done = cli("query", "-c", str(config), "--engine", "athena", "select 1")
     assert done.returncode == 2
     assert "results.export: s3" in one_line_error(done)
+
+
+def test_ctrl_c_while_athena_runs_says_the_query_is_cancelled(
+    exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdafan.query import athena
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(athena, "run_query", interrupted)
+    done = cli("query", "-c", str(exported), "--engine", "athena", "select 1")
+    assert done.returncode == 130
+    assert "cancelled in Athena too" in done.stderr

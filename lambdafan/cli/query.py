@@ -16,12 +16,12 @@ import typer
 from lambda_src.table import Item
 from lambdafan import results, results_store
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options
-from lambdafan.errors import UsageError
+from lambdafan.errors import EXIT_INTERRUPTED, UsageError
 from lambdafan.query import engine, export, from_table
 from lambdafan.query.engine import RECORDS_VIEW
 from lambdafan.query.record_files import Files
 from lambdafan.render import query as show
-from lambdafan.render.console import note, warning
+from lambdafan.render.console import note, stopped, warning
 from lambdafan.render.records import write_json_array, write_jsonl
 
 # Rows a table shows; json, jsonl and csv print them all.
@@ -128,7 +128,11 @@ def query_command(
         raise UsageError("give SQL to run, or --schema to list the views (not both)")
     if engine_name is Engine.athena:
         _check_athena(run_id, runs, schema, source)
-        _athena(ctx, sql or "", output_format, config, profile, region)
+        try:
+            _athena(ctx, sql or "", output_format, config, profile, region)
+        except KeyboardInterrupt:
+            stopped("stopped (the query is cancelled in Athena too)")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         return
     engine.require_duckdb()  # before any AWS call: the one-line install hint first
     opts = options(ctx, config, profile, region)
