@@ -16,6 +16,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from lambda_src import names
@@ -26,6 +27,7 @@ from lambda_src.table import Item
 BUCKET_ENV = "LAMBDAFAN_EXPORT_BUCKET"
 SPOOL_BYTES = 8 * 1024 * 1024  # a pair's compressed records past this go to /tmp
 CONTENT_TYPE = "application/gzip"
+PUT_THREADS = 8  # within botocore's default pool of ten connections
 ORIGIN = ("run_id", "account_id", "account_name", "region", "script")
 _JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
 
@@ -100,6 +102,10 @@ class S3Export:
         self._account_id = account_id
         self._pairs: dict[tuple[str, str], _PairObject] = {}
         self._lock = threading.Lock()  # pairs' records arrive on their scripts' threads
+        # PUTs run beside the Worker: at its deadline every unfinished pair ends at once, and
+        # one PUT after another would eat the time kept for writing its outcome.
+        self._pool = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="export")
+        self._puts: dict[tuple[str, str], Future[None]] = {}
 
     def _pair(self, script: str, region: str) -> _PairObject:
         with self._lock:
@@ -124,35 +130,45 @@ class S3Export:
     def key(self, script: str, region: str) -> str:
         return names.export_key(self._fleet, self._run_id, script, self._account_id, region)
 
-    def finish(self, script: str, region: str) -> Exception | None:
-        """PUT the pair's object (empty when it found nothing, so a retry that finds nothing
-        replaces what an earlier attempt wrote); the error when the PUT failed."""
-        if self.failure is not None:
-            return self.failure
+    def finish(self, script: str, region: str) -> None:
+        """PUT the pair's object, on the export's own threads (the Worker goes on with the
+        pairs still running); `close` says how each PUT went."""
         with self._lock:
             pair = self._pairs.pop((script, region), None) or _PairObject()
-        if pair.failure is not None:
-            pair.close()
-            return pair.failure
+        self._puts[script, region] = self._pool.submit(self._put, script, region, pair)
+
+    def _put(self, script: str, region: str, pair: _PairObject) -> None:
+        """The pair's one object (empty when it found nothing, so a retry that finds nothing
+        replaces what an earlier attempt wrote)."""
         try:
+            if self.failure is not None:
+                raise self.failure
+            if pair.failure is not None:
+                raise pair.failure
             self._s3.put_object(
                 Bucket=self.bucket,
                 Key=self.key(script, region),
                 Body=pair.body(),
                 ContentType=CONTENT_TYPE,
             )
-        except Exception as exc:  # one pair's export fails alone; its table records stand
-            return exc
         finally:
             pair.close()
-        return None
 
-    def close(self) -> None:
-        """Drop pairs never finished (the Worker stopped before they ended)."""
+    def close(self) -> dict[tuple[str, str], BaseException]:
+        """Wait for every PUT; drop pairs never finished (the Worker stopped before they
+        ended). The failed PUTs, by (script, region): each fails alone, its table records
+        stand."""
+        failed = {}
+        for pair_key, put in self._puts.items():
+            error = put.exception()
+            if error is not None:
+                failed[pair_key] = error
+        self._pool.shutdown(wait=True)
         with self._lock:
             pairs, self._pairs = list(self._pairs.values()), {}
         for pair in pairs:
             pair.close()
+        return failed
 
 
 def failed_export(fleet: str, run_id: str, account_id: str, failure: Exception) -> S3Export:

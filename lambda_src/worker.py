@@ -162,9 +162,9 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
                 if outcome.error is not None:
                     result.errors.append(outcome.error)
                 if export is not None:
-                    _finish_export(export, pair.script.name, pair.region, result, work)
+                    export.finish(pair.script.name, pair.region)
         if export is not None:
-            export.close()
+            _close_export(export, result, work)
         _count_lost_records(result, writer, work)
     # If these writes fail the Worker raises, and Lambda's retry is a new attempt: safe, as
     # nothing of this attempt counts until its done item is written.
@@ -213,13 +213,10 @@ def _export(
         return s3_export.failed_export(settings.fleet, run_id, account.id, exc)
 
 
-def _finish_export(
-    export: s3_export.S3Export, script: str, region: str, result: WorkerResult, work: AccountRun
-) -> None:
-    """PUT a finished pair's object; a failure is an error of that pair, its records stay."""
-    failure = export.finish(script, region)
-    if failure is not None:
-        where = f"s3://{export.bucket}" if export.bucket else "S3"
+def _close_export(export: s3_export.S3Export, result: WorkerResult, work: AccountRun) -> None:
+    """Wait for the pairs' PUTs; a failed one is an error of its pair, whose records stay."""
+    where = f"s3://{export.bucket}" if export.bucket else "S3"
+    for (script, region), failure in export.close().items():
         message = f"its records could not be exported to {where}: {failure}"
         _add_error(result.errors, work.error_item(script, region, "ExportError", message))
 

@@ -185,7 +185,8 @@ def test_the_same_records_make_the_same_bytes(aws: Any) -> None:
     for _ in range(2):
         export = s3_export.S3Export(s3, "bkt", "f", "r1", A)
         export.add(item)
-        assert export.finish("s", "us-east-1") is None
+        export.finish("s", "us-east-1")
+        assert export.close() == {}
         key = names.export_key("f", "r1", "s", A, "us-east-1")
         obj = s3.get_object(Bucket="bkt", Key=key)
         assert obj["ContentType"] == "application/gzip"
@@ -208,7 +209,8 @@ def test_a_large_pair_spills_to_disk_not_memory(aws: Any, monkeypatch: pytest.Mo
         export.add(item)
     pair = export._pairs["s", "us-east-1"]
     assert pair.file._rolled  # type: ignore[attr-defined]  # moved to a real file
-    assert export.finish("s", "us-east-1") is None
+    export.finish("s", "us-east-1")
+    assert export.close() == {}
     assert len(objects(aws, "bkt")[names.export_key("f", "r1", "s", A, "us-east-1")]) == 2000
 
 
@@ -223,4 +225,23 @@ def test_an_export_whose_bucket_cannot_be_found_fails_each_pair_with_why(aws: An
         s3_export.worker_export("f", REGION, "r1", A, NoSts(), environ={})
     failed = s3_export.failed_export("f", "r1", A, RuntimeError("no bucket"))
     failed.add({"script": "s", "region": "r"})
-    assert str(failed.finish("s", "r")) == "no bucket"
+    failed.finish("s", "r")
+    assert {k: str(v) for k, v in failed.close().items()} == {("s", "r"): "no bucket"}
+
+
+def test_close_waits_for_every_put_and_drops_unfinished_pairs(aws: Any) -> None:
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket="bkt")
+    export = s3_export.S3Export(s3, "bkt", "f", "r1", A)
+    item = table.record_item("r1", A, "a", "s", "us-east-1", {"i": 1},
+                             collected_at="t", expires_at=1, seen={}, attempt="a1")  # fmt: skip
+    export.add(item)
+    export.add({**item, "region": "eu-west-1"})  # a pair the Worker never finished
+    for region in ("us-east-1", "ap-south-1"):  # ap-south-1 found nothing: an empty object
+        export.finish("s", region)
+    assert export.close() == {}
+    found = objects(aws, "bkt")
+    assert {k.split("/")[-2]: len(v) for k, v in found.items()} == {
+        "region=us-east-1": 1,
+        "region=ap-south-1": 0,
+    }
