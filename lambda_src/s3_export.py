@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
+from botocore.config import Config
+
 from lambda_src import names
 from lambda_src.records import from_dynamo
 from lambda_src.table import Item
@@ -28,6 +30,11 @@ BUCKET_ENV = "LAMBDAFAN_EXPORT_BUCKET"
 SPOOL_BYTES = 8 * 1024 * 1024  # a pair's compressed records past this go to /tmp
 CONTENT_TYPE = "application/gzip"
 PUT_THREADS = 8  # within botocore's default pool of ten connections
+# Few, bounded retries: the Worker waits for its PUTs before recording its outcome, and a PUT
+# that fails is only that pair's export (its records are in the table).
+PUT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
+)
 ORIGIN = ("run_id", "account_id", "account_name", "region", "script")
 _JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
 
@@ -182,10 +189,9 @@ def worker_export(
     run_id: str,
     account_id: str,
     session: Any,
-    config: Any = None,
     environ: Mapping[str, str] | None = None,
 ) -> S3Export:
     """The export of one Worker, with a client of the Worker's own `session`."""
     bucket = bucket_for(fleet, home_region, session, os.environ if environ is None else environ)
-    s3 = session.client("s3", region_name=home_region, config=config)
+    s3 = session.client("s3", region_name=home_region, config=PUT_CONFIG)
     return S3Export(s3, bucket, fleet, run_id, account_id)

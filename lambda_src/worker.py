@@ -7,7 +7,9 @@ pair that fails becomes an error item and the others go on; an account whose rol
 assumed becomes one error item; records that could not be stored fail the account. Each
 invocation is an attempt: its records and errors carry its id, and the account's done item
 (written once, see `runs.finish_account`) names the attempt that counts, so a duplicate or
-retried Worker never mixes its results with another's.
+retried Worker never mixes its results with another's. With `results.export: s3` each pair's
+records also go, as one gzipped JSON Lines object PUT when the pair ends, to the fleet's export
+bucket (`lambda_src.s3_export`), with the Worker's own credentials.
 """
 
 from __future__ import annotations
@@ -202,12 +204,7 @@ def _export(
         return None
     try:
         return s3_export.worker_export(
-            settings.fleet,
-            settings.home_region,
-            run_id,
-            account.id,
-            deps.base_session,
-            config=RETRY_CONFIG,
+            settings.fleet, settings.home_region, run_id, account.id, deps.base_session
         )
     except Exception as exc:
         return s3_export.failed_export(settings.fleet, run_id, account.id, exc)
