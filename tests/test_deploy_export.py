@@ -130,7 +130,7 @@ def test_deploy_creates_the_bucket_and_a_projected_glue_table_per_script(
 def test_a_second_deploy_changes_nothing(tmp_path: Path, clients: DeployClients) -> None:
     config = export_config(tmp_path)
     deploy_fleet(config, clients)
-    again = plan_deploy(config, clients)
+    again = deploy_fleet(config, clients)
     assert [(c.kind, c.name, c.fields) for c in again.pending] == []
 
 
@@ -164,7 +164,7 @@ def test_drift_is_put_back_and_other_peoples_settings_stay(
         ("bucket", BUCKET): ["expiry", "public_access_blocked", "tags"],
         ("glue table", f"{DATABASE}.whoami"): ["parameters"],
     }
-    assert plan_deploy(config, clients).pending == []
+    assert plan_deploy(config, clients, learn_fields=True).pending == []
     rules = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
     assert sorted(r["ID"] for r in rules) == sorted(
         ["theirs", EXPIRE_RECORDS_RULE, EXPIRE_ATHENA_RULE]
@@ -218,7 +218,7 @@ def test_the_fields_of_the_latest_run_become_columns_and_a_removed_scripts_table
         {"Name": "region_seen", "Type": "string"},
         {"Name": "for", "Type": "string"},
     ]
-    assert plan_deploy(config, clients).pending == []
+    assert plan_deploy(config, clients, learn_fields=True).pending == []
 
     # A run whose records show none of those fields keeps the columns; `status`'s plan, which
     # reads no records, sees no drift either.

@@ -93,12 +93,12 @@ class Plan:
         return bool(self.pending)
 
 
-def plan_deploy(config: Config, clients: DeployClients, *, learn_fields: bool = True) -> Plan:
+def plan_deploy(config: Config, clients: DeployClients, *, learn_fields: bool = False) -> Plan:
     """Read AWS and compare: the plan a deploy (or a dry run) shows. Read-only.
 
-    `learn_fields`: read the scripts' latest records for their Glue tables' columns (with the
-    export on); without, the tables' columns are taken as they are (what `status` wants: new
-    fields are not drift).
+    `learn_fields` (deploy's): read the scripts' latest records for their Glue tables' columns
+    (with the export on); without, the tables' columns stand as they are, so for `status` a
+    new field in a run is not drift.
     """
     identity = caller_identity(clients)
     organization = None
@@ -137,7 +137,7 @@ def deploy_fleet(
     observer: DeployObserver | None = None,
 ) -> Plan:
     """Plan the fleet and, unless `dry_run` or nothing changed, apply the plan; returns it."""
-    plan = plan_deploy(config, clients)
+    plan = plan_deploy(config, clients, learn_fields=True)
     applying = plan.has_changes and not dry_run
     if observer is not None:
         observer.planned(plan, applying)
