@@ -205,6 +205,25 @@ def test_removing_the_schedule_deletes_rule_target_and_permission(
     assert client("events").list_rules(NamePrefix="e2e-")["Rules"] == []
 
 
+def test_destroy_names_the_export_bucket_it_keeps_with_the_table(
+    server: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, results={"export": "s3"})
+    deploy(config)
+    account = client("sts").get_caller_identity()["Account"]
+    bucket = f"e2e-records-{account}-{REGION}"
+    assert client("s3").head_bucket(Bucket=bucket)
+
+    done = cli("destroy", "-c", str(config), "--yes")
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"kept the results table e2e-results and the export bucket {bucket}; to delete them too:"
+    ) in done.stdout
+    assert f"lambdafan -c {config.resolve()} destroy --delete-data --yes" in done.stdout
+    assert client("s3").head_bucket(Bucket=bucket)  # kept, as it says
+
+
 def test_destroy_removes_the_fleet_and_spares_another(server: str, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

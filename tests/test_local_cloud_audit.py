@@ -389,6 +389,7 @@ ARNS = FleetArns(
     members=MemberAccounts(
         listed=("111111111111",), organization=True, organization_id="o-a1b2c3d4e5"
     ),
+    export=True,  # results.export: s3, so the Worker's PutObject is in its role
 )
 DYNAMO = ["put_item", "get_item", "update_item", "query", "batch_write_item"]
 # What each handler calls with its own role (the Worker's scripts run with the member role).
@@ -405,6 +406,7 @@ HANDLER_CALLS = {
         ("sts", "assume_role"),
         ("cloudwatch", "put_metric_data"),
         ("lambda", "invoke"),
+        ("s3", "put_object"),  # the export of each (script, region)'s records
     ],
     "notifier": [
         *(("dynamodb", op) for op in DYNAMO),

@@ -130,7 +130,13 @@ def destroy(
     clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
     steps = destroy_fleet(clients, fleet.fleet, delete_data=delete_data)
     delete_it = opts.hint("destroy --delete-data" + (" --yes" if yes else ""))
-    print_destroyed(steps, None if delete_data else names.table_name(fleet.fleet), delete_it)
+    kept = [] if delete_data else [f"the results table {names.table_name(fleet.fleet)}"]
+    if kept and fleet.results.export == "s3":
+        # The bucket's name has the account in it: deploy's identity read, once more.
+        account = caller_identity(clients).account_id
+        bucket = names.export_bucket_name(fleet.fleet, account, fleet.home_region)
+        kept.append(f"the export bucket {bucket}")
+    print_destroyed(steps, kept, delete_it)
 
 
 def member_role(

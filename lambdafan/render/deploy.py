@@ -98,15 +98,16 @@ class StepProgress:
 
 
 def print_destroyed(
-    steps: Sequence[tuple[str, str, bool]], kept_table: str | None, delete_it: str
+    steps: Sequence[tuple[str, str, bool]], kept: Sequence[str], delete_it: str
 ) -> None:
-    """What destroy deleted, and the results table it kept with the command that deletes it."""
+    """What destroy deleted, and the results it `kept` with the command that deletes them."""
     table = Table(show_edge=False, box=None, pad_edge=False, show_header=False)
     for kind, name, deleted in steps:
         table.add_row(kind, name, "[red]deleted[/]" if deleted else "[dim]already gone[/]")
     console.print(table)
-    if kept_table:
-        console.print(f"kept the results table {kept_table}; to delete it too:")
+    if kept:
+        them = "them" if len(kept) > 1 else "it"
+        console.print(f"kept {' and '.join(kept)}; to delete {them} too:")
         print_next([delete_it], label="")
 
 
