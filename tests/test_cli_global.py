@@ -250,7 +250,8 @@ def test_a_refused_connection_fails_within_seconds_naming_the_endpoint(
     elapsed = time.monotonic() - started
 
     assert done.returncode == 1
-    assert elapsed < 3, elapsed
+    # ~1 s alone (14-23 s before); loose for a loaded machine: test_aws counts the attempts.
+    assert elapsed < 10, elapsed
     line = one_line(done)
     assert endpoint in line and "AWS_ENDPOINT_URL" in line
 

@@ -117,7 +117,8 @@ def test_an_unreachable_aws_offers_no_runs_fast_but_still_the_config(
     started = time.monotonic()
     assert complete("results", "-c", str(config), "--run", "") == []
     assert complete("results", "-c", str(config), "-a", "") == list(IN_CONFIG)
-    assert time.monotonic() - started < 3
+    # ~0.7 s alone; the bound is loose for a loaded machine, yet far under botocore's retries.
+    assert time.monotonic() - started < 10
 
 
 def test_commands_and_options_still_complete(fleet: tuple[Path, list[str]]) -> None:
