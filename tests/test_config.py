@@ -17,8 +17,9 @@ from lambda_src.settings import (
     ScriptRef,
     WavefrontSettings,
 )
-from lambdafan.config import Config, load_config
+from lambdafan.config import Config, ConfigError, load_config
 from tests.config_support import GOOD_SCRIPT, error, stand_in_builtins, with_, write
+from tests.conftest import cli
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_BUILTINS = ("ec2_instances", "s3_buckets", "iam_users_without_mfa", "lambda_runtimes")
@@ -434,3 +435,26 @@ def test_bad_export_settings(
 ) -> None:
     path = write(tmp_path, with_(results=results))
     assert error(path).startswith(f"{path}: {expected}")
+
+
+def test_exported_scripts_whose_glue_tables_collide_are_refused(
+    tmp_path: Path, builtins: Path
+) -> None:
+    for name in ("a-b.py", "a_b.py", "EC2.py", "ec2.py", "other.py"):
+        (tmp_path / name).write_text(GOOD_SCRIPT)
+    scripts = ["a-b.py", "a_b.py", "EC2.py", "other.py", "ec2.py"]
+    exported = write(tmp_path, with_(scripts=scripts, results={"export": "s3"}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(exported)
+    assert caught.value.problems == (
+        "scripts[1]: a_b.py and a-b.py (scripts[0]) are both Glue table 'a_b': with "
+        "results.export s3 each script needs a table of its own; rename one",
+        "scripts[4]: ec2.py and EC2.py (scripts[2]) are both Glue table 'ec2': with "
+        "results.export s3 each script needs a table of its own; rename one",
+    )
+    # Without the export there are no tables: the names are fine.
+    plain = write(tmp_path, with_(scripts=scripts), name="plain.yaml")
+    assert len(load_config(plain).scripts) == 5
+    result = cli("validate", "--config", str(exported))
+    assert result.returncode == 2
+    assert "a_b.py and a-b.py (scripts[0]) are both Glue table 'a_b'" in result.stderr

@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -18,17 +16,17 @@ from pydantic import (
     model_validator,
 )
 
-from lambda_src import names
 from lambda_src import scripts as script_contract
 from lambda_src.settings import (
-    EXPORTS,
     AccountRef,
     FleetSettings,
     NotifySettings,
     ScriptRef,
     WavefrontSettings,
 )
+from lambdafan.config.base import StrictModel as _Model
 from lambdafan.config.errors import Invalid, kind, raise_all
+from lambdafan.config.results import Results, glue_table_clashes
 from lambdafan.config.values import (
     AccountId,
     EmailAddress,
@@ -49,7 +47,6 @@ from lambdafan.config.values import (
     SsmParameterName,
     Text,
     Timeout,
-    TtlDays,
     WavefrontUrl,
     account_id,
     null_is_empty,
@@ -62,11 +59,6 @@ SCRIPT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 DEFAULT_SCHEDULE = "cron(0 6 * * ? *)"
 CONFIG_DIR_CONTEXT = "config_dir"
-
-
-class _Model(BaseModel):
-    # strict: YAML already types its values, so "true" or "300" in quotes is a mistake to report.
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _account_entry(value: object) -> object:
@@ -154,54 +146,6 @@ class MemberRole(_Model):
     # The Worker assumes the member role with a role's credentials (role chaining): AWS caps that
     # session at one hour.
     session_duration: SessionDuration = 3600
-
-
-_WORKGROUP = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_S3_LOCATION = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/\S*)?")
-
-
-class Athena(_Model):
-    """Where `query --engine athena` runs its SQL."""
-
-    workgroup: str = "primary"
-    # None: `athena-results/` in the fleet's export bucket.
-    output_location: str | None = None
-
-    @field_validator("workgroup")
-    @classmethod
-    def _workgroup(cls, value: str) -> str:
-        if not _WORKGROUP.fullmatch(value):
-            raise ValueError(f"{value!r} is not an Athena workgroup name")
-        return value
-
-    @field_validator("output_location")
-    @classmethod
-    def _output_location(cls, value: str | None) -> str | None:
-        if value is not None and not _S3_LOCATION.fullmatch(value):
-            raise ValueError(f"{value!r} is not an S3 location like s3://bucket/prefix/")
-        return value
-
-    def output(self, bucket: str) -> str:
-        """The output location: the configured one, or `athena-results/` in `bucket`."""
-        return self.output_location or names.s3_uri(bucket, names.ATHENA_RESULTS)
-
-
-class Results(_Model):
-    """The results table, and the S3 export beside it."""
-
-    ttl_days: TtlDays = 30
-    point_in_time_recovery: bool = False
-    # "s3": Workers also write each pair's records to the fleet's export bucket, which deploy
-    # creates with a Glue table per script for Athena.
-    export: str = "none"
-    athena: Annotated[Athena, BeforeValidator(null_is_empty)] = Field(default_factory=Athena)
-
-    @field_validator("export")
-    @classmethod
-    def _export(cls, value: str) -> str:
-        if value not in EXPORTS:
-            raise ValueError(f"must be {' or '.join(EXPORTS)}, got {value!r}")
-        return value
 
 
 class FunctionSize(_Model):
@@ -415,6 +359,12 @@ class Config(_Model):
     @model_validator(mode="after")
     def _remember_config_dir(self, info: ValidationInfo) -> Config:
         self._config_dir = _config_dir_from(info)
+        return self
+
+    @model_validator(mode="after")
+    def _one_glue_table_per_script(self) -> Config:
+        if self.results.export == "s3":
+            raise_all(glue_table_clashes(self.script_paths()))
         return self
 
     def script_paths(self) -> list[Path]:
