@@ -4,7 +4,6 @@ the result rows are moto's seeded ones, in Athena's documented shape)."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import urllib.request
 from pathlib import Path
@@ -13,11 +12,12 @@ from typing import Any
 import boto3
 import pytest
 
-from lambda_src import names
+from lambda_src import names, table
+from lambda_src.s3_export import S3Export
 from tests.conftest import cli
 from tests.test_cli_results import create_fleet_table, json_lines, one_line_error
 from tests.test_cli_run import A, B, write_config
-from tests.test_run_diff import FIRST, R1, R2, SECOND, USE1, inst, write_run
+from tests.test_run_diff import EXPIRES, FIRST, GLOBAL, R1, R2, SECOND, USE1, inst, write_run
 
 pytest.importorskip("duckdb")
 
@@ -26,13 +26,33 @@ BUCKET = names.export_bucket_name("e2e", ACCOUNT, "us-east-1")
 
 
 def put_pair(
-    s3: Any, run_id: str, script: str, account: str, records: list[dict[str, Any]]
+    s3: Any,
+    run_id: str,
+    script: str,
+    account: str,
+    records: list[dict[str, Any]],
+    attempt: str = "a1",  # the attempt tests.test_run_diff.write_run's done items name
 ) -> None:
-    """A pair's object as a Worker writes it: gzipped JSON Lines with the origin columns."""
-    origin = {"run_id": run_id, "account_id": account, "account_name": "prod", "region": USE1}
-    lines = "".join(json.dumps({**origin, "script": script, **r}) + "\n" for r in records)
-    key = names.export_key("e2e", run_id, script, account, USE1)
-    s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(lines.encode()))
+    """A pair's object as a Worker writes it, with lambda_src's export of its record items."""
+    with S3Export(s3, BUCKET, "e2e", run_id, account, attempt) as export:
+        seen: dict[str, int] = {}
+        for record in records:
+            export.add(
+                table.record_item(
+                    run_id,
+                    account,
+                    "prod",
+                    script,
+                    USE1,
+                    record,
+                    collected_at="2026-01-01T00:00:00+00:00",
+                    expires_at=EXPIRES,
+                    seen=seen,
+                    attempt=attempt,
+                )
+            )
+        export.finish(script, USE1)
+        assert export.close() == {}
 
 
 @pytest.fixture
@@ -47,6 +67,10 @@ def exported(server: str, tmp_path: Path) -> Path:
     put_pair(s3, R1, "inventory", A, [inst("i-1"), inst("i-s3")])
     put_pair(s3, R2, "inventory", A, [inst("i-1"), inst("i-s3"), inst("i-new")])
     put_pair(s3, R2, "inventory", B, [inst("i-b")])
+    # R2's buckets pair found nothing in the export: the empty object a Worker PUTs then.
+    with S3Export(s3, BUCKET, "e2e", R2, A, "a1") as nothing:
+        nothing.finish("buckets", GLOBAL)
+        assert nothing.close() == {}
     return write_config(tmp_path, ["inventory", "buckets"], results={"export": "s3"})
 
 
@@ -69,9 +93,31 @@ def test_duckdb_over_the_s3_objects(exported: Path) -> None:
         {"account_id": B, "instance_id": "i-b"},
         {"account_id": A, "instance_id": "i-new"},
     ]
-    # A script with no objects still has its view, with its fields from the table.
-    buckets = cli("query", "-c", str(exported), "--from", "s3", "select name from buckets")
+
+
+def test_a_script_whose_objects_are_empty_has_an_empty_view_with_its_earlier_fields(
+    exported: Path,
+) -> None:
+    """R2's buckets object holds no records: the view is R1's columns (from the table), empty,
+    not one `json` column over an empty file."""
+    buckets = cli("query", "-c", str(exported), "--from", "s3", "select name, public from buckets")
     assert buckets.returncode == 0, buckets.stderr
+    assert buckets.stdout.count("│") == 0 and "0 rows" in buckets.stdout
+    assert "buckets has no records in the runs loaded: its view is empty" in buckets.stderr
+    schema = cli("query", "-c", str(exported), "--from", "s3", "--schema", "--format", "jsonl")
+    assert schema.returncode == 0, schema.stderr
+    columns = [
+        (r["column"], r["type"]) for r in json_lines(schema.stdout) if r["view"] == "buckets"
+    ]
+    assert columns == [
+        ("run_id", "VARCHAR"),
+        ("account_id", "VARCHAR"),
+        ("account_name", "VARCHAR"),
+        ("region", "VARCHAR"),
+        ("script", "VARCHAR"),
+        ("name", "VARCHAR"),
+        ("public", "BOOLEAN"),
+    ]
 
 
 def test_from_s3_needs_the_export(server: str, tmp_path: Path) -> None:
@@ -157,7 +203,87 @@ def test_ctrl_c_while_athena_runs_says_the_query_is_cancelled(
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(athena, "run_query", interrupted)
+    monkeypatch.setattr(athena, "wait", interrupted)  # Ctrl-C while it polls
     done = cli("query", "-c", str(exported), "--engine", "athena", "select 1")
     assert done.returncode == 130
-    assert "cancelled in Athena too" in done.stderr
+    assert "stopped (the query is cancelled in Athena too)" in done.stderr
+    client = boto3.client("athena", region_name="us-east-1")
+    (execution_id,) = client.list_query_executions()["QueryExecutionIds"]
+    execution = client.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
+    assert execution["Status"]["State"] == "CANCELLED"
+
+
+def test_ctrl_c_when_no_athena_query_runs_says_only_stopped(
+    exported: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdafan.query import athena
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    def rows_then_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        yield {"n": "1"}
+        raise KeyboardInterrupt
+
+    # Before the query started, and while its result prints (it has succeeded).
+    for name, stand_in in [("start_query", interrupted), ("result_rows", rows_then_ctrl_c)]:
+        with monkeypatch.context() as patched:
+            patched.setattr(athena, name, stand_in)
+            seed_athena_result(server, [["n"], ["1"]], ["bigint"])
+            done = cli("query", "-c", str(exported), "--engine", "athena", "select 1")
+        assert done.returncode == 130, (name, done.stderr)
+        assert done.stderr.splitlines()[-1] == "stopped", (name, done.stderr)
+        assert "Athena too" not in done.stderr, name
+
+
+def test_the_downloads_client_has_a_connection_for_each_thread(
+    exported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fewer connections than threads: urllib3 warns "Connection pool is full" on stderr."""
+    from lambdafan.query import s3_records
+
+    pools: list[int] = []
+    download = s3_records.download_run
+
+    def watched(s3: Any, *args: Any, **kwargs: Any) -> Any:
+        pools.append(s3.meta.config.max_pool_connections)
+        return download(s3, *args, **kwargs)
+
+    monkeypatch.setattr(s3_records, "download_run", watched)
+    done = cli("query", "-c", str(exported), "--from", "s3", "--runs", "2", "select 1")
+    assert done.returncode == 0, done.stderr
+    assert pools and all(pool >= s3_records.THREADS for pool in pools), pools
+
+
+def test_a_duplicate_workers_object_is_not_read(exported: Path) -> None:
+    """B's Worker ran twice at once: the object left is the attempt's its done item does not
+    name (a1), so B's records are not read; A's, of a1, are."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    put_pair(s3, R2, "inventory", B, [inst("i-b"), inst("i-dup")], attempt="a0")
+
+    done = cli(
+        "query",
+        "-c",
+        str(exported),
+        "--from",
+        "s3",
+        "select account_id, count(*) as n from inventory group by 1",
+        "--format",
+        "jsonl",
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert json_lines(done.stdout) == [{"account_id": A, "n": 3}]
+
+
+def test_a_corrupt_object_is_exit_1(exported: Path) -> None:
+    """Not the SQL's fault (exit 2): the data's, with the object's key parts in the line."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    key = names.export_key("e2e", R2, "inventory", B, USE1)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"not gzip: a writer cut short" * 4)
+
+    corrupt = cli("query", "-c", str(exported), "--from", "s3", "select count(*) from inventory")
+
+    assert corrupt.returncode == 1, corrupt.stderr
+    line = one_line_error(corrupt)
+    assert "IO Error" in line and f"run={R2}/script=inventory/account={B}" in line, line

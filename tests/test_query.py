@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from lambda_src import names
+from lambda_src.s3_export import ORIGIN
 from lambda_src.table import Item
-from lambdafan.errors import UsageError
+from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.memory_store import MemoryStore
 from lambdafan.query import engine, from_table
-from lambdafan.query.record_files import ORIGIN, merge, write_records
+from lambdafan.query.record_files import merge, write_records
 from tests.test_run_diff import FIRST, R1, R2, R3, SECOND, USE1, A, B, inst, write_run
 
 pytest.importorskip("duckdb")
@@ -238,3 +239,24 @@ def test_known_fields_come_from_the_newest_earlier_run_that_had_records(
     assert {r["run_id"] for r in lines(found["buckets"][0])} == {R2}
     # R2's done items, then only account A's records (B had no buckets): no Query per account.
     assert store.queried == [names.run_pk(R2), names.records_pk(R2, A)]
+
+
+def test_a_file_duckdb_cannot_read_is_exit_1_the_sql_s_faults_exit_2(tmp_path: Path) -> None:
+    """A corrupt object (not gzip, cut short, not JSON) is the data's fault, not the SQL's."""
+    files = write_records(tmp_path / "r", [row("a", n=1), row("a", n=2)])
+    con, _ = engine.connect(tmp_path, files)
+    (path,) = files["a"]
+    whole = path.read_bytes()
+    for broken in (b"not gzip", whole[:15], gzip.compress(b'{"n": 1\n')):
+        path.write_bytes(broken)  # after the views were made: it fails as the SQL runs
+        for sql in ("select count(*) from a", "select * from records"):
+            with pytest.raises(LambdafanError) as failed:
+                list(engine.run_sql(con, sql).rows)
+            assert not isinstance(failed.value, UsageError), (broken, sql)
+            assert failed.value.exit_code == 1 and str(path) in str(failed.value)
+        with pytest.raises(LambdafanError) as at_connect:
+            engine.connect(tmp_path, files)
+        assert not isinstance(at_connect.value, UsageError)
+    for sql in ("select strptime('x', '%Y')", "select json_extract('{', '$')", "selec 1"):
+        with pytest.raises(UsageError):
+            list(engine.run_sql(con, sql).rows)

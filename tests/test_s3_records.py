@@ -1,9 +1,11 @@
 """The S3 export read back for `query --engine duckdb`: key parsing, a run's objects downloaded
-by script (foreign keys ignored, several list pages), and the latest runs; moto S3."""
+by script (foreign keys, empty objects and a duplicate Worker's ignored, several list pages);
+moto S3."""
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from lambda_src import names
+from lambda_src.s3_export import S3Export
 from lambdafan.errors import LambdafanError
 from lambdafan.query import s3_records
 from lambdafan.query.s3_records import ExportObject
@@ -137,36 +140,86 @@ def test_a_run_without_objects_has_no_files(s3: Any, tmp_path: Path) -> None:
     assert s3_records.download_run(s3, BUCKET, FLEET, RUN, tmp_path) == {}
 
 
-def test_latest_runs_newest_first_over_several_pages(s3: Any) -> None:
-    runs = [f"202611{day:02d}T101500Z-a1b2c3" for day in (20, 27, 21, 25, 23)]
-    for run_id in runs:
-        put_pair(s3, run_id, "ec2_instances", A, "us-east-1")
-        put_pair(s3, run_id, "iam_users", B, "us-east-1")
-    put(s3, f"{names.export_prefix(FLEET)}notes/readme.txt")  # not a run= folder
-    put(s3, f"{names.export_prefix(FLEET)}run=bad#id/x")  # not a valid run id
-    put_pair(s3, "20261231T000000Z-ffffff", "ec2_instances", A, "us-east-1")
-    # Another fleet's newer run is not this fleet's.
-    put(s3, names.export_key("other", "20261231T235959Z-eeeeee", "ec2_instances", A, "us-east-1"))
-    calls = count_lists(s3)
-
-    latest = s3_records.latest_runs(s3, BUCKET, FLEET, 3, page_size=2)
-
-    assert latest == [
-        "20261231T000000Z-ffffff",
-        "20261127T101500Z-a1b2c3",
-        "20261125T101500Z-a1b2c3",
-    ]
-    assert len(calls) > 1
-    assert all(call["Delimiter"] == "/" for call in calls)
-    assert s3_records.latest_runs(s3, BUCKET, FLEET, 100) == sorted(
-        [*runs, "20261231T000000Z-ffffff"], reverse=True
-    )
-    assert s3_records.latest_runs(s3, BUCKET, "other-fleet", 3) == []
-
-
 def test_a_missing_bucket_says_what_creates_it(aws: Any, tmp_path: Path) -> None:
     s3 = aws.client("s3")
     with pytest.raises(LambdafanError, match=f"no export bucket {BUCKET}: .*lambdafan deploy"):
-        s3_records.latest_runs(s3, BUCKET, FLEET, 1)
-    with pytest.raises(LambdafanError, match=f"no export bucket {BUCKET}"):
         s3_records.download_run(s3, BUCKET, FLEET, RUN, tmp_path)
+
+
+def count_gets(s3: Any) -> list[str]:
+    """The keys of the GetObject requests `s3` makes from now on."""
+    keys: list[str] = []
+    s3.meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: keys.append(params["Key"])
+    )
+    return keys
+
+
+def test_a_pair_that_found_nothing_has_no_file(s3: Any, tmp_path: Path) -> None:
+    """The Worker PUTs an empty object for a pair without records: no file, so the script
+    counts as absent (and gets an earlier run's fields), not a view of one `json` column."""
+    kept = put_pair(s3, RUN, "ec2_instances", A, "us-east-1")
+    export = S3Export(s3, BUCKET, FLEET, RUN, A)
+    export.finish("iam_users", "us-east-1")  # no records added: the Worker's empty object
+    export.finish("ec2_instances", "eu-west-1")
+    assert export.close() == {}
+    empty_key = names.export_key(FLEET, RUN, "iam_users", A, "us-east-1")
+    size = s3.head_object(Bucket=BUCKET, Key=empty_key)["ContentLength"]
+    assert size <= s3_records.EMPTY_OBJECT_MAX
+    # An empty gzip with a file name in its header is bigger: it is read, then dropped.
+    body = gzip.compress(b"")
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="part-0.json", mode="wb", fileobj=buffer, mtime=0):
+        pass
+    assert len(buffer.getvalue()) > s3_records.EMPTY_OBJECT_MAX >= len(body)
+    put(s3, names.export_key(FLEET, RUN, "buckets", B, "us-east-1"), buffer.getvalue())
+    gets = count_gets(s3)
+
+    files = s3_records.download_run(s3, BUCKET, FLEET, RUN, tmp_path)
+
+    assert list(files) == ["ec2_instances"]
+    (path,) = files["ec2_instances"]
+    assert path == tmp_path / kept[len(names.export_prefix(FLEET)) :]
+    # The Worker's empty objects are skipped by their size, unread.
+    assert sorted(gets) == sorted([kept, names.export_key(FLEET, RUN, "buckets", B, "us-east-1")])
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == [path]
+
+
+def put_attempt(s3: Any, account: str, attempt: str | None, region: str = "us-east-1") -> str:
+    key = names.export_key(FLEET, RUN, "ec2_instances", account, region)
+    metadata = {} if attempt is None else {s3_records.ATTEMPT_METADATA: attempt}
+    body = records_object(RUN, "ec2_instances", account, region)
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
+    return key
+
+
+def test_only_the_counted_attempts_objects_are_kept(s3: Any, tmp_path: Path) -> None:
+    """Two duplicate Workers: the object of the attempt the done item names counts, the other's
+    not; an object without the metadata (an older Worker's) counts."""
+    counted = put_attempt(s3, A, "attempt-won")
+    put_attempt(s3, B, "attempt-lost")
+    older = put_attempt(s3, A, None, region="eu-west-1")
+    done = s3_records.Counted({A: "attempt-won", B: "attempt-won-b"}, running=False)
+
+    files = s3_records.download_run(s3, BUCKET, FLEET, RUN, tmp_path, counted=done)
+
+    prefix = names.export_prefix(FLEET)
+    assert files == {
+        "ec2_instances": sorted(tmp_path / key[len(prefix) :] for key in (counted, older))
+    }
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == files["ec2_instances"]
+
+
+def test_an_account_not_done_counts_only_while_the_run_goes_on(s3: Any, tmp_path: Path) -> None:
+    put_attempt(s3, A, "a1")
+    unfinished = put_attempt(s3, B, "b1")
+    gets = count_gets(s3)
+
+    finished = s3_records.Counted({A: "a1"}, running=False)
+    files = s3_records.download_run(s3, BUCKET, FLEET, RUN, tmp_path / "f", counted=finished)
+    assert [p.parts[-3] for p in files["ec2_instances"]] == [f"account={A}"]
+    assert unfinished not in gets  # known from its key: not read
+
+    going = s3_records.Counted({A: "a1"}, running=True)
+    files = s3_records.download_run(s3, BUCKET, FLEET, RUN, tmp_path / "g", counted=going)
+    assert sorted(p.parts[-3] for p in files["ec2_instances"]) == [f"account={A}", f"account={B}"]

@@ -4,30 +4,26 @@ from the fleet's table with Queries) or with Athena over the S3 export."""
 from __future__ import annotations
 
 import enum
-import re
 import sys
-import tempfile
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from lambda_src.table import Item
-from lambdafan import results, results_store
+from lambdafan import results
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options
 from lambdafan.errors import EXIT_INTERRUPTED, UsageError
-from lambdafan.query import engine, export, from_table
+from lambdafan.query import athena, engine, export, s3_records
 from lambdafan.query.engine import RECORDS_VIEW
 from lambdafan.query.record_files import Files
+from lambdafan.query.session import open_session
 from lambdafan.render import query as show
 from lambdafan.render.console import note, stopped, warning
 from lambdafan.render.records import write_json_array, write_jsonl
+from lambdafan.render.results import write_csv
 
 # Rows a table shows; json, jsonl and csv print them all.
 TABLE_ROWS = 100
-# DuckDB's words for a name the SQL uses that no view has.
-_NO_TABLE = re.compile(r'Table with name "?([^"!]+?)"? does not exist', re.IGNORECASE)
 
 
 class QueryFormat(str, enum.Enum):
@@ -130,57 +126,40 @@ def query_command(
         _check_athena(run_id, runs, schema, source)
         try:
             _athena(ctx, sql or "", output_format, config, profile, region)
-        except KeyboardInterrupt:
+        except athena.Cancelled:
             stopped("stopped (the query is cancelled in Athena too)")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except KeyboardInterrupt:
+            stopped("stopped")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         return
     engine.require_duckdb()  # before any AWS call: the one-line install hint first
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
-    configured = results.script_names(fleet.scripts, fleet.script_paths())
+    configured = results.script_names(fleet.scripts, fleet.script_paths()).values()
     settings = fleet.to_settings()
     if source is Source.s3:
         export.require_export(settings)
-    aws = opts.aws(fleet)
-    store = results_store.open_table(aws, settings)
-    with (
-        results.missing_table(settings.table_name),
-        tempfile.TemporaryDirectory(prefix="lambdafan-query-") as temp,
-    ):
-        folder = Path(temp)
-        # The runs index says which runs there are, whichever holds their records.
-        loaded = from_table.pick_runs(store, run_id, runs, settings.table_name)
-        if source is Source.s3:
-            bucket = export.export_bucket(aws, settings)
-            s3 = aws.client("s3", settings.home_region)
-            files = export.load_runs(s3, bucket, settings.fleet, loaded, folder / "runs")
-        else:
-            files = from_table.load_runs(store, loaded, folder / "runs")
-        expected = _scripts(loaded, configured.values())
-        absent = [script for script in expected if script not in files]
-        empty: Files = {}
-        if absent:
-            earlier = from_table.earlier_runs(store, str(loaded[-1]["run_id"]))
-            empty = from_table.known_fields(store, absent, earlier, folder / "fields")
-        ids = ", ".join(str(run["run_id"]) for run in loaded)
-        con, untyped = engine.connect(folder, files, empty)
-        for script, why in untyped.items():
+    # The S3 downloads share one client: a connection each of their threads.
+    aws = opts.aws(fleet, threads=s3_records.THREADS)
+    with open_session(
+        aws, settings, configured, run_id=run_id, runs=runs, from_s3=source is Source.s3
+    ) as loaded:
+        for script, why in loaded.untyped.items():
             warning(f"{script}: {why}")
-        try:
-            unknown = {s.lower(): _no_fields(s, ids) for s in absent if s not in empty}
-            result = None if schema else _run(con, sql or "", unknown)
-            # Said once the SQL ran: a refusal stays the one line of stderr.
-            if output_format is QueryFormat.table:
-                note(f"run{'s' if len(loaded) > 1 else ''} {ids}")
-            if len(loaded) < runs:
-                warning(f"the table holds {len(loaded)} runs up to {loaded[0]['run_id']}")
-            if result is None:
-                _print_schema(con, empty, output_format)
-            else:
-                _note_empty(sql or "", empty)
-                _show(result, output_format)
-        finally:
-            con.close()
+        result = None if schema else loaded.run(sql or "")
+        # Said once the SQL ran: a refusal stays the one line of stderr.
+        if output_format is QueryFormat.table:
+            note(loaded.loaded())
+        fewer = loaded.fewer()
+        if fewer is not None:
+            warning(fewer)
+        if result is None:
+            _print_schema(loaded.con, loaded.empty, output_format)
+        else:
+            for script in loaded.empty_named(sql or ""):
+                note(f"{script} has no records in the runs loaded: its view is empty")
+            _show(result, output_format)
 
 
 def _check_athena(run_id: str | None, runs: int, schema: bool, source: Source) -> None:
@@ -229,44 +208,6 @@ def _athena(
     _show(result, output_format)
 
 
-def _scripts(loaded: Sequence[Item], configured: Any) -> list[str]:
-    """The scripts of the runs loaded, then the config's, once each."""
-    in_runs = [str(s) for run in loaded for s in run.get("scripts") or ()]
-    return list(dict.fromkeys([*in_runs, *configured]))
-
-
-def _fewer(found: int, wanted: int) -> str:
-    return (
-        f" (the table holds {found} run{'s' if found > 1 else ''} up to it)"
-        if found < wanted
-        else ""
-    )
-
-
-def _no_fields(script: str, ids: str) -> str:
-    return (
-        f"{script} has no records in run {ids} nor in the {from_table.LOOK_BACK} runs before: "
-        "its fields are not known, so it has no view (load a run that has some with --run)"
-    )
-
-
-def _note_empty(sql: str, empty: Files) -> None:
-    for script in empty:
-        if script.lower() in sql.lower():
-            note(f"{script} has no records in the runs loaded: its view is empty")
-
-
-def _run(con: Any, sql: str, unknown: Mapping[str, str]) -> engine.Result:
-    """The result of `sql`; a view it names that `unknown` explains gets that explanation."""
-    try:
-        return engine.run_sql(con, sql)
-    except UsageError as exc:
-        missing = _NO_TABLE.search(str(exc))
-        if missing and missing.group(1).lower() in unknown:
-            raise UsageError(unknown[missing.group(1).lower()]) from None
-        raise
-
-
 def _show(result: engine.Result, output_format: QueryFormat) -> None:
     names = [column.name for column in result.columns]
     if output_format is QueryFormat.json:
@@ -274,7 +215,7 @@ def _show(result: engine.Result, output_format: QueryFormat) -> None:
     elif output_format is QueryFormat.jsonl:
         write_jsonl(sys.stdout, result.rows)
     elif output_format is QueryFormat.csv:
-        show.write_csv(result.rows, names)
+        write_csv(result.rows, columns=names)
     else:
         show.print_result(result.rows, names, TABLE_ROWS)
 
@@ -294,4 +235,4 @@ def _print_schema(con: Any, empty: Files, output_format: QueryFormat) -> None:
     elif output_format is QueryFormat.jsonl:
         write_jsonl(sys.stdout, rows)
     else:
-        show.write_csv(rows, ["view", "column", "type"])
+        write_csv(rows, columns=["view", "column", "type"])

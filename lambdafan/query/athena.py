@@ -66,6 +66,14 @@ class AthenaResult:
     output_location: str
 
 
+class Cancelled(KeyboardInterrupt):
+    """Ctrl-C while the query ran: it was stopped in Athena too."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(execution_id)
+        self.execution_id = execution_id
+
+
 def query_cost(scanned_bytes: int, statement_type: str = "DML") -> Decimal:
     """What Athena charges for a query that scanned `scanned_bytes` (DDL is free)."""
     if statement_type == "DDL":
@@ -87,8 +95,9 @@ def run_query(
     poll_s: float = POLL_S,
     page_size: int = PAGE_SIZE,
 ) -> AthenaResult:
-    """Start `sql` in Athena, poll until it ends (Ctrl-C stops the query in Athena too) and
-    return its result; a failed or cancelled query raises with Athena's reason on one line."""
+    """Start `sql` in Athena, poll until it ends (Ctrl-C stops the query in Athena too, and
+    raises Cancelled) and return its result; a failed or cancelled query raises with Athena's
+    reason on one line."""
     started = clock()
     execution_id = start_query(
         athena, sql, database=database, workgroup=workgroup, output_location=output_location
@@ -97,7 +106,7 @@ def run_query(
         execution = wait(athena, execution_id, on_progress, sleep, clock, started, poll_s)
     except KeyboardInterrupt:
         stop_query(athena, execution_id)
-        raise
+        raise Cancelled(execution_id) from None
     status = execution["Status"]
     if status["State"] != "SUCCEEDED":
         raise failure(status)

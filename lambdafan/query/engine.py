@@ -15,8 +15,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lambdafan.errors import UsageError
-from lambdafan.query.record_files import ORIGIN, Files
+from lambda_src.s3_export import ORIGIN
+from lambdafan.errors import LambdafanError, UsageError
+from lambdafan.query.record_files import Files
 
 RECORDS_VIEW = "records"
 INSTALL_HINT = "lambdafan query needs DuckDB: pip install 'lambdafan[query]'"
@@ -95,6 +96,8 @@ def connect(folder: Path, files: Files, empty: Files | None = None) -> tuple[Any
         try:
             con.execute(f"CREATE VIEW {quote(script)} AS SELECT * FROM {_reader(paths)}{limit}")
         except duckdb.Error as exc:
+            if is_data_error(exc, duckdb):
+                raise failure(exc, duckdb) from None  # a file it cannot read: no view helps
             # E.g. keys differing only in case in one object ({"Env": .., "env": ..}): a
             # struct's fields cannot. One script's odd records must not cost every view.
             problems[script] = f"each record as JSON in `record`: {first_line(exc)}"
@@ -116,25 +119,26 @@ def _as_json_sql(paths: Sequence[Path]) -> str:
 
 
 def run_sql(con: Any, sql: str) -> Result:
-    """Run `sql`; DuckDB's refusal (syntax, unknown name, bad cast) is a one-line UsageError."""
+    """Run `sql`; DuckDB's refusal (syntax, unknown name, bad cast) is a one-line UsageError,
+    a record file it cannot read (a corrupt object) a one-line LambdafanError."""
     duckdb = require_duckdb()
     try:
         cursor = con.execute(sql)
     except duckdb.Error as exc:
-        raise UsageError(first_line(exc)) from None
+        raise failure(exc, duckdb) from None
     description = cursor.description or []
     columns = [Column(str(d[0]), str(d[1])) for d in description]
-    return Result(columns, _rows(cursor, columns, duckdb.Error))
+    return Result(columns, _rows(cursor, columns, duckdb))
 
 
-def _rows(cursor: Any, columns: list[Column], error: type[Exception]) -> Iterator[dict[str, Any]]:
+def _rows(cursor: Any, columns: list[Column], duckdb: Any) -> Iterator[dict[str, Any]]:
     names = [c.name for c in columns]
     is_json = [c.type == "JSON" for c in columns]
     while True:
         try:
             batch = cursor.fetchmany(BATCH)
-        except error as exc:  # a cast that fails on a later row fails while fetching
-            raise UsageError(first_line(exc)) from None
+        except duckdb.Error as exc:  # a cast that fails on a later row fails while fetching
+            raise failure(exc, duckdb) from None
         if not batch:
             return
         for values in batch:
@@ -142,6 +146,21 @@ def _rows(cursor: Any, columns: list[Column], error: type[Exception]) -> Iterato
                 name: json.loads(v) if j and isinstance(v, str) else plain(v)
                 for name, v, j in zip(names, values, is_json, strict=True)
             }
+
+
+def is_data_error(exc: Exception, duckdb: Any) -> bool:
+    """Whether DuckDB failed on a file's bytes (not gzip, cut short, not JSON), not on the SQL."""
+    if isinstance(exc, duckdb.IOException):
+        return True
+    # Malformed JSON in a file names it; in a string the SQL gave, it does not.
+    return isinstance(exc, duckdb.InvalidInputException) and " in file " in first_line(exc)
+
+
+def failure(exc: Exception, duckdb: Any) -> LambdafanError:
+    """DuckDB's error on one line: the data's fault exits 1, the SQL's 2 (a UsageError)."""
+    if is_data_error(exc, duckdb):
+        return LambdafanError(first_line(exc))
+    return UsageError(first_line(exc))
 
 
 def first_line(exc: Exception) -> str:

@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lambda_src import names
+from lambda_src import names, table
 from lambda_src.settings import FleetSettings
-from lambda_src.table import Item
+from lambda_src.table import Item, ItemStore
+from lambdafan import results
 from lambdafan.aws import Aws
 from lambdafan.errors import UsageError
 from lambdafan.query import athena, engine, s3_records
@@ -35,14 +36,31 @@ def export_bucket(aws: Aws, settings: FleetSettings) -> str:
     return names.export_bucket_name(settings.fleet, str(identity["Account"]), settings.home_region)
 
 
-def load_runs(s3: Any, bucket: str, fleet: str, runs: Sequence[Item], folder: Path) -> Files:
-    """The runs' exported objects downloaded under `folder`, as files by script."""
+def load_runs(
+    s3: Any, store: ItemStore, bucket: str, fleet: str, runs: Sequence[Item], folder: Path
+) -> Files:
+    """The runs' exported objects that count (as `results` counts the table's records: the
+    done items of each run say which, one Query a run) under `folder`, as files by script."""
     return merge(
         *(
-            s3_records.download_run(s3, bucket, fleet, str(run["run_id"]), folder / f"s3-{n}")
+            s3_records.download_run(
+                s3,
+                bucket,
+                fleet,
+                str(run["run_id"]),
+                folder / f"s3-{n}",
+                counted=counted(store, run),
+            )
             for n, run in enumerate(runs)
         )
     )
+
+
+def counted(store: ItemStore, run: Item) -> s3_records.Counted:
+    """Which of the run's objects count: its finished accounts' counted attempts (one Query of
+    the done items), and, while it is still going, the other accounts' objects too."""
+    attempts = table.counted_attempts(store, str(run["run_id"]))
+    return s3_records.Counted(attempts, running=results.is_running(run))
 
 
 def run_athena(

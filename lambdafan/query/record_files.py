@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-ORIGIN = ("run_id", "account_id", "account_name", "region", "script")
-
 # Files by script: what the loader takes (several files a script: runs, accounts, regions).
 Files = dict[str, list[Path]]
 

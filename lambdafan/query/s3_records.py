@@ -1,16 +1,19 @@
-"""`query --engine duckdb` over the S3 export: find a fleet's runs and download a run's objects.
+"""`query --engine duckdb` over the S3 export: download a run's objects that count.
 
 Objects are downloaded with boto3 (DuckDB's network extensions need the internet), several at a
-time, into files grouped by script, the shape the local engine loads. The S3 client is passed
-in; key parsing is pure and follows `lambda_src.names.export_key`, the one layout.
+time, into files grouped by script, the shape the local engine loads. Only the objects that
+count are kept, as `results` counts the table's records: of a finished account, its counted
+attempt's (the attempt a Worker writes in the object's metadata); of an account still running,
+any; and none of a pair that found nothing. The S3 client is passed in; key parsing is pure
+and follows `lambda_src.names.export_key`, the one layout.
 """
 
 from __future__ import annotations
 
-import heapq
+import gzip
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +32,13 @@ PAGE_SIZE = 1000  # ListObjectsV2's maximum MaxKeys
 _PART = re.compile(r"part-\d+\.json\.gz")
 _PARTS = ("run", "script", "account", "region")
 _CHUNK = 1024 * 1024
+# The object a Worker PUTs for a pair that found nothing (so that a retry replaces what an
+# earlier attempt wrote): a gzip of no data, 20 bytes (23 stored, level 0), whatever mtime.
+# No record is that small (its origin columns alone compress to more): skipped unread.
+EMPTY_OBJECT_MAX = max(len(gzip.compress(b"", compresslevel=n, mtime=0)) for n in range(10))
+# The object's user metadata naming the Worker attempt that wrote it
+# (x-amz-meta-attempt; boto3 gives the keys without the prefix).
+ATTEMPT_METADATA = "attempt"
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ def parse_export_key(fleet: str, key: str) -> ExportObject | None:
 def run_objects(
     s3: Any, bucket: str, fleet: str, run_id: str, *, page_size: int = PAGE_SIZE
 ) -> Iterator[ExportObject]:
-    """The run's exported objects, page by page; keys outside the layout are skipped."""
+    """The run's exported objects with records, page by page; keys outside the layout and
+    empty objects are skipped."""
     pages = s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket,
         Prefix=names.export_prefix(fleet, run_id),
@@ -89,8 +100,29 @@ def run_objects(
         for page in pages:
             for item in page.get("Contents", []):
                 found = parse_export_key(fleet, str(item["Key"]))
-                if found is not None and found.run_id == run_id:
+                if found is None or found.run_id != run_id:
+                    continue
+                if int(item.get("Size", EMPTY_OBJECT_MAX + 1)) > EMPTY_OBJECT_MAX:
                     yield found
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Which objects of a run count: `attempts`, the attempt each finished account's done item
+    names; `running`, whether accounts not finished yet count (the run is still going)."""
+
+    attempts: Mapping[str, str]
+    running: bool
+
+    def account(self, account_id: str) -> bool:
+        """Whether the account's objects may count (known from the key, before any GET)."""
+        return self.running or account_id in self.attempts
+
+    def attempt(self, account_id: str, attempt: str | None) -> bool:
+        """Whether an object of the account written by `attempt` counts (None: a Worker that
+        wrote no attempt, whose object is taken as the counted one)."""
+        counted = self.attempts.get(account_id)
+        return attempt is None or counted is None or attempt == counted
 
 
 def download_run(
@@ -100,72 +132,63 @@ def download_run(
     run_id: str,
     dest: Path,
     *,
+    counted: Counted | None = None,
     threads: int = THREADS,
     page_size: int = PAGE_SIZE,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, list[Path]]:
-    """Download the run's objects under `dest` (their keys below the fleet's prefix as paths)
-    and return the files by script; `on_progress(n)` after each of the n objects so far.
+    """Download the run's objects that `counted` counts (default: all) under `dest` (their keys
+    below the fleet's prefix as paths) and return the files by script; `on_progress(n)` after
+    each of the n objects so far.
 
     `s3` is shared by the threads: give it a connection pool of at least `threads`.
     """
     files: dict[str, list[Path]] = {}
     done = 0
+    objects = run_objects(s3, bucket, fleet, run_id, page_size=page_size)
+    if counted is not None:
+        objects = (found for found in objects if counted.account(found.account_id))
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = [
-            pool.submit(_download, s3, bucket, found, dest)
-            for found in run_objects(s3, bucket, fleet, run_id, page_size=page_size)
-        ]
+        futures = [pool.submit(_download, s3, bucket, found, dest, counted) for found in objects]
         for future in futures:
-            script, path = future.result()
-            files.setdefault(script, []).append(path)
+            kept = future.result()
+            if kept is not None:
+                files.setdefault(kept[0], []).append(kept[1])
             done += 1
             if on_progress is not None:
                 on_progress(done)
     return {script: sorted(paths) for script, paths in sorted(files.items())}
 
 
-def _download(s3: Any, bucket: str, found: ExportObject, dest: Path) -> tuple[str, Path]:
+def _download(
+    s3: Any, bucket: str, found: ExportObject, dest: Path, counted: Counted | None
+) -> tuple[str, Path] | None:
+    """The object's script and file; None when it does not count or holds no records."""
     # Every part of the relative key was checked against names.py's rules: a safe path.
     path = dest / found.relative
     path.parent.mkdir(parents=True, exist_ok=True)
     with _bucket_errors(bucket):
-        body = s3.get_object(Bucket=bucket, Key=found.key)["Body"]
-    with body, path.open("wb") as out:
-        shutil.copyfileobj(body, out, _CHUNK)
+        response = s3.get_object(Bucket=bucket, Key=found.key)
+    # The attempt comes with the body: one GET an object, no HEAD before it.
+    attempt = (response.get("Metadata") or {}).get(ATTEMPT_METADATA)
+    with response["Body"] as body:
+        if counted is not None and not counted.attempt(found.account_id, attempt):
+            return None  # a duplicate Worker's, whose done item lost the race
+        with path.open("wb") as out:
+            shutil.copyfileobj(body, out, _CHUNK)
+    if _no_lines(path):  # an empty object written by another writer (a file name in its header)
+        path.unlink()
+        return None
     return found.script, path
 
 
-def latest_runs(
-    s3: Any, bucket: str, fleet: str, n: int, *, page_size: int = PAGE_SIZE
-) -> list[str]:
-    """The ids of the fleet's `n` latest exported runs, newest first (run ids sort by time)."""
-    prefix = names.export_prefix(fleet)
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, Delimiter="/", PaginationConfig={"PageSize": page_size}
-    )
-
-    def run_ids() -> Iterator[str]:
-        with _bucket_errors(bucket):
-            for page in pages:
-                for common in page.get("CommonPrefixes", []):
-                    run_id = run_folder(prefix, str(common["Prefix"]))
-                    if run_id is not None:
-                        yield run_id
-
-    # S3 lists in ascending order and cannot list backwards: keep the n largest seen.
-    return heapq.nlargest(n, run_ids())
-
-
-def run_folder(prefix: str, folder: str) -> str | None:
-    """The run id of a `<prefix>run=<id>/` common prefix, or None for any other folder."""
-    name, equals, run_id = folder[len(prefix) :].rstrip("/").partition("=")
-    if not folder.startswith(prefix) or name != "run" or not equals:
-        return None
+def _no_lines(path: Path) -> bool:
+    """Whether the gzip at `path` holds no data (a corrupt one is DuckDB's to report)."""
     try:
-        return names.run_id_part(run_id)
-    except names.KeyPartError:
-        return None
+        with gzip.open(path, "rb") as handle:
+            return not handle.read(1)
+    except (OSError, EOFError):
+        return False
 
 
 @contextmanager

@@ -1,14 +1,13 @@
-"""`lambdafan query`'s output: a result as a table (or JSON, JSON Lines, CSV), the views' schema."""
+"""`lambdafan query`'s output for people: a result as a table, the views' schema (JSON, JSON Lines
+and CSV are `render.records`' and `render.results`' writers)."""
 
 from __future__ import annotations
 
-import csv
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lambdafan.render.console import console
-from lambdafan.render.records import HEADERS, fitted_table, value_text
+from lambdafan.render.records import HEADERS, fitted_table
 
 RESULT_HINT = "see them with --format jsonl or csv (or pick fewer in the SQL)"
 
@@ -40,17 +39,6 @@ def _numbers(rows: Sequence[Mapping[str, Any]], name: str) -> bool:
     return bool(values) and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
     )
-
-
-def write_csv(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> int:
-    """CSV with the result's columns as its header, rows as they come."""
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(names)
-    count = 0
-    for row in rows:
-        writer.writerow([value_text(row.get(name)) for name in names])
-        count += 1
-    return count
 
 
 def schema_rows(views: Mapping[str, Sequence[tuple[str, str]]]) -> list[dict[str, str]]:
