@@ -10,13 +10,11 @@ checks the count DuckDB printed is every record the server holds.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
-import time
 from typing import Any
 
+from bench.in_process import run_cli
 from bench.measurement import Measurement, peak_rss_mb
 from bench.scenario_results import COUNT, LineCounter, setup
 
@@ -47,24 +45,8 @@ def _query(side: str, size: str) -> Measurement:
     os.environ["AWS_ENDPOINT_URL"] = os.environ[f"{_ENV}{side.upper()}_ENDPOINT"]
     import duckdb  # noqa: F401  (imported by the command; here so both sides start alike)
 
-    from lambdafan.cli import main
-
     sink = Kept()
-    saved, saved_argv = sys.stdout, sys.argv
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(sink), encoding="utf-8")
-    sys.argv = ["lambdafan", *COMMAND]
-    code: Any = 0
-    began = time.perf_counter()
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.stdout.flush()
-        wall = time.perf_counter() - began
-        sys.stdout, sys.argv = saved, saved_argv
-    if code not in (0, None):
-        raise RuntimeError(f"lambdafan query exited {code}")
+    wall = run_cli(COMMAND, sink)
     counted = json.loads(sink.text)["n"]
     if counted != expected:
         raise RuntimeError(f"lambdafan query counted {counted} records of {expected}")

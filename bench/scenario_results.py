@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench.in_process import run_cli
 from bench.measurement import Measurement, peak_rss_mb
 
 COUNT = {
@@ -95,25 +94,11 @@ def _read(side: str, size: str) -> Measurement:
     if expected != COUNT[side][size]:
         raise RuntimeError(f"the server holds {expected} records, not {COUNT[side][size]}")
     os.environ["AWS_ENDPOINT_URL"] = os.environ[f"{_ENV}{side.upper()}_ENDPOINT"]
-    from lambdafan.cli import main  # the same imports on both sides, before anything is read
+    import lambdafan.cli  # noqa: F401  (the same imports on both sides, before anything is read)
 
     rss_before = _rss_mb()
     sink = LineCounter()
-    saved, saved_argv = sys.stdout, sys.argv
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(sink), encoding="utf-8")
-    sys.argv = ["lambdafan", *COMMAND]
-    code: Any = 0
-    began = time.perf_counter()
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code
-    finally:
-        sys.stdout.flush()
-        wall = time.perf_counter() - began
-        sys.stdout, sys.argv = saved, saved_argv
-    if code not in (0, None):
-        raise RuntimeError(f"lambdafan results exited {code}")
+    wall = run_cli(COMMAND, sink)
     if sink.lines != expected:
         raise RuntimeError(f"lambdafan results printed {sink.lines} records of {expected}")
     peak = peak_rss_mb()
