@@ -214,6 +214,24 @@ def test_a_bad_aws_profile_in_a_fresh_process_is_bad_input_and_validate_ignores_
     assert validated.returncode == 0, validated.stderr  # validate calls no AWS
 
 
+def test_a_config_named_before_the_command_wins_over_lambdafan_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LAMBDAFAN_CONFIG filled every command's own --config too, so it beat `lambdafan -c FILE`.
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("LAMBDAFAN_CONFIG", str(deployable_config(other, "from-env")))
+    named = deployable_config(tmp_path, "named")
+    for args in (["-c", str(named), "validate"], ["validate", "-c", str(named)]):
+        done = cli(*args)
+        assert done.returncode == 0, done.stderr
+        assert "ok: fleet named in" in done.stdout, args
+    from_env = cli("validate")
+    assert from_env.returncode == 0 and "ok: fleet from-env in" in from_env.stdout
+    missing = cli("-c", str(tmp_path / "nope.yaml"), "validate")
+    assert missing.returncode == 2 and "nope.yaml: config file not found" in missing.stderr
+
+
 def test_no_credentials_says_how_to_get_some(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)

@@ -128,6 +128,18 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         "-c",
+        metavar="FILE",
+        help="The fleet's YAML config file (default: $LAMBDAFAN_CONFIG, else lambdafan.yaml).",
+        show_default=False,
+    ),
+]
+# LAMBDAFAN_CONFIG is read once, by the root command: were the commands' own --config to read
+# it too, it would fill their option and win over a `-c FILE` given before the command.
+RootConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
         envvar="LAMBDAFAN_CONFIG",
         metavar="FILE",
         help="The fleet's YAML config file (default: lambdafan.yaml).",
@@ -163,7 +175,7 @@ def print_version(value: bool) -> None:
 
 def global_options(
     ctx: typer.Context,
-    config: ConfigOption = None,
+    config: RootConfigOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
     version: Annotated[
