@@ -265,6 +265,33 @@ def test_destroy_removes_the_glue_tables_and_only_with_delete_data_the_bucket(
     assert destroy_fleet(clients, FLEET, delete_data=True)[-1] == ("bucket", BUCKET, False)
 
 
+def test_tables_lambdafan_did_not_make_survive_deploy_and_destroy(
+    aws: Any, tmp_path: Path, clients: DeployClients
+) -> None:
+    config = export_config(tmp_path)
+    deploy_fleet(config, clients)
+    glue = aws.client("glue")
+    # What `CREATE VIEW` in the fleet's database (Athena's default for `query`) leaves.
+    glue.create_table(
+        DatabaseName=DATABASE,
+        TableInput={"Name": "big_instances", "TableType": "VIRTUAL_VIEW", "Parameters": {}},
+    )
+    assert deploy_fleet(config, clients).pending == []
+
+    steps = destroy_fleet(clients, FLEET, delete_data=False)
+    assert [s for s in steps if s[0].startswith("glue")] == [
+        ("glue table", f"{DATABASE}.ec2_instances", True),
+        ("glue table", f"{DATABASE}.whoami", True),
+        (
+            "glue database",
+            f"{DATABASE} kept: it holds 1 table this fleet did not make (big_instances)",
+            False,
+        ),
+    ]
+    left = [t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]]
+    assert left == ["big_instances"]
+
+
 def test_without_export_deploy_makes_no_bucket_and_grants_no_s3(
     aws: Any, tmp_path: Path, clients: DeployClients
 ) -> None:

@@ -339,3 +339,20 @@ def test_glue_columns_are_learnt_never_forgotten(tmp_path: Path) -> None:
     assert change.action == "update" and [f.field for f in change.fields] == ["columns"]
     assert isinstance(change.spec, GlueTableSpec)
     assert change.spec.columns[5:] == (("size", "double"), ("name", "string"), ("zone", "string"))
+
+
+def test_only_this_fleets_own_glue_tables_are_deleted(tmp_path: Path) -> None:
+    m = model(tmp_path, results={"export": "s3"})
+    state = export_in_sync(m)
+    ours = state.glue_tables["whoami"]
+    assert ours.owner == "plan"
+    # A view or CTAS someone made in the database (Athena's default one for the fleet), and a
+    # table another fleet's deploy made (`plan-x` and `plan_x` share a database name).
+    theirs = dataclasses.replace(ours, parameters={"comment": "Presto View"})
+    other_fleet = dataclasses.replace(ours, parameters={**ours.parameters, "lambdafan:fleet": "x"})
+    assert theirs.owner is None and other_fleet.owner == "x"
+    crowded = dataclasses.replace(
+        state,
+        glue_tables={**state.glue_tables, "gone": ours, "a_view": theirs, "x_table": other_fleet},
+    )
+    assert acting(plan_fleet(m, crowded)) == [("delete", "glue table", "lambdafan_plan.gone", [])]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -88,24 +89,18 @@ class Applier:
                 self.on_change(change)
 
     def _apply(self, change: Change) -> None:
-        if change.kind == "table":
-            self._table(change)
-        elif change.kind == "queue":
-            self._queue(change)
-        elif change.kind == "log group":
-            self._log_group(change)
-        elif change.kind == "role":
-            self._role(change)
-        elif change.kind == "function":
-            self._function(change)
-        elif change.kind == "schedule":
-            self._schedule(change)
-        elif change.kind == "bucket":
-            apply_bucket(self.clients.s3, change)
-        elif change.kind == "glue database":
-            apply_glue_database(self.clients.glue, change)
-        elif change.kind == "glue table":
-            apply_glue_table(self.clients.glue, change)
+        appliers: dict[str, Callable[[Change], None]] = {
+            "table": self._table,
+            "queue": self._queue,
+            "log group": self._log_group,
+            "role": self._role,
+            "function": self._function,
+            "schedule": self._schedule,
+            "bucket": partial(apply_bucket, self.clients.s3),
+            "glue database": partial(apply_glue_database, self.clients.glue),
+            "glue table": partial(apply_glue_table, self.clients.glue),
+        }
+        appliers[change.kind](change)
 
     # --- table ---------------------------------------------------------------------------
 

@@ -12,8 +12,10 @@ from lambda_src import names
 from lambdafan.aws import error_code, is_not_found
 from lambdafan.deploy.apply import delete_schedule
 from lambdafan.deploy.clients import DeployClients
-from lambdafan.deploy.export_state import BUCKET_MISSING, GLUE_MISSING
-from lambdafan.deploy.plan import glue_table_label
+from lambdafan.deploy.export_plan import glue_table_label
+from lambdafan.deploy.export_state import BUCKET_MISSING, GLUE_MISSING, read_glue_tables
+
+Step = Callable[[str, str, Callable[[], object]], None]  # runs one deletion, noting its step
 
 
 def destroy_fleet(
@@ -25,7 +27,8 @@ def destroy_fleet(
     """Delete the fleet; resources already gone are fine. Returns (kind, name, deleted) steps.
 
     The results table and the export bucket are kept unless `delete_data`: runs are cheap to
-    redo, history is not. The Glue tables over the bucket go either way (deploy remakes them).
+    redo, history is not. The Glue tables the fleet made go either way (deploy remakes them),
+    and their database unless someone else's tables are in it.
     """
     steps: list[tuple[str, str, bool]] = []
 
@@ -56,13 +59,7 @@ def destroy_fleet(
     queue = names.dlq_name(fleet)
     step("queue", queue, partial(_delete_queue, clients, queue))
     if clients.glue is not None:
-        database = names.glue_database_name(fleet)
-        for table_name in _glue_tables(clients.glue, database):
-            delete_table = partial(
-                clients.glue.delete_table, DatabaseName=database, Name=table_name
-            )
-            step("glue table", glue_table_label(database, table_name), delete_table)
-        step("glue database", database, partial(clients.glue.delete_database, Name=database))
+        steps += _destroy_glue(clients.glue, fleet, step)  # and a step for a kept database
     if delete_data:
         table = names.table_name(fleet)
         step("table", table, partial(clients.dynamodb.delete_table, TableName=table))
@@ -78,18 +75,22 @@ def export_bucket(clients: DeployClients, fleet: str) -> str:
     return names.export_bucket_name(fleet, account, clients.s3.meta.region_name)
 
 
-def _glue_tables(glue: Any, database: str) -> list[str]:
-    """The names of the database's tables; none when there is no database."""
-    try:
-        return [
-            table["Name"]
-            for page in glue.get_paginator("get_tables").paginate(DatabaseName=database)
-            for table in page.get("TableList", [])
-        ]
-    except ClientError as exc:
-        if error_code(exc) == GLUE_MISSING:
-            return []
-        raise
+def _destroy_glue(glue: Any, fleet: str, step: Step) -> list[tuple[str, str, bool]]:
+    """Drop the tables this fleet made, then the database unless tables someone else made are
+    left in it (a view in Athena's default database for `query`, say): a step says so."""
+    database = names.glue_database_name(fleet)
+    tables = read_glue_tables(glue, database)
+    for name, table in tables.items():
+        if table.owner == fleet:
+            label = glue_table_label(database, name)
+            step("glue table", label, partial(glue.delete_table, DatabaseName=database, Name=name))
+    others = sorted(name for name, table in tables.items() if table.owner != fleet)
+    if others:
+        them = f"{len(others)} table{'s' if len(others) > 1 else ''}"
+        kept = f"{database} kept: it holds {them} this fleet did not make ({', '.join(others)})"
+        return [("glue database", kept, False)]
+    step("glue database", database, partial(glue.delete_database, Name=database))
+    return []
 
 
 def _delete_bucket(s3: Any, bucket: str) -> None:

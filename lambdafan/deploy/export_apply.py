@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdafan.aws import error_code
+from lambdafan.deploy.changes import Change
 from lambdafan.deploy.export_model import BucketSpec, GlueDatabaseSpec, GlueTableSpec
 from lambdafan.deploy.export_state import (
     GLUE_MISSING,
@@ -16,7 +17,6 @@ from lambdafan.deploy.export_state import (
     is_ours,
     lifecycle_rules,
 )
-from lambdafan.deploy.plan import Change
 
 # S3 refuses a LocationConstraint naming us-east-1 (its default).
 _NO_LOCATION_CONSTRAINT = "us-east-1"

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from lambdafan.aws import error_code
 from lambdafan.deploy.export_model import ExpiryRule
-from lambdafan.deploy.plan import BucketState, GlueDatabaseState, GlueTableState
+from lambdafan.deploy.export_plan import BucketState, GlueDatabaseState, GlueTableState
 from lambdafan.errors import LambdafanError
 
 # What S3 and Glue answer for a thing that is not there (not in `lambdafan.aws.NOT_FOUND`:
