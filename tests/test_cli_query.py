@@ -7,16 +7,19 @@ import csv
 import io
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from lambda_src import table
+from lambda_src import names, runs, table
+from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import ItemStore
-from tests.conftest import cli
-from tests.test_cli_results import create_fleet_table, json_lines, one_line_error
+from tests.conftest import assumed, cli
+from tests.test_cli_results import TABLE, create_fleet_table, json_lines, one_line_error
 from tests.test_cli_run import A, B, write_config
 from tests.test_run_diff import EUW1, FIRST, R1, R2, R3, SECOND, USE1, Found, inst, write_run
 
@@ -309,3 +312,83 @@ def test_only_the_records_that_count_are_loaded(server: str, tmp_path: Path) -> 
     config = write_config(tmp_path, ["inventory"])
     rows = query(config, "select account_id, instance_id from inventory")
     assert rows == [{"account_id": A, "instance_id": "i-1"}]
+
+
+AMI = "ami-12c6146b"
+EXPORT_BUCKET = names.export_bucket_name("e2e", "123456789012", "us-east-1")  # moto's account
+
+
+def launch(account: str, region: str, team: str) -> str:
+    """An EC2 instance in a member account (moto keeps each account's apart), tagged."""
+    session = assumed(boto3.Session(region_name=region), account)
+    ec2 = session.client("ec2", region_name=region)
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "team", "Value": team}]}]
+    done = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, TagSpecifications=tags)
+    return str(done["Instances"][0]["InstanceId"])
+
+
+def local_run(config: Path, after: str | None = None) -> str:
+    """A `run --local` of the config's scripts; its run id (after run `after`: a later second,
+    as run ids sort by their start time)."""
+    while after is not None and runs.new_run_id(runs.utcnow())[:16] <= after[:16]:
+        time.sleep(0.05)
+    done = cli("run", "--local", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    run = table.latest_run(DynamoStore(boto3.client("dynamodb", "us-east-1"), TABLE))
+    assert run is not None and str(run["run_id"]) != after
+    return str(run["run_id"])
+
+
+@pytest.fixture
+def two_exported_runs(server: str, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """Two local runs of the built-in ec2_instances exporting to S3 (the Workers' own export),
+    an instance launched in account A between them. Returns the config and the instances."""
+    create_fleet_table()
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=EXPORT_BUCKET)
+    config = write_config(tmp_path, [], results={"export": "s3"})
+    config.write_text(config.read_text().replace("scripts: []", "scripts: [ec2_instances]"))
+    instances = {"web": launch(A, USE1, "web"), "data": launch(B, EUW1, "data")}
+    first = local_run(config)
+    instances["new"] = launch(A, USE1, "new")
+    local_run(config, after=first)
+    return config, instances
+
+
+def test_the_s3_export_answers_as_the_table_does(
+    two_exported_runs: tuple[Path, dict[str, str]],
+) -> None:
+    config, instances = two_exported_runs
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=EXPORT_BUCKET)
+    # Each run's four pairs exported, those that found nothing as empty objects.
+    assert listed["KeyCount"] == 8
+    by_account = "select account_id, count(*) as n from ec2_instances group by 1 order by 1"
+    nested = "select instance_id, tags.team as team from ec2_instances order by 2"
+    answers = {
+        source: [query(config, "--from", source, sql) for sql in (by_account, nested)]
+        for source in ("table", "s3")
+    }
+    assert answers["s3"] == answers["table"]
+    counts, teams = answers["s3"]
+    assert counts == [{"account_id": B, "n": 1}, {"account_id": A, "n": 2}]
+    assert teams == [
+        {"instance_id": instances["data"], "team": "data"},
+        {"instance_id": instances["new"], "team": "new"},
+        {"instance_id": instances["web"], "team": "web"},
+    ]
+    shown = cli("results", "-c", str(config), "--script", "ec2_instances", "--format", "jsonl")
+    assert Counter(r["account_id"] for r in json_lines(shown.stdout)) == {A: 2, B: 1}
+
+
+def test_two_runs_except_finds_exactly_the_instance_launched_between_them(
+    two_exported_runs: tuple[Path, dict[str, str]],
+) -> None:
+    config, instances = two_exported_runs
+    sql = (
+        "select account_id, region, instance_id from ec2_instances "
+        "where run_id = (select max(run_id) from ec2_instances) "
+        "except select account_id, region, instance_id from ec2_instances "
+        "where run_id = (select min(run_id) from ec2_instances)"
+    )
+    for source in ("table", "s3"):
+        rows = query(config, "--runs", "2", "--from", source, sql)
+        assert rows == [{"account_id": A, "region": USE1, "instance_id": instances["new"]}]
