@@ -22,7 +22,7 @@ FLEET = "acme"
 RUN = "20261127T101500Z-3f9a1c"
 OLDER = "20261126T101500Z-aaaaaa"
 BUCKET = names.export_bucket_name(FLEET, "123456789012", "us-east-1")
-A, B = "111111111111", "222222222222"
+A, B, C = "111111111111", "222222222222", "333333333333"
 
 
 def records_object(run_id: str, script: str, account: str, region: str) -> bytes:
@@ -199,13 +199,15 @@ def test_only_the_counted_attempts_objects_are_kept(s3: Any, tmp_path: Path) -> 
     counted = put_attempt(s3, A, "attempt-won")
     put_attempt(s3, B, "attempt-lost")
     older = put_attempt(s3, A, None, region="eu-west-1")
-    done = s3_records.Counted({A: "attempt-won", B: "attempt-won-b"}, running=False)
+    # A done item naming no attempt (a Worker before attempts) cannot rule an object out.
+    unnamed = put_attempt(s3, C, "attempt-1")
+    done = s3_records.Counted({A: "attempt-won", B: "attempt-won-b", C: ""}, running=False)
 
     files = s3_records.download_run(s3, BUCKET, FLEET, RUN, tmp_path, counted=done)
 
     prefix = names.export_prefix(FLEET)
     assert files == {
-        "ec2_instances": sorted(tmp_path / key[len(prefix) :] for key in (counted, older))
+        "ec2_instances": sorted(tmp_path / key[len(prefix) :] for key in (counted, older, unnamed))
     }
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == files["ec2_instances"]
 

@@ -97,6 +97,7 @@ def connect(folder: Path, files: Files, empty: Files | None = None) -> tuple[Any
             con.execute(f"CREATE VIEW {quote(script)} AS SELECT * FROM {_reader(paths)}{limit}")
         except duckdb.Error as exc:
             if is_data_error(exc, duckdb):
+                con.close()
                 raise failure(exc, duckdb) from None  # a file it cannot read: no view helps
             # E.g. keys differing only in case in one object ({"Env": .., "env": ..}): a
             # struct's fields cannot. One script's odd records must not cost every view.

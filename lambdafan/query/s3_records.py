@@ -120,9 +120,9 @@ class Counted:
 
     def attempt(self, account_id: str, attempt: str | None) -> bool:
         """Whether an object of the account written by `attempt` counts (None: a Worker that
-        wrote no attempt, whose object is taken as the counted one)."""
+        wrote none; its object, like one of an account whose done item names none, counts)."""
         counted = self.attempts.get(account_id)
-        return attempt is None or counted is None or attempt == counted
+        return attempt is None or not counted or attempt == counted
 
 
 def download_run(
