@@ -329,6 +329,56 @@ def test_no_run_or_no_table_is_no_fields_and_no_error(clients: DeployClients) ->
     assert script_fields(MemoryStore(), ["s"]) == {}
 
 
+def test_fields_are_sampled_from_the_accounts_that_have_the_scripts_records() -> None:
+    store = MemoryStore()
+    store.put_items(
+        [
+            table.run_item(
+                "r1",
+                started_at="t",
+                accounts_expected=12,
+                scripts=["a", "b"],
+                trigger="manual",
+                expires_at=1,
+                deadline_at="t",
+            ),
+        ]
+    )
+    for n in range(1, 13):
+        account = f"{n:012d}"
+        # Script b found something only in the last of twelve accounts.
+        found = {"a": {"size": n}} if n < 12 else {"zone": "z", "big": True}
+        script = "a" if n < 12 else "b"
+        record = table.record_item(
+            "r1",
+            account,
+            f"acct{n}",
+            script,
+            REGION,
+            found,
+            collected_at="t",
+            expires_at=1,
+            seen={},
+            attempt="x",
+        )
+        done = table.account_done_item(
+            "r1",
+            account,
+            f"acct{n}",
+            records_by_script={script: 1},
+            errors=0,
+            failed=False,
+            finished_at="t",
+            expires_at=1,
+            attempt="x",
+        )
+        store.put_items([record, done])
+    assert script_fields(store, ["a", "b", "c"]) == {
+        "a": (("a", "string"),),
+        "b": (("zone", "string"), ("big", "boolean")),
+    }
+
+
 def test_the_deployed_workers_own_zip_exports_as_its_role_allows(
     server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_src import table
-from lambda_src.table import ItemStore
+from lambda_src.table import Item, ItemStore
 from lambdafan.deploy.export_model import Column, widen
 
 SAMPLE_RECORDS = 200  # per script
-SAMPLE_ACCOUNTS = 10  # a script without records in these is not looked for further
+SAMPLE_ACCOUNTS = 10  # per script: accounts whose done item counts records of it
 # Athena column names: letters, digits and `_`; a field named otherwise has no column.
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 # Nested values are read as their JSON text (the SerDe gives a string column that), so a
@@ -57,9 +57,9 @@ def script_fields(store: ItemStore, scripts: Sequence[str]) -> dict[str, tuple[C
         if run is None:
             return {}
         run_id = str(run["run_id"])
-        accounts = list(itertools.islice(table.account_items(store, run_id), SAMPLE_ACCOUNTS))
+        sampled = accounts_with_records(table.account_items(store, run_id), scripts)
         found = {}
-        for script in scripts:
+        for script, accounts in sampled.items():
             records = (
                 table.record_view(item)
                 for account in accounts
@@ -79,6 +79,23 @@ def script_fields(store: ItemStore, scripts: Sequence[str]) -> dict[str, tuple[C
     except ClientError:
         # Fields are a convenience: a table not yet created (or unreadable) means none known.
         return {}
+
+
+def accounts_with_records(
+    done: Iterable[Item], scripts: Sequence[str], most: int = SAMPLE_ACCOUNTS
+) -> dict[str, list[Item]]:
+    """For each script, up to `most` of the finished accounts (`done` items, read once) whose
+    counted attempt found records of it: no Query of an account that has none, and a script
+    whose records are all in later accounts is still found."""
+    chosen: dict[str, list[Item]] = {script: [] for script in scripts}
+    for item in done:
+        counted = item.get("records_by_script") or {}
+        for script, accounts in chosen.items():
+            if len(accounts) < most and int(counted.get(script, 0)):
+                accounts.append(item)
+        if all(len(accounts) >= most for accounts in chosen.values()):
+            break
+    return chosen
 
 
 def _fields(view: Mapping[str, Any]) -> dict[str, Any]:
