@@ -252,26 +252,6 @@ def s3_objects_arn(partition: str, bucket: str, prefix: str) -> str:
     return arn(partition, "s3", "", "", f"{bucket}/{prefix}*")
 
 
-def glue_catalog_arn(partition: str, region: str, account_id: str) -> str:
-    """The account's Glue Data Catalog in a region (every Glue call names it too)."""
-    return arn(partition, "glue", region, account_id, "catalog")
-
-
-def glue_database_arn(partition: str, region: str, account_id: str, database: str) -> str:
-    """A Glue database."""
-    return arn(partition, "glue", region, account_id, f"database/{database}")
-
-
-def glue_table_arn(partition: str, region: str, account_id: str, database: str, table: str) -> str:
-    """A Glue table; `table` `*` makes the pattern matching every table of the database."""
-    return arn(partition, "glue", region, account_id, f"table/{database}/{table}")
-
-
-def athena_workgroup_arn(partition: str, region: str, account_id: str, workgroup: str) -> str:
-    """An Athena workgroup."""
-    return arn(partition, "athena", region, account_id, f"workgroup/{workgroup}")
-
-
 # --- table keys (layout in the module docstring) -------------------------------------------
 
 RUN_SK = "RUN"

@@ -161,14 +161,9 @@ def test_no_export_key_is_built_from_an_invalid_part(build: Any) -> None:
 
 
 def test_export_arns_take_the_partition() -> None:
-    p, r, a = "aws-cn", "cn-north-1", ACCOUNT
-    assert names.s3_bucket_arn(p, "b") == "arn:aws-cn:s3:::b"
-    assert names.s3_objects_arn(p, "b", "records/fleet=f/") == "arn:aws-cn:s3:::b/records/fleet=f/*"
-    assert names.glue_catalog_arn(p, r, a) == f"arn:aws-cn:glue:{r}:{a}:catalog"
-    assert names.glue_database_arn(p, r, a, "d") == f"arn:aws-cn:glue:{r}:{a}:database/d"
-    assert names.glue_table_arn(p, r, a, "d", "*") == f"arn:aws-cn:glue:{r}:{a}:table/d/*"
-    assert names.athena_workgroup_arn(p, r, a, "primary") == (
-        f"arn:aws-cn:athena:{r}:{a}:workgroup/primary"
+    assert names.s3_bucket_arn("aws-cn", "b") == "arn:aws-cn:s3:::b"
+    assert names.s3_objects_arn("aws-cn", "b", "records/fleet=f/") == (
+        "arn:aws-cn:s3:::b/records/fleet=f/*"
     )
 
 
