@@ -347,7 +347,7 @@ def test_only_this_fleets_own_glue_tables_are_deleted(tmp_path: Path) -> None:
     ours = state.glue_tables["whoami"]
     assert ours.owner == "plan"
     # A view or CTAS someone made in the database (Athena's default one for the fleet), and a
-    # table another fleet's deploy made (`plan-x` and `plan_x` share a database name).
+    # table whose parameter names another fleet: neither is this fleet's to drop.
     theirs = dataclasses.replace(ours, parameters={"comment": "Presto View"})
     other_fleet = dataclasses.replace(ours, parameters={**ours.parameters, "lambdafan:fleet": "x"})
     assert theirs.owner is None and other_fleet.owner == "x"
