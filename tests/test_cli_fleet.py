@@ -213,6 +213,10 @@ def test_destroy_names_the_export_bucket_it_keeps_with_the_table(
     account = client("sts").get_caller_identity()["Account"]
     bucket = f"e2e-records-{account}-{REGION}"
     assert client("s3").head_bucket(Bucket=bucket)
+    # A view someone made in the fleet's Glue database (Athena's default for `query`).
+    client("glue").create_table(
+        DatabaseName="lambdafan_e2e", TableInput={"Name": "mine", "TableType": "VIRTUAL_VIEW"}
+    )
 
     done = cli("destroy", "-c", str(config), "--yes")
 
@@ -222,6 +226,10 @@ def test_destroy_names_the_export_bucket_it_keeps_with_the_table(
     ) in done.stdout
     assert f"lambdafan -c {config.resolve()} destroy --delete-data --yes" in done.stdout
     assert client("s3").head_bucket(Bucket=bucket)  # kept, as it says
+    kept = [" ".join(line.split()) for line in done.stdout.splitlines() if "glue database" in line]
+    assert kept == [
+        "glue database lambdafan_e2e (it holds 1 table this fleet did not make: mine) kept"
+    ]
 
 
 def test_destroy_removes_the_fleet_and_spares_another(server: str, tmp_path: Path) -> None:

@@ -252,17 +252,17 @@ def test_destroy_removes_the_glue_tables_and_only_with_delete_data_the_bucket(
     )
 
     steps = destroy_fleet(clients, FLEET, delete_data=False)
-    assert ("glue table", f"{DATABASE}.whoami", True) in steps
-    assert ("glue database", DATABASE, True) in steps
+    assert ("glue table", f"{DATABASE}.whoami", "deleted") in steps
+    assert ("glue database", DATABASE, "deleted") in steps
     assert not any(kind == "bucket" for kind, _, _ in steps)
     assert aws.client("glue").get_databases()["DatabaseList"] == []
     assert s3.head_bucket(Bucket=BUCKET)  # the records stay
 
     steps = destroy_fleet(clients, FLEET, delete_data=True)
-    assert ("bucket", BUCKET, True) in steps
-    assert ("glue database", DATABASE, False) in steps  # already gone: fine
+    assert ("bucket", BUCKET, "deleted") in steps
+    assert ("glue database", DATABASE, "already gone") in steps  # fine
     assert BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
-    assert destroy_fleet(clients, FLEET, delete_data=True)[-1] == ("bucket", BUCKET, False)
+    assert destroy_fleet(clients, FLEET, delete_data=True)[-1] == ("bucket", BUCKET, "already gone")
 
 
 def test_tables_lambdafan_did_not_make_survive_deploy_and_destroy(
@@ -280,12 +280,12 @@ def test_tables_lambdafan_did_not_make_survive_deploy_and_destroy(
 
     steps = destroy_fleet(clients, FLEET, delete_data=False)
     assert [s for s in steps if s[0].startswith("glue")] == [
-        ("glue table", f"{DATABASE}.ec2_instances", True),
-        ("glue table", f"{DATABASE}.whoami", True),
+        ("glue table", f"{DATABASE}.ec2_instances", "deleted"),
+        ("glue table", f"{DATABASE}.whoami", "deleted"),
         (
             "glue database",
-            f"{DATABASE} kept: it holds 1 table this fleet did not make (big_instances)",
-            False,
+            f"{DATABASE} (it holds 1 table this fleet did not make: big_instances)",
+            "kept",
         ),
     ]
     left = [t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -15,7 +15,12 @@ from lambdafan.deploy.clients import DeployClients
 from lambdafan.deploy.export_plan import glue_table_label
 from lambdafan.deploy.export_state import BUCKET_MISSING, GLUE_MISSING, read_glue_tables
 
-Step = Callable[[str, str, Callable[[], object]], None]  # runs one deletion, noting its step
+Deleter = Callable[[str, str, Callable[[], object]], None]  # runs one deletion, noting its step
+Outcome = Literal["deleted", "already gone", "kept"]
+Step = tuple[str, str, Outcome]  # (kind, name, outcome), as destroy prints them
+DELETED: Outcome = "deleted"
+GONE: Outcome = "already gone"
+KEPT: Outcome = "kept"
 
 
 def destroy_fleet(
@@ -23,28 +28,30 @@ def destroy_fleet(
     fleet: str,
     *,
     delete_data: bool,
-) -> list[tuple[str, str, bool]]:
-    """Delete the fleet; resources already gone are fine. Returns (kind, name, deleted) steps.
+) -> list[Step]:
+    """Delete the fleet; resources already gone are fine. Returns (kind, name, outcome) steps:
+    deleted, already gone, or kept (a Glue database holding tables the fleet did not make).
 
     The results table and the export bucket are kept unless `delete_data`: runs are cheap to
     redo, history is not. The Glue tables the fleet made go either way (deploy remakes them),
     and their database unless someone else's tables are in it.
     """
-    steps: list[tuple[str, str, bool]] = []
+    steps: list[Step] = []
 
     def step(kind: str, name: str, delete: Callable[[], object]) -> None:
         try:
             delete()
-            deleted = True
+            outcome = DELETED
         except ClientError as exc:
             code = error_code(exc)
             if not (is_not_found(exc) or code == GLUE_MISSING or code in BUCKET_MISSING):
                 raise
-            deleted = False
-        steps.append((kind, name, deleted))
+            outcome = GONE
+        steps.append((kind, name, outcome))
 
     # Targets before the rule, and the Director's permission, all in delete_schedule.
-    steps.append(("schedule", names.rule_name(fleet), delete_schedule(clients, fleet)))
+    rule = names.rule_name(fleet)
+    steps.append(("schedule", rule, DELETED if delete_schedule(clients, fleet) else GONE))
     functions = [names.function_name(fleet, kind) for kind in names.KINDS]
     roles = [names.role_name(fleet, kind) for kind in names.KINDS]
     groups = [names.log_group_name(fleet, kind) for kind in names.KINDS]
@@ -75,7 +82,7 @@ def export_bucket(clients: DeployClients, fleet: str) -> str:
     return names.export_bucket_name(fleet, account, clients.s3.meta.region_name)
 
 
-def _destroy_glue(glue: Any, fleet: str, step: Step) -> list[tuple[str, str, bool]]:
+def _destroy_glue(glue: Any, fleet: str, step: Deleter) -> list[Step]:
     """Drop the tables this fleet made, then the database unless tables someone else made are
     left in it (a view in Athena's default database for `query`, say): a step says so."""
     database = names.glue_database_name(fleet)
@@ -87,8 +94,8 @@ def _destroy_glue(glue: Any, fleet: str, step: Step) -> list[tuple[str, str, boo
     others = sorted(name for name, table in tables.items() if table.owner != fleet)
     if others:
         them = f"{len(others)} table{'s' if len(others) > 1 else ''}"
-        kept = f"{database} kept: it holds {them} this fleet did not make ({', '.join(others)})"
-        return [("glue database", kept, False)]
+        why = f"{database} (it holds {them} this fleet did not make: {', '.join(others)})"
+        return [("glue database", why, KEPT)]
     step("glue database", database, partial(glue.delete_database, Name=database))
     return []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
@@ -97,13 +98,16 @@ class StepProgress:
         self._progress.update(self._task, advance=1, current=label)
 
 
+OUTCOME_STYLES = {"deleted": "red", "already gone": "dim", "kept": "yellow"}
+
+
 def print_destroyed(
-    steps: Sequence[tuple[str, str, bool]], kept: Sequence[str], delete_it: str
+    steps: Sequence[tuple[str, str, str]], kept: Sequence[str], delete_it: str
 ) -> None:
     """What destroy deleted, and the results it `kept` with the command that deletes them."""
     table = Table(show_edge=False, box=None, pad_edge=False, show_header=False)
-    for kind, name, deleted in steps:
-        table.add_row(kind, name, "[red]deleted[/]" if deleted else "[dim]already gone[/]")
+    for kind, name, outcome in steps:
+        table.add_row(kind, escape(name), f"[{OUTCOME_STYLES.get(outcome, 'dim')}]{outcome}[/]")
     console.print(table)
     if kept:
         them = "them" if len(kept) > 1 else "it"
