@@ -195,6 +195,14 @@ def finish_account(
     return Finish.COMPLETED if complete_if_all_done(store, run_id, now) else Finish.COUNTED
 
 
+def already_done(store: ItemStore, run_id: str, account_id: str, now: dt.datetime) -> Finish | None:
+    """None when the account has no done item yet (one consistent GetItem); else what a
+    duplicate's `finish_account` gives, so a Worker can end at once, writing nothing of its own."""
+    if store.get(names.run_pk(run_id), names.account_sk(account_id)) is None:
+        return None
+    return _duplicate(store, run_id, now)
+
+
 def _duplicate(store: ItemStore, run_id: str, now: dt.datetime) -> Finish:
     """An account done already. Its first attempt may have died after its done item, before it
     completed or notified the run: then this one does (the Notifier reports a run once)."""

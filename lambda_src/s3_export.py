@@ -1,11 +1,14 @@
 """The S3 export (`results.export: s3`): each (script, region) pair's records of a run as one
 gzipped JSON Lines object at `names.export_key(...)` in the fleet's export bucket.
 
-Records are compressed as they come (into a spooled file that moves to disk past a few MB, so a
+Records are compressed as they come (into a spooled file that moves to disk past 1 MB, so a
 large pair never sits in memory) and the object is PUT once, when the pair has ended: a retried
-pair overwrites its object, as its records replace the table's. Each line is what
-`results --format jsonl` prints for the record, plus `run_id`. The PUT uses the Worker's own
-credentials (the fleet account), never the member role's.
+pair overwrites its object, as its records replace the table's. Each object names the attempt
+that wrote it in its metadata (`ATTEMPT_METADATA`): a reader keeps only objects of the attempt
+the account's done item names, as the table's readers do with records. Each line is what
+`results --format jsonl` prints for the record, with the origin columns (`ORIGIN`, run_id
+among them) set last. The PUT uses the Worker's own credentials (the fleet account), never the
+member role's.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from types import TracebackType
 from typing import IO, Any
 
 from botocore.config import Config
@@ -27,24 +32,33 @@ from lambda_src.table import Item
 
 # Set by deploy on the Worker function: the bucket to write to (so no call finds the account).
 BUCKET_ENV = "LAMBDAFAN_EXPORT_BUCKET"
-SPOOL_BYTES = 8 * 1024 * 1024  # a pair's compressed records past this go to /tmp
+# A pair's compressed records past this go to /tmp: every running pair holds this much at most.
+SPOOL_BYTES = 1024 * 1024
 CONTENT_TYPE = "application/gzip"
 PUT_THREADS = 8  # within botocore's default pool of ten connections
-# Few, bounded retries: the Worker waits for its PUTs before recording its outcome, and a PUT
-# that fails is only that pair's export (its records are in the table).
+# Few, bounded retries: the Worker waits for its PUTs (until its deadline) before recording its
+# outcome, and a PUT that fails is only that pair's export (its records are in the table).
 PUT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=30
+    retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10
 )
+# The columns saying where a record came from, in every exported line and every query view (the
+# CLI's record files import them from here: one definition).
 ORIGIN = ("run_id", "account_id", "account_name", "region", "script")
+# The object metadata key (`x-amz-meta-attempt`) naming the Worker attempt that wrote it.
+ATTEMPT_METADATA = "attempt"
+# The error type of a pair whose records could not be exported (its table records stand).
+EXPORT_ERROR = "ExportError"
 _JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def export_line(item: Mapping[str, Any]) -> dict[str, Any]:
-    """One record item as an exported row: the origin columns, then the record's fields (which
-    win on a clash, as in `results`)."""
+    """One record item as an exported row: the origin columns first, then the record's fields;
+    on a clash the origin wins (the query views and Athena's partitions are the real ones)."""
     data = from_dynamo(item.get("data") or {})
-    origin = {name: item[name] for name in ORIGIN}
-    return {**origin, **(data if isinstance(data, dict) else {"value": data})}
+    row = {name: item[name] for name in ORIGIN}
+    row.update(data if isinstance(data, dict) else {"value": data})
+    row.update((name, item[name]) for name in ORIGIN)  # keeps the order, the value is the item's
+    return row
 
 
 def bucket_for(fleet: str, home_region: str, session: Any, environ: Mapping[str, str]) -> str:
@@ -89,7 +103,9 @@ class _PairObject:
 
 
 class S3Export:
-    """One Worker's export: `add` each stored record (from the writer), `finish` each pair."""
+    """One Worker attempt's export: `add` each stored record (from the writer), `finish` each
+    pair, then `close`. A context manager: leaving it closes it (its threads and spool files
+    released) even when the Worker fails."""
 
     def __init__(
         self,
@@ -98,7 +114,10 @@ class S3Export:
         fleet: str,
         run_id: str,
         account_id: str,
+        attempt: str = "",
         failure: Exception | None = None,
+        *,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._s3 = s3
         # Set when the export cannot work at all (its bucket not found): every pair fails so.
@@ -107,12 +126,27 @@ class S3Export:
         self._fleet = fleet
         self._run_id = run_id
         self._account_id = account_id
+        self._attempt = attempt
+        self._now = now  # the clock of `close`'s give_up_at
         self._pairs: dict[tuple[str, str], _PairObject] = {}
         self._lock = threading.Lock()  # pairs' records arrive on their scripts' threads
         # PUTs run beside the Worker: at its deadline every unfinished pair ends at once, and
         # one PUT after another would eat the time kept for writing its outcome.
         self._pool = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="export")
-        self._puts: dict[tuple[str, str], Future[None]] = {}
+        self._puts: dict[tuple[str, str], tuple[Future[None], _PairObject]] = {}
+        self.closed = False
+
+    def __enter__(self) -> S3Export:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # The Worker closes it itself when all went well; else nothing more is waited for.
+        self.close(give_up_at=self._now())
 
     def _pair(self, script: str, region: str) -> _PairObject:
         with self._lock:
@@ -123,7 +157,7 @@ class S3Export:
 
     def add(self, item: Item) -> None:
         """Add a record item of one of this Worker's pairs."""
-        if self.failure is not None:
+        if self.failure is not None or self.closed:  # closed: a late record of an ended pair
             return
         # One thread follows each script's job, so a pair's records never arrive concurrently.
         pair = self._pair(str(item["script"]), str(item["region"]))
@@ -142,7 +176,7 @@ class S3Export:
         pairs still running); `close` says how each PUT went."""
         with self._lock:
             pair = self._pairs.pop((script, region), None) or _PairObject()
-        self._puts[script, region] = self._pool.submit(self._put, script, region, pair)
+        self._puts[script, region] = (self._pool.submit(self._put, script, region, pair), pair)
 
     def _put(self, script: str, region: str, pair: _PairObject) -> None:
         """The pair's one object (empty when it found nothing, so a retry that finds nothing
@@ -157,20 +191,34 @@ class S3Export:
                 Key=self.key(script, region),
                 Body=pair.body(),
                 ContentType=CONTENT_TYPE,
+                Metadata={ATTEMPT_METADATA: self._attempt} if self._attempt else {},
             )
         finally:
             pair.close()
 
-    def close(self) -> dict[tuple[str, str], BaseException]:
-        """Wait for every PUT; drop pairs never finished (the Worker stopped before they
-        ended). The failed PUTs, by (script, region): each fails alone, its table records
-        stand."""
-        failed = {}
-        for pair_key, put in self._puts.items():
+    def close(self, give_up_at: float | None = None) -> dict[tuple[str, str], BaseException]:
+        """Wait for the PUTs until `give_up_at` (on the `now` clock; None: until they end),
+        then cancel those not started and drop pairs never finished (the Worker stopped before
+        they ended). The failed PUTs, by (script, region), a PUT not done by then among them:
+        each fails alone, its table records stand. A second call does nothing."""
+        if self.closed:
+            return {}
+        self.closed = True
+        timeout = None if give_up_at is None else max(give_up_at - self._now(), 0.0)
+        _, late = wait([put for put, _ in self._puts.values()], timeout=timeout)
+        # A PUT under way is left to its thread (Lambda may freeze it; its object names its
+        # attempt), and the Worker goes on to record its outcome in time.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        failed: dict[tuple[str, str], BaseException] = {}
+        for pair_key, (put, pair) in self._puts.items():
+            if put in late:
+                if put.cancelled():  # never started: its spool is ours to release
+                    pair.close()
+                failed[pair_key] = TimeoutError("the Worker's deadline came before it was done")
+                continue
             error = put.exception()
             if error is not None:
                 failed[pair_key] = error
-        self._pool.shutdown(wait=True)
         with self._lock:
             pairs, self._pairs = list(self._pairs.values()), {}
         for pair in pairs:
@@ -180,7 +228,7 @@ class S3Export:
 
 def failed_export(fleet: str, run_id: str, account_id: str, failure: Exception) -> S3Export:
     """An export that fails each pair with `failure` (why it could not start)."""
-    return S3Export(None, "", fleet, run_id, account_id, failure)
+    return S3Export(None, "", fleet, run_id, account_id, "", failure)
 
 
 def worker_export(
@@ -188,10 +236,12 @@ def worker_export(
     home_region: str,
     run_id: str,
     account_id: str,
+    attempt: str,
     session: Any,
     environ: Mapping[str, str] | None = None,
+    now: Callable[[], float] = time.monotonic,
 ) -> S3Export:
-    """The export of one Worker, with a client of the Worker's own `session`."""
+    """The export of one Worker attempt, with a client of the Worker's own `session`."""
     bucket = bucket_for(fleet, home_region, session, os.environ if environ is None else environ)
     s3 = session.client("s3", region_name=home_region, config=PUT_CONFIG)
-    return S3Export(s3, bucket, fleet, run_id, account_id)
+    return S3Export(s3, bucket, fleet, run_id, account_id, attempt, now=now)

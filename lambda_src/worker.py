@@ -7,14 +7,16 @@ pair that fails becomes an error item and the others go on; an account whose rol
 assumed becomes one error item; records that could not be stored fail the account. Each
 invocation is an attempt: its records and errors carry its id, and the account's done item
 (written once, see `runs.finish_account`) names the attempt that counts, so a duplicate or
-retried Worker never mixes its results with another's. With `results.export: s3` each pair's
-records also go, as one gzipped JSON Lines object PUT when the pair ends, to the fleet's export
-bucket (`lambda_src.s3_export`), with the Worker's own credentials.
+retried Worker never mixes its results with another's; one that finds the done item before it
+starts runs nothing. With `results.export: s3` each pair's records also go, as one gzipped JSON
+Lines object PUT when the pair ends (waited for until the writer's cutoff), to the fleet's
+export bucket (`lambda_src.s3_export`), with the Worker's own credentials.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -130,6 +132,11 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
     )
     result = WorkerResult(run_id, account.id, account.name, {s.name: 0 for s in scripts})
     result.attempt = work.attempt
+    # Delivered again, or retried, after the account finished: nothing this attempt wrote
+    # would count, and its S3 objects would replace the counted attempt's.
+    done = runs.already_done(deps.store, run_id, account.id, deps.clock())
+    if done is not None:
+        return _reported(result, done, deps)
     deadline = _deadline(deps, started)
     try:
         credentials = _member_credentials(settings, deps, account, run_id)
@@ -156,18 +163,21 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
         )
         if deps.sandbox is None:
             work.deps = _with_threads(deps, scripts, session)
-        export = _export(settings, deps, run_id, account)
-        tee = export.add if export is not None else None
-        with RecordWriter(deps.store, _writer_cutoff(deps, started), tee) as writer:
-            for pair, outcome in work.run_pairs(pairs, access, writer, deadline):
-                result.records_by_script[pair.script.name] += outcome.records
-                if outcome.error is not None:
-                    result.errors.append(outcome.error)
-                if export is not None:
-                    export.finish(pair.script.name, pair.region)
-        if export is not None:
-            _close_export(export, result, work)
-        _count_lost_records(result, writer, work)
+        cutoff = _writer_cutoff(deps, started)
+        export = _export(settings, deps, run_id, account, work.attempt)
+        # Leaving it releases the export's threads and spool files, even if the Worker fails.
+        with export or contextlib.nullcontext():
+            tee = export.add if export is not None else None
+            with RecordWriter(deps.store, cutoff, tee) as writer:
+                for pair, outcome in work.run_pairs(pairs, access, writer, deadline):
+                    result.records_by_script[pair.script.name] += outcome.records
+                    if outcome.error is not None:
+                        result.errors.append(outcome.error)
+                    if export is not None:
+                        export.finish(pair.script.name, pair.region)
+            _count_lost_records(result, writer, work)
+            if export is not None:
+                _close_export(export, result, work, cutoff)
     # If these writes fail the Worker raises, and Lambda's retry is a new attempt: safe, as
     # nothing of this attempt counts until its done item is written.
     deps.store.put_items(result.errors)
@@ -196,26 +206,30 @@ def _parse_event(event: Mapping[str, Any]) -> tuple[str, Account, list[str] | No
 
 
 def _export(
-    settings: FleetSettings, deps: WorkerDeps, run_id: str, account: Account
+    settings: FleetSettings, deps: WorkerDeps, run_id: str, account: Account, attempt: str
 ) -> s3_export.S3Export | None:
-    """The S3 export of this Worker (with its own credentials), or None when not configured;
+    """The S3 export of this attempt (with its own credentials), or None when not configured;
     if its bucket cannot be found, each pair gets that error and the table every record."""
     if settings.export != "s3":
         return None
     try:
         return s3_export.worker_export(
-            settings.fleet, settings.home_region, run_id, account.id, deps.base_session
+            settings.fleet, settings.home_region, run_id, account.id, attempt, deps.base_session
         )
     except Exception as exc:
         return s3_export.failed_export(settings.fleet, run_id, account.id, exc)
 
 
-def _close_export(export: s3_export.S3Export, result: WorkerResult, work: AccountRun) -> None:
-    """Wait for the pairs' PUTs; a failed one is an error of its pair, whose records stay."""
+def _close_export(
+    export: s3_export.S3Export, result: WorkerResult, work: AccountRun, give_up_at: float | None
+) -> None:
+    """Wait for the pairs' PUTs until `give_up_at` (monotonic); a failed or unfinished one is
+    an error of its pair, whose records stay."""
     where = f"s3://{export.bucket}" if export.bucket else "S3"
-    for (script, region), failure in export.close().items():
+    for (script, region), failure in export.close(give_up_at).items():
         message = f"its records could not be exported to {where}: {failure}"
-        _add_error(result.errors, work.error_item(script, region, "ExportError", message))
+        error = work.error_item(script, region, s3_export.EXPORT_ERROR, message)
+        _add_error(result.errors, error)
 
 
 def _count_lost_records(result: WorkerResult, writer: RecordWriter, work: AccountRun) -> None:
@@ -242,10 +256,15 @@ def _finish(
         now=deps.clock(),
         ttl_days=settings.ttl_days,
     )
+    if finish.duplicate:
+        work.discard(result.errors)
+    return _reported(result, finish, deps)
+
+
+def _reported(result: WorkerResult, finish: runs.Finish, deps: WorkerDeps) -> WorkerResult:
+    """`result` with what finishing its account did; the Notifier started when it must be."""
     result.completed_run = finish.notify
     result.duplicate = finish.duplicate
-    if result.duplicate:
-        work.discard(result.errors)
     if result.completed_run:
         if deps.before_notify is not None:
             deps.before_notify()
@@ -298,9 +317,15 @@ def _writer_cutoff(deps: WorkerDeps, started: float) -> float | None:
 
 
 def _add_error(errors: list[Item], item: Item) -> None:
-    """Add an error item; a second error for the same pair joins the first (same key)."""
+    """Add an error item; a second error for the same pair joins the first (same key). An
+    export error never names the item: it says nothing of the records (`run_diff` compares a
+    pair whose only error it is), another error does."""
     for existing in errors:
         if existing["sk"] == item["sk"]:
-            existing["message"] = f"{existing['message']}; {item['error_type']}: {item['message']}"
+            first, then = existing, item
+            if existing["error_type"] == s3_export.EXPORT_ERROR:
+                first, then = item, dict(existing)
+                existing["error_type"] = item["error_type"]
+            existing["message"] = f"{first['message']}; {then['error_type']}: {then['message']}"
             return
     errors.append(item)

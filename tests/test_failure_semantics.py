@@ -234,10 +234,42 @@ class ThrottledSts:
         return sts
 
 
-def test_a_late_duplicate_worker_that_fails_changes_nothing(fleet: Fleet) -> None:
+def started_beside_the_first(store: ItemStore, account_id: str) -> None:
+    """The next Worker of `account_id` started while the attempt that counts still ran: its look
+    at the done item, before it runs anything, finds none; it learns when it finishes."""
+    real_get = store.get
+    missed: list[str] = []
+
+    def get(pk: str, sk: str) -> Item | None:
+        if sk == names.account_sk(account_id) and not missed:
+            missed.append(sk)
+            return None
+        return real_get(pk, sk)
+
+    store.get = get  # type: ignore[method-assign]
+
+
+def test_a_worker_delivered_after_its_account_finished_runs_nothing(fleet: Fleet) -> None:
+    run_id = completed_run(fleet)
+    before = summarize(fleet.store, run_id)
+    items_before = stored_records(fleet, run_id)
+    payload = {"run_id": run_id, "account": {"id": ACCOUNTS[0], "name": "a"},
+               "regions": ["us-east-1", "eu-west-1"]}  # fmt: skip
+
+    # Its STS would fail: it never asks (no AssumeRole, no script, no S3 object).
+    late = fleet.worker(payload, base_session=ThrottledSts())
+
+    assert late.duplicate and not late.failed and not late.errors and late.records == 0
+    assert summarize(fleet.store, run_id) == before
+    assert stored_records(fleet, run_id) == items_before
+    assert len(fleet.notifications) == 1
+
+
+def test_a_duplicate_worker_that_fails_changes_nothing(fleet: Fleet) -> None:
     run_id = completed_run(fleet)
     before = summarize(fleet.store, run_id)
     payload = {"run_id": run_id, "account": {"id": ACCOUNTS[0], "name": "a"}, "regions": None}
+    started_beside_the_first(fleet.store, ACCOUNTS[0])
 
     late = fleet.worker({**payload, "regions": ["us-east-1", "eu-west-1"]},
                         base_session=ThrottledSts())  # fmt: skip
@@ -258,6 +290,7 @@ def test_a_duplicate_worker_whose_outcome_differs_adds_no_error(fleet: Fleet) ->
     fleet.scripts[0].collect.__globals__["FAIL_IN"].add("eu-west-1")
     payload = {"run_id": run_id, "account": {"id": ACCOUNTS[1], "name": "b"},
                "regions": ["us-east-1", "eu-west-1"]}  # fmt: skip
+    started_beside_the_first(fleet.store, ACCOUNTS[1])
 
     late = fleet.worker(payload)
 

@@ -24,6 +24,29 @@ from tests.test_local import deserialized
 A, B = "111111111111", "022222222222"
 
 
+class NoCalls:
+    """A base session a Worker must not use: it would assume the member role."""
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        raise AssertionError(f"a {service} client was made")
+
+
+class StartedEarly(MemoryStore):
+    """A table on which, once `early` is set, the next look at `account`'s done item finds
+    nothing: that Worker started beside the attempt that counts, before it finished."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__()
+        self.done_sk = names.account_sk(account)
+        self.early = False
+
+    def get(self, pk: str, sk: str) -> table.Item | None:
+        if sk == self.done_sk and self.early:
+            self.early = False
+            return None
+        return super().get(pk, sk)
+
+
 def test_retried_worker_changes_nothing_and_leaves_no_extra_items(aws: Any) -> None:
     settings = make_settings(accounts=(A, B), scripts=("whoami", "fails_in_eu"))
     store = create_table(aws, settings)
@@ -41,7 +64,7 @@ def test_retried_worker_changes_nothing_and_leaves_no_extra_items(aws: Any) -> N
         settings,
         WorkerDeps(
             store=store,
-            base_session=aws,
+            base_session=NoCalls(),  # its account is done: it runs nothing, not even AssumeRole
             invoke=lambda kind, payload: notified.append(kind),
             scripts=scripts,
         ),
@@ -49,10 +72,10 @@ def test_retried_worker_changes_nothing_and_leaves_no_extra_items(aws: Any) -> N
 
     after = deserialized(aws, settings.table_name)
     assert retry.duplicate and not retry.completed_run and not notified
-    assert retry.records > 0 and retry.errors  # it did run, as a new attempt
+    assert (retry.records, retry.errors, retry.failed) == (0, [], False)
     [done_a] = [a for a in table.account_items(store, result.run_id) if a["account_id"] == A]
     assert retry.attempt and retry.attempt != done_a["attempt"]
-    # Its records and errors were deleted: the table is exactly what it was, item for item.
+    # It wrote nothing: the table is exactly what it was, item for item.
     key = lambda i: (i["pk"], i["sk"])  # noqa: E731
     assert sorted(after, key=key) == sorted(before, key=key)
     run = table.get_run(store, result.run_id)
@@ -67,14 +90,15 @@ def test_a_duplicate_that_cannot_delete_its_items_still_counts_nothing(aws: Any)
     """Discarding is best effort: what stays of a losing attempt is never read."""
     settings = make_settings(accounts=(A,), scripts=("whoami", "fails_in_eu"))
 
-    class NoDeletes(MemoryStore):
+    class NoDeletes(StartedEarly):
         def delete_items(self, keys: Any) -> None:
             raise RuntimeError("throttled")
 
-    store = NoDeletes()
+    store = NoDeletes(A)
     scripts = load_scripts(settings)
     result = LocalExecutor(settings, Aws(aws), store, scripts, sandbox=False).run()
     summary = result.summary
+    store.early = True  # the duplicate ran beside the first attempt: it learns at its end
     retry = run_worker(
         {
             "run_id": result.run_id,
@@ -393,3 +417,18 @@ def test_a_malformed_event_is_rejected_and_writes_nothing(event: dict[str, Any])
     assert result.rejected and not result.completed_run and not result.duplicate
     assert store.calls == [] and store._items == {}
     assert "rejected" in result.as_dict()
+
+
+def test_an_export_error_never_names_the_item_of_a_pair_with_another_error() -> None:
+    """`run_diff` compares a pair whose only error is its export's: another error must show."""
+    sk = "error#s#r"
+    errors = [{"sk": sk, "error_type": "ExportError", "message": "upload failed"}]
+    worker._add_error(errors, {"sk": sk, "error_type": "WriteError", "message": "2 lost"})
+    assert errors == [
+        {"sk": sk, "error_type": "WriteError", "message": "2 lost; ExportError: upload failed"}
+    ]
+    errors = [{"sk": sk, "error_type": "Timeout", "message": "late"}]
+    worker._add_error(errors, {"sk": sk, "error_type": "ExportError", "message": "upload failed"})
+    assert errors == [
+        {"sk": sk, "error_type": "Timeout", "message": "late; ExportError: upload failed"}
+    ]
