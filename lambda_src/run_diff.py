@@ -7,7 +7,8 @@ never reported as everything having disappeared:
 - an account that only one run had at all (it joined or left the fleet) counts as all added or
   all removed; one that the other run expected but that did not finish or failed is skipped;
 - a (script, region) with an error in either run is skipped in that account (its records may
-  be partial);
+  be partial), unless its only error is its S3 export's (`ExportError`: the table has every
+  record);
 - against no run (the fleet's first), every record of the run is added.
 Skips are told to `on_skip`. Reads are Queries only, one account at a time, so memory is bounded
 by one account's records. Runs in the Notifier: standard library and `lambda_src` only.
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lambda_src import status, table
+from lambda_src import s3_export, status, table
 from lambda_src.records import from_dynamo
 from lambda_src.run_report import MAX_EXAMPLES, ChangeExample, RunDiff, ScriptChanges
 from lambda_src.table import Item, ItemStore
@@ -105,6 +106,7 @@ def _read_side(store: ItemStore, run_id: str) -> _Side:
     errors = frozenset(
         (str(e["account_id"]), str(e["script"]), str(e["region"]))
         for e in table.run_errors(store, run_id, counted=counted)
+        if e.get("error_type") != s3_export.EXPORT_ERROR  # says nothing of the records
     )
     return _Side(
         run_id=run_id,

@@ -41,6 +41,7 @@ def write_run(
     *,
     run_status: str = status.COMPLETE,
     errors: Sequence[tuple[str, str, str]] = (),
+    error_type: str = "RuntimeError",
     not_done: Sequence[str] = (),
     keys: Mapping[str, Sequence[str]] = KEYS,
     partial: bool = False,
@@ -93,7 +94,7 @@ def write_run(
                 NAMES[account],
                 script,
                 region,
-                error_type="RuntimeError",
+                error_type=error_type,
                 message="boom",
                 collected_at="2026-01-01T00:00:00+00:00",
                 expires_at=EXPIRES,
@@ -274,6 +275,21 @@ def test_failures_are_skipped_never_reported_as_removed(store: DynamoStore) -> N
         Skipped(A, "inventory", EUW1, "an error in either run"),
         Skipped(C, "*", "*", f"did not finish in run {R2}"),
     ]
+
+
+def test_a_pair_whose_only_error_is_its_s3_export_is_compared(store: DynamoStore) -> None:
+    """A failed upload says nothing of the records (the table has them all): its changes show,
+    so `notify.only_on: changes` still sees them."""
+    write_run(store, R1, FIRST)
+    write_run(store, R2, SECOND, errors=[(A, "inventory", USE1)], error_type="ExportError",
+              run_status=status.COMPLETE_WITH_FAILURES)  # fmt: skip
+    skipped: list[Skipped] = []
+
+    diff = diff_runs(store, R2, R1, key_for=lambda s: KEYS.get(s, ()), on_skip=skipped.append)
+
+    inventory = changes(diff, "inventory")
+    assert (inventory.added, inventory.removed, inventory.changed) == (2, 1, 1)
+    assert diff.any and skipped == []
 
 
 def test_an_account_that_joined_or_left_the_fleet_is_all_added_or_removed(
