@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from lambda_src import names
-from lambda_src.s3_export import S3Export
+from lambda_src.s3_export import ATTEMPT_METADATA, S3Export
 from lambdafan.errors import LambdafanError
 from lambdafan.query import s3_records
 from lambdafan.query.s3_records import ExportObject
@@ -187,7 +187,7 @@ def test_a_pair_that_found_nothing_has_no_file(s3: Any, tmp_path: Path) -> None:
 
 def put_attempt(s3: Any, account: str, attempt: str | None, region: str = "us-east-1") -> str:
     key = names.export_key(FLEET, RUN, "ec2_instances", account, region)
-    metadata = {} if attempt is None else {s3_records.ATTEMPT_METADATA: attempt}
+    metadata = {} if attempt is None else {ATTEMPT_METADATA: attempt}
     body = records_object(RUN, "ec2_instances", account, region)
     s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
     return key

@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_src import names
+from lambda_src.s3_export import ATTEMPT_METADATA
 from lambdafan.aws import error_code
 from lambdafan.errors import LambdafanError
 
@@ -36,9 +37,6 @@ _CHUNK = 1024 * 1024
 # earlier attempt wrote): a gzip of no data, 20 bytes (23 stored, level 0), whatever mtime.
 # No record is that small (its origin columns alone compress to more): skipped unread.
 EMPTY_OBJECT_MAX = max(len(gzip.compress(b"", compresslevel=n, mtime=0)) for n in range(10))
-# The object's user metadata naming the Worker attempt that wrote it
-# (x-amz-meta-attempt; boto3 gives the keys without the prefix).
-ATTEMPT_METADATA = "attempt"
 
 
 @dataclass(frozen=True)
