@@ -53,7 +53,8 @@ _JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
 
 def export_line(item: Mapping[str, Any]) -> dict[str, Any]:
     """One record item as an exported row: the origin columns first, then the record's fields;
-    on a clash the origin wins (the query views and Athena's partitions are the real ones)."""
+    on a clash the origin wins (the query views' and Athena's origin columns are the real ones,
+    as `query` builds them from the table)."""
     data = from_dynamo(item.get("data") or {})
     row = {name: item[name] for name in ORIGIN}
     row.update(data if isinstance(data, dict) else {"value": data})
@@ -126,7 +127,7 @@ class S3Export:
         self._fleet = fleet
         self._run_id = run_id
         self._account_id = account_id
-        self._attempt = attempt
+        self._attempt = attempt  # the Worker's always; "" writes no metadata
         self._now = now  # the clock of `close`'s give_up_at
         self._pairs: dict[tuple[str, str], _PairObject] = {}
         self._lock = threading.Lock()  # pairs' records arrive on their scripts' threads
