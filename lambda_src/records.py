@@ -77,3 +77,16 @@ def from_dynamo(value: Any) -> Any:
     if type(value).__name__ == "Binary" and hasattr(value, "value"):
         return base64.b64encode(value.value).decode("ascii")
     return value
+
+
+def with_origin(origin: Mapping[str, Any], data: Any) -> dict[str, Any]:
+    """A record as a row: where it came from (`origin`), then its own fields. A field named like
+    an origin column is kept as `record_<name>`: the origin is what tables and views group by,
+    and the script's value is not lost."""
+    fields = data if isinstance(data, dict) else {"value": data}
+    if origin.keys().isdisjoint(fields):  # nearly always: one dict, no renaming
+        return {**origin, **fields}
+    row = dict(origin)
+    for name, value in fields.items():
+        row[f"record_{name}" if name in origin else name] = value
+    return row

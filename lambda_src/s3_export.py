@@ -27,7 +27,7 @@ from typing import IO, Any
 from botocore.config import Config
 
 from lambda_src import names
-from lambda_src.records import from_dynamo
+from lambda_src.records import from_dynamo, with_origin
 from lambda_src.table import Item
 
 # Set by deploy on the Worker function: the bucket to write to (so no call finds the account).
@@ -52,14 +52,9 @@ _JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def export_line(item: Mapping[str, Any]) -> dict[str, Any]:
-    """One record item as an exported row: the origin columns first, then the record's fields;
-    on a clash the origin wins (the query views' and Athena's origin columns are the real ones,
-    as `query` builds them from the table)."""
-    data = from_dynamo(item.get("data") or {})
-    row = {name: item[name] for name in ORIGIN}
-    row.update(data if isinstance(data, dict) else {"value": data})
-    row.update((name, item[name]) for name in ORIGIN)  # keeps the order, the value is the item's
-    return row
+    """One record item as an exported row: the origin columns first, then the record's fields
+    (one named like an origin column kept as `record_<name>`, as `query` and `results` do)."""
+    return with_origin({name: item[name] for name in ORIGIN}, from_dynamo(item.get("data") or {}))
 
 
 def bucket_for(fleet: str, home_region: str, session: Any, environ: Mapping[str, str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol
 
 from lambda_src import names, status
-from lambda_src.records import from_dynamo, to_dynamo
+from lambda_src.records import from_dynamo, to_dynamo, with_origin
 
 Item = dict[str, Any]
 
@@ -316,14 +316,8 @@ def run_records(store: ItemStore, run_id: str, script: str | None = None) -> Ite
 
 def record_view(item: Item) -> Item:
     """A record item as the user sees it: where it came from, then the record's own fields."""
-    data = from_dynamo(item.get("data") or {})
-    return {
-        "account_id": item["account_id"],
-        "account_name": item["account_name"],
-        "region": item["region"],
-        "script": item["script"],
-        **(data if isinstance(data, dict) else {"value": data}),
-    }
+    origin = {name: item[name] for name in ("account_id", "account_name", "region", "script")}
+    return with_origin(origin, from_dynamo(item.get("data") or {}))
 
 
 def plain(item: Item) -> Item:

@@ -20,7 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_src import names, runs, status, table
-from lambda_src.records import from_dynamo
+from lambda_src.records import from_dynamo, with_origin
 from lambda_src.run_cost import cost_of_run
 from lambda_src.run_report import RunCost
 from lambda_src.scripts import GLOBAL_REGION
@@ -331,14 +331,13 @@ def record_row(item: Item) -> Row:
     """`table.record_view`, the same row, made faster: a run's every record goes through here.
     Values of the types a DynamoDB read gives are converted by exact type; anything else is
     left to `from_dynamo`, as in `record_view`."""
-    data = _plain(item.get("data") or {})
-    return {
+    origin = {
         "account_id": item["account_id"],
         "account_name": item["account_name"],
         "region": item["region"],
         "script": item["script"],
-        **(data if isinstance(data, dict) else {"value": data}),
     }
+    return with_origin(origin, _plain(item.get("data") or {}))
 
 
 def _plain(value: Any) -> Any:

@@ -392,3 +392,47 @@ def test_two_runs_except_finds_exactly_the_instance_launched_between_them(
     for source in ("table", "s3"):
         rows = query(config, "--runs", "2", "--from", source, sql)
         assert rows == [{"account_id": A, "region": USE1, "instance_id": instances["new"]}]
+
+
+CLASHING = """
+def collect(session, region, account):
+    yield {"bucket": "b1", "region": "ap-south-1", "script": "mine", "account": "x", "run": 5}
+"""
+
+
+def test_fields_named_like_origin_columns_keep_their_view_in_both_sources(
+    server: str, tmp_path: Path
+) -> None:
+    # A record's own `region` (a bucket's, say) took over the origin column: its records left
+    # their script's view, and the S3 folders' run=/account= became columns of every view.
+    create_fleet_table()
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=EXPORT_BUCKET)
+    script = tmp_path / "clashing.py"
+    script.write_text(CLASHING)
+    config = write_config(tmp_path, [], results={"export": "s3"})
+    config.write_text(config.read_text().replace("scripts: []", f"scripts: [{script}]"))
+    local_run(config)
+    sql = (
+        "select account_id, region, script, record_region, record_script, account, run "
+        "from clashing order by 1, 2"
+    )
+    answers = {source: query(config, "--from", source, sql) for source in ("table", "s3")}
+    assert answers["s3"] == answers["table"]
+    assert [(r["account_id"], r["region"], r["script"]) for r in answers["table"]] == [
+        (B, EUW1, "clashing"), (B, USE1, "clashing"), (A, EUW1, "clashing"), (A, USE1, "clashing")
+    ]  # fmt: skip
+    assert {(r["record_region"], r["record_script"], r["account"], r["run"]) for r in
+            answers["table"]} == {("ap-south-1", "mine", "x", 5)}  # fmt: skip
+    shown = cli("results", "-c", str(config), "--format", "jsonl")
+    assert {r["record_region"] for r in json_lines(shown.stdout)} == {"ap-south-1"}
+
+
+def test_no_statement_is_one_line_and_exit_2(three_runs: tuple[Path, ItemStore]) -> None:
+    config, _ = three_runs
+    for sql in ("", " ", ";", "/* a comment */"):
+        done = cli("query", "-c", str(config), sql)
+        assert done.returncode == 2, (sql, done.stderr)
+        assert one_line_error(done) in (
+            "error: no SQL statement given: e.g. 'select count(*) from records'",
+            "error: give SQL to run, or --schema",
+        ), sql

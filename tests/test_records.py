@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
-from lambda_src.records import from_dynamo, to_dynamo
+from lambda_src.records import from_dynamo, to_dynamo, with_origin
 
 SERIALIZER = TypeSerializer()
 DESERIALIZER = TypeDeserializer()
@@ -231,3 +231,12 @@ def test_from_dynamo() -> None:
     assert from_dynamo(b"\x00\xff") == "AP8="
     assert from_dynamo(Binary(b"\x00\xff")) == "AP8="
     assert from_dynamo({"b": Binary(b"hi")}) == {"b": base64.b64encode(b"hi").decode()}
+
+
+def test_a_field_named_like_an_origin_column_is_kept_beside_it() -> None:
+    origin = {"account_id": "111111111111", "region": "us-east-1", "script": "s3_buckets"}
+    assert with_origin(origin, {"bucket": "b", "region": "eu-west-1"}) == {
+        **origin, "bucket": "b", "record_region": "eu-west-1"
+    }  # fmt: skip
+    assert with_origin(origin, {"bucket": "b"}) == {**origin, "bucket": "b"}
+    assert with_origin(origin, 7) == {**origin, "value": 7}

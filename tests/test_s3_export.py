@@ -265,16 +265,19 @@ def test_export_line_is_the_results_row_with_the_real_origin_columns() -> None:
         "run_id": "r1",
         "account_id": A,
         "account_name": "prod",
-        "region": "global",  # the origin wins (the query views' and Athena's partitions' value)
+        "region": "global",  # the origin is the real one (the query views' and Athena's)
         "script": "s",
         "when": "2026-01-02",
         "n": 1.25,
         "b": "AA==",
+        "record_region": "x",  # the record's own, kept beside it
+        "record_run_id": "r0",
     }
     other = table.record_item("r1", A, "prod", "s", "global", {"run_id": "r0", "x": 1},
                               collected_at="t", expires_at=1, seen={}, attempt="a1")  # fmt: skip
     line = s3_export.export_line(other)
-    assert list(line) == [*s3_export.ORIGIN, "x"] and line["run_id"] == "r1"  # origin first
+    assert list(line) == [*s3_export.ORIGIN, "record_run_id", "x"]  # origin first
+    assert line["run_id"] == "r1" and line["record_run_id"] == "r0"
 
 
 def test_the_same_records_make_the_same_bytes(aws: Any) -> None:

@@ -65,10 +65,12 @@ def _paths(paths: Sequence[Path]) -> str:
 
 def _reader(paths: Sequence[Path]) -> str:
     # Every line read for the types (sample_size=-1): a sample could miss a later record's type
-    # and fail the query halfway through, with DuckDB's message blaming the SQL.
+    # and fail the query halfway through, with DuckDB's message blaming the SQL. No hive
+    # partitioning: the files of the S3 export sit under run=/script=/account=/region= folders,
+    # which DuckDB would otherwise add as columns over the records' own.
     return (
         f"read_json({_paths(paths)}, format='newline_delimited', union_by_name=true, "
-        "sample_size=-1)"
+        "sample_size=-1, hive_partitioning=false)"
     )
 
 
@@ -127,6 +129,8 @@ def run_sql(con: Any, sql: str) -> Result:
         cursor = con.execute(sql)
     except duckdb.Error as exc:
         raise failure(exc, duckdb) from None
+    if cursor is None:  # nothing but blanks, comments or `;`: DuckDB ran no statement
+        raise UsageError("no SQL statement given: e.g. 'select count(*) from records'")
     description = cursor.description or []
     columns = [Column(str(d[0]), str(d[1])) for d in description]
     return Result(columns, _rows(cursor, columns, duckdb))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lambda_src import table
+from lambda_src.records import with_origin
 from lambda_src.table import Item, ItemStore
 from lambdafan import results
 from lambdafan.errors import UsageError
@@ -40,11 +41,9 @@ def pick_runs(store: ItemStore, run_id: str | None, count: int, table_name: str)
 
 
 def with_run(run_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    """A record's row with its run first: the run it is of, even if a field has that name."""
-    out = {"run_id": run_id}
-    out.update(row)
-    out["run_id"] = run_id
-    return out
+    """A record's row with its run first (a record field `run_id` kept as `record_run_id`, as
+    the export writes it)."""
+    return with_origin({"run_id": run_id}, row)
 
 
 def run_rows(store: ItemStore, run: Item) -> Iterator[dict[str, Any]]:
