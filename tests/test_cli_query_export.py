@@ -287,3 +287,32 @@ def test_a_corrupt_object_is_exit_1(exported: Path) -> None:
     assert corrupt.returncode == 1, corrupt.stderr
     line = one_line_error(corrupt)
     assert "IO Error" in line and f"run={R2}/script=inventory/account={B}" in line, line
+
+
+def test_a_run_with_records_and_no_objects_is_said(exported: Path) -> None:
+    # R1 ran before the export was on (or its objects expired): its records are not in S3.
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for listed in s3.list_objects_v2(Bucket=BUCKET, Prefix=names.export_prefix("e2e", R1))[
+        "Contents"
+    ]:
+        s3.delete_object(Bucket=BUCKET, Key=listed["Key"])
+    # The run item's count, as the Workers' done accounts add it up (write_run leaves it out).
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName="e2e-results",
+        Key={"pk": {"S": names.run_pk(R1)}, "sk": {"S": names.RUN_SK}},
+        UpdateExpression="SET records = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    done = cli("query", "-c", str(exported), "--from", "s3", "--runs", "2", "select 1 as one")
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and warned[0].startswith(f"warning: run {R1} has ")
+    assert warned[0] == f"warning: run {R1} has 2 records in the table and none in {BUCKET}"
+
+
+def test_athena_without_a_result_set_says_so(exported: Path) -> None:
+    # moto's Athena runs no SQL: unseeded, a query has no columns, as a DDL statement has none.
+    done = cli("query", "-c", str(exported), "--engine", "athena", "select 1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "Athena returned no result set: nothing to show" in done.stderr

@@ -143,7 +143,13 @@ def query_command(
     # The S3 downloads share one client: a connection each of their threads.
     aws = opts.aws(fleet, threads=s3_records.THREADS)
     with open_session(
-        aws, settings, configured, run_id=run_id, runs=runs, from_s3=source is Source.s3
+        aws,
+        settings,
+        configured,
+        run_id=run_id,
+        runs=runs,
+        from_s3=source is Source.s3,
+        warn=warning,
     ) as loaded:
         for script, why in loaded.untyped.items():
             warning(f"{script}: {why}")
@@ -205,6 +211,9 @@ def _athena(
         on_progress=progress,
     )
     note(cost)
+    if not result.columns:  # a statement with no result set (DDL), or an endpoint that runs none
+        note("Athena returned no result set: nothing to show")
+        return
     _show(result, output_format)
 
 

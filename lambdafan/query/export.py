@@ -37,23 +37,28 @@ def export_bucket(aws: Aws, settings: FleetSettings) -> str:
 
 
 def load_runs(
-    s3: Any, store: ItemStore, bucket: str, fleet: str, runs: Sequence[Item], folder: Path
+    s3: Any,
+    store: ItemStore,
+    bucket: str,
+    fleet: str,
+    runs: Sequence[Item],
+    folder: Path,
+    warn: Callable[[str], None],
 ) -> Files:
     """The runs' exported objects that count (as `results` counts the table's records: the
-    done items of each run say which, one Query a run) under `folder`, as files by script."""
-    return merge(
-        *(
-            s3_records.download_run(
-                s3,
-                bucket,
-                fleet,
-                str(run["run_id"]),
-                folder / f"s3-{n}",
-                counted=counted(store, run),
-            )
-            for n, run in enumerate(runs)
+    done items of each run say which, one Query a run) under `folder`, as files by script.
+    A run with records in the table and no object is said to `warn`: it ran before the export
+    was on, or its objects have expired."""
+    loaded = []
+    for n, run in enumerate(runs):
+        run_id = str(run["run_id"])
+        files = s3_records.download_run(
+            s3, bucket, fleet, run_id, folder / f"s3-{n}", counted=counted(store, run)
         )
-    )
+        if not files and int(run.get("records", 0)):
+            warn(f"run {run_id} has {run['records']} records in the table and none in {bucket}")
+        loaded.append(files)
+    return merge(*loaded)
 
 
 def counted(store: ItemStore, run: Item) -> s3_records.Counted:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +47,8 @@ class Session:
         """Said when the table holds fewer runs than asked for."""
         if len(self.runs) >= self.wanted:
             return None
-        return f"the table holds {len(self.runs)} runs up to {self.runs[0]['run_id']}"
+        held = f"{len(self.runs)} run{'s' if len(self.runs) > 1 else ''}"
+        return f"the table holds {held} up to {self.runs[0]['run_id']}"
 
     def run(self, sql: str) -> engine.Result:
         """The result of `sql`; a view it names that a script without fields would have had
@@ -74,6 +75,7 @@ def open_session(
     run_id: str | None,
     runs: int,
     from_s3: bool,
+    warn: Callable[[str], None],
 ) -> Iterator[Session]:
     """The session over run `run_id` (default: the latest) and the `runs - 1` before it, their
     records read from the table or, `from_s3`, the export bucket; closed on leaving."""
@@ -88,7 +90,9 @@ def open_session(
         if from_s3:
             bucket = export.export_bucket(aws, settings)
             s3 = aws.client("s3", settings.home_region)
-            files = export.load_runs(s3, store, bucket, settings.fleet, loaded, folder / "runs")
+            files = export.load_runs(
+                s3, store, bucket, settings.fleet, loaded, folder / "runs", warn
+            )
         else:
             files = from_table.load_runs(store, loaded, folder / "runs")
         absent = [script for script in _scripts(loaded, configured) if script not in files]
