@@ -79,14 +79,16 @@ def from_dynamo(value: Any) -> Any:
     return value
 
 
-def with_origin(origin: Mapping[str, Any], data: Any) -> dict[str, Any]:
+def with_origin(
+    origin: Mapping[str, Any], data: Any, reserved: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """A record as a row: where it came from (`origin`), then its own fields. A field named like
-    an origin column is kept as `record_<name>`: the origin is what tables and views group by,
-    and the script's value is not lost."""
+    an origin column (or a `reserved` name) is kept as `record_<name>`: the origin is what
+    tables and views group by, and the script's value is not lost."""
     fields = data if isinstance(data, dict) else {"value": data}
-    if origin.keys().isdisjoint(fields):  # nearly always: one dict, no renaming
+    if origin.keys().isdisjoint(fields) and reserved.isdisjoint(fields):  # nearly always
         return {**origin, **fields}
     row = dict(origin)
     for name, value in fields.items():
-        row[f"record_{name}" if name in origin else name] = value
+        row[f"record_{name}" if name in origin or name in reserved else name] = value
     return row

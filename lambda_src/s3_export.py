@@ -46,6 +46,10 @@ PUT_CONFIG = Config(
 ORIGIN = ("run_id", "account_id", "account_name", "region", "script")
 # The object metadata key (`x-amz-meta-attempt`) naming the Worker attempt that wrote it.
 ATTEMPT_METADATA = "attempt"
+# The Glue tables' partition key (the run=<id> folder): a record field of that name would be
+# hidden by it in Athena, so it is exported as `record_run`.
+RUN_PARTITION = "run"
+PARTITION_KEYS = frozenset({RUN_PARTITION})
 # The error type of a pair whose records could not be exported (its table records stand).
 EXPORT_ERROR = "ExportError"
 _JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
@@ -54,7 +58,8 @@ _JSON = json.JSONEncoder(default=str, ensure_ascii=False, separators=(",", ":"))
 def export_line(item: Mapping[str, Any]) -> dict[str, Any]:
     """One record item as an exported row: the origin columns first, then the record's fields
     (one named like an origin column kept as `record_<name>`, as `query` and `results` do)."""
-    return with_origin({name: item[name] for name in ORIGIN}, from_dynamo(item.get("data") or {}))
+    origin = {name: item[name] for name in ORIGIN}
+    return with_origin(origin, from_dynamo(item.get("data") or {}), PARTITION_KEYS)
 
 
 def bucket_for(fleet: str, home_region: str, session: Any, environ: Mapping[str, str]) -> str:

@@ -242,10 +242,16 @@ def test_bad_sql_is_one_line_and_exit_2(three_runs: tuple[Path, ItemStore]) -> N
 
 def test_sql_or_schema_one_of_the_two(three_runs: tuple[Path, ItemStore]) -> None:
     config, _ = three_runs
-    for args in ([], ["select 1", "--schema"]):
+    for args, said in [
+        ([], "error: give SQL to run, or --schema to list the views"),
+        (
+            ["select 1", "--schema"],
+            "error: give SQL to run or --schema to list the views, not both",
+        ),
+    ]:
         done = cli("query", "-c", str(config), *args)
         assert done.returncode == 2
-        assert "give SQL to run, or --schema" in one_line_error(done)
+        assert one_line_error(done) == said
 
 
 def test_formats(three_runs: tuple[Path, ItemStore]) -> None:
@@ -413,7 +419,7 @@ def test_fields_named_like_origin_columns_keep_their_view_in_both_sources(
     config.write_text(config.read_text().replace("scripts: []", f"scripts: [{script}]"))
     local_run(config)
     sql = (
-        "select account_id, region, script, record_region, record_script, account, run "
+        "select account_id, region, script, record_region, record_script, account, record_run "
         "from clashing order by 1, 2"
     )
     answers = {source: query(config, "--from", source, sql) for source in ("table", "s3")}
@@ -421,7 +427,7 @@ def test_fields_named_like_origin_columns_keep_their_view_in_both_sources(
     assert [(r["account_id"], r["region"], r["script"]) for r in answers["table"]] == [
         (B, EUW1, "clashing"), (B, USE1, "clashing"), (A, EUW1, "clashing"), (A, USE1, "clashing")
     ]  # fmt: skip
-    assert {(r["record_region"], r["record_script"], r["account"], r["run"]) for r in
+    assert {(r["record_region"], r["record_script"], r["account"], r["record_run"]) for r in
             answers["table"]} == {("ap-south-1", "mine", "x", 5)}  # fmt: skip
     shown = cli("results", "-c", str(config), "--format", "jsonl")
     assert {r["record_region"] for r in json_lines(shown.stdout)} == {"ap-south-1"}
@@ -434,5 +440,5 @@ def test_no_statement_is_one_line_and_exit_2(three_runs: tuple[Path, ItemStore])
         assert done.returncode == 2, (sql, done.stderr)
         assert one_line_error(done) in (
             "error: no SQL statement given: e.g. 'select count(*) from records'",
-            "error: give SQL to run, or --schema",
+            "error: give SQL to run, or --schema to list the views",
         ), sql

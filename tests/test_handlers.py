@@ -131,8 +131,9 @@ def test_worker_handler_writes_records_and_metrics(deployed: FleetSettings) -> N
     assert {m["MetricName"] for m in metrics} == {"Records", "Errors", "AccountDuration"}
     summary = handlers.notifier({"run_id": "r1"}, FakeContext())
     assert summary["summary"]["records"] == 1 and "records: 1" in summary["text"]
-    # Lambda delivering the same event again: a new attempt that counts nothing, leaves nothing.
+    # Lambda delivering the same event again: the account is done, so it runs nothing (no
+    # records of its own), counts nothing and leaves nothing.
     again = handlers.worker(event, FakeContext())
-    assert (again["duplicate"], again["completed_run"], again["records"]) == (True, False, 1)
+    assert (again["duplicate"], again["completed_run"], again["records"]) == (True, False, 0)
     assert len(list(store.query(names.records_pk("r1", A)))) == 1
     assert len(list(table.run_records(store, "r1"))) == 1

@@ -489,3 +489,12 @@ def test_a_pair_past_a_megabyte_spills_to_disk(aws: Any) -> None:
     export.finish("s", "us-east-1")
     assert export.close() == {}
     assert len(objects(aws, "bkt")[names.export_key("f", "r1", "s", A, "us-east-1")]) == 1100
+
+
+def test_a_field_named_like_the_partition_key_is_exported_as_record_run() -> None:
+    # Athena's tables are partitioned by `run` (the run=<id> folder): a field of that name
+    # would be hidden by it, unqueryable.
+    item = table.record_item("r1", A, "prod", "s", "global", {"run": 5, "x": 1},
+                             collected_at="t", expires_at=1, seen={}, attempt="a1")  # fmt: skip
+    line = s3_export.export_line(item)
+    assert line["record_run"] == 5 and "run" not in line and line["run_id"] == "r1"

@@ -120,8 +120,10 @@ def query_command(
           from ec2_instances where run = '20261127T060000Z-a1b2c3'
           group by 1"
     """
-    if schema == (sql is not None):
-        raise UsageError("give SQL to run, or --schema to list the views (not both)")
+    if schema and sql is not None:
+        raise UsageError("give SQL to run or --schema to list the views, not both")
+    if not schema and sql is None:
+        raise UsageError("give SQL to run, or --schema to list the views")
     if engine_name is Engine.athena:
         _check_athena(run_id, runs, schema, source)
         try:
@@ -212,7 +214,9 @@ def _athena(
     )
     note(cost)
     if not result.columns:  # a statement with no result set (DDL), or an endpoint that runs none
-        note("Athena returned no result set: nothing to show")
+        note("Athena returned no result set (a statement like CREATE or DROP has none)")
+        if output_format is QueryFormat.json:
+            sys.stdout.write("[]\n")  # still one JSON document for a pipe
         return
     _show(result, output_format)
 

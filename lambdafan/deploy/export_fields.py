@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambda_src import table
+from lambda_src.s3_export import ORIGIN, export_line
 from lambda_src.table import Item, ItemStore
 from lambdafan.deploy.export_model import Column, widen
 
@@ -61,7 +62,7 @@ def script_fields(store: ItemStore, scripts: Sequence[str]) -> dict[str, tuple[C
         found = {}
         for script, accounts in sampled.items():
             records = (
-                table.record_view(item)
+                export_line(item)  # the fields as the exported objects hold them
                 for account in accounts
                 for item in table.account_records(
                     store,
@@ -98,6 +99,5 @@ def accounts_with_records(
     return chosen
 
 
-def _fields(view: Mapping[str, Any]) -> dict[str, Any]:
-    origin = ("account_id", "account_name", "region", "script")
-    return {k: v for k, v in view.items() if k not in origin}
+def _fields(line: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in line.items() if k not in ORIGIN}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambda_src import names
-from lambda_src.s3_export import ORIGIN
+from lambda_src.s3_export import ORIGIN, RUN_PARTITION
 from lambdafan.config import Config
 from lambdafan.deploy.fleet_arns import FleetArns
 
@@ -29,7 +29,6 @@ EXPIRE_ATHENA_RULE = "lambdafan-expire-athena-results"
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
-RUN_PARTITION = "run"
 Column = tuple[str, str]  # (name, Glue/Hive type)
 
 

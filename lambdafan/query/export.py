@@ -56,7 +56,11 @@ def load_runs(
             s3, bucket, fleet, run_id, folder / f"s3-{n}", counted=counted(store, run)
         )
         if not files and int(run.get("records", 0)):
-            warn(f"run {run_id} has {run['records']} records in the table and none in {bucket}")
+            warn(
+                f"run {run_id} has {run['records']} records in the table and none in {bucket} "
+                "(it ran before results.export: s3, or its objects expired): without --from s3, "
+                "query reads the table"
+            )
         loaded.append(files)
     return merge(*loaded)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from lambda_src import table
 from lambda_src.records import with_origin
+from lambda_src.s3_export import PARTITION_KEYS
 from lambda_src.table import Item, ItemStore
 from lambdafan import results
 from lambdafan.errors import UsageError
@@ -41,9 +42,9 @@ def pick_runs(store: ItemStore, run_id: str | None, count: int, table_name: str)
 
 
 def with_run(run_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    """A record's row with its run first (a record field `run_id` kept as `record_run_id`, as
-    the export writes it)."""
-    return with_origin({"run_id": run_id}, row)
+    """A record's row with its run first (a record field `run_id` or `run` kept as
+    `record_run_id` / `record_run`, as the export writes it: the views are the same from both)."""
+    return with_origin({"run_id": run_id}, row, PARTITION_KEYS)
 
 
 def run_rows(store: ItemStore, run: Item) -> Iterator[dict[str, Any]]:
