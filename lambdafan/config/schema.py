@@ -26,15 +26,14 @@ from lambda_src.settings import (
 )
 from lambdafan.config.base import StrictModel as _Model
 from lambdafan.config.errors import Invalid, kind, raise_all
+from lambdafan.config.notify import Metrics, Notify
 from lambdafan.config.results import Results, glue_table_clashes
 from lambdafan.config.values import (
     AccountId,
-    EmailAddress,
     ExternalId,
     FleetName,
     LogRetentionDays,
     Memory,
-    OnlyOn,
     OrganizationalUnit,
     Region,
     ReservedConcurrency,
@@ -43,11 +42,8 @@ from lambdafan.config.values import (
     ScheduleOverlap,
     ScriptRequirement,
     SessionDuration,
-    SnsTopicArn,
-    SsmParameterName,
     Text,
     Timeout,
-    WavefrontUrl,
     account_id,
     null_is_empty,
     null_is_no_items,
@@ -182,49 +178,6 @@ class Functions(_Model):
     notifier: Annotated[_NotifierSize, BeforeValidator(null_is_empty)] = Field(
         default_factory=_NotifierSize
     )
-
-
-class Slack(_Model):
-    """Slack channel: the webhook URL lives in SSM, never in the config."""
-
-    webhook_parameter: SsmParameterName
-
-
-class Email(_Model):
-    """Email channel, sent through SES."""
-
-    sender: EmailAddress
-    recipients: Annotated[list[EmailAddress], Field(min_length=1)]
-
-
-class Sns(_Model):
-    """SNS channel."""
-
-    topic_arn: SnsTopicArn
-
-
-class Notify(_Model):
-    """Where run summaries go; every channel is optional."""
-
-    slack: Slack | None = None
-    email: Email | None = None
-    sns: Sns | None = None
-    # Which runs are told: every one, those with changes since the last run (or failures), or
-    # those with failures only.
-    only_on: OnlyOn = "always"
-
-
-class Wavefront(_Model):
-    """Run metrics to Wavefront too: the API token lives in SSM, never in the config."""
-
-    url: WavefrontUrl
-    token_parameter: SsmParameterName
-
-
-class Metrics(_Model):
-    """Where run metrics go besides CloudWatch."""
-
-    wavefront: Wavefront | None = None
 
 
 def _resolve_script(entry: str, config_dir: Path) -> Path:
