@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from lambda_src import runs, status
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import table_definition
-from lambdafan import results
+from lambdafan import run_rows
 from lambdafan.cli.options import DEFAULT_RUNS
 from lambdafan.render import console as consoles
 from tests.conftest import cli
@@ -190,7 +190,7 @@ def test_watch_rides_out_failed_reads_and_says_so_once(
     config, store = fleet
     first = add_run(store, 0, 3)
     reads = 0
-    read_runs = results.recent_runs
+    read_runs = run_rows.recent_runs
 
     def throttled_twice(*args: Any, **kwargs: Any) -> Any:
         nonlocal reads
@@ -200,7 +200,7 @@ def test_watch_rides_out_failed_reads_and_says_so_once(
             raise ClientError(refusal, "Query")  # type: ignore[arg-type]
         return read_runs(*args, **kwargs)
 
-    monkeypatch.setattr(results, "recent_runs", throttled_twice)
+    monkeypatch.setattr(run_rows, "recent_runs", throttled_twice)
     later: list[str] = []
     ticks(lambda: later.append(add_run(store, 1, 9)), lambda: None, lambda: None)
     done = cli("runs", "-c", str(config), "--watch", "--format", "jsonl")

@@ -16,7 +16,7 @@ import pytest
 from lambda_src import names, runs, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.table import ItemStore
-from lambdafan import results
+from lambdafan import results, run_rows
 from lambdafan.aws import Aws
 from lambdafan.checks import check_account_id
 from lambdafan.errors import LambdafanError, UsageError
@@ -133,7 +133,7 @@ def test_no_runs_yet(aws: Any) -> None:
     store = create_table(aws, settings)
     with pytest.raises(LambdafanError, match="no runs in table test-results yet"):
         results.find_run(store, None, settings.table_name)
-    assert results.recent_runs(store, 10) == []
+    assert run_rows.recent_runs(store, 10) == []
 
 
 def test_missing_table_is_one_actionable_message(aws: Any) -> None:
@@ -164,7 +164,7 @@ def test_account_ids_and_accounts_not_in_the_run(filled: Filled) -> None:
 
 def test_recent_runs_newest_first(filled: Filled, aws: Any) -> None:
     second = later_run(filled, aws)
-    recent = results.recent_runs(filled.store, 10)
+    recent = run_rows.recent_runs(filled.store, 10)
     assert [r.run_id for r in recent] == [second, filled.run_id]
     newest = recent[0]
     # Two pairs failed: the run completed with failures (it used to say plain `complete`).
@@ -175,7 +175,7 @@ def test_recent_runs_newest_first(filled: Filled, aws: Any) -> None:
     )
     assert (newest.records, newest.errors) == (10, 2)
     assert newest.duration_seconds is not None and newest.duration_seconds >= 0
-    assert [r.run_id for r in results.recent_runs(filled.store, 1)] == [second]
+    assert [r.run_id for r in run_rows.recent_runs(filled.store, 1)] == [second]
 
 
 def _run_item(deadline_at: str) -> dict[str, Any]:
@@ -192,32 +192,32 @@ def _run_item(deadline_at: str) -> dict[str, Any]:
 
 def test_a_running_run_has_no_duration() -> None:
     item = _run_item(deadline_at=runs.iso(runs.utcnow() + dt.timedelta(hours=1)))
-    row = results.run_row(item)
+    row = run_rows.run_row(item)
     assert (row.status, row.duration_seconds, row.accounts_done) == ("running", None, 0)
     assert results.is_running(item)
     item.update(status="complete", finished_at="2026-01-02T03:06:10+00:00")
-    assert results.run_row(item).duration_seconds == 125.0
+    assert run_rows.run_row(item).duration_seconds == 125.0
     assert not results.is_running(item)
 
 
 def test_a_running_run_past_its_deadline_is_overdue() -> None:
     item = _run_item(deadline_at=runs.iso(runs.utcnow() - dt.timedelta(seconds=1)))
-    row = results.run_row(item)
+    row = run_rows.run_row(item)
     assert (row.status, row.duration_seconds) == ("overdue", None)
     assert not results.is_running(item)
     # Once closed, it shows its final status.
     item.update(status="incomplete", finished_at="2026-01-02T03:06:10+00:00")
-    row = results.run_row(item)
+    row = run_rows.run_row(item)
     assert (row.status, row.duration_seconds) == ("incomplete", 125.0)
 
 
 def test_a_run_row_carries_each_channels_outcome() -> None:
     item = _run_item(deadline_at="2026-01-02T04:00:00+00:00")
     item.update(status="complete", deliveries={"slack": "sent", "email": "failed: no"})
-    row = results.run_row(item)
+    row = run_rows.run_row(item)
     assert row.deliveries == {"slack": "sent", "email": "failed: no"}
     assert row.as_dict()["deliveries"] == row.deliveries
-    assert results.run_row(_run_item(deadline_at="2026-01-02T04:00:00+00:00")).deliveries == {}
+    assert run_rows.run_row(_run_item(deadline_at="2026-01-02T04:00:00+00:00")).deliveries == {}
 
 
 def test_every_read_is_a_query_or_a_key_read(filled: Filled) -> None:
@@ -228,7 +228,7 @@ def test_every_read_is_a_query_or_a_key_read(filled: Filled) -> None:
     run = results.find_run(filled.store, None, "t")
     with pytest.raises(LambdafanError):
         results.require_account(filled.store, run, "999999999999")
-    results.recent_runs(filled.store, 5)
+    run_rows.recent_runs(filled.store, 5)
     list(results.follow_results(filled.store, ResultsQuery(filled.run_id), sleep=_no_sleep))
     assert "Scan" not in filled.operations
     assert set(filled.operations) <= {"Query", "GetItem"} and "Query" in filled.operations

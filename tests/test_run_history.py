@@ -21,7 +21,7 @@ from lambdafan.render.run_history import (
     write_runs_json,
     write_runs_jsonl,
 )
-from lambdafan.results import RunRow
+from lambdafan.run_rows import RunRow
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 

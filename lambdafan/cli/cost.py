@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from lambda_src import pricing
 from lambda_src.run_cost import ASSUMED_NOTIFIER_SERIES, Usage, metric_series, run_cost
 from lambda_src.run_report import RunCost
-from lambdafan import results, results_store
+from lambdafan import results_store, run_rows
 from lambdafan.aws import is_not_found
 from lambdafan.cli.options import ConfigOption, ProfileOption, RegionOption, options
 from lambdafan.config.schema import Config
@@ -232,7 +232,7 @@ def cost(
     settings = fleet.to_settings()
     store = results_store.open_table(opts.aws(fleet), settings)
     try:
-        measured = results.recent_costs(store, last, settings.home_region)
+        measured = run_rows.recent_costs(store, last, settings.home_region)
     except ClientError as exc:
         if not is_not_found(exc):
             raise

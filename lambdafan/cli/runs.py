@@ -13,7 +13,7 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from lambdafan import results, results_store
+from lambdafan import results, results_store, run_rows
 from lambdafan.aws import describe_error
 from lambdafan.cli.options import (
     DEFAULT_RUNS,
@@ -26,7 +26,7 @@ from lambdafan.cli.options import (
 from lambdafan.errors import EXIT_INTERRUPTED, UsageError
 from lambdafan.render import run_history as show
 from lambdafan.render.console import console, stopped, warning
-from lambdafan.results import RunRow
+from lambdafan.run_rows import RunRow
 
 # A refresh is one Query of the runs index: every few seconds costs next to nothing.
 WATCH_INTERVAL_S = 3.0
@@ -83,7 +83,7 @@ def runs_command(
 
     def fetch() -> list[RunRow]:
         with results.missing_table(settings.table_name):
-            return results.recent_runs(store, limit)
+            return run_rows.recent_runs(store, limit)
 
     if not watch:
         _show(fetch(), output_format)

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from lambdafan.render.console import console
 from lambdafan.render.records import write_json_array, write_jsonl
-from lambdafan.results import RunRow
+from lambdafan.run_rows import RunRow
 
 # Eight heights, lowest first: a sparkline's cells.
 BLOCKS = "▁▂▃▄▅▆▇█"
