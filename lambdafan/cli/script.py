@@ -31,10 +31,12 @@ from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.render.console import warning
 from lambdafan.render.scripts import (
     Step,
+    print_adapted,
     print_script_list,
     print_script_run,
     print_starter_created,
 )
+from lambdafan.script_tools.adapt import adapt_file
 from lambdafan.script_tools.catalog import list_scripts, optional_config
 from lambdafan.script_tools.starter import write_starter
 from lambdafan.script_tools.trial import account_name, choose_credentials, run_once
@@ -243,6 +245,43 @@ def try_script(
     )
     print_script_run(run, output_format=output_format.value, limit=limit)
     raise typer.Exit(0 if run.ok else 1)
+
+
+@app.command("adapt")
+def adapt(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="The laptop script's .py file (not changed).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="OUT",
+            help="Where to write the port.",
+            show_default="FILE's stem + _lambdafan.py, beside it",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing OUT.")] = False,
+) -> None:
+    """Port a laptop boto3 script to the script contract; print what changed.
+
+    main(), the __main__ block or the top-level code becomes collect(); its
+    loops over regions go; boto3 clients become session.client(...); prints
+    of dicts or rows become yield. Where it could not decide, it leaves a
+    `# lambdafan: check` comment.
+
+    \b
+      lambdafan script adapt unattached_volumes.py
+      lambdafan script test unattached_volumes_lambdafan.py --no-assume
+    """
+    path, adapted = adapt_file(file, out, force=force)
+    where = " --region us-east-1" if adapted.scope == "region" else ""
+    step = f"lambdafan script test {shlex.quote(str(path))} --no-assume{where}"
+    print_adapted(file, path, adapted, step)
 
 
 @app.command("list")

@@ -15,6 +15,7 @@ from rich.text import Text
 from lambda_src.scripts import Scope
 from lambdafan.render.console import console, err_console, error, warning
 from lambdafan.render.records import SCRIPT_TEST_HINT, records_tables, write_jsonl
+from lambdafan.script_tools.adapt import CHECK, Adapted
 from lambdafan.script_tools.catalog import ScriptInfo
 from lambdafan.script_tools.trial import ScriptRun
 
@@ -113,3 +114,26 @@ def print_script_list(infos: Sequence[ScriptInfo], config: Path | None) -> None:
         console.print("[dim]built-in scripts (no lambdafan.yaml here; -c FILE for a fleet's)[/]")
     else:
         console.print(f"[dim]configured scripts from {escape(str(config))}[/]", soft_wrap=True)
+
+
+def print_adapted(source: Path, out: Path, adapted: Adapted, next_step: str) -> None:
+    """What `script adapt` wrote and changed, line by line (lines of the original script), and
+    how to try the port."""
+    console.print(
+        f"[green]wrote[/] {escape(str(out))} ({adapted.scope}-scoped) from {escape(str(source))}",
+        soft_wrap=True,
+    )
+    width = len(str(max((change.line for change in adapted.changes), default=1)))
+    for change in adapted.changes:
+        mark = "check" if change.check else "     "
+        line = f"  {change.line:>{width}}  {mark}  {change.what}"
+        console.print(line, markup=False, soft_wrap=True, style="yellow" if change.check else "")
+    checks = len(adapted.checks)
+    if checks:
+        console.print(
+            f"{checks} place{'' if checks == 1 else 's'} to decide by hand: "
+            f"search {escape(str(out.name))} for '{CHECK}'",
+            soft_wrap=True,
+        )
+    console.print("next, try it with your credentials:")
+    console.print(f"  {next_step}", markup=False, soft_wrap=True)

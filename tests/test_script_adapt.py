@@ -1,0 +1,222 @@
+"""`script adapt`: laptop scripts (tests/laptop_scripts) ported to the script contract."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambda_src.scripts import Account, check_script
+from lambdafan.aws import Aws
+from lambdafan.errors import UsageError
+from lambdafan.script_tools import trial
+from lambdafan.script_tools.adapt import CHECK, adapt_file, adapt_source, default_output
+from lambdafan.script_tools.trial import Credentials
+from tests.conftest import REGION, assumed, cli
+
+LAPTOP = Path(__file__).parent / "laptop_scripts"
+MEMBER = "111111111111"
+ROLE = "OrganizationAccountAccessRole"
+# In-process moto is out of a sandbox's reach: the port runs on this process's threads.
+run_once = functools.partial(trial.run_once, sandbox=False, credentials=Credentials(role=ROLE))
+
+# What each port changed: (line of the laptop script, what), checks marked "check".
+CHANGES = {
+    "unattached_volumes": [
+        (9, "removed the module-level ec2: nothing uses it now"),
+        (10, "removed the region list: lambdafan has the regions"),
+        (13, "main() becomes collect(session, region, account)"),
+        (15, "unwrapped `for region_name in REGIONS`: lambdafan loops over regions"),
+        (16, 'boto3.client("ec2", region_name=region_name) → '
+             'session.client("ec2", region_name=region)'),
+        (21, "print(...) of a dict → yield"),
+        (32, "check: prints text, not a record: yield a dict of its values"),
+        (35, 'removed the `if __name__ == "__main__":` block'),
+    ],
+    "unused_security_groups": [
+        (5, 'moved ec2 into collect: ec2 = session.client("ec2", region_name=region)'),
+        (6, 'moved elb into collect: elb = session.client("elb", region_name=region)'),
+        (7, 'moved elbv2 into collect: elbv2 = session.client("elbv2", region_name=region)'),
+        (8, 'moved rds into collect: rds = session.client("rds", region_name=region)'),
+        (10, "the top-level code becomes collect(session, region, account)"),
+        (30, "print(...) of a row → yield {...}"),
+    ],
+    "public_buckets": [
+        (1, 'SCOPE = "account": it uses only global services (s3)'),
+        (13, "removed `session = boto3.Session(...)`: collect has it"),
+        (14, 'moved s3 into collect: s3 = session.client("s3")'),
+        (16, 'the `if __name__ == "__main__":` block becomes collect(...)'),
+        (17, "check: prints text, not a record: yield a dict of its values"),
+        (22, "check: swallows the error: let it raise, lambdafan records it"),
+        (23, "check: prints text, not a record: yield a dict of its values"),
+        (28, "print(...) of a dict → yield"),
+    ],
+    "iam_password_users": [
+        (1, 'SCOPE = "account": it uses only global services (iam)'),
+        (9, 'moved iam into collect: iam = session.client("iam") '
+            "(global: credential_report() reads it)"),
+        (20, "main() becomes collect(session, region, account)"),
+        (27, "print(...) of a row → yield {...}"),
+        (30, 'removed the `if __name__ == "__main__":` block'),
+    ],
+}  # fmt: skip
+SCOPES = {
+    "unattached_volumes": "region",
+    "unused_security_groups": "region",
+    "public_buckets": "account",
+    "iam_password_users": "account",
+}
+
+
+def port(tmp_path: Path, name: str) -> Path:
+    source = shutil.copy(LAPTOP / f"{name}.py", tmp_path / f"{name}.py")
+    out, _ = adapt_file(Path(source))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_each_laptop_script_adapts_to_the_contract(tmp_path: Path, name: str) -> None:
+    source = shutil.copy(LAPTOP / f"{name}.py", tmp_path / f"{name}.py")
+
+    out, adapted = adapt_file(Path(source))
+
+    assert out == tmp_path / f"{name}_lambdafan.py" == default_output(Path(source))
+    assert check_script(out) == SCOPES[name] == adapted.scope  # compiles, collect's signature
+    assert "def collect(session, region, account):" in out.read_text()
+    assert "boto3.client(" not in adapted.text and "boto3.Session(" not in adapted.text
+    said = [(c.line, ("check: " if c.check else "") + c.what) for c in adapted.changes]
+    assert said == CHANGES[name]
+    assert adapted.text.count(CHECK) == len(adapted.checks)
+    # The laptop script's comments survive the port, but for those of the lines it removed.
+    laptop = (LAPTOP / f"{name}.py").read_text()
+    comments = [line.strip() for line in laptop.splitlines() if line.strip().startswith("# ")]
+    kept = [
+        c
+        for c in comments
+        if c != "# The caller's default region is only used to list the regions."
+    ]
+    assert all(comment in adapted.text for comment in kept)
+
+
+def in_member(session: Any) -> Any:
+    return assumed(session, MEMBER, ROLE)
+
+
+def test_the_unattached_volumes_port_finds_the_members_volumes(aws: Any, tmp_path: Path) -> None:
+    ec2 = in_member(aws).client("ec2", region_name="eu-west-1")
+    spare = ec2.create_volume(AvailabilityZone="eu-west-1a", Size=8)["VolumeId"]
+    aws.client("ec2", region_name="eu-west-1").create_volume(AvailabilityZone="eu-west-1a", Size=5)
+    out = port(tmp_path, "unattached_volumes")
+
+    run = run_once(out, aws=Aws(aws), account=Account(MEMBER, "prod"), region="eu-west-1")
+
+    assert run.ok, run.failure
+    assert [(r["volume_id"], r["size_gb"], r["region"]) for r in run.rows] == [
+        (spare, 8, "eu-west-1")
+    ]
+
+
+def test_the_unused_security_groups_port_skips_the_ones_in_use(aws: Any, tmp_path: Path) -> None:
+    ec2 = in_member(aws).client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    make = functools.partial(ec2.create_security_group, VpcId=vpc, Description="x")
+    used = make(GroupName="used")["GroupId"]
+    idle = make(GroupName="idle")["GroupId"]
+    ec2.create_network_interface(SubnetId=subnet, Groups=[used])
+    out = port(tmp_path, "unused_security_groups")
+
+    run = run_once(out, aws=Aws(aws), account=Account(MEMBER, "prod"), region=REGION)
+
+    assert run.ok, run.failure
+    found = {r["group_id"]: r for r in run.rows}
+    assert idle in found and used not in found
+    assert found[idle]["group_name"] == "idle" and found[idle]["vpc_id"] == vpc
+
+
+def test_the_public_buckets_port_reports_public_grants(aws: Any, tmp_path: Path) -> None:
+    s3 = in_member(aws).client("s3")
+    s3.create_bucket(Bucket="open-bucket")
+    s3.put_bucket_acl(Bucket="open-bucket", ACL="public-read")
+    s3.create_bucket(Bucket="closed-bucket")
+    out = port(tmp_path, "public_buckets")
+
+    run = run_once(out, aws=Aws(aws), account=Account(MEMBER, "prod"), region=None)
+
+    assert run.ok, run.failure
+    assert [(r["bucket"], r["permission"]) for r in run.rows] == [("open-bucket", "READ")]
+
+
+def test_the_iam_port_runs_in_script_test(server: str, tmp_path: Path) -> None:
+    out = port(tmp_path, "iam_password_users")
+
+    done = cli("script", "test", out.name, "--no-assume", "--format", "jsonl", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert all(set(r) >= {"user", "last_used", "mfa"} for r in rows)
+    assert "from iam_password_users_lambdafan in" in done.stderr
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_adapt_prints_what_changed_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    shutil.copy(LAPTOP / "public_buckets.py", tmp_path / "public_buckets.py")
+
+    done = cli("script", "adapt", "public_buckets.py", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == ("wrote public_buckets_lambdafan.py (account-scoped) from public_buckets.py")
+    assert '  14         moved s3 into collect: s3 = session.client("s3")' in lines
+    assert "  22  check  swallows the error: let it raise, lambdafan records it" in lines
+    assert (
+        "3 places to decide by hand: search public_buckets_lambdafan.py for "
+        "'# lambdafan: check'" in lines
+    )
+    assert lines[-1] == "  lambdafan script test public_buckets_lambdafan.py --no-assume"
+
+    again = cli("script", "adapt", "public_buckets.py", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "already exists (use --force to overwrite it)" in again.stderr
+    forced = cli("script", "adapt", "public_buckets.py", "-o", "x.py", cwd=tmp_path)
+    assert forced.returncode == 0 and (tmp_path / "x.py").exists()
+    assert cli("script", "adapt", "x.py", "--force", "-o", "x.py", cwd=tmp_path).returncode == 2
+
+
+def test_adapt_refuses_a_script_that_already_has_collect() -> None:
+    with pytest.raises(UsageError, match="already defines collect"):
+        adapt_source("def collect(session, region, account):\n    yield {}\n")
+
+
+def test_a_profile_loop_and_argparse_are_marked() -> None:
+    adapted = adapt_source(
+        """\
+import argparse
+import boto3
+
+parser = argparse.ArgumentParser()
+args = parser.parse_args()
+for profile in ["prod", "dev"]:
+    for region in ["us-east-1", "eu-west-1"]:
+        lam = boto3.Session(profile_name=profile).client("lambda", region_name=region)
+        for fn in lam.list_functions()["Functions"]:
+            print(profile, fn["FunctionName"], fn["Runtime"])
+"""
+    )
+
+    assert adapted.scope == "region"
+    assert "def collect(session, region, account):" in adapted.text
+    assert 'lam = session.client("lambda", region_name=region)' in adapted.text
+    assert (
+        '        yield {"profile": profile, "function_name": fn["FunctionName"], '
+        '"runtime": fn["Runtime"]}' in adapted.text
+    )
+    checks = [c.what for c in adapted.checks]
+    assert "profile is gone: use account.name or account.id" in checks
+    assert "lambdafan passes no arguments: parse_args() gets defaults" in checks
