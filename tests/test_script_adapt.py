@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from lambda_src.scripts import Account, check_script
@@ -152,14 +153,18 @@ def test_the_public_buckets_port_reports_public_grants(aws: Any, tmp_path: Path)
 
 
 def test_the_iam_port_runs_in_script_test(server: str, tmp_path: Path) -> None:
+    iam = boto3.client("iam", endpoint_url=server)
+    for user in ("alice", "bob"):
+        iam.create_user(UserName=user)
+    iam.create_login_profile(UserName="alice", Password="correct-horse-battery-9")
     out = port(tmp_path, "iam_password_users")
 
     done = cli("script", "test", out.name, "--no-assume", "--format", "jsonl", cwd=tmp_path)
 
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
-    assert all(set(r) >= {"user", "last_used", "mfa"} for r in rows)
-    assert "from iam_password_users_lambdafan in" in done.stderr
+    assert [(r["user"], r["mfa"], r["region"]) for r in rows] == [("alice", "false", "global")]
+    assert "1 record from iam_password_users_lambdafan in" in done.stderr
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -220,3 +225,53 @@ for profile in ["prod", "dev"]:
     checks = [c.what for c in adapted.checks]
     assert "profile is gone: use account.name or account.id" in checks
     assert "lambdafan passes no arguments: parse_args() gets defaults" in checks
+
+
+HELPERS = """\
+import boto3
+
+
+def get_regions():
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    return [r["RegionName"] for r in ec2.describe_regions()["Regions"]]
+
+
+def list_functions(region):
+    client = boto3.client("lambda")
+    return client.list_functions()["Functions"]
+
+
+def main():
+    regions = get_regions()
+    rows = []
+    for region in regions:
+        for fn in list_functions(region):
+            print(region, fn["FunctionName"])
+            rows.append(fn)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_helpers_keep_their_clients_and_the_region_list_goes() -> None:
+    adapted = adapt_source(HELPERS)
+
+    said = [(c.line, ("check: " if c.check else "") + c.what) for c in adapted.changes]
+    assert said == [
+        # boto3's defaults are the scanned account's: only the region is the helper's to get
+        (10, "check: a client outside collect: pass it region_name=region"),
+        (14, "main() becomes collect(session, region, account)"),
+        (15, "removed the region list: lambdafan has the regions"),
+        (17, "unwrapped `for region in regions`: lambdafan loops over regions"),
+        (19, "print(...) of a row → yield {...}"),
+        (21, "check: collect yields now, so this value is dropped: yield from it, or keep "
+             "the return and drop the yields"),
+        (24, 'removed the `if __name__ == "__main__":` block'),
+    ]  # fmt: skip
+    assert 'ec2 = boto3.client("ec2", region_name="us-east-1")' in adapted.text  # unused now
+    assert "regions = get_regions()" not in adapted.text
+    assert '        yield {"region": region, "function_name": fn["FunctionName"]}' in adapted.text
+    compile(adapted.text, "port.py", "exec")

@@ -199,6 +199,7 @@ class _Port:
         self.replaced: dict[int, str] = {}
         self.before: dict[int, list[str]] = {}  # line -> lines inserted before it (unindented)
         self.checks_at: dict[int, list[str]] = {}
+        self.helper_clients: list[ast.Call] = []  # made in functions collect may call
         self.string_lines = _string_lines(source)
         # Module-level `name = boto3.Session(...)`: their .client(...) are boto3 clients too.
         self.sessions = frozenset(
@@ -257,9 +258,11 @@ class _Port:
         self.scope = self.decide_scope()
         self.rewrite_clients(collect_nodes)
         self.rewrite_prints(collect_nodes)
+        self.rewrite_returns(collect_nodes)
         self.unwrap_loops(collect_nodes)
         self.mark_swallowed_errors(collect_nodes)
         self.mark_arguments()
+        self.check_helper_regions()
         self.move_module_clients(body, header)
         self.set_scope()
         text = self.assemble()
@@ -401,14 +404,19 @@ class _Port:
             call = _client_call(node, self.sessions)
             if call is not None and id(call) not in done:
                 done.update(id(n) for n in ast.walk(call))
-                self.span(call, self.client_text(call))
                 if id(call) not in inside and not self.module_level(call):
-                    self.check(call.lineno, "a client made outside collect: pass it session")
+                    # In a helper function: no session there, and boto3's defaults are the
+                    # scanned account's anyway (lambdafan binds them); only the region matters.
+                    self.helper_clients.append(call)
+                    continue
+                self.span(call, self.client_text(call))
                 if self.segment(call) != self.client_text(call):
                     self.change(call.lineno, f"{self.segment(call)} → {self.client_text(call)}")
             elif _is_session_call(node) and id(node) not in done:
                 assert isinstance(node, ast.Call)
                 done.add(id(node))
+                if id(node) not in inside and not self.module_level_session(node):
+                    continue
                 self.span(node, "session")
                 self.change(node.lineno, f"{self.segment(node)} → session (lambdafan's)")
         for node in ast.walk(self.tree):
@@ -418,6 +426,26 @@ class _Port:
                 and node.func.attr == "setup_default_session"
             ):
                 self.check(node.lineno, "lambdafan hands collect its session: drop this")
+
+    def check_helper_regions(self) -> None:
+        """A client made in a helper that collect still calls, in a regional script, must be
+        told the region."""
+        if self.scope != "region":
+            return
+        for call in self.helper_clients:
+            helper = next(
+                node
+                for node in self.tree.body
+                if node.lineno <= call.lineno <= (node.end_lineno or node.lineno)
+            )
+            if isinstance(helper, ast.FunctionDef) and not self.users(helper.name):
+                continue
+            region = next((k.value for k in call.keywords if k.arg == "region_name"), None)
+            if region is None or isinstance(region, ast.Constant):
+                self.check(call.lineno, "a client outside collect: pass it region_name=region")
+
+    def module_level_session(self, call: ast.Call) -> bool:
+        return any(isinstance(node, ast.Assign) and node.value is call for node in self.tree.body)
 
     def module_level(self, call: ast.Call) -> bool:
         return any(
@@ -474,6 +502,22 @@ class _Port:
             else:
                 self.check(node.lineno, "prints text, not a record: yield a dict of its values")
 
+    def rewrite_returns(self, collect_nodes: list[ast.stmt]) -> None:
+        """A collect that now yields drops what it returns (a returned list would be records):
+        marked, since either the yields or the returned value may be the records."""
+        yields = any(
+            change.what.startswith("print(...) of") for change in self.changes if not change.check
+        )
+        if not yields:
+            return
+        for node in self.walk_collect(collect_nodes):
+            if isinstance(node, ast.Return) and node.value is not None:
+                self.check(
+                    node.lineno,
+                    "collect yields now, so this value is dropped: yield from it, or keep the "
+                    "return and drop the yields",
+                )
+
     def realign(self, call: ast.Call, value: ast.expr) -> None:
         """The lines of a multi-line record, unwrapped from `print(json.dumps(`: its closing
         bracket lines up with the `yield`, as it did with the `print`."""
@@ -518,6 +562,7 @@ class _Port:
     def unwrap_loops(self, collect_nodes: list[ast.stmt]) -> None:
         """Loops over regions or profiles: lambdafan runs collect once per account and region."""
         gone: list[tuple[int, str]] = []  # (first line of a profile loop's body, its variable)
+        iters: set[str] = set()  # the names of the region lists looped over
         for node in self.walk_collect(collect_nodes):
             if not isinstance(node, ast.For) or not isinstance(node.target, ast.Name):
                 continue
@@ -538,6 +583,8 @@ class _Port:
                     self.indent[line] = self.indent.get(line, 0) - step
             header = f"for {name} in {self.segment(node.iter)}"
             if kind == "region":
+                if isinstance(node.iter, ast.Name):
+                    iters.add(node.iter.id)
                 self.change(node.lineno, f"unwrapped `{header}`: lambdafan loops over regions")
                 if name != "region":
                     self.before.setdefault(node.body[0].lineno, []).append(
@@ -550,9 +597,21 @@ class _Port:
             while line in self.deleted:
                 line += 1
             self.check(line, f"{name} is gone: use account.name or account.id")
+        for stmt in [*self.tree.body, *self.walk_collect(collect_nodes)]:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id in iters
+                and stmt.lineno not in self.deleted
+                and not self.users(stmt.targets[0].id)
+            ):
+                self.delete(stmt, comments=True)
+                self.change(stmt.lineno, "removed the region list: lambdafan has the regions")
         for top in self.tree.body:
             if (
                 isinstance(top, ast.Assign | ast.AnnAssign)
+                and top.lineno not in self.deleted
                 and top.value is not None
                 and _calls_attr(top.value, REGION_LISTS)
             ):
