@@ -167,6 +167,21 @@ def test_the_iam_port_runs_in_script_test(server: str, tmp_path: Path) -> None:
     assert "1 record from iam_password_users_lambdafan in" in done.stderr
 
 
+def test_the_unattached_volumes_port_runs_in_script_test(server: str, tmp_path: Path) -> None:
+    ec2 = boto3.client("ec2", region_name="eu-west-1", endpoint_url=server)
+    spare = ec2.create_volume(AvailabilityZone="eu-west-1a", Size=8)["VolumeId"]
+    out = port(tmp_path, "unattached_volumes")
+
+    done = cli(
+        "script", "test", out.name, "--no-assume", "--region", "eu-west-1", "--format", "jsonl",
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["volume_id"], r["size_gb"], r["region"]) for r in rows] == [(spare, 8, "eu-west-1")]
+
+
 # --- the command ----------------------------------------------------------------------------
 
 
@@ -223,7 +238,8 @@ for profile in ["prod", "dev"]:
         '"runtime": fn["Runtime"]}' in adapted.text
     )
     checks = [c.what for c in adapted.checks]
-    assert "profile is gone: use account.name or account.id" in checks
+    assert "profile is the account's name now: records carry it anyway" in checks
+    assert "    profile = account.name\n" in adapted.text
     assert "lambdafan passes no arguments: parse_args() gets defaults" in checks
 
 

@@ -199,6 +199,7 @@ class _Port:
         self.replaced: dict[int, str] = {}
         self.before: dict[int, list[str]] = {}  # line -> lines inserted before it (unindented)
         self.checks_at: dict[int, list[str]] = {}
+        self.aligned: dict[int, list[str]] = {}  # line -> lines inserted before it, as indented
         self.helper_clients: list[ast.Call] = []  # made in functions collect may call
         self.string_lines = _string_lines(source)
         # Module-level `name = boto3.Session(...)`: their .client(...) are boto3 clients too.
@@ -587,16 +588,15 @@ class _Port:
                     iters.add(node.iter.id)
                 self.change(node.lineno, f"unwrapped `{header}`: lambdafan loops over regions")
                 if name != "region":
-                    self.before.setdefault(node.body[0].lineno, []).append(
-                        " " * node.col_offset + f"{name} = region"
-                    )
+                    self.aligned.setdefault(node.body[0].lineno, []).append(f"{name} = region")
             else:
                 self.change(node.lineno, f"unwrapped `{header}`: lambdafan loops over accounts")
+                self.aligned.setdefault(node.body[0].lineno, []).append(f"{name} = account.name")
                 gone.append((node.body[0].lineno, name))
         for line, name in gone:  # on the first line that stays (an inner loop's `for` goes)
             while line in self.deleted:
                 line += 1
-            self.check(line, f"{name} is gone: use account.name or account.id")
+            self.check(line, f"{name} is the account's name now: records carry it anyway")
         for stmt in [*self.tree.body, *self.walk_collect(collect_nodes)]:
             if (
                 isinstance(stmt, ast.Assign)
@@ -737,17 +737,18 @@ class _Port:
     def assemble(self) -> str:
         edited = self.apply_spans()
         out: list[str] = []
+        pending: list[str] = []  # aligned lines of deleted lines: before the next line of code
         for number, text in enumerate(edited, 1):
             for extra in self.before.get(number, []):
                 out.append(extra)
-            if number in self.deleted:
-                continue
-            if (
+            emptied = (
                 not text.strip()
                 and number <= len(self.source_lines)
                 and self.source_lines[number - 1].strip()
-            ):
-                continue  # emptied by a span edit (the rest of a multi-line print)
+            )  # by a span edit (the rest of a multi-line print)
+            if number in self.deleted or emptied:
+                pending.extend(self.aligned.get(number, []))
+                continue
             if number in self.replaced:
                 text = self.replaced[number]
             shift = self.indent.get(number, 0)
@@ -756,11 +757,15 @@ class _Port:
             elif shift < 0:
                 strip = min(-shift, len(text) - len(text.lstrip(" ")))
                 text = text[strip:]
-            for why in self.checks_at.get(number, []):
-                pad = text[: len(text) - len(text.lstrip())]
-                out.append(pad + why)
-            if text.strip() or out[-2:] != ["", ""]:  # at most two blank lines in a row
-                out.append(text if text.strip() else "")
+            if not text.strip():
+                if out[-2:] != ["", ""]:  # at most two blank lines in a row
+                    out.append("")
+                continue
+            pad = text[: len(text) - len(text.lstrip())]
+            out.extend(pad + line for line in [*pending, *self.aligned.get(number, [])])
+            pending = []
+            out.extend(pad + why for why in self.checks_at.get(number, []))
+            out.append(text)
         return "\n".join(out).rstrip("\n") + "\n"
 
     def apply_spans(self) -> list[str]:
