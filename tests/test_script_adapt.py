@@ -291,3 +291,41 @@ def test_helpers_keep_their_clients_and_the_region_list_goes() -> None:
     assert "regions = get_regions()" not in adapted.text
     assert '        yield {"region": region, "function_name": fn["FunctionName"]}' in adapted.text
     compile(adapted.text, "port.py", "exec")
+
+
+def test_an_exit_code_a_multi_line_client_and_a_printed_value() -> None:
+    adapted = adapt_source(
+        """\
+import sys
+
+import boto3
+
+
+def main(argv):
+    s3 = boto3.resource(
+        "s3",
+    )
+    for bucket in s3.buckets.all():
+        print(bucket.name)
+    print("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+"""
+    )
+
+    said = [(c.line, ("check: " if c.check else "") + c.what) for c in adapted.changes]
+    assert said == [
+        (1, 'SCOPE = "account": it uses only global services (s3)'),
+        (6, "main() becomes collect(session, region, account)"),
+        (6, "check: main took arguments: give them values in collect"),
+        (7, 'boto3.resource("s3") → session.resource("s3")'),
+        (11, "print(...) of a value → yield {...}"),
+        (12, "check: prints text, not a record: yield a dict of its values"),
+        (13, "return 0 (an exit code) → return"),
+        (16, 'removed the `if __name__ == "__main__":` block'),  # and its sys.argv with it
+    ]
+    assert '        yield {"name": bucket.name}\n' in adapted.text
+    compile(adapted.text, "port.py", "exec")

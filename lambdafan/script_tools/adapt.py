@@ -171,6 +171,12 @@ def _key(node: ast.expr, index: int) -> str | None:
     return None
 
 
+def _one_line(code: str) -> str:
+    """Code on one line, for a message: `boto3.client(\n    "ec2",\n)` → `boto3.client("ec2")`."""
+    text = re.sub(r"\s*\n\s*", " ", code)
+    return re.sub(r",?\s*([)\]}])", r"\1", re.sub(r"([(\[{])\s+", r"\1", text))
+
+
 def _string_lines(source: str) -> set[int]:
     """Lines inside a multi-line string (after its first line): their indentation is content."""
     inside: set[int] = set()
@@ -226,7 +232,7 @@ class _Port:
     def segment(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or ""
 
-    def span(self, node: ast.expr, text: str) -> None:
+    def span(self, node: ast.expr | ast.stmt, text: str) -> None:
         """Replace `node`'s text by `text`, keeping the lines after it in place."""
         self.spans.append(
             (
@@ -412,14 +418,15 @@ class _Port:
                     continue
                 self.span(call, self.client_text(call))
                 if self.segment(call) != self.client_text(call):
-                    self.change(call.lineno, f"{self.segment(call)} → {self.client_text(call)}")
+                    was = _one_line(self.segment(call))
+                    self.change(call.lineno, f"{was} → {self.client_text(call)}")
             elif _is_session_call(node) and id(node) not in done:
                 assert isinstance(node, ast.Call)
                 done.add(id(node))
                 if id(node) not in inside and not self.module_level_session(node):
                     continue
                 self.span(node, "session")
-                self.change(node.lineno, f"{self.segment(node)} → session (lambdafan's)")
+                self.change(node.lineno, f"{_one_line(self.segment(node))} → session (lambdafan's)")
         for node in ast.walk(self.tree):
             if (
                 isinstance(node, ast.Call)
@@ -488,9 +495,10 @@ class _Port:
                 self.unwrap(call, value, "yield from ")
                 self.realign(call, value)
                 self.change(node.lineno, "print(...) of a list → yield from")
-            elif len(args) > 1 and not any(
-                isinstance(a, ast.Constant | ast.JoinedStr | ast.Starred) for a in args
-            ):
+            elif (
+                len(args) > 1
+                or (len(args) == 1 and isinstance(args[0], ast.Attribute | ast.Subscript))
+            ) and not any(isinstance(a, ast.Constant | ast.JoinedStr | ast.Starred) for a in args):
                 keys = [_key(arg, i) for i, arg in enumerate(args)]
                 if None in keys or len(set(keys)) < len(keys):
                     keys = [key or f"value_{i}" for i, key in enumerate(keys, 1)]
@@ -499,20 +507,35 @@ class _Port:
                     f'"{key}": {self.segment(arg)}' for key, arg in zip(keys, args, strict=True)
                 )
                 self.span(call, f"yield {{{fields}}}")
-                self.change(node.lineno, "print(...) of a row → yield {...}")
+                self.change(
+                    node.lineno,
+                    f"print(...) of a {'row' if len(args) > 1 else 'value'} → yield {{...}}",
+                )
             else:
                 self.check(node.lineno, "prints text, not a record: yield a dict of its values")
 
     def rewrite_returns(self, collect_nodes: list[ast.stmt]) -> None:
         """A collect that now yields drops what it returns (a returned list would be records):
         marked, since either the yields or the returned value may be the records."""
+        for node in self.walk_collect(collect_nodes):
+            if (
+                isinstance(node, ast.Return)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, int)
+            ):  # main's exit code: collect returns records or nothing
+                self.span(node, "return")
+                self.change(node.lineno, f"return {node.value.value} (an exit code) → return")
         yields = any(
             change.what.startswith("print(...) of") for change in self.changes if not change.check
         )
         if not yields:
             return
         for node in self.walk_collect(collect_nodes):
-            if isinstance(node, ast.Return) and node.value is not None:
+            if (
+                isinstance(node, ast.Return)
+                and node.value is not None
+                and not isinstance(node.value, ast.Constant)
+            ):
                 self.check(
                     node.lineno,
                     "collect yields now, so this value is dropped: yield from it, or keep the "
