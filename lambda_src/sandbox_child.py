@@ -300,9 +300,11 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
     import boto3
 
     from lambda_src.sandbox import hide_process_memory
-    from lambda_src.script_runner import Closed, Job, run_job
+    from lambda_src.script_runner import Closed, Job, count_prints, run_job
 
     job = Job.from_dict(data)
+    # A pair that prints and yields nothing is told apart from one that found nothing.
+    count_prints()
     # Its credentials go in its environment: other scripts' processes (of other accounts, on a
     # laptop) must not read them from /proc.
     hide_process_memory()

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from traceback import format_exception
 from typing import Any
 
 from lambda_src.script_wire import encode, record_message
@@ -16,9 +18,10 @@ from lambda_src.scripts import (
     Account,
     Script,
     ScriptError,
-    error_type_of,
     load_script,
     records_of,
+    script_error_message,
+    script_error_type,
     script_location,
 )
 
@@ -57,6 +60,7 @@ class Job:
     import_only: bool = False  # only check that the script imports
     # What to do about a package the script imports and the sandbox lacks.
     missing_hint: str = REQUIREMENTS_HINT
+    traceback: bool = False  # each failure's message carries its whole traceback (`tb`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +80,7 @@ class Job:
             "extra_path": list(self.extra_path),
             "import_only": self.import_only,
             "missing_hint": self.missing_hint,
+            "traceback": self.traceback,
         }
 
     @classmethod
@@ -92,15 +97,21 @@ class Job:
             extra_path=tuple(data.get("extra_path", ())),
             import_only=bool(data.get("import_only", False)),
             missing_hint=str(data.get("missing_hint", REQUIREMENTS_HINT)),
+            traceback=bool(data.get("traceback", False)),
         )
 
 
-def import_failure(exc: BaseException, hint: str = REQUIREMENTS_HINT) -> dict[str, str]:
+def import_failure(
+    exc: BaseException, hint: str = REQUIREMENTS_HINT, path: str | None = None
+) -> dict[str, str]:
     """The `err` message's fields for a script that cannot be imported: its error type, the
     cause (with `hint` for a missing package, which is not in the standard library or boto3),
     where, and the missing module's name."""
     cause = exc.__context__ if isinstance(exc, ScriptError) and exc.__context__ else exc
-    fields = {"t": error_type_of(cause), "m": str(cause) or type(cause).__name__}
+    fields = {
+        "t": script_error_type(cause),
+        "m": script_error_message(cause, Path(path) if path else None),
+    }
     if isinstance(exc, ScriptError) and exc.location:
         fields["w"] = exc.location
     if isinstance(cause, ModuleNotFoundError) and cause.name:
@@ -125,7 +136,9 @@ def run_job(
     except Closed:
         raise
     except BaseException as exc:  # whatever a script raises at import is the script's fault
-        failure = import_failure(exc, job.missing_hint)
+        failure = import_failure(exc, job.missing_hint, job.path)
+        if job.traceback:
+            failure["tb"] = _traceback_of(exc.__context__ if isinstance(exc, ScriptError) else exc)
         for region in job.regions:
             emit(encode({"e": "err", "r": region, **failure}))
             emit(encode({"e": "end", "r": region}))
@@ -134,37 +147,99 @@ def run_job(
         emit(encode({"e": "ready"}))
         return
     for region in job.regions:
-        spawn(functools.partial(run_pair, script, session, region, job.account, emit))
+        spawn(
+            functools.partial(
+                run_pair, script, session, region, job.account, emit, traceback=job.traceback
+            )
+        )
 
 
 def _load(job: Job) -> Script:
     return load_script(Path(job.path), job.script)
 
 
-def run_pair(script: Script, session: Any, region: str, account: Account, emit: Emit) -> None:
-    """Run one script in one region, sending each record as it is found."""
+def run_pair(
+    script: Script,
+    session: Any,
+    region: str,
+    account: Account,
+    emit: Emit,
+    *,
+    traceback: bool = False,
+) -> None:
+    """Run one script in one region, sending each record as it is found; its failure, if any,
+    with the whole traceback when `traceback`. A pair that printed and found no records says
+    how much it printed (`printed`, in its `end` message), where prints are counted."""
+    found = 0
+    printed_before = printed_here()
     try:
         emit(encode({"e": "start", "r": region}))
-        for record in records_of(script.collect(session, region, account)):
+        for record in records_of(script.collect(session, region, account), script.collect):
             line = record_message(region, record)
             emit(line if line is not None else encode({"e": "big", "r": region}))
+            found += 1
     except Closed:
         return
     except BaseException as exc:  # sys.exit(), MemoryError or its own: fails only this pair
-        failure = {"e": "err", "r": region, "t": error_type_of(exc), "m": _text_of(exc)}
+        failure = {
+            "e": "err",
+            "r": region,
+            "t": script_error_type(exc),
+            "m": script_error_message(exc, script.path),
+        }
         where = script_location(exc, script.path)
+        if where:
+            failure["w"] = where
+        if traceback:
+            failure["tb"] = _traceback_of(exc)
         try:
-            emit(encode({**failure, "w": where} if where else failure))
+            emit(encode(failure))
         except Closed:
             return
+    end: dict[str, Any] = {"e": "end", "r": region}
+    printed = printed_here() - printed_before
+    if printed and not found:
+        end["printed"] = printed
     try:
-        emit(encode({"e": "end", "r": region}))
+        emit(encode(end))
     except Closed:
         return
 
 
-def _text_of(exc: BaseException) -> str:
-    """An exception's message; never empty (`MemoryError()` has none)."""
-    if str(exc):
-        return str(exc)
-    return "out of memory" if isinstance(exc, MemoryError) else "(no message)"
+def _traceback_of(exc: BaseException | None) -> str:
+    if exc is None:
+        return ""
+    return "".join(format_exception(exc))
+
+
+class PrintCounter:
+    """`sys.stdout` of a script's process: writes through, counting what each thread writes
+    (a pair's `collect` runs on a thread of its own). Installed by the sandbox's runner only:
+    on the Worker's own threads (`--no-sandbox`, tests) prints are not counted."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._counts: dict[int, int] = {}
+
+    def write(self, text: str) -> int:
+        ident = threading.get_ident()
+        self._counts[ident] = self._counts.get(ident, 0) + len(text)
+        return int(self._stream.write(text))
+
+    def count(self) -> int:
+        return self._counts.get(threading.get_ident(), 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def count_prints() -> None:
+    """Count what this process's threads print (the sandbox's runner calls this once)."""
+    if not isinstance(sys.stdout, PrintCounter):
+        sys.stdout = PrintCounter(sys.stdout)
+
+
+def printed_here() -> int:
+    """Characters this thread has printed, where prints are counted (else 0)."""
+    stdout = sys.stdout
+    return stdout.count() if isinstance(stdout, PrintCounter) else 0

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from boto3.resources.base import ServiceResource
+
 from lambda_src.settings import BUNDLED_SETTINGS
 
 Scope = Literal["region", "account"]
@@ -170,7 +172,7 @@ def load_script(path: Path, name: str | None = None) -> Script:
     """Check and import a script; errors while importing are reported with file and line."""
     scope, key = _check(path)
     script_name = name or path.stem
-    spec = importlib.util.spec_from_file_location(f"lambdafan_script_{script_name}", path)
+    spec = importlib.util.spec_from_file_location(f"{SCRIPT_MODULE_PREFIX}{script_name}", path)
     if spec is None or spec.loader is None:
         raise ScriptError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
@@ -180,19 +182,25 @@ def load_script(path: Path, name: str | None = None) -> Script:
         raise
     except BaseException as exc:  # whatever a script raises at import, it is the script's fault
         where = _where(exc, path)
-        raise ScriptError(f"{where}: fails on import: {_describe(exc)}", where) from None
+        raise ScriptError(f"{where}: fails on import: {_describe(exc, path)}", where) from None
     return Script(name=script_name, path=path, scope=scope, collect=module.collect, key=key)
 
 
 def _where(exc: BaseException, path: Path) -> str:
     """`file:line` of the deepest frame of `exc` inside the script, or just the file."""
+    line = _line_in(exc, path) or getattr(exc, "lambdafan_line", None)
+    shown = _shown_path(path)
+    return f"{shown}:{line}" if line else str(shown)
+
+
+def _line_in(exc: BaseException, path: Path) -> int | None:
+    """The line of the deepest frame of `exc`'s traceback inside the script at `path`."""
     line = None
     target = path.resolve()
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == target:
             line = frame.lineno
-    shown = _shown_path(path)
-    return f"{shown}:{line}" if line else str(shown)
+    return line
 
 
 def _shown_path(path: Path) -> Path:
@@ -205,8 +213,68 @@ def _shown_path(path: Path) -> Path:
     return path
 
 
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def _describe(exc: BaseException, path: Path) -> str:
+    return f"{script_error_type(exc)}: {script_error_message(exc, path)}"
+
+
+# A script's module is named so: a class it defines is shown by its own name.
+SCRIPT_MODULE_PREFIX = "lambdafan_script_"
+# How many exceptions of a chain (`raise ... from`, or raised while handling one) are shown.
+MAX_CHAIN = 3
+
+
+def script_error_type(exc: BaseException) -> str:
+    """The error type a script's exception is reported as: an AWS error code (AccessDenied…),
+    else its class, by name for builtins and the script's own, qualified by its module for the
+    rest (`_csv.Error`, `botocore.exceptions.NoCredentialsError`)."""
+    code = _aws_code(exc)
+    if code:
+        return code
+    cls = type(exc)
+    module = cls.__module__
+    if module in ("builtins", "__main__") or module.startswith(SCRIPT_MODULE_PREFIX):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def script_error_message(exc: BaseException, path: Path | None = None) -> str:
+    """A script's exception's message (never empty), with the exceptions it was chained to:
+    `... (during handling of KeyError: 'Tags', line 4)`, `(caused by ...)`; lines are the
+    script's (`path`) when it is given."""
+    text = _message_of(exc)
+    seen = {id(exc)}
+    current = exc
+    for _ in range(MAX_CHAIN):
+        if current.__cause__ is not None:
+            linked, how = current.__cause__, "caused by"
+        elif current.__context__ is not None and not current.__suppress_context__:
+            linked, how = current.__context__, "during handling of"
+        else:
+            break
+        if id(linked) in seen:
+            break
+        seen.add(id(linked))
+        line = _line_in(linked, path) if path is not None else None
+        at = f", line {line}" if line else ""
+        text += f" ({how} {script_error_type(linked)}: {_message_of(linked)}{at})"
+        current = linked
+    return text
+
+
+def _message_of(exc: BaseException) -> str:
+    """An exception's message; never empty (`MemoryError()` has none)."""
+    if str(exc):
+        return str(exc)
+    return "out of memory" if isinstance(exc, MemoryError) else "(no message)"
+
+
+def _aws_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return None
 
 
 def script_location(exc: BaseException, path: Path) -> str:
@@ -214,26 +282,53 @@ def script_location(exc: BaseException, path: Path) -> str:
     return _where(exc, path)
 
 
-def records_of(result: Any) -> Iterator[Mapping[str, Any]]:
-    """What `collect` returned, as records: one dict, an iterable of dicts, or None."""
+def records_of(result: Any, collect: Any = None) -> Iterator[Mapping[str, Any]]:
+    """What `collect` returned, as records: one record, an iterable of them (a generator, a
+    list…), or None. A record is a dict; a boto3 resource (`ec2.Instance`…) stands for its
+    `.meta.data`, any other value `v` for `{"value": v}`. The one place both the sandbox and
+    the Worker's own threads shape what a script gives (`collect`, for the line in errors)."""
     if result is None:
         return
-    if isinstance(result, Mapping):
-        yield result
+    if isinstance(result, Mapping) or _resource_data(result) is not None:
+        yield as_record(result)
         return
-    if not isinstance(result, Iterable) or isinstance(result, (str, bytes)):
-        raise TypeError(f"collect returned {type(result).__name__}; expected dicts")
-    for record in result:
-        if not isinstance(record, Mapping):
-            raise TypeError(f"collect yielded {type(record).__name__}; expected a dict")
-        yield record
+    if not isinstance(result, Iterable) or isinstance(result, (str, bytes, bytearray)):
+        shown = repr(result)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        error = TypeError(
+            f"collect returned {type(result).__name__} {shown}; expected records: yield them "
+            "(dicts, or values stored as {'value': ...}), or return a dict or a list"
+        )
+        line = getattr(getattr(collect, "__code__", None), "co_firstlineno", None)
+        if line:
+            error.lambdafan_line = line  # type: ignore[attr-defined]
+        raise error
+    for item in result:
+        yield as_record(item)
+
+
+def as_record(value: Any) -> Mapping[str, Any]:
+    """One yielded value as a record: a dict as it is, a boto3 resource as its data (or its
+    identifiers, when its data was never loaded), anything else as `{"value": value}`."""
+    if isinstance(value, Mapping):
+        return value
+    data = _resource_data(value)
+    if data is not None:
+        return data
+    return {"value": value}
+
+
+def _resource_data(value: Any) -> Mapping[str, Any] | None:
+    """A boto3 resource's attributes (`.meta.data`), or None for anything else."""
+    if not isinstance(value, ServiceResource):
+        return None
+    data = value.meta.data
+    if isinstance(data, Mapping):
+        return data
+    # Not loaded (made from an id): its identifiers, never a call to AWS to load it.
+    return {name: getattr(value, name, None) for name in value.meta.identifiers}
 
 
 def error_type_of(exc: BaseException) -> str:
     """AWS error code for client errors (AccessDenied, Throttling…), else the exception class."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(exc).__name__
+    return _aws_code(exc) or type(exc).__name__

@@ -23,7 +23,8 @@ import pytest
 from lambda_src import script_wire, table
 from lambda_src.dynamo_store import DynamoStore
 from lambda_src.sandbox import ProcessSandbox, describe_exit, memory_limit_mb, sandbox_env
-from lambda_src.scripts import describe_script
+from lambda_src.script_runner import Job
+from lambda_src.scripts import Account, describe_script
 from lambda_src.settings import SCRIPT_PACKAGES_DIR, AccountRef, FleetSettings, ScriptRef
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.deploy.bundle import build_bundle
@@ -366,3 +367,63 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_yielded_values_and_resources_are_records_and_errors_show_their_chain(
+    worker_aws: ProcessSandbox,
+) -> None:
+    result, store = run_account(settings_for("friendly"), worker_aws)
+    path = HERE / "friendly.py"
+    assert errors_of(result) == {
+        ("friendly", "us-east-1"): (
+            "_csv.Error",
+            "need to escape, but no escapechar set (during handling of KeyError: 'Tags', "
+            f"line 13) (at {path}:15)",
+        ),
+        ("friendly", "eu-west-1"): (
+            "NameError",
+            "name 'undefined_name' is not defined (during handling of KeyError: 'Tags', "
+            f"line 17) (at {path}:19)",
+        ),
+    }
+    found = [{k: v for k, v in r.items() if k != "script"} for r in records(store, A)]
+    assert sorted(found, key=str) == [
+        {"region": "us-east-1", "id": "vol-0123456789abcdef0"},
+        {"region": "us-east-1", "value": "vol-1"},
+    ]
+
+
+def test_a_pair_that_printed_and_found_nothing_says_so(module_sandbox: ProcessSandbox) -> None:
+    job = Job(
+        script="prints",
+        path=str(HERE / "prints.py"),
+        regions=REGIONS,
+        account=Account(A, "a"),
+        home_region="us-east-1",
+    )
+    process = module_sandbox.start(job)
+    try:
+        ends = {m["r"]: m for m in process.messages() if m["e"] == "end"}
+    finally:
+        process.close()
+    assert ends["us-east-1"].get("printed") == len(f"{A} us-east-1 vol-1\n")
+    assert "printed" not in ends["eu-west-1"]  # printed nothing
+
+
+def test_a_failure_carries_its_whole_traceback_when_asked(module_sandbox: ProcessSandbox) -> None:
+    job = Job(
+        script="friendly",
+        path=str(HERE / "friendly.py"),
+        regions=("eu-west-1",),
+        account=Account(A, "a"),
+        home_region="us-east-1",
+        traceback=True,
+    )
+    process = module_sandbox.start(job)
+    try:
+        [error] = [m for m in process.messages() if m["e"] == "err"]
+    finally:
+        process.close()
+    assert error["tb"].startswith("Traceback (most recent call last):")
+    assert "During handling of the above exception, another exception occurred" in error["tb"]
+    assert error["tb"].endswith("NameError: name 'undefined_name' is not defined\n")

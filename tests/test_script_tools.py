@@ -357,3 +357,77 @@ def test_an_unknown_region_is_a_usage_error(aws: Any) -> None:
             region="us-east-9",
             credentials=ASSUME,
         )
+
+
+CHAINED = """\
+def collect(session, region, account):
+    try:
+        {}["Tags"]
+    except KeyError:
+        missing
+"""
+
+
+def test_a_failure_names_the_error_it_was_raised_in_and_carries_its_traceback_when_asked(
+    aws: Any, tmp_path: Path
+) -> None:
+    path = write_script(tmp_path, "chained.py", CHAINED)
+    kwargs: dict[str, Any] = {
+        "aws": Aws(aws),
+        "account": Account(MEMBER, MEMBER),
+        "region": "eu-west-1",
+        "credentials": ASSUME,
+    }
+
+    plain = run_once(path, **kwargs).failure
+    full = run_once(path, traceback=True, **kwargs).failure
+
+    assert plain is not None and plain.traceback is None
+    assert plain.line() == (
+        f"{path}:5: NameError: name 'missing' is not defined "
+        "(during handling of KeyError: 'Tags', line 3)"
+    )
+    assert full is not None and full.traceback is not None
+    assert full.traceback.startswith("Traceback (most recent call last):")
+    assert "KeyError: 'Tags'" in full.traceback and f'File "{path}", line 5' in full.traceback
+
+
+def test_an_import_failure_carries_its_traceback_when_asked(aws: Any, tmp_path: Path) -> None:
+    path = write_script(
+        tmp_path, "imports.py", "import json\njson.loads('{')\n\ndef collect(s, r, a):\n    pass\n"
+    )
+    failure = run_once(
+        path,
+        aws=Aws(aws),
+        account=Account(MEMBER, MEMBER),
+        region=None,
+        credentials=ASSUME,
+        traceback=True,
+    ).failure
+    assert failure is not None and failure.error_type == "json.decoder.JSONDecodeError"
+    assert failure.location == f"{path}:2"
+    assert failure.traceback is not None and f'File "{path}", line 2' in failure.traceback
+
+
+def test_in_the_sandbox_a_script_that_prints_and_yields_nothing_is_warned_about(
+    server: str, tmp_path: Path
+) -> None:
+    printing = write_script(
+        tmp_path, "prints.py", "def collect(session, region, account):\n    print('vol-1')\n"
+    )
+    chained = write_script(tmp_path, "chained.py", CHAINED)
+    kwargs: dict[str, Any] = {
+        "aws": Aws(boto3.Session(region_name=REGION)),
+        "account": Account(MEMBER, MEMBER),
+        "region": REGION,
+        "credentials": ASSUME,
+    }
+
+    run = trial.run_once(printing, **kwargs)
+    failed = trial.run_once(chained, traceback=True, **kwargs)
+
+    assert run.ok and run.rows == []
+    assert run.warnings == [trial.PRINTED_NOTHING_YIELDED.format(chars=len("vol-1\n"))]
+    assert failed.failure is not None and failed.failure.traceback is not None
+    assert "During handling of the above exception" in failed.failure.traceback
+    assert failed.failure.message.endswith("(during handling of KeyError: 'Tags', line 3)")

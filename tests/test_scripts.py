@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from lambda_src.scripts import (
     BUILTIN_DIR,
@@ -16,6 +19,10 @@ from lambda_src.scripts import (
     builtin_scripts,
     check_script,
     load_script,
+    records_of,
+    script_error_message,
+    script_error_type,
+    script_location,
 )
 
 VALID = """\
@@ -249,7 +256,7 @@ def test_import_error_points_at_the_deepest_line_in_the_script(tmp_path: Path) -
 def test_import_error_raised_in_another_module_names_the_script_line(tmp_path: Path) -> None:
     path = write(tmp_path, "import json\n\nCONFIG = json.loads('{')\n" + VALID)
     message = error_of(path, load=True)
-    assert message.startswith(f"{path}:3: fails on import: JSONDecodeError")
+    assert message.startswith(f"{path}:3: fails on import: json.decoder.JSONDecodeError")
 
 
 def test_import_error_line_with_a_relative_path(
@@ -334,3 +341,121 @@ def test_a_base_exception_at_import_is_a_script_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ScriptError, match=r"modboom.py:5: fails on import: Boom: at import"):
         load_script(path)
+
+
+# --- what collect gives, and how its errors read ----------------------------------------------
+
+
+def test_collect_may_return_a_list_and_yield_values_that_are_not_dicts() -> None:
+    assert list(records_of([{"a": 1}, {"b": 2}])) == [{"a": 1}, {"b": 2}]
+    assert list(records_of(iter(["i-1", 5, None, ("x", 1)]))) == [
+        {"value": "i-1"},
+        {"value": 5},
+        {"value": None},
+        {"value": ("x", 1)},
+    ]
+    assert list(records_of({"one": 1})) == [{"one": 1}]
+    assert list(records_of(None)) == []
+
+
+def test_a_boto3_resource_is_stored_as_its_data(aws: Any) -> None:
+    s3 = boto3.resource("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="kept")
+    [bucket] = s3.buckets.all()
+    ec2 = boto3.resource("ec2", region_name="us-east-1")
+    [volume] = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1) and ec2.volumes.all()
+
+    [from_bucket, from_volume, unloaded] = records_of(
+        [bucket, volume, ec2.Instance("i-0123456789abcdef0")]
+    )
+
+    assert from_bucket["Name"] == "kept" and "CreationDate" in from_bucket
+    assert from_volume["VolumeId"] == volume.id and from_volume["Size"] == 1
+    assert unloaded == {"id": "i-0123456789abcdef0"}  # never loaded: no call made for it
+    # Returned on its own, a resource is one record too.
+    assert list(records_of(bucket)) == [from_bucket]
+
+
+def test_collect_returning_a_string_says_what_was_expected_and_where(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "import json\n\n\ndef collect(session, region, account):\n    return 'x'\n"
+    )
+    script = load_script(path)
+
+    with pytest.raises(TypeError) as info:
+        list(records_of(script.collect(None, "r", Account("1", "a")), script.collect))
+
+    assert str(info.value).startswith("collect returned str 'x'; expected records: yield them")
+    assert script_location(info.value, path) == f"{path}:4"
+
+
+def test_an_error_raised_while_handling_another_shows_both(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        def collect(session, region, account):
+            tags = {}
+            try:
+                return tags["Name"]
+            except KeyError:
+                return undefined_name
+        """,
+    )
+    script = load_script(path)
+
+    with pytest.raises(NameError) as info:
+        script.collect(None, "r", Account("1", "a"))
+
+    assert script_error_type(info.value) == "NameError"
+    assert script_error_message(info.value, path) == (
+        "name 'undefined_name' is not defined (during handling of KeyError: 'Name', line 4)"
+    )
+    assert script_location(info.value, path) == f"{path}:6"
+
+
+def test_a_raise_from_shows_its_cause_and_a_suppressed_context_is_left_out() -> None:
+    try:
+        try:
+            raise KeyError("a")
+        except KeyError as exc:
+            raise ValueError("bad") from exc
+    except ValueError as exc:
+        assert script_error_message(exc) == "bad (caused by KeyError: 'a')"
+    try:
+        try:
+            raise KeyError("a")
+        except KeyError:
+            raise ValueError("bad") from None
+    except ValueError as exc:
+        assert script_error_message(exc) == "bad"
+
+
+def test_error_types_are_qualified_by_their_module_except_builtins_and_the_scripts_own(
+    tmp_path: Path,
+) -> None:
+    path = write(
+        tmp_path,
+        """\
+        import csv, io
+
+        class Mine(Exception):
+            pass
+
+        def collect(session, region, account):
+            if region == "csv":
+                csv.writer(io.StringIO(), quoting=csv.QUOTE_NONE).writerow(["a,b"])
+            raise Mine("own")
+        """,
+    )
+    script = load_script(path)
+
+    with pytest.raises(Exception) as csv_error:
+        script.collect(None, "csv", Account("1", "a"))
+    with pytest.raises(Exception) as own:
+        script.collect(None, "r", Account("1", "a"))
+
+    assert script_error_type(csv_error.value) == "_csv.Error"
+    assert script_error_type(own.value) == "Mine"
+    assert script_error_type(KeyError("k")) == "KeyError"
+    client_error = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "Get")
+    assert script_error_type(client_error) == "AccessDenied"

@@ -297,22 +297,53 @@ def test_without_regions_a_worker_covers_the_accounts_enabled_regions(
     assert sorted(r["region"] for r in table.run_records(store, "r1")) == enabled
 
 
-@pytest.mark.parametrize(
-    ("body", "message", "stored"),
-    [
-        ("    return 'text'\n", "collect returned str; expected dicts", 0),
-        ("    yield {'a': 1}\n    yield 5\n", "collect yielded int; expected a dict", 1),
-    ],
-)
-def test_collect_returning_anything_but_dicts_fails_its_pair(
-    aws: Any, tmp_path: Any, body: str, message: str, stored: int
+def test_collect_returning_a_string_fails_its_pair_saying_what_was_expected_and_where(
+    aws: Any, tmp_path: Any
 ) -> None:
-    settings = _one_script(tmp_path, "def collect(session, region, account):\n" + body)
+    settings = _one_script(tmp_path, "def collect(session, region, account):\n    return 'a'\n")
     result = _run_one_account(settings, MemoryStore(), aws)
     [error] = result.errors
     assert (error["region"], error["error_type"]) == ("us-east-1", "TypeError")
-    assert error["message"].startswith(message)
-    assert result.records_by_script == {"one": stored}
+    assert error["message"].startswith("collect returned str 'a'; expected records: yield them")
+    assert error["message"].endswith(f"(at {tmp_path / 'one.py'}:1)")
+    assert result.records_by_script == {"one": 0}
+
+
+def test_values_and_boto3_resources_a_script_yields_are_stored_as_records(
+    aws: Any, tmp_path: Any
+) -> None:
+    assumed(aws, A).resource("s3", region_name="us-east-1").create_bucket(Bucket="mine")
+    settings = _one_script(
+        tmp_path,
+        "def collect(session, region, account):\n"
+        "    yield {'a': 1}\n"
+        "    yield 5\n"
+        "    yield from session.resource('s3').buckets.all()\n",
+    )
+    store = MemoryStore()
+    result = _run_one_account(settings, store, aws)
+    assert result.errors == []
+    data = [table.plain(r["data"]) for r in table.run_records(store, "r1")]
+    assert sorted(map(sorted, data)) == [["CreationDate", "Name"], ["a"], ["value"]]
+    assert {"value": 5} in data and {"a": 1} in data
+    assert [d["Name"] for d in data if "Name" in d] == ["mine"]
+
+
+def test_an_error_raised_while_handling_another_names_both(aws: Any, tmp_path: Any) -> None:
+    settings = _one_script(
+        tmp_path,
+        "def collect(session, region, account):\n"
+        "    try:\n"
+        "        {}['Tags']\n"
+        "    except KeyError:\n"
+        "        missing\n",
+    )
+    [error] = _run_one_account(settings, MemoryStore(), aws).errors
+    assert error["error_type"] == "NameError"
+    assert error["message"] == (
+        "name 'missing' is not defined (during handling of KeyError: 'Tags', line 3)"
+        f" (at {tmp_path / 'one.py'}:5)"
+    )
 
 
 def test_records_lost_in_writing_join_the_pairs_own_error(aws: Any, tmp_path: Any) -> None:

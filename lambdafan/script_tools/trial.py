@@ -39,6 +39,12 @@ DEFAULT_SESSION_DURATION = 3600
 TEST_RUN_ID = "script-test"
 TEST_ATTEMPT = "test"
 
+# A pair that printed and yielded nothing: a laptop script's print() not yet turned into yield.
+PRINTED_NOTHING_YIELDED = (
+    "the script printed {chars} characters and yielded no records: "
+    "yield each record (a dict) instead of printing it"
+)
+
 # RoleSessionName of test runs without a config; it shows in the member account's CloudTrail.
 SESSION_NAME = "lambdafan-script-test"
 
@@ -60,6 +66,7 @@ class ScriptFailure:
     location: str
     error_type: str
     message: str
+    traceback: str | None = None  # the whole traceback, when `run_once(traceback=True)`
 
     def line(self) -> str:
         """One line for the terminal: `file:line: Type: message`."""
@@ -135,6 +142,7 @@ def run_once(
     sandbox: bool = True,
     memory_mb: int | None = None,
     name_of: Callable[[str], str] = str,
+    traceback: bool = False,
 ) -> ScriptRun:
     """Run the script once, in the Worker's sandbox (or, `sandbox=False`, in this process); a
     script whose source is broken raises `ScriptError`.
@@ -143,7 +151,7 @@ def run_once(
     `name_of`.
 
     A script that raises is not an exception here: the records it yielded so far and the failure
-    are returned, as the fleet keeps them.
+    are returned, as the fleet keeps them; with `traceback`, the failure's whole traceback too.
     """
     script = describe_script(path)
     warnings: list[str] = []
@@ -183,6 +191,7 @@ def run_once(
         credentials=keys,
         memory_mb=memory_mb,
         missing_hint=LOCAL_HINT,
+        traceback=traceback,
     )
     if sandbox:
         # This process holds the caller's credentials: the script runs as the same user.
@@ -230,7 +239,13 @@ def _follow(process: ScriptProcess, run: ScriptRun, key: tuple[str, ...]) -> Non
                 run.warnings.append("a record over DynamoDB's 400 KB item limit was left out")
             elif kind == "err":
                 where = str(message.get("w") or run.script)
-                run.failure = ScriptFailure(where, str(message.get("t")), str(message.get("m")))
+                trace = message.get("tb")
+                run.failure = ScriptFailure(
+                    where,
+                    str(message.get("t")),
+                    str(message.get("m")),
+                    trace if isinstance(trace, str) and trace else None,
+                )
             elif kind == "exit":
                 status = message.get("status") if isinstance(message.get("status"), int) else None
             elif kind == "bad":
@@ -238,6 +253,9 @@ def _follow(process: ScriptProcess, run: ScriptRun, key: tuple[str, ...]) -> Non
                 ended = True
                 break
             elif kind == "end":
+                printed = message.get("printed")
+                if isinstance(printed, int) and printed > 0 and not run.rows:
+                    run.warnings.append(PRINTED_NOTHING_YIELDED.format(chars=printed))
                 ended = True
                 break
     finally:
