@@ -35,7 +35,8 @@ CHANGES = {
         (16, 'boto3.client("ec2", region_name=region_name) → '
              'session.client("ec2", region_name=region)'),
         (21, "print(...) of a dict → yield"),
-        (32, "check: prints text, not a record: yield a dict of its values"),
+        (32, "check: prints text, not a record: yield a dict of its values "
+             "(a total? `lambdafan query` adds up records)"),
         (35, 'removed the `if __name__ == "__main__":` block'),
     ],
     "unused_security_groups": [
@@ -51,9 +52,8 @@ CHANGES = {
         (13, "removed `session = boto3.Session(...)`: collect has it"),
         (14, 'moved s3 into collect: s3 = session.client("s3")'),
         (16, 'the `if __name__ == "__main__":` block becomes collect(...)'),
-        (17, "check: prints text, not a record: yield a dict of its values"),
+        (17, "check: a heading or a message: lambdafan's tables name their columns; drop it"),
         (22, "check: swallows the error: let it raise, lambdafan records it"),
-        (23, "check: prints text, not a record: yield a dict of its values"),
         (28, "print(...) of a dict → yield"),
     ],
     "iam_password_users": [
@@ -196,7 +196,7 @@ def test_adapt_prints_what_changed_and_refuses_to_overwrite(tmp_path: Path) -> N
     assert '  14         moved s3 into collect: s3 = session.client("s3")' in lines
     assert "  22  check  swallows the error: let it raise, lambdafan records it" in lines
     assert (
-        "3 places to decide by hand: search public_buckets_lambdafan.py for "
+        "2 places to decide by hand: search public_buckets_lambdafan.py for "
         "'# lambdafan: check'" in lines
     )
     assert lines[-1] == "  lambdafan script test public_buckets_lambdafan.py --no-assume"
@@ -323,7 +323,7 @@ if __name__ == "__main__":
         (6, "check: main took arguments: give them values in collect"),
         (7, 'boto3.resource("s3") → session.resource("s3")'),
         (11, "print(...) of a value → yield {...}"),
-        (12, "check: prints text, not a record: yield a dict of its values"),
+        (12, "check: a heading or a message: lambdafan's tables name their columns; drop it"),
         (13, "return 0 (an exit code) → return"),
         (16, 'removed the `if __name__ == "__main__":` block'),  # and its sys.argv with it
     ]

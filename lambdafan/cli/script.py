@@ -249,6 +249,7 @@ def try_script(
 
 @app.command("adapt")
 def adapt(
+    ctx: typer.Context,
     file: Annotated[
         Path,
         typer.Argument(
@@ -279,7 +280,13 @@ def adapt(
       lambdafan script test unattached_volumes_lambdafan.py --no-assume
     """
     path, adapted = adapt_file(file, out, force=force)
-    where = " --region us-east-1" if adapted.scope == "region" else ""
+    where = ""
+    if adapted.scope == "region":
+        try:
+            session_region = options(ctx, None, None, None).aws(None).region
+        except LambdafanError:  # a profile that does not exist: `script test` will say so
+            session_region = None
+        where = f" --region {session_region or 'us-east-1'}"
     step = f"lambdafan script test {shlex.quote(str(path))} --no-assume{where}"
     print_adapted(file, path, adapted, step)
 

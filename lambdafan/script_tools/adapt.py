@@ -463,6 +463,12 @@ class _Port:
 
     def rewrite_prints(self, collect_nodes: list[ast.stmt]) -> None:
         dicts, lists = self.assigned_literals()
+        in_handlers = {
+            id(stmt)
+            for handler in self.walk_collect(collect_nodes)
+            if isinstance(handler, ast.ExceptHandler)
+            for stmt in handler.body
+        }
         for node in self.walk_collect(collect_nodes):
             if not (
                 isinstance(node, ast.Expr)
@@ -512,7 +518,20 @@ class _Port:
                     f"print(...) of a {'row' if len(args) > 1 else 'value'} → yield {{...}}",
                 )
             else:
-                self.check(node.lineno, "prints text, not a record: yield a dict of its values")
+                if id(node) not in in_handlers:  # those are marked as swallowed errors
+                    self.check(node.lineno, self.why_text(args))
+
+    @staticmethod
+    def why_text(args: list[ast.expr]) -> str:
+        """Why a print was left: a heading, text (a total?) or a value of unknown shape."""
+        if all(isinstance(a, ast.Constant) for a in args):
+            return "a heading or a message: lambdafan's tables name their columns; drop it"
+        if any(isinstance(a, ast.JoinedStr) for a in args):
+            return (
+                "prints text, not a record: yield a dict of its values "
+                "(a total? `lambdafan query` adds up records)"
+            )
+        return "prints text, not a record: yield a dict of its values"
 
     def rewrite_returns(self, collect_nodes: list[ast.stmt]) -> None:
         """A collect that now yields drops what it returns (a returned list would be records):
