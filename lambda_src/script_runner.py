@@ -224,7 +224,8 @@ class PrintCounter:
     def write(self, text: str) -> int:
         ident = threading.get_ident()
         self._counts[ident] = self._counts.get(ident, 0) + len(text)
-        return int(self._stream.write(text))
+        self._stream.write(text)
+        return len(text)
 
     def count(self) -> int:
         return self._counts.get(threading.get_ident(), 0)

@@ -8,8 +8,10 @@ Messages from the sandbox, each about one region of the job's script (`r`):
   {"e": "start", "r": region}                  the pair is running (its time limit starts)
   {"e": "rec", "r": region, "d": {...}}        one record, DynamoDB-typed
   {"e": "big", "r": region}                    one record too large to store, not sent
-  {"e": "err", "r": region, "t": type, "m": message}   the pair failed
-  {"e": "end", "r": region}                    the pair finished
+  {"e": "err", "r": region, "t": type, "m": message}   the pair failed (also "w": file:line;
+                                               "tb": the whole traceback, when the job asks)
+  {"e": "end", "r": region}                    the pair finished ("printed": n, characters its
+                                               collect printed, when it yielded no record)
   {"e": "ready"}                               the script imported (import checks only)
   {"e": "exit", "status": n}                   the script's process ended (its wait status)
 """
