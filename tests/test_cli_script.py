@@ -272,6 +272,17 @@ def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path:
     assert done.returncode == 1
     assert one_error_line(done.stderr) == "error: boom.py:3: RuntimeError: it broke"
     assert "1 record from boom" in done.stdout and "before it failed" in done.stdout
+    assert "Traceback" not in done.stderr
+
+    # --traceback: the whole traceback too, above the same one line.
+    shown = cli(
+        "script", "test", "boom.py", "-a", MEMBER, "--role", ROLE, "--traceback", cwd=tmp_path
+    )
+    assert shown.returncode == 1
+    lines = shown.stderr.strip().splitlines()
+    assert lines[0].startswith("Traceback (most recent call last):")
+    assert any('boom.py", line 3, in collect' in line for line in lines)
+    assert lines[-1] == "error: boom.py:3: RuntimeError: it broke"
 
 
 def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:

@@ -185,6 +185,9 @@ def try_script(
     output_format: OutputFormatOption = TableOrJson.table,
     limit: LimitOption = DEFAULT_ROWS,
     sandbox: SandboxOption = True,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="On a failure, print its whole traceback too.")
+    ] = False,
     config: ConfigOption = None,
     profile: ProfileOption = None,
 ) -> None:
@@ -241,6 +244,7 @@ def try_script(
             # As much memory as the fleet's Worker would give it (the default Worker's without
             # a config).
             memory_mb=memory_limit_mb(fleet.functions.worker.memory if fleet else 1024),
+            traceback=traceback,
         )
     )
     print_script_run(run, output_format=output_format.value, limit=limit)

@@ -63,6 +63,8 @@ def print_script_run(run: ScriptRun, *, output_format: str, limit: int) -> None:
         f"[{'green' if run.ok else 'red'}]{escape(summary)}[/]", soft_wrap=True
     )
     if run.failure is not None:
+        if run.failure.traceback:  # asked for with --traceback: above the one-line summary
+            err_console.print(run.failure.traceback.rstrip(), markup=False, highlight=False)
         error(run.failure.line())
 
 
