@@ -14,21 +14,25 @@ The port is text edits guided by the `ast` of the script, so comments and layout
 from __future__ import annotations
 
 import ast
-import io
-import re
-import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdafan.errors import UsageError
+from lambdafan.script_tools.laptop_syntax import (
+    GLOBAL_SERVICES,
+    NEUTRAL_SERVICES,
+    REGION_LISTS,
+    calls_attr,
+    client_call,
+    field_name,
+    is_session_call,
+    one_line,
+    services_used,
+    string_lines,
+)
 
 CHECK = "# lambdafan: check"
 SIGNATURE = "def collect(session, region, account):"
-# Services whose calls reach one endpoint for the whole account: such a script runs once per
-# account (SCOPE = "account"). STS is neutral: it goes with either scope.
-GLOBAL_SERVICES = frozenset({"iam", "s3", "organizations", "route53", "cloudfront"})
-NEUTRAL_SERVICES = frozenset({"sts"})
-REGION_LISTS = ("describe_regions", "get_available_regions")
 
 
 @dataclass(frozen=True)
@@ -94,101 +98,6 @@ def adapt_source(source: str, filename: str = "<script>") -> Adapted:
 # --- helpers on the tree -----------------------------------------------------------------------
 
 
-def _is_boto3(node: ast.expr) -> bool:
-    return isinstance(node, ast.Name) and node.id == "boto3"
-
-
-def _is_session_call(node: ast.AST) -> bool:
-    """`boto3.Session(...)` or `boto3.session.Session(...)`."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-        return False
-    func = node.func
-    if func.attr != "Session":
-        return False
-    return _is_boto3(func.value) or (
-        isinstance(func.value, ast.Attribute)
-        and func.value.attr == "session"
-        and _is_boto3(func.value.value)
-    )
-
-
-def _client_call(node: ast.AST, sessions: frozenset[str] = frozenset()) -> ast.Call | None:
-    """`boto3.client(..)` / `boto3.resource(..)` / `boto3.Session(..).client(..)`, or `.client`
-    of a module-level session named in `sessions`: the call."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-        return None
-    if node.func.attr not in ("client", "resource"):
-        return None
-    owner = node.func.value
-    if isinstance(owner, ast.Name) and owner.id in sessions:
-        return node
-    return node if _is_boto3(owner) or _is_session_call(owner) else None
-
-
-def _service(call: ast.Call) -> str | None:
-    if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
-        return call.args[0].value
-    for keyword in call.keywords:
-        if keyword.arg == "service_name" and isinstance(keyword.value, ast.Constant):
-            return str(keyword.value.value)
-    return None
-
-
-def _services(tree: ast.AST) -> set[str]:
-    """Every service a `.client("x")` / `.resource("x")` call names."""
-    found = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("client", "resource")
-        ):
-            service = _service(node)
-            if service:
-                found.add(service)
-    return found
-
-
-def _calls_attr(node: ast.AST, names: tuple[str, ...]) -> bool:
-    return any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in names
-        for n in ast.walk(node)
-    )
-
-
-def _key(node: ast.expr, index: int) -> str | None:
-    """A record field name for a printed value: `vol_id`, `vol["VolumeId"]` → volume_id..."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
-        value = node.slice.value
-        if isinstance(value, str) and value:
-            return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value).lower().replace("-", "_")
-    if isinstance(node, ast.Call) and node.args:
-        return _key(node.args[0], index)
-    return None
-
-
-def _one_line(code: str) -> str:
-    """Code on one line, for a message: `boto3.client(\n    "ec2",\n)` → `boto3.client("ec2")`."""
-    text = re.sub(r"\s*\n\s*", " ", code)
-    return re.sub(r",?\s*([)\]}])", r"\1", re.sub(r"([(\[{])\s+", r"\1", text))
-
-
-def _string_lines(source: str) -> set[int]:
-    """Lines inside a multi-line string (after its first line): their indentation is content."""
-    inside: set[int] = set()
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(source).readline):
-            if token.type == tokenize.STRING and token.end[0] > token.start[0]:
-                inside.update(range(token.start[0] + 1, token.end[0] + 1))
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return inside
-
-
 class _Port:
     """One port: span edits (calls, prints) that keep every line where it is, then line edits
     (wrap, unwrap, move, insert), both placed by the positions of the original tree."""
@@ -207,7 +116,7 @@ class _Port:
         self.checks_at: dict[int, list[str]] = {}
         self.aligned: dict[int, list[str]] = {}  # line -> lines inserted before it, as indented
         self.helper_clients: list[ast.Call] = []  # made in functions collect may call
-        self.string_lines = _string_lines(source)
+        self.string_lines = string_lines(source)
         # Module-level `name = boto3.Session(...)`: their .client(...) are boto3 clients too.
         self.sessions = frozenset(
             node.targets[0].id
@@ -215,7 +124,7 @@ class _Port:
             if isinstance(node, ast.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
-            and _is_session_call(node.value)
+            and is_session_call(node.value)
         )
 
     # -- bookkeeping --
@@ -358,7 +267,7 @@ class _Port:
             value = node.value
             if value is None or self.is_module_client(node):
                 return False
-            return any(isinstance(n, ast.Call) for n in ast.walk(value)) and not _calls_attr(
+            return any(isinstance(n, ast.Call) for n in ast.walk(value)) and not calls_attr(
                 value, REGION_LISTS
             )
         return True
@@ -368,9 +277,7 @@ class _Port:
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
-            and (
-                _client_call(node.value, self.sessions) is not None or _is_session_call(node.value)
-            )
+            and (client_call(node.value, self.sessions) is not None or is_session_call(node.value))
         )
 
     def delete(self, node: ast.stmt, *, comments: bool = False) -> None:
@@ -381,7 +288,7 @@ class _Port:
         self.deleted.update(range(first, (node.end_lineno or node.lineno) + 1))
 
     def decide_scope(self) -> str:
-        services = _services(self.tree) - NEUTRAL_SERVICES
+        services = services_used(self.tree) - NEUTRAL_SERVICES
         if services and services <= GLOBAL_SERVICES:
             names = ", ".join(sorted(services))
             self.change(1, f'SCOPE = "account": it uses only global services ({names})')
@@ -408,7 +315,7 @@ class _Port:
             if self.is_module_client(top) and top.targets[0].id == "session":  # type: ignore[attr-defined]
                 done.update(id(n) for n in ast.walk(top))
         for node in ast.walk(self.tree):
-            call = _client_call(node, self.sessions)
+            call = client_call(node, self.sessions)
             if call is not None and id(call) not in done:
                 done.update(id(n) for n in ast.walk(call))
                 if id(call) not in inside and not self.module_level(call):
@@ -418,15 +325,15 @@ class _Port:
                     continue
                 self.span(call, self.client_text(call))
                 if self.segment(call) != self.client_text(call):
-                    was = _one_line(self.segment(call))
+                    was = one_line(self.segment(call))
                     self.change(call.lineno, f"{was} → {self.client_text(call)}")
-            elif _is_session_call(node) and id(node) not in done:
+            elif is_session_call(node) and id(node) not in done:
                 assert isinstance(node, ast.Call)
                 done.add(id(node))
                 if id(node) not in inside and not self.module_level_session(node):
                     continue
                 self.span(node, "session")
-                self.change(node.lineno, f"{_one_line(self.segment(node))} → session (lambdafan's)")
+                self.change(node.lineno, f"{one_line(self.segment(node))} → session (lambdafan's)")
         for node in ast.walk(self.tree):
             if (
                 isinstance(node, ast.Call)
@@ -457,7 +364,7 @@ class _Port:
 
     def module_level(self, call: ast.Call) -> bool:
         return any(
-            self.is_module_client(node) and _client_call(node.value, self.sessions) is call  # type: ignore[attr-defined]
+            self.is_module_client(node) and client_call(node.value, self.sessions) is call  # type: ignore[attr-defined]
             for node in self.tree.body
         )
 
@@ -505,7 +412,7 @@ class _Port:
                 len(args) > 1
                 or (len(args) == 1 and isinstance(args[0], ast.Attribute | ast.Subscript))
             ) and not any(isinstance(a, ast.Constant | ast.JoinedStr | ast.Starred) for a in args):
-                keys = [_key(arg, i) for i, arg in enumerate(args)]
+                keys = [field_name(arg, i) for i, arg in enumerate(args)]
                 if None in keys or len(set(keys)) < len(keys):
                     keys = [key or f"value_{i}" for i, key in enumerate(keys, 1)]
                     self.check(node.lineno, "name these fields")
@@ -655,7 +562,7 @@ class _Port:
                 isinstance(top, ast.Assign | ast.AnnAssign)
                 and top.lineno not in self.deleted
                 and top.value is not None
-                and _calls_attr(top.value, REGION_LISTS)
+                and calls_attr(top.value, REGION_LISTS)
             ):
                 self.delete(top, comments=True)
                 self.change(top.lineno, "removed the region list: lambdafan has the regions")
@@ -700,7 +607,7 @@ class _Port:
             self.changes = [
                 c for c in self.changes if not (c.line == node.lineno and "→" in c.what)
             ]
-            if name == "session" and _is_session_call(node.value):
+            if name == "session" and is_session_call(node.value):
                 self.change(node.lineno, "removed `session = boto3.Session(...)`: collect has it")
                 continue
             users = self.users(name)
