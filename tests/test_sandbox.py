@@ -427,3 +427,45 @@ def test_a_failure_carries_its_whole_traceback_when_asked(module_sandbox: Proces
     assert error["tb"].startswith("Traceback (most recent call last):")
     assert "During handling of the above exception, another exception occurred" in error["tb"]
     assert error["tb"].endswith("NameError: name 'undefined_name' is not defined\n")
+
+
+def volume_in(account: str | None, region: str) -> str:
+    """Create a volume in `account` (None: the caller's own); returns its id."""
+    session = boto3.Session()
+    if account is not None:
+        creds = session.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
+            RoleSessionName="seed",
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+    ec2: Any = session.client("ec2", region_name=region)
+    return str(ec2.create_volume(AvailabilityZone=f"{region}a", Size=1)["VolumeId"])
+
+
+def test_plain_boto3_calls_see_only_the_account_being_scanned(
+    worker_aws: ProcessSandbox,
+) -> None:
+    caller = boto3.client("sts").get_caller_identity()["Account"]
+    assert caller not in (A, B)
+    volume_in(None, "us-east-1")  # the caller's own: no member account may report it
+    mine = {(a, r): volume_in(a, r) for a in (A, B) for r in REGIONS}
+    settings = settings_for("module_client")
+    for account in (A, B):
+        result, store = run_account(settings, worker_aws, account)
+        assert not result.errors, result.errors
+        found = {r["region"]: r for r in records(store, account)}
+        assert set(found) == set(REGIONS)
+        for region in REGIONS:
+            record = found[region]
+            expected = [mine[(account, region)]]
+            assert record["import_identity"] == account
+            assert record["boto3_client"] == expected
+            assert record["boto3_session"] == expected
+            assert record["boto3_resource"] == expected
+            assert record["default_region"] == "us-east-1"
+        # The module-level client was made at import, in the home region.
+        assert found["us-east-1"]["module_client"] == [mine[(account, "us-east-1")]]

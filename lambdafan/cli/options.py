@@ -219,7 +219,8 @@ SandboxOption = Annotated[
     typer.Option(
         "--sandbox/--no-sandbox",
         help="Run scripts in sandbox processes holding only the member account's credentials, "
-        "as the Worker does (default); --no-sandbox runs them in this process, for a debugger.",
+        "as the Worker does (default); --no-sandbox runs them in this process, for a debugger "
+        "(there a script's plain boto3.client() calls use your own credentials).",
     ),
 ]
 
