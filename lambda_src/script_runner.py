@@ -15,6 +15,7 @@ from typing import Any
 
 from lambda_src.script_wire import encode, record_message
 from lambda_src.scripts import (
+    GLOBAL_REGION,
     Account,
     Script,
     ScriptError,
@@ -149,7 +150,17 @@ def run_job(
     for region in job.regions:
         spawn(
             functools.partial(
-                run_pair, script, session, region, job.account, emit, traceback=job.traceback
+                run_pair,
+                script,
+                session,
+                region,
+                job.account,
+                emit,
+                traceback=job.traceback,
+                # An account-scoped script's `region` is one it can make clients in (a
+                # regional idiom with "global" builds s3.global.amazonaws.com); its records
+                # stay labelled "global".
+                collect_region=job.home_region if region == GLOBAL_REGION else region,
             )
         )
 
@@ -166,15 +177,19 @@ def run_pair(
     emit: Emit,
     *,
     traceback: bool = False,
+    collect_region: str | None = None,
 ) -> None:
     """Run one script in one region, sending each record as it is found; its failure, if any,
-    with the whole traceback when `traceback`. A pair that printed and found no records says
-    how much it printed (`printed`, in its `end` message), where prints are counted."""
+    with the whole traceback when `traceback`. `collect_region` (default `region`) is what
+    collect is given. A pair that printed and found no records says how much it printed
+    (`printed`, in its `end` message), where prints are counted."""
     found = 0
     printed_before = printed_here()
     try:
         emit(encode({"e": "start", "r": region}))
-        for record in records_of(script.collect(session, region, account), script.collect):
+        for record in records_of(
+            script.collect(session, collect_region or region, account), script.collect
+        ):
             line = record_message(region, record)
             emit(line if line is not None else encode({"e": "big", "r": region}))
             found += 1

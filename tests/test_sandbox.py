@@ -469,3 +469,14 @@ def test_plain_boto3_calls_see_only_the_account_being_scanned(
             assert record["default_region"] == "us-east-1"
         # The module-level client was made at import, in the home region.
         assert found["us-east-1"]["module_client"] == [mine[(account, "us-east-1")]]
+
+
+def test_an_account_scoped_script_is_given_the_home_region_and_its_records_say_global(
+    worker_aws: ProcessSandbox,
+) -> None:
+    settings = settings_for("account_wide")
+    result, store = run_account(settings, worker_aws)
+    assert not result.errors, result.errors
+    [record] = records(store, A)
+    assert record["region"] == "global"
+    assert record["given"] == settings.home_region == "us-east-1"

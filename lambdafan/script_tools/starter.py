@@ -18,7 +18,8 @@ or in a fleet account, through its member role: --account ACCOUNT_ID instead of 
 """
 
 # "region": collect runs once per (account, region), for regional services (EC2, RDS, Lambda).
-# "account": once per account with region "global", for global ones (IAM, Organizations, S3 list).
+# "account": once per account, for global ones (IAM, Organizations, S3 list): `region` is then
+# the fleet's home region, and its records are labelled "global".
 SCOPE = "__SCOPE__"
 
 
@@ -26,8 +27,8 @@ def collect(session, region, account):
     """Yield one dict per thing found; each becomes one row of the results table.
 
     session: a boto3.Session look-alike already inside the target account (lambdafan assumed
-             the member role): make clients with session.client(...), never with boto3 itself,
-             which would use lambdafan's own account instead.
+             the member role): make clients with session.client(...), which shares them
+             across regions and retries throttling (plain boto3 calls reach this account too).
     region:  __REGION_DOC__
     account: the target account: account.id, account.name, account.tags.
     """
@@ -73,7 +74,7 @@ _BY_SCOPE: dict[Scope, dict[str, str]] = {
     "account": {
         "__RUNS__": "Runs once per account (see SCOPE below), for a global service.",
         "__REGION_ARG__": "",
-        "__REGION_DOC__": '"global" (SCOPE = "account"): not a real region, don\'t pass it on.',
+        "__REGION_DOC__": 'the fleet\'s home region (SCOPE = "account"); records say "global".',
         "body": _ACCOUNT_BODY,
     },
 }

@@ -167,8 +167,8 @@ def run_once(
     if script.scope == "account":
         if region and region != GLOBAL_REGION:
             warnings.append(
-                f'account-scoped script: it runs once with region "{GLOBAL_REGION}"; '
-                f"--region {region} is ignored"
+                f"account-scoped script: it runs once, given region {home_region} (its "
+                f'records say "{GLOBAL_REGION}"); --region {region} is ignored'
             )
         region = GLOBAL_REGION
     elif region and region not in known_regions():
