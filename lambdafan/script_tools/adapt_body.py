@@ -1,0 +1,107 @@
+"""What becomes `collect` in a port: `main()`, the `if __name__ == "__main__":` block or the
+module's top-level code; and the arguments it no longer gets."""
+
+from __future__ import annotations
+
+import ast
+
+from lambdafan.errors import UsageError
+from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr
+
+SIGNATURE = "def collect(session, region, account):"
+
+
+def find_body(port: Port) -> tuple[list[ast.stmt], int]:
+    """Make collect; returns its statements and the line of its `def` (0: one is inserted before
+    the first statement). Sets `port.collect_nodes`, the statements whose code ends up in it."""
+    edits, tree = port.edits, port.tree
+    main = next(
+        (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"),
+        None,
+    )
+    guards = [n for n in tree.body if is_main_guard(n)]
+    if main is not None:
+        header = edits.lines[main.lineno - 1]
+        if main.decorator_list or not header.rstrip().endswith(":"):
+            edits.check(main.lineno, "make this def collect(session, region, account):")
+        else:
+            indent = header[: len(header) - len(header.lstrip())]
+            edits.replaced[main.lineno] = indent + SIGNATURE
+            edits.change(main.lineno, "main() becomes collect(session, region, account)")
+        if main.args.args or main.args.vararg or main.args.kwarg:
+            edits.check(main.lineno, main_arguments_check(main))
+        for guard in guards:
+            edits.delete(guard)
+            edits.change(guard.lineno, 'removed the `if __name__ == "__main__":` block')
+        for node in tree.body:
+            if is_main_call(node):
+                edits.delete(node)
+                edits.change(node.lineno, "removed the call of main()")
+        port.collect_nodes = [main]
+        return main.body, main.lineno
+    if guards:
+        guard = guards[0]
+        assert isinstance(guard, ast.If)
+        edits.replaced[guard.lineno] = SIGNATURE
+        edits.change(guard.lineno, 'the `if __name__ == "__main__":` block becomes collect(...)')
+        port.collect_nodes = guard.body
+        return guard.body, guard.lineno
+    # Top-level code: from the first statement that does something to the last one.
+    action = [i for i, node in enumerate(tree.body) if is_action(port, node)]
+    if not action:
+        raise UsageError("found no main(), no __main__ block and no top-level code to wrap")
+    nodes = tree.body[action[0] : action[-1] + 1]
+    first = edits.comments_above(nodes[0].lineno)  # comments right above go in with it
+    last = nodes[-1].end_lineno or nodes[-1].lineno
+    edits.before.setdefault(first, []).append(SIGNATURE)
+    edits.shift(first, last, 4)
+    edits.change(first, "the top-level code becomes collect(session, region, account)")
+    port.collect_nodes = nodes
+    return nodes, 0
+
+
+def main_arguments_check(main: ast.FunctionDef) -> str:
+    """The mark on a `main` that took arguments."""
+    return "main took arguments: give them values in collect"
+
+
+def is_main_guard(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    sides = [node.test.left, *node.test.comparators]
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )
+
+
+def is_main_call(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and any(isinstance(n, ast.Name) and n.id == "main" for n in ast.walk(node.value))
+    )
+
+
+def is_action(port: Port, node: ast.stmt) -> bool:
+    """Top-level code that does work (not an import, def, constant or module client)."""
+    if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.ClassDef):
+        return False
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return False  # the docstring
+    if isinstance(node, ast.Assign | ast.AnnAssign):
+        value = node.value
+        if value is None or port.is_module_client(node):
+            return False
+        return any(isinstance(n, ast.Call) for n in ast.walk(value)) and not calls_attr(
+            value, REGION_LISTS
+        )
+    return True
+
+
+def mark_arguments(port: Port) -> None:
+    for node in ast.walk(port.tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("argv", "parse_args"):
+            port.edits.check(
+                node.lineno, "lambdafan passes no arguments: parse_args() gets defaults"
+            )

@@ -1,0 +1,181 @@
+"""The edit buffer of `script adapt`: span and line edits placed by the original script's line
+numbers, the changes it reports, and the assembled text of the port."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from lambdafan.script_tools.laptop_syntax import string_lines
+
+CHECK = "# lambdafan: check"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One edit the port made (or a place it marked): the line of the original script."""
+
+    line: int
+    what: str
+    check: bool = False  # marked `# lambdafan: check`: a person has to decide
+
+
+class Edits:
+    """Span edits (calls, prints) that keep every line where it is, then line edits (delete,
+    indent, replace, insert), all placed by the original line numbers."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines = source.splitlines()
+        self.source_lines = list(self.lines)
+        self.string_lines = string_lines(source)
+        self.changes: list[Change] = []
+        self.spans: list[tuple[int, int, int, int, str]] = []  # (line, col, end_line, end_col)
+        self.deleted: set[int] = set()
+        self.indent: dict[int, int] = {}  # line -> spaces added (negative: removed)
+        self.replaced: dict[int, str] = {}
+        self.before: dict[int, list[str]] = {}  # line -> lines inserted before it (unindented)
+        self.checks_at: dict[int, list[str]] = {}
+        self.aligned: dict[int, list[str]] = {}  # line -> lines inserted before it, as indented
+
+    # -- what changed --
+
+    def change(self, line: int, what: str) -> None:
+        self.changes.append(Change(line, what))
+
+    def check(self, line: int, why: str) -> None:
+        if Change(line, why, check=True) in self.changes:
+            return
+        self.changes.append(Change(line, why, check=True))
+        self.checks_at.setdefault(line, []).append(f"{CHECK}: {why}")
+
+    def drop_changes(self, line: int, marker: str) -> None:
+        """Forget the changes reported at `line` whose text has `marker`."""
+        self.changes = [c for c in self.changes if not (c.line == line and marker in c.what)]
+
+    def reported(self) -> list[Change]:
+        """The changes in line order, without the checks of lines that went."""
+        kept = [c for c in self.changes if not (c.check and c.line in self.deleted)]
+        return sorted(kept, key=lambda change: (change.line, change.check))
+
+    # -- reading the original --
+
+    def segment(self, node: ast.AST) -> str:
+        return ast.get_source_segment(self.source, node) or ""
+
+    def comments_above(self, line: int) -> int:
+        """The first line of the comment lines right above `line` (`line` when none)."""
+        while line > 1 and self.lines[line - 2].lstrip().startswith("#"):
+            line -= 1
+        return line
+
+    def edited(self, node: ast.expr) -> str:
+        """A node's text after a span edit of exactly that node."""
+        for line, col, end_line, end_col, new in self.spans:
+            if (line, col, end_line, end_col) == (
+                node.lineno,
+                node.col_offset,
+                node.end_lineno,
+                node.end_col_offset,
+            ):
+                return new
+        return self.segment(node)
+
+    # -- edits --
+
+    def span(self, node: ast.expr | ast.stmt, text: str) -> None:
+        """Replace `node`'s text by `text`, keeping the lines after it in place."""
+        self.spans.append(
+            (
+                node.lineno,
+                node.col_offset,
+                node.end_lineno or node.lineno,
+                node.end_col_offset or 0,
+                text,
+            )
+        )
+
+    def unwrap(self, outer: ast.expr, inner: ast.expr, head: str) -> None:
+        """Replace `outer`'s text around `inner` (e.g. `print(json.dumps(` and `))`): `head`
+        before it, nothing after it."""
+        self.spans.append((outer.lineno, outer.col_offset, inner.lineno, inner.col_offset, head))
+        self.spans.append(
+            (
+                inner.end_lineno or inner.lineno,
+                inner.end_col_offset or 0,
+                outer.end_lineno or outer.lineno,
+                outer.end_col_offset or 0,
+                "",
+            )
+        )
+
+    def delete(self, node: ast.stmt, *, comments: bool = False) -> None:
+        """Delete `node`'s lines (`comments`: and the comment lines right above it)."""
+        first = self.comments_above(node.lineno) if comments else node.lineno
+        self.deleted.update(range(first, (node.end_lineno or node.lineno) + 1))
+
+    def shift(self, first: int, last: int, by: int) -> None:
+        """Indent lines `first`..`last` by `by` spaces (negative: dedent), but blank lines and
+        the inside of multi-line strings."""
+        for line in range(first, last + 1):
+            if line not in self.string_lines and self.lines[line - 1].strip():
+                self.indent[line] = self.indent.get(line, 0) + by
+
+    def insert_at_end(self) -> int:
+        """An empty line at the end to insert before; its number."""
+        self.lines.append("")
+        self.string_lines.discard(len(self.lines))
+        return len(self.lines)
+
+    # -- the result --
+
+    def assemble(self) -> str:
+        edited = self.apply_spans()
+        out: list[str] = []
+        pending: list[str] = []  # aligned lines of deleted lines: before the next line of code
+        for number, text in enumerate(edited, 1):
+            for extra in self.before.get(number, []):
+                out.append(extra)
+            emptied = (
+                not text.strip()
+                and number <= len(self.source_lines)
+                and self.source_lines[number - 1].strip()
+            )  # by a span edit (the rest of a multi-line print)
+            if number in self.deleted or emptied:
+                pending.extend(self.aligned.get(number, []))
+                continue
+            if number in self.replaced:
+                text = self.replaced[number]
+            shift = self.indent.get(number, 0)
+            if shift > 0:
+                text = " " * shift + text
+            elif shift < 0:
+                strip = min(-shift, len(text) - len(text.lstrip(" ")))
+                text = text[strip:]
+            if not text.strip():
+                if out[-2:] != ["", ""]:  # at most two blank lines in a row
+                    out.append("")
+                continue
+            pad = text[: len(text) - len(text.lstrip())]
+            out.extend(pad + line for line in [*pending, *self.aligned.get(number, [])])
+            pending = []
+            out.extend(pad + why for why in self.checks_at.get(number, []))
+            out.append(text)
+        return "\n".join(out).rstrip("\n") + "\n"
+
+    def apply_spans(self) -> list[str]:
+        """The lines after the span edits: each replaced span keeps its line count (the new text
+        on its first line, the lines after it empty), so every line keeps its number."""
+        lines = list(self.lines)
+        for line, col, end_line, end_col, new in sorted(self.spans, reverse=True):
+            head = lines[line - 1][:col]
+            tail = lines[end_line - 1][end_col:]
+            lines[line - 1] = head + new + (tail if end_line == line else "")
+            for middle in range(line, end_line - 1):
+                lines[middle] = ""
+            if end_line != line:
+                lines[end_line - 1] = lines[end_line - 1][:0] + tail.strip()
+                if lines[end_line - 1]:  # code after the call on its last line: keep it joined
+                    lines[line - 1] += tail
+                    lines[end_line - 1] = ""
+        return lines
