@@ -295,6 +295,38 @@ def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
     assert done.stdout == ""
 
 
+def test_test_warns_about_the_configs_other_scripts_instead_of_refusing(
+    server: str, tmp_path: Path
+) -> None:
+    # Issue 15: a script mid-port in the config stopped every other script from being tried.
+    write_script(tmp_path, "whoami.py", WHOAMI)
+    write_script(tmp_path, "half_ported.py", "def collect(session, region, account)\n")
+    config = write_config(tmp_path, ["whoami.py", "half_ported.py", "missing.py"])
+
+    done = cli(
+        "script", "test", "whoami.py", "-a", MEMBER, "--format", "jsonl", "-c", str(config),
+        cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    [row] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert row["caller"] == MEMBER and row["account_name"] == "prod"  # the config's name
+    assert "the config's scripts have problems" in done.stderr
+    assert "half_ported.py:1: syntax error" in done.stderr
+    assert "missing.py" in done.stderr
+
+
+def test_test_still_refuses_a_config_broken_elsewhere(server: str, tmp_path: Path) -> None:
+    write_script(tmp_path, "whoami.py", WHOAMI)
+    config = write_config(tmp_path, ["whoami.py"], home_region="mars-1")
+
+    done = cli("script", "test", "whoami.py", "-a", MEMBER, "-c", str(config), cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert "home_region" in done.stderr and "--role NAME" in done.stderr
+    assert done.stdout == ""
+
+
 def test_test_needs_a_role_a_config_or_no_assume(server: str, tmp_path: Path) -> None:
     write_script(tmp_path, "whoami.py", WHOAMI)
 

@@ -26,7 +26,7 @@ from lambdafan.cli.options import (
     options,
     use_sandbox,
 )
-from lambdafan.config import ConfigError
+from lambdafan.config import Config, ConfigError
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.render.console import warning
 from lambdafan.render.scripts import (
@@ -37,7 +37,11 @@ from lambdafan.render.scripts import (
     print_starter_created,
 )
 from lambdafan.script_tools.adapt import adapt_file
-from lambdafan.script_tools.catalog import list_scripts, optional_config
+from lambdafan.script_tools.catalog import (
+    config_despite_its_scripts,
+    list_scripts,
+    optional_config,
+)
 from lambdafan.script_tools.starter import write_starter
 from lambdafan.script_tools.trial import account_name, choose_credentials, run_once
 
@@ -212,14 +216,7 @@ def try_script(
     # The command's --region is where the script runs; lambdafan's own calls (STS) use the
     # global --region or the config's home region, as the Worker uses the home region.
     opts = options(ctx, config, profile, None)
-    try:
-        fleet = optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
-    except ConfigError as exc:
-        if not (no_assume or role):
-            raise ConfigError(f"{exc}\n(or pass --role NAME to test without the config)") from None
-        # The config is only consulted for the role name, which the user gave: go on without it.
-        warning(f"ignoring the config: {exc}")
-        fleet = None
+    fleet = config_for_a_test(opts, needed=not (no_assume or role))
     credentials = choose_credentials(
         fleet,
         assume=not no_assume,
@@ -249,6 +246,27 @@ def try_script(
     )
     print_script_run(run, output_format=output_format.value, limit=limit)
     raise typer.Exit(0 if run.ok else 1)
+
+
+def config_for_a_test(opts: GlobalOptions, *, needed: bool) -> Config | None:
+    """The config `script test` reads: problems of its scripts (another one may be mid-port)
+    are a warning; others are an error when it is `needed` (for the role), else a warning."""
+    try:
+        return optional_config(opts.config, explicit=opts.config != DEFAULT_CONFIG)
+    except ConfigError as exc:
+        problem = exc
+    try:
+        fleet = config_despite_its_scripts(opts.config, problem)
+    except ConfigError:
+        if needed:
+            raise ConfigError(
+                f"{problem}\n(or pass --role NAME to test without the config)"
+            ) from None
+        # The config is only consulted for the role name, which the user gave: go on without it.
+        warning(f"ignoring the config: {problem}")
+        return None
+    warning(f"the config's scripts have problems (validate and deploy refuse it): {problem}")
+    return fleet
 
 
 @app.command("adapt")

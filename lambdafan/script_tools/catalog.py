@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lambda_src.scripts import BUILTIN_DIR, ScriptError, builtin_scripts, check_script
-from lambdafan.config import Config, load_config
+from lambdafan.config import Config, ConfigError, load_config
 
 
 def optional_config(path: Path, *, explicit: bool) -> Config | None:
@@ -18,6 +18,15 @@ def optional_config(path: Path, *, explicit: bool) -> Config | None:
     if not explicit and not path.exists():
         return None
     return load_config(path)
+
+
+def config_despite_its_scripts(path: Path, problem: ConfigError) -> Config:
+    """The config that failed with `problem`, when only its scripts are at fault (a script
+    mid-port must not stop another from being tried); else `problem` is raised."""
+    try:
+        return load_config(path, check_scripts=False)
+    except ConfigError:
+        raise problem from None
 
 
 @dataclass(frozen=True)
