@@ -53,6 +53,7 @@ class PairOutcome:
     started: float = 0.0  # monotonic time the pair began running (0: not yet)
     stopped: bool = False  # abandoned (deadline or pair limit): its later records don't count
     too_large: int = 0  # records over DynamoDB's item limit, not stored
+    printed: int = 0  # characters it printed, when it found no records (where counted)
     seen: dict[str, int] = field(default_factory=dict)  # record digests, for distinct keys
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -251,6 +252,8 @@ class AccountRun:
             text = f"{message.get('m', '')}{where}"
             self._fail(outcome, pair, str(message.get("t", "Error")), text)
         elif kind == "end":
+            printed = message.get("printed")
+            outcome.printed = printed if isinstance(printed, int) else 0
             if outcome.too_large:
                 message_text = (
                     f"{outcome.too_large} records over DynamoDB's 400 KB item limit were not stored"

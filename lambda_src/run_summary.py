@@ -14,6 +14,7 @@ from lambda_src import status, table
 from lambda_src.table import ItemStore
 
 MAX_ERRORS_SHOWN = 10
+PRINTED_ONLY_TITLE = "printed output but yielded no records (yield dicts instead of printing)"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class RunSummary:
     records_by_script: dict[str, int] = field(default_factory=dict)
     errors: list[ErrorLine] = field(default_factory=list)
     silent_accounts: list[str] = field(default_factory=list)  # never reported (incomplete)
+    # Pairs that printed and yielded nothing, "name (id) script region": a collect that prints
+    # its findings instead of yielding them reports 0 records, not an error.
+    printed_only: list[str] = field(default_factory=list)
     error: str | None = None  # why the run failed to start
     deliveries: dict[str, str] = field(default_factory=dict)
 
@@ -81,8 +85,11 @@ def summarize(store: ItemStore, run_id: str) -> RunSummary:
     done = 0
     failed = 0
     counted: dict[str, str] = {}
+    printed_only: list[str] = []
     for account in table.account_items(store, run_id):
         done += 1
+        who = f"{account.get('account_name', '')} ({account['account_id']})"
+        printed_only += [f"{who} {pair}" for pair in account.get(table.PRINTED_ONLY) or ()]
         failed += bool(account.get("failed"))
         counted[str(account["account_id"])] = str(account.get("attempt", ""))
         for script, count in (account.get("records_by_script") or {}).items():
@@ -109,6 +116,7 @@ def summarize(store: ItemStore, run_id: str) -> RunSummary:
         records_by_script=dict(by_script),
         errors=errors,
         silent_accounts=list(run.get("silent_accounts") or ()),
+        printed_only=printed_only,
         error=run.get("error"),
         deliveries=dict(run.get("deliveries") or {}),
     )
@@ -138,6 +146,11 @@ def format_summary(summary: RunSummary, max_errors: int = MAX_ERRORS_SHOWN) -> s
             )
         if len(summary.errors) > max_errors:
             lines.append(f"  … and {len(summary.errors) - max_errors} more")
+    if summary.printed_only:
+        lines.append(f"{PRINTED_ONLY_TITLE}:")
+        lines += [f"  {pair}" for pair in summary.printed_only[:max_errors]]
+        if len(summary.printed_only) > max_errors:
+            lines.append(f"  … and {len(summary.printed_only) - max_errors} more")
     return "\n".join(lines)
 
 

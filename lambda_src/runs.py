@@ -163,6 +163,7 @@ def finish_account(
     attempt: str,
     now: dt.datetime,
     ttl_days: int,
+    printed_only: Sequence[str] = (),
 ) -> Finish:
     """Mark an account done with `attempt`'s results; `Finish.COMPLETED` for exactly one call
     per run. The done item's conditional write decides; the counters follow it."""
@@ -176,6 +177,7 @@ def finish_account(
         finished_at=iso(now),
         expires_at=expiry(now, ttl_days),
         attempt=attempt,
+        printed_only=printed_only,
     )
     if not store.put_new(marker):
         return _duplicate(store, run_id, now)

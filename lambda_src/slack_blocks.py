@@ -125,6 +125,10 @@ def _counts(report: RunReport) -> list[dict[str, Any]]:
         blocks.append(_section(f"*Why:* {inert(s.error, 1000)}"))
     if s.silent_accounts:
         blocks.append(_section(f"*Never reported:* {names_list(list(s.silent_accounts))}"))
+    if s.printed_only:
+        blocks.append(
+            _section(f"*Printed but yielded no records:* {names_list(list(s.printed_only))}")
+        )
     if s.records_by_script:
         lines = [
             f"• {inert(script, 100)}: {count:,}"

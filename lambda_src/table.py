@@ -16,6 +16,7 @@ from lambda_src.records import from_dynamo, to_dynamo, with_origin
 Item = dict[str, Any]
 
 TTL_ATTRIBUTE = "expires_at"
+PRINTED_ONLY = "printed_only"  # an account item's pairs that printed and yielded nothing
 ACCOUNT_WIDE = names.WILDCARD  # script and region of an error that stops a whole account
 
 
@@ -142,10 +143,11 @@ def account_done_item(
     finished_at: str,
     expires_at: int,
     attempt: str,
+    printed_only: Sequence[str] = (),
 ) -> Item:
     """Marks one account finished; written once per (run, account), naming the attempt whose
-    records and errors count."""
-    return {
+    records and errors count, and its pairs that printed but yielded nothing ("script region")."""
+    item: Item = {
         "pk": names.run_pk(run_id),
         "sk": names.account_sk(account_id),
         "kind": "account",
@@ -160,6 +162,9 @@ def account_done_item(
         "finished_at": finished_at,
         TTL_ATTRIBUTE: expires_at,
     }
+    if printed_only:
+        item[PRINTED_ONLY] = list(printed_only)
+    return item
 
 
 def record_item(

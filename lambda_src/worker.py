@@ -91,6 +91,8 @@ class WorkerResult:
     attempt: str = ""
     failed: bool = False
     rejected: str | None = None
+    # Pairs that printed and yielded nothing ("script region"): a laptop habit, flagged.
+    printed_only: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -173,6 +175,8 @@ def run_worker(event: Mapping[str, Any], settings: FleetSettings, deps: WorkerDe
                     result.records_by_script[pair.script.name] += outcome.records
                     if outcome.error is not None:
                         result.errors.append(outcome.error)
+                    elif outcome.printed and not outcome.records:
+                        result.printed_only.append(f"{pair.script.name} {pair.region}")
                     if export is not None:
                         export.finish(pair.script.name, pair.region)
             _count_lost_records(result, writer, work)
@@ -255,6 +259,7 @@ def _finish(
         attempt=work.attempt,
         now=deps.clock(),
         ttl_days=settings.ttl_days,
+        printed_only=result.printed_only,
     )
     if finish.duplicate:
         work.discard(result.errors)

@@ -127,6 +127,25 @@ def test_left_out_columns_are_named_with_a_hint_that_runs_as_printed(
     assert len(rows) == 2 and all(f"field_{n}" in row for row in rows for n in range(6))
 
 
+def test_a_pair_that_printed_and_yielded_nothing_is_flagged_in_the_summary(
+    server: str, tmp_path: Path
+) -> None:
+    # Issue 15: a collect that prints its findings reported "0 records", exit 0, and nothing else.
+    config = write_config(tmp_path, ["whoami"])
+    data = yaml.safe_load(config.read_text())
+    data["scripts"].append(str(Path(__file__).parent / "sandbox_scripts" / "prints.py"))
+    config.write_text(yaml.safe_dump(data))
+
+    done = cli("run", "--local", "-c", str(config))
+
+    assert done.returncode == 0, done.stderr
+    flagged = done.stdout.split("printed output but yielded no records", 1)[1]
+    assert f"prod ({A}) prints us-east-1" in flagged
+    assert f"staging ({B}) prints us-east-1" in flagged
+    assert "eu-west-1" not in flagged  # it printed nothing there
+    assert "whoami" not in flagged
+
+
 def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: Path) -> None:
     client = boto3.client("dynamodb", region_name="us-east-1")
     client.create_table(**table_definition("e2e-results"))

@@ -130,3 +130,12 @@ def test_ses_sends_both_parts(aws: Any) -> None:
     [params] = sent
     assert params["Message"]["Body"]["Text"] == {"Data": text, "Charset": "UTF-8"}
     assert params["Message"]["Body"]["Html"] == {"Data": html, "Charset": "UTF-8"}
+
+
+def test_pairs_that_printed_and_yielded_nothing_are_named_in_both_parts() -> None:
+    report = sample_report(errors=[])
+    report.summary.printed_only = ["prod (111111111111) volumes us-east-1"]
+    text, html = mail_parts(report)
+    assert "printed output but yielded no records" in text
+    assert "  prod (111111111111) volumes us-east-1" in text.splitlines()
+    assert "Printed but yielded no records:</b> prod (111111111111) volumes us-east-1" in html

@@ -211,3 +211,10 @@ def test_the_notification_text_counts_changed_records_too() -> None:
     scripts = (ScriptChanges("ec2_instances", added=1, changed=1, examples=(changed,)),)
     payload = slack_blocks(sample_report(scripts=scripts))
     assert payload["text"].endswith("records, 1 new, 0 gone, 1 changed")
+
+
+def test_pairs_that_printed_and_yielded_nothing_are_named() -> None:
+    report = sample_report(errors=[])
+    report.summary.printed_only = ["prod (111111111111) volumes us-east-1"]
+    body = "\n".join(texts(slack_blocks(report)))
+    assert "*Printed but yielded no records:* prod (111111111111) volumes us-east-1" in body
