@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lambda_src.script_wire import MAX_LINE, WireError, decode
@@ -154,12 +154,18 @@ def describe_exit(status: int | None, memory_mb: int | None = None) -> tuple[str
 
 
 class ProcessSandbox:
-    """Jobs in processes forked from one zygote; at most `max_jobs` at once (None: no limit)."""
+    """Jobs in processes forked from one zygote; at most `max_jobs` at once (None: no limit).
+    What scripts print goes to this process's stderr, or line by line to `output`."""
 
     def __init__(
-        self, *, max_jobs: int | None = None, environ: Mapping[str, str] | None = None
+        self,
+        *,
+        max_jobs: int | None = None,
+        environ: Mapping[str, str] | None = None,
+        output: Callable[[str], None] | None = None,
     ) -> None:
         self._env = sandbox_env(os.environ if environ is None else environ)
+        self._output = output
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_jobs) if max_jobs else None
         self._zygote: subprocess.Popen[bytes] | None = None
@@ -203,17 +209,24 @@ class ProcessSandbox:
         env = dict(self._env)
         env[CONTROL_FD_ENV] = str(theirs.fileno())
         env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
+        printed = _Printed(self._output) if self._output is not None else None
+        stdout = sys.stderr.fileno() if _has_fileno(sys.stderr) else None
         with theirs:
             # -I: no PYTHON* variables, user site or working folder. Not -S: site's .pth hooks
             # are how an editable install finds lambda_src; sys.path is then the Worker's own.
-            self._zygote = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-u", "-c", _BOOT],
-                env=env,
-                pass_fds=[theirs.fileno()],
-                stdin=subprocess.DEVNULL,
-                stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,
-                close_fds=True,
-            )
+            try:
+                self._zygote = subprocess.Popen(
+                    [sys.executable, "-I", "-B", "-u", "-c", _BOOT],
+                    env=env,
+                    pass_fds=[theirs.fileno()],
+                    stdin=subprocess.DEVNULL,
+                    stdout=printed.fd if printed else stdout,
+                    stderr=printed.fd if printed else None,
+                    close_fds=True,
+                )
+            finally:
+                if printed is not None:
+                    printed.follow()
 
     def close(self) -> None:
         """Stop the zygote (running jobs end when their sockets close)."""
@@ -234,6 +247,27 @@ class ProcessSandbox:
                         self._zygote.kill()
                         self._zygote.wait()
                 self._zygote = None
+
+
+class _Printed:
+    """A pipe for what scripts print, each line handed to `output` on a thread of its own (a
+    progress bar then draws them above itself instead of being written over)."""
+
+    def __init__(self, output: Callable[[str], None]) -> None:
+        self._output = output
+        self._read, self.fd = os.pipe()
+
+    def follow(self) -> None:
+        """The zygote has the write end now (or failed to start): read until it and every
+        runner have closed it."""
+        os.close(self.fd)
+        threading.Thread(target=self._lines, name="script-output", daemon=True).start()
+
+    def _lines(self) -> None:
+        with open(self._read, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                with contextlib.suppress(Exception):  # a failing display never stops a run
+                    self._output(line.rstrip("\n"))
 
 
 def _has_fileno(stream: Any) -> bool:

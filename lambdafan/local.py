@@ -98,6 +98,7 @@ class LocalExecutor:
         pair_timeout_s: float | None = None,
         sandbox: bool = True,
         sandbox_memory_mb: int | None = None,
+        script_output: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.aws = aws
@@ -109,6 +110,8 @@ class LocalExecutor:
         self.pair_timeout_s = pair_timeout_s
         self.sandbox = sandbox
         self.sandbox_memory_mb = sandbox_memory_mb
+        # Where the sandboxes' prints go, line by line (None: this process's stderr).
+        self.script_output = script_output
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._run_id: str | None = None
@@ -156,7 +159,9 @@ class LocalExecutor:
         if self.sandbox:
             # This process holds the caller's credentials: scripts run as the same user.
             hide_process_memory()
-            sandbox = ProcessSandbox(max_jobs=sandboxes_for(self.threads))
+            sandbox = ProcessSandbox(
+                max_jobs=sandboxes_for(self.threads), output=self.script_output
+            )
         dispatcher = _Dispatcher(self, worker_pool, pair_pool, sandbox)
         try:
             started = run_director(event, self.settings, self._director_deps(dispatcher))

@@ -144,6 +144,8 @@ def test_a_pair_that_printed_and_yielded_nothing_is_flagged_in_the_summary(
     assert f"staging ({B}) prints us-east-1" in flagged
     assert "eu-west-1" not in flagged  # it printed nothing there
     assert "whoami" not in flagged
+    # What it printed is shown too (above the progress bar, where there is one).
+    assert f"{A} us-east-1 vol-1" in done.stderr
 
 
 def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: Path) -> None:

@@ -480,3 +480,27 @@ def test_an_account_scoped_script_is_given_the_home_region_and_its_records_say_g
     [record] = records(store, A)
     assert record["region"] == "global"
     assert record["given"] == settings.home_region == "us-east-1"
+
+
+def test_what_scripts_print_goes_line_by_line_to_the_output_given(moto_server: str) -> None:
+    # A local run's progress bar draws these above itself: written to the terminal directly,
+    # they were drawn over by the bar.
+    lines: list[str] = []
+    sandbox = ProcessSandbox(output=lines.append)
+    job = Job(
+        script="prints",
+        path=str(HERE / "prints.py"),
+        regions=REGIONS,
+        account=Account(A, "a"),
+        home_region="us-east-1",
+    )
+    try:
+        process = sandbox.start(job)
+        list(process.messages())
+        process.close()
+    finally:
+        sandbox.close()
+    deadline = time.monotonic() + 10
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lines == [f"{A} us-east-1 vol-1"]

@@ -298,6 +298,7 @@ def _run_here(
     sigint: SigintHandler | None = None
     with RunProgress() as progress:
         executor.observer = progress
+        executor.script_output = progress.script_output
         try:
             threading.Thread(target=target, name="local-run", daemon=True).start()
             result = _wait(done)

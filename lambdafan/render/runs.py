@@ -55,6 +55,12 @@ class RunProgress:
         self._progress.update(self._task, description=run_id, total=accounts_expected)
         self._progress.start_task(self._task)
 
+    def script_output(self, line: str) -> None:
+        """A line a script printed, drawn above the bar (not over it)."""
+        self._progress.console.print(
+            Text(line, style="dim"), soft_wrap=True, highlight=False, markup=False
+        )
+
     def interrupted(self) -> None:
         """Ctrl-C: the bar says that the run is stopping."""
         self._progress.update(self._task, description="stopping")
