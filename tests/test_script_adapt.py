@@ -28,6 +28,8 @@ run_once = functools.partial(trial.run_once, sandbox=False, credentials=Credenti
 # What each port changed: (line of the laptop script, what), checks marked "check".
 CHANGES = {
     "unattached_volumes": [
+        (4, "removed `import json`: the port no longer uses it"),
+        (6, "removed `import boto3`: the port no longer uses it"),
         (9, "removed the module-level ec2: nothing uses it now"),
         (10, "removed the region list: lambdafan has the regions"),
         (13, "main() becomes collect(session, region, account)"),
@@ -40,6 +42,7 @@ CHANGES = {
         (35, 'removed the `if __name__ == "__main__":` block'),
     ],
     "unused_security_groups": [
+        (3, "removed `import boto3`: the port no longer uses it"),
         (5, 'moved ec2 into collect: ec2 = session.client("ec2", region_name=region)'),
         (6, 'moved elb into collect: elb = session.client("elb", region_name=region)'),
         (7, 'moved elbv2 into collect: elbv2 = session.client("elbv2", region_name=region)'),
@@ -49,6 +52,8 @@ CHANGES = {
     ],
     "public_buckets": [
         (1, 'SCOPE = "account": it uses only global services (s3)'),
+        (3, "removed `import sys`: the port no longer uses it"),
+        (5, "removed `import boto3`: the port no longer uses it"),
         (13, "removed `session = boto3.Session(...)`: collect has it"),
         (14, 'moved s3 into collect: s3 = session.client("s3")'),
         (16, 'the `if __name__ == "__main__":` block becomes collect(...)'),
@@ -58,6 +63,7 @@ CHANGES = {
     ],
     "iam_password_users": [
         (1, 'SCOPE = "account": it uses only global services (iam)'),
+        (7, "removed `import boto3`: the port no longer uses it"),
         (9, 'moved iam into collect: iam = session.client("iam") '
             "(global: credential_report() reads it)"),
         (20, "main() becomes collect(session, region, account)"),
@@ -319,8 +325,9 @@ if __name__ == "__main__":
     said = [(c.line, ("check: " if c.check else "") + c.what) for c in adapted.changes]
     assert said == [
         (1, 'SCOPE = "account": it uses only global services (s3)'),
-        (6, "main() becomes collect(session, region, account)"),
-        (6, "check: main took arguments: give them values in collect"),
+        (1, "removed `import sys`: the port no longer uses it"),  # with the __main__ block
+        (3, "removed `import boto3`: the port no longer uses it"),
+        (6, "main() becomes collect(session, region, account)"),  # argv is unused: it goes
         (7, 'boto3.resource("s3") → session.resource("s3")'),
         (11, "print(...) of a value → yield {...}"),
         (12, "check: a heading or a message: lambdafan's tables name their columns; drop it"),
@@ -329,3 +336,283 @@ if __name__ == "__main__":
     ]
     assert '        yield {"name": bucket.name}\n' in adapted.text
     compile(adapted.text, "port.py", "exec")
+
+
+# --- the rough edges a new-user check found ------------------------------------------------
+
+
+def said_by(adapted: Any) -> list[tuple[int, str]]:
+    return [(c.line, ("check: " if c.check else "") + c.what) for c in adapted.changes]
+
+
+ARGV_SCRIPT = """\
+import argparse
+import os
+import sys
+from pprint import pprint
+
+import boto3
+
+
+def main(days, argv):
+    ec2 = boto3.client("ec2")
+    for snap in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+        if snap["StartTime"].day > days and argv[0] in snap["Description"]:
+            pprint({"snapshot_id": snap["SnapshotId"]})
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--days", type=int, default=90)
+    args = parser.parse_args()
+    sys.exit(main(args.days, sys.argv[1:]))
+"""
+
+
+def test_imports_the_port_no_longer_uses_are_removed() -> None:
+    adapted = adapt_source(ARGV_SCRIPT)
+
+    said = said_by(adapted)
+    assert (1, "removed `import argparse`: the port no longer uses it") in said
+    assert (3, "removed `import sys`: the port no longer uses it") in said
+    assert (4, "removed `from pprint import pprint`: the port no longer uses it") in said
+    assert (6, "removed `import boto3`: the port no longer uses it") in said
+    assert adapted.text.startswith('import os\n\nSCOPE = "region"')  # unused before: kept
+    assert 'yield {"snapshot_id": snap["SnapshotId"]}' in adapted.text
+    compile(adapted.text, "port.py", "exec")
+
+
+def test_an_import_still_used_stays_and_a_partly_used_one_is_trimmed() -> None:
+    adapted = adapt_source(
+        """\
+import json, sys
+
+import boto3
+
+ec2 = boto3.client("ec2")
+
+
+def tags(resource_id):
+    found = boto3.client("ec2").describe_tags(Filters=[{"Name": "key", "Values": [resource_id]}])
+    return found["Tags"]
+
+
+def main():
+    for vpc in ec2.describe_vpcs()["Vpcs"]:
+        print(json.dumps({"vpc_id": vpc["VpcId"], "default": vpc["IsDefault"]}))
+        sys.stdout.flush()
+"""
+    )
+
+    assert (1, "removed `json` from `import json, sys`: the port no longer uses it") in (
+        said_by(adapted)
+    )
+    assert adapted.text.startswith("import sys\n\nimport boto3\n")  # tags() still uses boto3
+    compile(adapted.text, "port.py", "exec")
+
+
+def test_a_printed_variable_assigned_a_dict_in_collect_is_yielded() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+
+def main():
+    ec2 = boto3.client("ec2")
+    for vpc in ec2.describe_vpcs()["Vpcs"]:
+        record = dict(vpc_id=vpc["VpcId"], cidr=vpc["CidrBlock"])
+        record["default"] = vpc["IsDefault"]
+        print(record)
+        name = vpc["VpcId"]
+        print(name)
+"""
+    )
+
+    said = said_by(adapted)
+    assert (9, "print(...) of a dict → yield") in said
+    assert "        yield record\n" in adapted.text
+    assert (11, "check: prints a value: yield {\"name\": name} if it is one record's field, "
+                "or yield it if it is a dict") in said  # fmt: skip
+    assert "        print(name)\n" in adapted.text
+
+
+def test_a_name_assigned_a_dict_only_elsewhere_is_not_taken_for_one() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+DEFAULTS = {"region": "us-east-1"}
+
+
+def helper():
+    row = {"a": 1}
+    return row
+
+
+def main():
+    for row in boto3.client("ec2").describe_vpcs()["Vpcs"]:
+        row = row["VpcId"]
+        print(row)
+"""
+    )
+
+    assert "        print(row)\n" in adapted.text
+    assert any(c.line == 14 and c.check for c in adapted.changes)
+
+
+def test_main_arguments_used_in_its_body_say_what_to_put_in_their_place() -> None:
+    adapted = adapt_source(ARGV_SCRIPT)
+
+    said = said_by(adapted)
+    assert (
+        9,
+        "check: collect gets no arguments: put constants in place of days (line 12) and "
+        "argv (line 12), e.g. days = ... at the top of collect",
+    ) in said
+    assert "main took arguments: give them values in collect" not in adapted.text
+
+
+def test_main_arguments_with_defaults_become_constants_and_unused_ones_go() -> None:
+    adapted = adapt_source(
+        """\
+import sys
+
+import boto3
+
+
+def main(argv=None, days=90, *, owner="self"):
+    ec2 = boto3.client("ec2")
+    for snap in ec2.describe_snapshots(OwnerIds=[owner])["Snapshots"]:
+        if snap["StartTime"].day > days:
+            print(snap["SnapshotId"], snap["VolumeSize"])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+"""
+    )
+
+    said = said_by(adapted)
+    assert (6, "main's arguments with defaults are constants in collect: days, owner") in said
+    assert not adapted.checks
+    assert 'def collect(session, region, account):\n    days = 90\n    owner = "self"\n' in (
+        adapted.text
+    )
+    assert "argv" not in adapted.text
+
+
+CSV_WRITER = """\
+import csv
+import sys
+
+import boto3
+
+HEADER = ["VolumeId", "Size", "Region"]
+
+
+def main():
+    writer = csv.writer(sys.stdout)
+    writer.writerow(HEADER)
+    for region in ["us-east-1", "eu-west-1"]:
+        ec2 = boto3.client("ec2", region_name=region)
+        for volume in ec2.describe_volumes()["Volumes"]:
+            row = [volume["VolumeId"], volume["Size"], region]
+            writer.writerow(row)
+"""
+
+
+def test_csv_writer_rows_become_records_keyed_by_the_header() -> None:
+    adapted = adapt_source(CSV_WRITER)
+
+    said = said_by(adapted)
+    assert (10, "removed the csv writer: lambdafan stores the records") in said
+    assert (11, "removed the header row: its names are the records' keys") in said
+    assert (16, "writer.writerow(row) → yield dict(zip(HEADER, row))") in said
+    assert "        yield dict(zip(HEADER, row))\n" in adapted.text
+    assert "writer" not in adapted.text and "import csv" not in adapted.text
+    assert "import sys" not in adapted.text
+    compile(adapted.text, "port.py", "exec")
+
+
+def test_a_csv_row_literal_becomes_a_dict_with_the_header_names() -> None:
+    adapted = adapt_source(
+        """\
+import csv
+
+import boto3
+
+
+def main():
+    iam = boto3.client("iam")
+    with open("users.csv", "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["user", "created"])
+        for user in iam.list_users()["Users"]:
+            writer.writerow([user["UserName"], user["CreateDate"]])
+"""
+    )
+
+    said = said_by(adapted)
+    assert (8, "unwrapped `with open(...) as out`: lambdafan stores the records") in said
+    assert (12, 'writer.writerow([...]) → yield {"user": ..., "created": ...}') in said
+    assert (
+        '    for user in iam.list_users()["Users"]:\n'
+        '        yield {"user": user["UserName"], "created": user["CreateDate"]}\n'
+    ) in adapted.text
+    assert "open(" not in adapted.text and "csv" not in adapted.text
+    assert not adapted.checks
+    compile(adapted.text, "port.py", "exec")
+
+
+def test_a_csv_dict_writer_row_is_yielded() -> None:
+    adapted = adapt_source(
+        """\
+import csv
+import sys
+
+import boto3
+
+FIELDS = ["bucket", "created"]
+
+writer = csv.DictWriter(sys.stdout, fieldnames=FIELDS)
+writer.writeheader()
+for bucket in boto3.client("s3").list_buckets()["Buckets"]:
+    writer.writerow({"bucket": bucket["Name"], "created": bucket["CreationDate"]})
+"""
+    )
+
+    said = said_by(adapted)
+    assert (8, "removed the csv writer: lambdafan stores the records") in said
+    assert (9, "removed writer.writeheader(): the records' keys name the columns") in said
+    assert (11, "writer.writerow(...) of a dict → yield") in said
+    assert (
+        '        yield {"bucket": bucket["Name"], "created": bucket["CreationDate"]}\n'
+        in adapted.text
+    )
+    assert "csv" not in adapted.text
+    compile(adapted.text, "port.py", "exec")
+
+
+def test_a_csv_row_without_a_header_is_named_like_a_printed_row() -> None:
+    adapted = adapt_source(
+        """\
+import csv
+import sys
+
+import boto3
+
+writer = csv.writer(sys.stdout)
+for fn in boto3.client("lambda").list_functions()["Functions"]:
+    writer.writerow([fn["FunctionName"], fn["Runtime"]])
+    writer.writerow(fn)
+"""
+    )
+
+    said = said_by(adapted)
+    assert (8, "writer.writerow([...]) → yield {...}") in said
+    assert '    yield {"function_name": fn["FunctionName"], "runtime": fn["Runtime"]}' in (
+        adapted.text
+    )
+    assert (9, "check: a csv row with no header: yield a dict of its values") in said
+    assert "    writer = csv.writer(sys.stdout)\n" in adapted.text  # still used

@@ -24,7 +24,9 @@ from lambdafan.script_tools.adapt_clients import (
     move_module_clients,
     rewrite_clients,
 )
+from lambdafan.script_tools.adapt_csv import rewrite_csv
 from lambdafan.script_tools.adapt_edits import CHECK, Change
+from lambdafan.script_tools.adapt_imports import remove_unused_imports
 from lambdafan.script_tools.adapt_loops import unwrap_loops
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.adapt_scope import decide_scope, set_scope
@@ -103,12 +105,14 @@ def port(source: str, tree: ast.Module) -> Adapted:
     state.scope = decide_scope(state)
     rewrite_clients(state)
     rewrite_prints(state)
+    rewrite_csv(state)
     rewrite_returns(state)
     unwrap_loops(state)
     mark_swallowed_errors(state)
     mark_arguments(state)
     check_helper_regions(state)
     move_module_clients(state, body, header)
+    remove_unused_imports(state, state.edits.assemble())
     set_scope(state)
     text = state.edits.assemble()
     changes = state.edits.reported()

@@ -29,12 +29,14 @@ def set_scope(port: Port) -> None:
         ):
             edits.check(node.lineno, f'the script sets SCOPE itself; the port says "{port.scope}"')
             return
-    after = 0
+    after, started = 0, False  # after the last import that stays, in the first run of them
     for node in tree.body:
         is_doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         if isinstance(node, ast.Import | ast.ImportFrom) or (is_doc and node is tree.body[0]):
-            after = node.end_lineno or node.lineno
-        elif after:
+            started = True
+            if node.lineno not in edits.deleted:
+                after = node.end_lineno or node.lineno
+        elif started:
             break
     why = (
         "  # once per account (global services)"
@@ -44,4 +46,4 @@ def set_scope(port: Port) -> None:
     line = f'SCOPE = "{port.scope}"{why}'
     if after >= len(edits.lines):
         edits.insert_at_end()
-    edits.before.setdefault(after + 1, []).extend(["", line, ""])
+    edits.before.setdefault(after + 1, []).extend(["", line, ""] if after else [line, ""])

@@ -12,18 +12,24 @@ YIELDED = "print(...) of"  # how the changes that made a yield start
 
 
 def is_print(node: ast.AST) -> bool:
-    """A `print(...)` statement."""
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Call)
-        and isinstance(node.value.func, ast.Name)
-        and node.value.func.id == "print"
-    )
+    """A `print(...)`, `pprint(...)` or `pprint.pprint(...)` statement."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    func = node.value.func
+    if isinstance(func, ast.Name):
+        return func.id in ("print", "pprint")
+    return isinstance(func, ast.Attribute) and func.attr == "pprint"
+
+
+def printed(call: ast.Call) -> list[ast.expr]:
+    """The values a print shows (pprint's second argument is its stream)."""
+    pretty = not (isinstance(call.func, ast.Name) and call.func.id == "print")
+    return call.args[:1] if pretty else call.args
 
 
 def rewrite_prints(port: Port) -> None:
     edits = port.edits
-    dicts, lists = assigned_literals(port.tree)
+    dicts, lists = clearly_kinds(port)
     in_handlers = {
         id(stmt)
         for handler in port.walk_collect()
@@ -35,8 +41,8 @@ def rewrite_prints(port: Port) -> None:
             continue
         assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
         call = node.value
-        args = call.args
-        if any(k.arg == "file" for k in call.keywords):
+        args = printed(call)
+        if any(k.arg in ("file", "stream") for k in call.keywords):
             continue  # to stderr or a file: not a record
         value = args[0] if len(args) == 1 else None
         if (
@@ -61,14 +67,7 @@ def rewrite_prints(port: Port) -> None:
         elif (
             len(args) > 1 or (len(args) == 1 and isinstance(args[0], ast.Attribute | ast.Subscript))
         ) and not any(isinstance(a, ast.Constant | ast.JoinedStr | ast.Starred) for a in args):
-            keys = [field_name(arg, i) for i, arg in enumerate(args)]
-            if None in keys or len(set(keys)) < len(keys):
-                keys = [key or f"value_{i}" for i, key in enumerate(keys, 1)]
-                edits.check(node.lineno, "name these fields")
-            fields = ", ".join(
-                f'"{key}": {port.segment(arg)}' for key, arg in zip(keys, args, strict=True)
-            )
-            edits.span(call, f"yield {{{fields}}}")
+            edits.span(call, row_record(port, node.lineno, args))
             edits.change(
                 node.lineno,
                 f"{YIELDED} a {'row' if len(args) > 1 else 'value'} → yield {{...}}",
@@ -77,8 +76,27 @@ def rewrite_prints(port: Port) -> None:
             edits.check(node.lineno, why_text(args))
 
 
+def row_record(port: Port, line: int, values: list[ast.expr]) -> str:
+    """`yield {"name": value, ...}` for a row of values, named after them (marked when it
+    cannot name them all apart)."""
+    found = [field_name(value, i) for i, value in enumerate(values)]
+    keys = [key or f"value_{i}" for i, key in enumerate(found, 1)]
+    if None in found or len(set(found)) < len(found):
+        port.edits.check(line, "name these fields")
+    fields = ", ".join(
+        f'"{key}": {port.segment(value)}' for key, value in zip(keys, values, strict=True)
+    )
+    return f"yield {{{fields}}}"
+
+
 def why_text(args: list[ast.expr]) -> str:
     """Why a print was left: a heading, text (a total?) or a value of unknown shape."""
+    if len(args) == 1 and isinstance(args[0], ast.Name):
+        name = args[0].id
+        return (
+            f'prints a value: yield {{"{name}": {name}}} if it is one record\'s field, '
+            "or yield it if it is a dict"
+        )
     if all(isinstance(a, ast.Constant) for a in args):
         return "a heading or a message: lambdafan's tables name their columns; drop it"
     if any(isinstance(a, ast.JoinedStr) for a in args):
@@ -90,8 +108,8 @@ def why_text(args: list[ast.expr]) -> str:
 
 
 def yields(port: Port) -> bool:
-    """The port made a yield."""
-    return any(c.what.startswith(YIELDED) for c in port.edits.changes if not c.check)
+    """The port made a yield (of a print or of a csv row)."""
+    return any("→ yield" in c.what for c in port.edits.changes if not c.check)
 
 
 def rewrite_returns(port: Port) -> None:
@@ -135,18 +153,52 @@ def realign(port: Port, call: ast.Call, value: ast.expr) -> None:
     edits.shift(value.lineno + 1, end, -(indent - call.col_offset))
 
 
-def assigned_literals(tree: ast.AST) -> tuple[set[str], set[str]]:
-    """The names assigned a dict literal, and those assigned a list literal."""
-    dicts: set[str] = set()
-    lists: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name):
-                if isinstance(node.value, ast.Dict | ast.DictComp):
-                    dicts.add(target.id)
-                elif isinstance(node.value, ast.List | ast.ListComp):
-                    lists.add(target.id)
+def kind_of(value: ast.expr | None) -> str:
+    """ "dict" for a dict literal, comprehension or `dict(...)`, "list" for a list literal or
+    comprehension, else "other"."""
+    if isinstance(value, ast.Dict | ast.DictComp) or (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict"
+    ):
+        return "dict"
+    return "list" if isinstance(value, ast.List | ast.ListComp) else "other"
+
+
+def bindings(node: ast.AST) -> list[tuple[str, str]]:
+    """The names a node binds, each with the kind of value it gets."""
+    if isinstance(node, ast.Assign):
+        kind = kind_of(node.value)
+        return [
+            (name, kind if isinstance(target, ast.Name) else "other")
+            for target in node.targets
+            for name in target_names(target)
+        ]
+    if isinstance(node, ast.AnnAssign | ast.AugAssign | ast.NamedExpr):
+        return [(name, kind_of(node.value)) for name in target_names(node.target)]
+    if isinstance(node, ast.For | ast.AsyncFor | ast.comprehension | ast.withitem):
+        bound = node.optional_vars if isinstance(node, ast.withitem) else node.target
+        return [(name, "other") for name in target_names(bound)]
+    if isinstance(node, ast.ExceptHandler) and node.name:
+        return [(node.name, "other")]
+    return []
+
+
+def target_names(target: ast.expr | None) -> list[str]:
+    """The names an assignment target binds (not `x` of `x[k] = ...` or `x.a = ...`)."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Tuple | ast.List):
+        return [name for elt in target.elts for name in target_names(elt)]
+    return target_names(target.value) if isinstance(target, ast.Starred) else []
+
+
+def clearly_kinds(port: Port) -> tuple[set[str], set[str]]:
+    """The names collect only ever assigns a dict, and those it only ever assigns a list."""
+    kinds: dict[str, set[str]] = {}
+    for node in port.walk_collect():
+        for name, kind in bindings(node):
+            kinds.setdefault(name, set()).add(kind)
+    dicts = {name for name, kind in kinds.items() if kind == {"dict"}}
+    lists = {name for name, kind in kinds.items() if kind == {"list"}}
     return dicts, lists
 
 

@@ -1,0 +1,204 @@
+"""csv output in a port: `writer.writerow(row)` of a `csv.writer` becomes a record keyed by its
+header row's names, a `csv.DictWriter`'s row is yielded as it is; the writer, its header and
+the `with open(...)` of its file go once nothing else uses them."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.adapt_yields import row_record
+
+WRITES = ("writerow", "writerows", "writeheader")
+
+
+@dataclass
+class Writer:
+    """One `name = csv.writer(file)` / `csv.DictWriter(file, ...)` and what its rows became."""
+
+    name: str
+    made: ast.Assign
+    dicts: bool  # a DictWriter: its rows are dicts already
+    header: str | None = None  # the header row's text (a name or a literal)
+    keys: list[str] | None = None  # the header's names, when they are string constants
+    handled: set[int] = field(default_factory=set)  # ids of the Name nodes of rewritten calls
+    left: bool = False  # a write it could not turn into a record
+
+
+def writer_of(node: ast.AST) -> Writer | None:
+    """`name = csv.writer(...)` / `name = csv.DictWriter(...)`."""
+    if not (
+        isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Call)
+    ):
+        return None
+    func = node.value.func
+    kind = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    if kind not in ("writer", "DictWriter") or not node.value.args:
+        return None
+    if isinstance(func, ast.Attribute) and not (
+        isinstance(func.value, ast.Name) and func.value.id == "csv"
+    ):
+        return None
+    return Writer(node.targets[0].id, node, dicts=kind == "DictWriter")
+
+
+def string_row(node: ast.expr, constants: dict[str, ast.expr]) -> list[str] | None:
+    """The names of a row of string constants (a literal, or a name assigned one)."""
+    if isinstance(node, ast.Name) and node.id in constants:
+        node = constants[node.id]
+    if isinstance(node, ast.List | ast.Tuple) and node.elts:
+        names = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+        if all(isinstance(name, str) for name in names) and len(names) == len(node.elts):
+            return [str(name) for name in names]
+    return None
+
+
+def rewrite_csv(port: Port) -> None:
+    statements = [*port.tree.body, *port.walk_collect()]
+    constants = {
+        node.targets[0].id: node.value
+        for node in statements
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+    }
+    writers = {w.name: w for w in map(writer_of, statements) if w is not None}
+    in_order = sorted(
+        (n for n in port.walk_collect() if isinstance(n, ast.Expr)),
+        key=lambda n: (n.lineno, n.col_offset),
+    )  # the header row comes before the rows
+    for node in in_order:
+        if not (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+            and isinstance(node.value.func.value, ast.Name)
+            and node.value.func.value.id in writers
+            and node.value.func.attr in WRITES
+        ):
+            continue
+        writer = writers[node.value.func.value.id]
+        rewrite_write(port, writer, node, node.value, constants)
+    for writer in writers.values():
+        drop_writer(port, writer)
+
+
+def rewrite_write(
+    port: Port, writer: Writer, stmt: ast.Expr, call: ast.Call, constants: dict[str, ast.expr]
+) -> None:
+    """One `writer.writerow(...)`, `.writerows(...)` or `.writeheader()`."""
+    edits, method = port.edits, call.func.attr  # type: ignore[attr-defined]
+    head = f"{writer.name}.{method}"
+    arg = call.args[0] if len(call.args) == 1 else None
+    if method == "writeheader" or (
+        not writer.dicts and method == "writerow" and writer.header is None and arg is not None
+        and string_row(arg, constants) is not None
+    ):  # fmt: skip
+        if arg is not None:
+            writer.header, writer.keys = port.segment(arg), string_row(arg, constants)
+        edits.delete(stmt)
+        what = "the header row: its names are the records' keys"
+        if method == "writeheader":
+            what = f"{head}(): the records' keys name the columns"
+        edits.change(stmt.lineno, f"removed {what}")
+    elif arg is None:
+        writer.left = True
+        edits.check(stmt.lineno, "a csv row of unknown shape: yield a dict of its values")
+        return
+    elif writer.dicts:
+        many = method == "writerows"
+        edits.span(stmt, f"yield {'from ' if many else ''}{port.segment(arg)}")
+        edits.change(stmt.lineno, f"{head}(...) of {'dicts' if many else 'a dict'} → yield")
+    elif writer.header is not None:
+        text = port.segment(arg)
+        if method == "writerows":
+            record = f"yield from (dict(zip({writer.header}, row)) for row in {text})"
+            what = f"{head}({text}) → {record}"
+        elif isinstance(arg, ast.List | ast.Tuple) and len(arg.elts) == len(writer.keys or []):
+            keys = writer.keys or []
+            fields = ", ".join(
+                f'"{k}": {port.segment(v)}' for k, v in zip(keys, arg.elts, strict=True)
+            )
+            record = f"yield {{{fields}}}"
+            shape = ", ".join(f'"{key}": ...' for key in keys)
+            what = f"{head}([...]) → yield {{{shape}}}"
+        else:
+            record = f"yield dict(zip({writer.header}, {text}))"
+            what = f"{head}({text}) → {record}"
+        edits.span(stmt, record)
+        edits.change(stmt.lineno, what)
+    elif method == "writerow" and isinstance(arg, ast.List | ast.Tuple):
+        edits.span(stmt, row_record(port, stmt.lineno, arg.elts))
+        edits.change(stmt.lineno, f"{head}([...]) → yield {{...}}")
+    else:
+        writer.left = True
+        edits.check(stmt.lineno, "a csv row with no header: yield a dict of its values")
+        return
+    receiver = call.func.value  # type: ignore[attr-defined]
+    writer.handled.add(id(receiver))
+
+
+def drop_writer(port: Port, writer: Writer) -> None:
+    """The writer goes when every use of it became a record; the file it wrote, too."""
+    others = [
+        n
+        for n in ast.walk(port.tree)
+        if isinstance(n, ast.Name)
+        and n.id == writer.name
+        and isinstance(n.ctx, ast.Load)
+        and id(n) not in writer.handled
+    ]
+    if writer.left or others or not writer.handled:
+        return
+    edits = port.edits
+    edits.delete(writer.made)
+    edits.change(writer.made.lineno, "removed the csv writer: lambdafan stores the records")
+    target = writer.made.value.args[0]  # type: ignore[attr-defined]
+    if isinstance(target, ast.Name):
+        drop_file(port, target.id, writer.made)
+
+
+def drop_file(port: Port, name: str, made: ast.Assign) -> None:
+    """`with open(...) as name:` around the writer is unwrapped when the writer was the file's
+    only use; a file opened otherwise is marked (on Lambda only /tmp is writable)."""
+    edits = port.edits
+    reads = [
+        n
+        for n in ast.walk(port.tree)
+        if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load)
+    ]
+    for node in [*port.tree.body, *port.walk_collect()]:
+        opened = (
+            isinstance(node, ast.With)
+            and any(is_open(item.context_expr) and is_name(item.optional_vars, name)
+                    for item in node.items)
+        ) or (
+            isinstance(node, ast.Assign)
+            and is_open(node.value)
+            and any(is_name(target, name) for target in node.targets)
+        )  # fmt: skip
+        if not opened:
+            continue
+        assert isinstance(node, ast.stmt)
+        if isinstance(node, ast.With) and len(node.items) == 1 and len(reads) == 1:
+            step = node.body[0].col_offset - node.col_offset
+            body_end = node.body[-1].end_lineno or node.body[-1].lineno
+            edits.deleted.update(range(node.lineno, node.body[0].lineno))
+            edits.shift(node.body[0].lineno, body_end, -step)
+            what = f"unwrapped `with open(...) as {name}`: lambdafan stores the records"
+            edits.change(node.lineno, what)
+        else:
+            edits.check(node.lineno, "writes a file: lambdafan stores the records; drop it")
+        return
+
+
+def is_name(node: ast.AST | None, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def is_open(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open"

@@ -1,0 +1,57 @@
+"""The imports a port no longer uses (`argparse`, `sys` once the argv handling goes, `json` once
+`print(json.dumps(...))` is a yield, `boto3` once every client is the session's) go."""
+
+from __future__ import annotations
+
+import ast
+
+from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.laptop_syntax import one_line
+
+
+def names_read(tree: ast.AST) -> set[str]:
+    """Every name the code reads (an attribute's base included)."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def bound_name(alias: ast.alias) -> str:
+    """The name an import binds: `import os.path` binds `os`, `import x as y` binds `y`."""
+    return alias.asname or alias.name.split(".")[0]
+
+
+def import_text(node: ast.Import | ast.ImportFrom, aliases: list[ast.alias]) -> str:
+    names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in aliases)
+    if isinstance(node, ast.Import):
+        return f"import {names}"
+    return f"from {'.' * node.level}{node.module or ''} import {names}"
+
+
+def remove_unused_imports(port: Port, text: str) -> None:
+    """Drop the names the laptop script read and the port (`text`) no longer does; an import
+    the laptop script never used stays, as does any import of a port that does not compile."""
+    try:
+        now = names_read(ast.parse(text))
+    except SyntaxError:
+        return
+    before = names_read(port.tree)
+    edits = port.edits
+    statements = [*port.tree.body, *port.walk_collect()]
+    for node in statements:
+        if not isinstance(node, ast.Import | ast.ImportFrom) or node.lineno in edits.deleted:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if any(alias.name == "*" for alias in node.names):
+            continue
+        gone = [a for a in node.names if bound_name(a) in before - now]
+        if not gone:
+            continue
+        was = one_line(port.segment(node))
+        if len(gone) == len(node.names):
+            edits.delete(node)
+            edits.change(node.lineno, f"removed `{was}`: the port no longer uses it")
+            continue
+        kept = [a for a in node.names if a not in gone]
+        edits.span(node, import_text(node, kept))
+        names = ", ".join(bound_name(a) for a in gone)
+        edits.change(node.lineno, f"removed `{names}` from `{was}`: the port no longer uses it")
