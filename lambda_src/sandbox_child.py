@@ -350,6 +350,7 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
 
     for region in job.regions:
         emit(json.dumps({"e": "start", "r": region}).encode() + b"\n")
+    sys.argv = [job.path]  # no command line: a script's parse_args() takes its defaults
     run_job(job, session, emit, spawn)
     for thread in threads:
         thread.join()

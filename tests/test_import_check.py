@@ -91,3 +91,15 @@ def test_a_declared_requirement_missing_here_leaves_the_import_untried(tmp_path:
         f"{tmp_path / 'uses.py'}: import not tried: lfnotinstalled_pkg (from script_requirements) "
         "is not installed here"
     ) in " ".join(done.stderr.split())
+
+
+def test_a_script_calling_aws_at_import_is_flagged_not_failed(tmp_path: Path) -> None:
+    # No credentials in the sandbox: the call fails before any request, and works in the fleet.
+    script = tmp_path / "whoami.py"
+    script.write_text(
+        "import boto3\n\nME = boto3.client('sts').get_caller_identity()\n\n"
+        "def collect(session, region, account):\n    yield ME\n"
+    )
+    [problem] = import_problems([describe_script(script)], "us-east-1")
+    assert problem.calls_aws and not problem.untried
+    assert str(problem).startswith(f"{script}:3: calls AWS at import (without credentials here")

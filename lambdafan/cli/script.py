@@ -29,6 +29,7 @@ from lambdafan.cli.options import (
 from lambdafan.config import Config, ConfigError
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.render.console import warning
+from lambdafan.render.habits import warn_laptop_habits
 from lambdafan.render.scripts import (
     Step,
     print_adapted,
@@ -206,6 +207,7 @@ def try_script(
     Exit code: 0 the script finished, 1 it raised (the error names file:line),
     2 a broken script or bad options.
     """
+    warn_laptop_habits(file)  # read, never run: module-level clients, region loops, argv...
     if account is not None:
         check_account_id(account)
     elif not no_assume:

@@ -20,13 +20,19 @@ POLL_S = 0.05
 _NOBODY = Account(id="000000000000", name="validate")
 
 
+# What a script's import raises when it calls AWS: the sandbox gives it no credentials.
+NO_CREDENTIALS = "botocore.exceptions.NoCredentialsError"
+
+
 @dataclass(frozen=True)
 class ImportProblem:
     """A script that did not import, as one line naming its file (and line, when known);
-    `untried` when what it lacks is a declared requirement this machine does not have."""
+    `untried` when what it lacks is a declared requirement this machine does not have;
+    `calls_aws` when it called AWS at import (which works in the fleet, in the member account)."""
 
     text: str
     untried: bool = False
+    calls_aws: bool = False
 
     def __str__(self) -> str:
         return self.text
@@ -69,6 +75,15 @@ def import_problems(
                     untried=True,
                 )
             )
+        elif check.no_credentials:
+            problems.append(
+                ImportProblem(
+                    f"{check.where}: calls AWS at import (without credentials here: "
+                    "NoCredentialsError), so its import was not checked: move the call into "
+                    "collect(session, region, account)",
+                    calls_aws=True,
+                )
+            )
         elif not check.ok:
             problems.append(ImportProblem(check.reason or f"{check.spec.path}: fails on import"))
     return problems
@@ -85,6 +100,8 @@ class _Check:
         self._lock = threading.Lock()
         self._began: float | None = None  # when its process started importing it
         self.missing: str | None = None  # the package it lacks, if that is why it failed
+        self.no_credentials = False  # it failed calling AWS
+        self.where = str(spec.path)  # its file, and the failing line when known
         job = Job(
             script=spec.name,
             path=str(spec.path.resolve()),
@@ -113,9 +130,12 @@ class _Check:
                 self.ok = True
                 break
             if kind == "err":
-                where = message.get("w") or self.spec.path
-                self.reason = f"{where}: fails on import: {message.get('t')}: {message.get('m')}"
+                self.where = str(message.get("w") or self.spec.path)
+                self.reason = (
+                    f"{self.where}: fails on import: {message.get('t')}: {message.get('m')}"
+                )
                 self.missing = str(message["mod"]) if message.get("mod") else None
+                self.no_credentials = message.get("t") == NO_CREDENTIALS
                 break
             if kind == "exit":
                 status = message.get("status") if isinstance(message.get("status"), int) else None
