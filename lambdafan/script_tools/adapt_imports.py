@@ -49,9 +49,18 @@ def remove_unused_imports(port: Port, text: str) -> None:
         was = one_line(port.segment(node))
         if len(gone) == len(node.names):
             edits.delete(node)
+            after = (node.end_lineno or node.lineno) + 1
+            if blank(port, node.lineno - 1) and blank(port, after):  # one blank line stays
+                edits.deleted.add(after)
             edits.change(node.lineno, f"removed `{was}`: the port no longer uses it")
             continue
         kept = [a for a in node.names if a not in gone]
         edits.span(node, import_text(node, kept))
         names = ", ".join(bound_name(a) for a in gone)
         edits.change(node.lineno, f"removed `{names}` from `{was}`: the port no longer uses it")
+
+
+def blank(port: Port, line: int) -> bool:
+    """Line `line` of the laptop script is blank (line 0, before the first, counts as one)."""
+    lines = port.edits.source_lines
+    return line == 0 or (line <= len(lines) and not lines[line - 1].strip())

@@ -46,4 +46,6 @@ def set_scope(port: Port) -> None:
     line = f'SCOPE = "{port.scope}"{why}'
     if after >= len(edits.lines):
         edits.insert_at_end()
-    edits.before.setdefault(after + 1, []).extend(["", line, ""] if after else [line, ""])
+    spaced = after + 1 > len(edits.source_lines) or not edits.source_lines[after].strip()
+    block = ["", line] if after else [line]  # a blank line after it, unless one follows
+    edits.before.setdefault(after + 1, []).extend(block if spaced else [*block, ""])
