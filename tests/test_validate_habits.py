@@ -182,3 +182,15 @@ def test_script_test_shows_the_findings_before_the_run(
         f'warning: {name}:3: boto3.client("ec2") has no region_name, so each region scans the '
         'home region (duplicates): make it in collect: session.client("ec2", region_name=region)'
     )
+
+
+def test_script_test_of_a_script_without_collect_shows_only_that(tmp_path: Path) -> None:
+    done = cli(
+        "script", "test", str(LAPTOP / "unattached_volumes.py"), "--no-assume",
+        "--region", "us-east-1", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: {LAPTOP / 'unattached_volumes.py'}:1: no top-level function "
+        "`collect(session, region, account)` defined"
+    ]
