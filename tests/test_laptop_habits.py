@@ -189,6 +189,30 @@ def test_an_unguarded_main_that_calls_aws_runs_at_import_and_a_guarded_one_does_
     assert guarded == [] and first_at_import(guarded) is None
 
 
+def test_a_function_making_a_client_at_import_calls_no_aws_one_using_it_does() -> None:
+    source = """\
+        import boto3
+
+        SCOPE = "account"
+
+        def client(service):
+            return boto3.client(service, region_name="us-east-1")
+
+        def main():
+            iam = client("iam")
+            for user in iam.list_users()["Users"]:
+                print(user)
+
+        IAM = client("iam")
+        main()
+
+        def collect(session, region, account):
+            yield {}
+    """
+    assert [f for f in found(source) if f[1] == AWS_AT_IMPORT] == [(14, AWS_AT_IMPORT)]
+    assert "main() runs at import and calls AWS (line 10)" in lines(source)[-1]
+
+
 def test_collect_called_at_import_is_told_to_go_under_the_main_guard() -> None:
     source = """\
         import boto3

@@ -172,18 +172,44 @@ class _Scan:
             and any(a.name == "argv" and a.asname is None for a in node.names)
             for node in ast.walk(tree)
         )
+        self.factories: set[str] = set()
+        self.factories = self._client_factories()
         self.sessions, self.clients = self._module_clients()
         self.helpers = self._reachable()
         self.touching = self._touching_aws()
 
     # -- what the script holds and runs
 
+    def _client_factories(self) -> set[str]:
+        """Functions that return a boto3 client or resource they make (`def client(service):
+        return boto3.client(service, ...)`)."""
+        found: set[str] = set()
+        for name, fn in self.defs.items():
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            sessions: set[str] = set()
+            clients: set[str] = set()
+            self._bind(ast.walk(fn), sessions, clients)
+            for node in ast.walk(fn):
+                value = node.value if isinstance(node, ast.Return) else None
+                if (isinstance(value, ast.Name) and value.id in clients) or (
+                    isinstance(value, ast.Call)
+                    and self._makes_client(value, frozenset(sessions), clients)
+                ):
+                    found.add(name)
+        return found
+
     def _module_clients(self) -> tuple[frozenset[str], set[str]]:
         """Names bound at import to a boto3 session, and to a client, resource, paginator or
         waiter."""
         sessions: set[str] = set()
         clients: set[str] = set()
-        assigns = [n for n in walk(self.import_code) if isinstance(n, (ast.Assign, ast.AnnAssign))]
+        self._bind(walk(self.import_code), sessions, clients)
+        return frozenset(sessions), clients
+
+    def _bind(self, nodes: Iterable[ast.AST], sessions: set[str], clients: set[str]) -> None:
+        """Add to `sessions` and `clients` the names `nodes` bind to them."""
+        assigns = [n for n in nodes if isinstance(n, (ast.Assign, ast.AnnAssign))]
         for _ in range(3):  # a session, its client, the client's paginator
             for node in assigns:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -197,7 +223,6 @@ class _Scan:
                     value, frozenset(sessions), clients
                 ):
                     clients |= names
-        return frozenset(sessions), clients
 
     def _makes_client(self, call: ast.Call, sessions: frozenset[str], clients: set[str]) -> bool:
         """`boto3.client(..)`, `sess.resource(..)`, `ec2.get_paginator(..)`, `s3.Bucket(..)`:
@@ -205,6 +230,8 @@ class _Scan:
         if client_call(call, sessions) is not None:
             return True
         func = call.func
+        if isinstance(func, ast.Name):
+            return func.id in self.factories
         return (
             isinstance(func, ast.Attribute)
             and (func.attr in ("get_paginator", "get_waiter") or func.attr[:1].isupper())
@@ -249,35 +276,44 @@ class _Scan:
     def _touching_aws(self) -> dict[str, int]:
         """Functions that call AWS, directly or through another: the line of the call."""
         touching: dict[str, int] = {}
-        functions = {
-            name: node
-            for name, node in self.defs.items()
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        }
+        # Each function, with the sessions and clients it can use: the module's and its own.
+        functions: dict[str, tuple[ast.AST, frozenset[str], set[str]]] = {}
+        for name, fn in self.defs.items():
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                own_sessions, own_clients = set(self.sessions), set(self.clients)
+                self._bind(ast.walk(fn), own_sessions, own_clients)
+                functions[name] = (fn, frozenset(own_sessions), own_clients)
         changed = True
         while changed:
             changed = False
-            for name, fn in functions.items():
+            for name, (body, sessions, clients) in functions.items():
                 if name in touching:
                     continue
-                for node in ast.walk(fn):
-                    if isinstance(node, ast.Call) and self._calls_aws(node, touching):
+                for node in ast.walk(body):
+                    if isinstance(node, ast.Call) and self._calls_aws(
+                        node, touching, sessions, clients
+                    ):
                         touching[name] = node.lineno
                         changed = True
                         break
         return touching
 
-    def _calls_aws(self, call: ast.Call, touching: dict[str, int]) -> bool:
+    def _calls_aws(
+        self, call: ast.Call, touching: dict[str, int], sessions: frozenset[str], clients: set[str]
+    ) -> bool:
         func = call.func
         if isinstance(func, ast.Name):
             return func.id in touching
         if not isinstance(func, ast.Attribute):
             return False
-        if func.attr in REGION_LISTS or client_call(call) is not None:
-            return True
-        return self._requests(func)
+        return func.attr in REGION_LISTS or self._requests(func, sessions, clients)
 
-    def _requests(self, func: ast.Attribute) -> bool:
+    def _requests(
+        self,
+        func: ast.Attribute,
+        sessions: frozenset[str] | None = None,
+        clients: set[str] | None = None,
+    ) -> bool:
         """`func` is a method of a client or resource that sends a request: not one that makes
         a paginator or waiter, a sub-resource (`s3.Bucket`), or reaches `.meta` (not its client)."""
         if func.attr in _LOCAL_METHODS or func.attr[:1].isupper():
@@ -293,7 +329,7 @@ class _Scan:
             else:
                 outer = None
                 node = node.func if isinstance(node, ast.Call) else node.value
-        return self._on_client(func.value)
+        return self._on_client(func.value, sessions, clients)
 
     def run_nodes(self, *, with_collect: bool = True) -> Iterator[ast.AST]:
         """Every node lambdafan runs: import code, the helpers, and `collect` if asked."""
