@@ -220,6 +220,8 @@ def validate(
     """Check the config, every script, and that the Worker will have what the scripts import.
 
     Touches neither AWS nor the network: script_requirements are not downloaded here.
+    Scripts are read for laptop habits (AWS calls at import, region loops, sys.argv...),
+    each a warning with its line and fix; a collect that only prints is an error.
 
     \b
       lambdafan validate -c lambdafan.yaml
