@@ -9,9 +9,12 @@ fields that identify a record, so a retried or re-run script's record is recogni
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
+import sys
+import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -177,13 +180,31 @@ def load_script(path: Path, name: str | None = None) -> Script:
         raise ScriptError(f"{path}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        with _no_command_line(path):
+            spec.loader.exec_module(module)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # whatever a script raises at import, it is the script's fault
         where = _where(exc, path)
         raise ScriptError(f"{where}: fails on import: {_describe(exc, path)}", where) from None
     return Script(name=script_name, path=path, scope=scope, collect=module.collect, key=key)
+
+
+# sys.argv is the process's: scripts imported on threads of one process take turns with it.
+_ARGV_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_command_line(path: Path) -> Generator[None, None, None]:
+    """While a script is imported, `sys.argv` is only its path (a laptop script's parse_args()
+    then takes its defaults, instead of reading lambdafan's own options)."""
+    with _ARGV_LOCK:
+        saved = sys.argv
+        sys.argv = [str(path)]
+        try:
+            yield
+        finally:
+            sys.argv = saved
 
 
 def _where(exc: BaseException, path: Path) -> str:

@@ -4,6 +4,7 @@ scripts with their file and line."""
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -459,3 +460,18 @@ def test_error_types_are_qualified_by_their_module_except_builtins_and_the_scrip
     assert script_error_type(KeyError("k")) == "KeyError"
     client_error = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "Get")
     assert script_error_type(client_error) == "AccessDenied"
+
+
+def test_a_script_importing_in_this_process_has_no_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # --no-sandbox: before, parse_args() read lambdafan's own options and the import failed
+    # with "unrecognized arguments: -c fleet.yaml run --local".
+    argv = ["lambdafan", "-c", "fleet.yaml", "run", "--local", "--no-sandbox"]
+    monkeypatch.setattr(sys, "argv", argv)
+    path = Path(__file__).parent / "sandbox_scripts" / "parses_args.py"
+
+    script = load_script(path)
+
+    assert list(script.collect(None, "us-east-1", None)) == [{"days": 90, "argv": [str(path)]}]
+    assert sys.argv == argv  # put back
