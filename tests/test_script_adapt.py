@@ -461,16 +461,50 @@ def main():
     assert any(c.line == 14 and c.check for c in adapted.changes)
 
 
-def test_main_arguments_used_in_its_body_say_what_to_put_in_their_place() -> None:
+def test_main_arguments_get_what_the_main_block_gave_or_say_what_to_put_in_their_place() -> None:
     adapted = adapt_source(ARGV_SCRIPT)
 
     said = said_by(adapted)
+    # --days's default; sys.argv[1:] is indexed: it needs the values the script was run with
+    assert (9, "main's arguments as the __main__ block gave them: days = 90") in said
     assert (
         9,
-        "check: collect gets no arguments: put constants in place of days (line 12) and "
-        "argv (line 12), e.g. days = ... at the top of collect",
+        "check: collect gets no arguments: put constants in place of argv (line 12), "
+        "e.g. argv = ... at the top of collect",
     ) in said
-    assert "main took arguments: give them values in collect" not in adapted.text
+    assert "def collect(session, region, account):\n    days = 90\n    ec2 = " in adapted.text
+
+
+def test_main_given_the_argparse_namespace_gets_its_defaults() -> None:
+    adapted = adapt_source(
+        """\
+import argparse
+
+import boto3
+
+
+def main(args):
+    for fn in boto3.client("lambda").list_functions()["Functions"]:
+        if fn["MemorySize"] >= args.min_memory and (args.all or fn["Runtime"] < args.runtime):
+            print(fn["FunctionName"], fn["Runtime"])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-m", "--min-memory", type=int, default="512")
+    parser.add_argument("--runtime", default="python3.9")
+    parser.add_argument("-a", "--all", action="store_true")
+    main(parser.parse_args())
+"""
+    )
+
+    assert (
+        '    args = argparse.Namespace(min_memory=int("512"), runtime="python3.9", all=False)\n'
+        in adapted.text
+    )
+    assert adapted.text.startswith("import argparse\n")  # the port uses it
+    assert not adapted.checks
+    compile(adapted.text, "port.py", "exec")
 
 
 def test_main_arguments_with_defaults_become_constants_and_unused_ones_go() -> None:

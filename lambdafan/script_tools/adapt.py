@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdafan.errors import UsageError
-from lambdafan.script_tools.adapt_body import SIGNATURE, find_body, mark_arguments
+from lambdafan.script_tools.adapt_args import mark_arguments
+from lambdafan.script_tools.adapt_body import SIGNATURE, find_body
 from lambdafan.script_tools.adapt_clients import (
     check_helper_regions,
     move_module_clients,

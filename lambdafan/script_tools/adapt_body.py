@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 
 from lambdafan.errors import UsageError
+from lambdafan.script_tools.adapt_args import give_arguments
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr
 
@@ -29,7 +30,7 @@ def find_body(port: Port) -> tuple[list[ast.stmt], int]:
             indent = header[: len(header) - len(header.lstrip())]
             edits.replaced[main.lineno] = indent + SIGNATURE
             edits.change(main.lineno, "main() becomes collect(session, region, account)")
-        give_arguments(port, main)
+        give_arguments(port, main, guards)
         for guard in guards:
             edits.delete(guard)
             edits.change(guard.lineno, 'removed the `if __name__ == "__main__":` block')
@@ -58,53 +59,6 @@ def find_body(port: Port) -> tuple[list[ast.stmt], int]:
     edits.change(first, "the top-level code becomes collect(session, region, account)")
     port.collect_nodes = nodes
     return nodes, 0
-
-
-def give_arguments(port: Port, main: ast.FunctionDef) -> None:
-    """collect gets no arguments: those main reads with a default become constants at the top
-    of collect; those without one are marked with where they are read."""
-    edits, spec = port.edits, main.args
-    positional = [*spec.posonlyargs, *spec.args]
-    defaults: dict[str, ast.expr | None] = dict.fromkeys(a.arg for a in positional)
-    defaults.update(zip([a.arg for a in positional][::-1], spec.defaults[::-1], strict=False))
-    defaults.update((a.arg, d) for a, d in zip(spec.kwonlyargs, spec.kw_defaults, strict=True))
-    defaults.update((a.arg, None) for a in (spec.vararg, spec.kwarg) if a is not None)
-    read: dict[str, list[int]] = {}
-    for node in ast.walk(ast.Module(body=main.body, type_ignores=[])):
-        if isinstance(node, ast.Name) and node.id in defaults and isinstance(node.ctx, ast.Load):
-            lines = read.setdefault(node.id, [])
-            if node.lineno not in lines:
-                lines.append(node.lineno)
-    constants = [name for name in defaults if name in read and defaults[name] is not None]
-    if constants:
-        first = main.body[0]
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-            first = main.body[1] if len(main.body) > 1 else first  # after the docstring
-        edits.before.setdefault(first.lineno, []).extend(
-            f"{' ' * first.col_offset}{name} = {edits.segment(defaults[name])}"  # type: ignore[arg-type]
-            for name in constants
-        )
-        names = ", ".join(constants)
-        edits.change(
-            main.lineno, f"main's arguments with defaults are constants in collect: {names}"
-        )
-    needed = [name for name in defaults if name in read and defaults[name] is None]
-    if needed:
-        where = [f"{name} ({lines_text(read[name])})" for name in needed]
-        edits.check(
-            main.lineno,
-            f"collect gets no arguments: put constants in place of {and_text(where)}, "
-            f"e.g. {needed[0]} = ... at the top of collect",
-        )
-
-
-def lines_text(lines: list[int]) -> str:
-    return f"line {lines[0]}" if len(lines) == 1 else f"lines {', '.join(map(str, lines))}"
-
-
-def and_text(items: list[str]) -> str:
-    """`a`, `a and b`, `a, b and c`."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def is_main_guard(node: ast.stmt) -> bool:
@@ -138,11 +92,3 @@ def is_action(port: Port, node: ast.stmt) -> bool:
             value, REGION_LISTS
         )
     return True
-
-
-def mark_arguments(port: Port) -> None:
-    for node in ast.walk(port.tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("argv", "parse_args"):
-            port.edits.check(
-                node.lineno, "lambdafan passes no arguments: parse_args() gets defaults"
-            )
