@@ -204,6 +204,60 @@ def test_the_unattached_volumes_port_runs_in_script_test(server: str, tmp_path: 
     assert [(r["volume_id"], r["size_gb"], r["region"]) for r in rows] == [(spare, 8, "eu-west-1")]
 
 
+def test_an_import_in_a_nested_block_stays_even_unused() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+
+def main():
+    import json
+    try:
+        import yaml
+    except ImportError:
+        yaml = None
+    for bucket in boto3.client("s3").list_buckets()["Buckets"]:
+        print(json.dumps({"name": bucket["Name"]}))
+"""
+    )
+
+    said = said_by(adapted)
+    assert (5, "removed `import json`: the port no longer uses it") in said
+    assert "    try:\n        import yaml\n    except ImportError:" in adapted.text
+    assert adapted.text.startswith('SCOPE = "account"  # once per account (global services)\n\n\n')
+    compile(adapted.text, "port.py", "exec")
+
+
+def test_a_csv_file_the_writer_does_not_only_write_is_marked() -> None:
+    adapted = adapt_source(
+        """\
+import csv
+
+import boto3
+
+
+def main():
+    out = open("zones.csv", "w")
+    writer = csv.writer(out)
+    writer.writerow(["zone", "records"])
+    for zone in boto3.client("route53").list_hosted_zones()["HostedZones"]:
+        writer.writerow([zone["Name"], zone["ResourceRecordSetCount"]])
+    out.close()
+    with open("done.txt", "w") as done, open("log.txt", "w") as log:
+        writer = csv.DictWriter(done, fieldnames=["zone"])
+        writer.writerows(rows_of(log))
+"""
+    )
+
+    said = said_by(adapted)
+    assert (7, "check: writes a file: lambdafan stores the records; drop it") in said
+    assert (11, 'writer.writerow([...]) → yield {"zone": ..., "records": ...}') in said
+    assert (13, "check: writes a file: lambdafan stores the records; drop it") in said
+    assert (15, "writer.writerows(...) of dicts → yield") in said
+    assert "        yield from rows_of(log)\n" in adapted.text
+    compile(adapted.text, "port.py", "exec")
+
+
 # What a person changes by hand in each port, to get the right records and no marks left: the
 # lines (stripped) deleted. Only code lines count; a `# lambdafan: check` mark is not code.
 HAND_EDITS: dict[str, list[str]] = {

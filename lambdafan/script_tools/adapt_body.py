@@ -54,7 +54,7 @@ def find_body(port: Port) -> tuple[list[ast.stmt], int]:
     nodes = tree.body[action[0] : action[-1] + 1]
     first = edits.comments_above(nodes[0].lineno)  # comments right above go in with it
     last = nodes[-1].end_lineno or nodes[-1].lineno
-    edits.before.setdefault(first, []).append(SIGNATURE)
+    edits.before.setdefault(first, []).extend(["", "", SIGNATURE])  # two blank lines before
     edits.shift(first, last, 4)
     edits.change(first, "the top-level code becomes collect(session, region, account)")
     port.collect_nodes = nodes

@@ -58,7 +58,7 @@ def string_row(node: ast.expr, constants: dict[str, ast.expr]) -> list[str] | No
 
 
 def rewrite_csv(port: Port) -> None:
-    statements = [*port.tree.body, *port.walk_collect()]
+    statements = list({id(n): n for n in [*port.tree.body, *port.walk_collect()]}.values())
     constants = {
         node.targets[0].id: node.value
         for node in statements
@@ -66,7 +66,11 @@ def rewrite_csv(port: Port) -> None:
         and len(node.targets) == 1
         and isinstance(node.targets[0], ast.Name)
     }
-    writers = {w.name: w for w in map(writer_of, statements) if w is not None}
+    made = sorted(
+        (w for w in map(writer_of, statements) if w is not None),
+        key=lambda w: w.made.lineno,
+    )
+    writers = {w.name for w in made}
     in_order = sorted(
         (n for n in port.walk_collect() if isinstance(n, ast.Expr)),
         key=lambda n: (n.lineno, n.col_offset),
@@ -81,10 +85,14 @@ def rewrite_csv(port: Port) -> None:
             and node.value.func.attr in WRITES
         ):
             continue
-        writer = writers[node.value.func.value.id]
+        name = node.value.func.value.id
+        before = [w for w in made if w.name == name and w.made.lineno < node.lineno]
+        if not before:
+            continue
+        writer = before[-1]  # the writer made last before the call
         rewrite_write(port, writer, node, node.value, constants)
-    for writer in writers.values():
-        drop_writer(port, writer)
+    for name in writers:
+        drop_writers(port, [w for w in made if w.name == name])
 
 
 def rewrite_write(
@@ -142,24 +150,26 @@ def rewrite_write(
     writer.handled.add(id(receiver))
 
 
-def drop_writer(port: Port, writer: Writer) -> None:
-    """The writer goes when every use of it became a record; the file it wrote, too."""
+def drop_writers(port: Port, writers: list[Writer]) -> None:
+    """The writers of one name go when every use of them became a record; their files, too."""
+    handled = {node for writer in writers for node in writer.handled}
     others = [
         n
         for n in ast.walk(port.tree)
         if isinstance(n, ast.Name)
-        and n.id == writer.name
+        and n.id == writers[0].name
         and isinstance(n.ctx, ast.Load)
-        and id(n) not in writer.handled
+        and id(n) not in handled
     ]
-    if writer.left or others or not writer.handled:
+    if others or any(writer.left or not writer.handled for writer in writers):
         return
     edits = port.edits
-    edits.delete(writer.made)
-    edits.change(writer.made.lineno, "removed the csv writer: lambdafan stores the records")
-    target = writer.made.value.args[0]  # type: ignore[attr-defined]
-    if isinstance(target, ast.Name):
-        drop_file(port, target.id, writer.made)
+    for writer in writers:
+        edits.delete(writer.made)
+        edits.change(writer.made.lineno, "removed the csv writer: lambdafan stores the records")
+        target = writer.made.value.args[0]  # type: ignore[attr-defined]
+        if isinstance(target, ast.Name):
+            drop_file(port, target.id, writer.made)
 
 
 def drop_file(port: Port, name: str, made: ast.Assign) -> None:

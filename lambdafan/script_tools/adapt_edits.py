@@ -135,7 +135,8 @@ class Edits:
         pending: list[str] = []  # aligned lines of deleted lines: before the next line of code
         for number, text in enumerate(edited, 1):
             for extra in self.before.get(number, []):
-                out.append(extra)
+                if extra or (out and out[-2:] != ["", ""]):  # at most two blank lines in a row
+                    out.append(extra)
             emptied = (
                 not text.strip()
                 and number <= len(self.source_lines)
@@ -153,7 +154,7 @@ class Edits:
                 strip = min(-shift, len(text) - len(text.lstrip(" ")))
                 text = text[strip:]
             if not text.strip():
-                if out[-2:] != ["", ""]:  # at most two blank lines in a row
+                if out and out[-2:] != ["", ""]:  # none at the top, at most two in a row
                     out.append("")
                 continue
             pad = text[: len(text) - len(text.lstrip())]

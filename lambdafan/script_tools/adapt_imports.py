@@ -35,7 +35,11 @@ def remove_unused_imports(port: Port, text: str) -> None:
         return
     before = names_read(port.tree)
     edits = port.edits
-    statements = [*port.tree.body, *port.walk_collect()]
+    # Imports at the top of the module or of collect: one deleted from a nested block could
+    # leave the block empty.
+    statements = [*port.tree.body]
+    for node in port.collect_nodes:
+        statements.extend(node.body if isinstance(node, ast.FunctionDef) else [node])
     for node in statements:
         if not isinstance(node, ast.Import | ast.ImportFrom) or node.lineno in edits.deleted:
             continue

@@ -47,5 +47,7 @@ def set_scope(port: Port) -> None:
     if after >= len(edits.lines):
         edits.insert_at_end()
     spaced = after + 1 > len(edits.source_lines) or not edits.source_lines[after].strip()
-    block = ["", line] if after else [line]  # a blank line after it, unless one follows
-    edits.before.setdefault(after + 1, []).extend(block if spaced else [*block, ""])
+    # After the imports: a blank line each side (one may follow already); at the top of the
+    # file: two blank lines before the code.
+    block = (["", line] if spaced else ["", line, ""]) if after else [line, "", ""]
+    edits.before.setdefault(after + 1, []).extend(block)
