@@ -82,7 +82,7 @@ CHANGES = {
         (13, "removed the csv writer: lambdafan stores the records"),
         (14, "removed the header row: its names are the records' keys"),
         (19, 'writer.writerow([...]) → yield {"volume_id": ..., "size_gb": ..., "state": ...}'),
-        (20, "return 0 (an exit code) → return"),
+        (20, "removed `return 0`: an exit code"),
         (23, 'removed the `if __name__ == "__main__":` block'),
     ],
 }  # fmt: skip
@@ -493,7 +493,7 @@ if __name__ == "__main__":
         (7, 'boto3.resource("s3") → session.resource("s3")'),
         (11, "print(...) of a value → yield {...}"),
         (12, "check: a heading or a message: lambdafan's tables name their columns; drop it"),
-        (13, "return 0 (an exit code) → return"),
+        (13, "removed `return 0`: an exit code"),
         (16, 'removed the `if __name__ == "__main__":` block'),  # and its sys.argv with it
     ]
     assert '        yield {"name": bucket.name}\n' in adapted.text

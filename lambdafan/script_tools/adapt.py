@@ -6,9 +6,13 @@ The port is text edits guided by the `ast` of the script, so comments and layout
   since lambdafan runs the script once per account and region;
 - `boto3.client(...)`, `boto3.resource(...)` and `boto3.Session()` become the session lambdafan
   hands in (module-level clients move into `collect`);
-- `print(...)` of a dict, of `json.dumps(...)` or of a row of values becomes `yield`;
+- `print(...)` of a dict, of `json.dumps(...)` or of a row of values becomes `yield`, as does a
+  csv writer's row (keyed by its header row);
+- main's arguments become constants (defaults, or what the `__main__` block passed);
+- imports the port no longer uses go;
 - `SCOPE` is "account" when every service used is a global one (IAM, S3, Organizations...);
 - what it could not decide is marked with a `# lambdafan: check` comment.
+Each rewrite is a module of its own (adapt_*.py) editing one shared buffer (adapt_edits).
 """
 
 from __future__ import annotations

@@ -116,12 +116,21 @@ def rewrite_returns(port: Port) -> None:
     """A collect that now yields drops what it returns (a returned list would be records):
     marked, since either the yields or the returned value may be the records."""
     edits = port.edits
+    last = [
+        top.body[-1]
+        for top in port.collect_nodes
+        if isinstance(top, ast.FunctionDef) and len(top.body) > 1
+    ]
     for node in port.walk_collect():
         if (
             isinstance(node, ast.Return)
             and isinstance(node.value, ast.Constant)
             and isinstance(node.value.value, int)
         ):  # main's exit code: collect returns records or nothing
+            if node in last:  # a bare `return` there would do nothing
+                edits.delete(node)
+                edits.change(node.lineno, f"removed `return {node.value.value}`: an exit code")
+                continue
             edits.span(node, "return")
             edits.change(node.lineno, f"return {node.value.value} (an exit code) → return")
     if not yields(port):
