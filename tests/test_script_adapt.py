@@ -599,6 +599,22 @@ def main():
     assert "        print(name)\n" in adapted.text
 
 
+def test_pprint_of_a_dict_is_a_yield_and_pprint_goes() -> None:
+    adapted = adapt_source(
+        """\
+import pprint
+
+import boto3
+
+for key in boto3.client("kms").list_keys()["Keys"]:
+    pprint.pprint({"key_id": key["KeyId"], "arn": key["KeyArn"]}, width=120)
+"""
+    )
+
+    assert (1, "removed `import pprint`: the port no longer uses it") in said_by(adapted)
+    assert '        yield {"key_id": key["KeyId"], "arn": key["KeyArn"]}\n' in adapted.text
+
+
 def test_a_name_assigned_a_dict_only_elsewhere_is_not_taken_for_one() -> None:
     adapted = adapt_source(
         """\
@@ -696,6 +712,41 @@ if __name__ == "__main__":
         adapted.text
     )
     assert "argv" not in adapted.text
+
+
+def test_main_given_sys_argv_to_parse_gets_an_empty_list() -> None:
+    adapted = adapt_source(
+        """\
+import argparse
+import sys
+
+import boto3
+
+
+def main(argv):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--state", default="running")
+    args = parser.parse_args(argv)
+    ec2 = boto3.client("ec2")
+    for page in ec2.get_paginator("describe_instances").paginate():
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                if instance["State"]["Name"] == args.state:
+                    print(instance["InstanceId"], instance["InstanceType"])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+"""
+    )
+
+    said = said_by(adapted)
+    assert (7, "main's arguments as the __main__ block gave them: argv = []") in said
+    assert "def collect(session, region, account):\n    argv = []\n    parser = " in adapted.text
+    assert [c.what for c in adapted.checks] == [
+        "lambdafan passes no arguments: parse_args() gets defaults"
+    ]
+    assert adapted.text.startswith("import argparse\n\nSCOPE")  # sys went with the block
 
 
 CSV_WRITER = """\
