@@ -228,6 +228,24 @@ def main():
     compile(adapted.text, "port.py", "exec")
 
 
+def test_top_level_code_right_after_the_imports_comes_after_scope() -> None:
+    adapted = adapt_source(
+        """\
+import csv, sys, boto3
+w = csv.DictWriter(sys.stdout, ["a"])
+for vpc in boto3.client("ec2").describe_vpcs()["Vpcs"]:
+    w.writerow(*[vpc])
+"""
+    )
+
+    assert adapted.text.startswith(
+        'import csv, sys\n\nSCOPE = "region"  # once per account and region\n\n\n'
+        "def collect(session, region, account):\n"
+    )
+    assert (4, "check: a csv row of unknown shape: yield a dict of its values") in said_by(adapted)
+    compile(adapted.text, "port.py", "exec")
+
+
 def test_a_csv_file_the_writer_does_not_only_write_is_marked() -> None:
     adapted = adapt_source(
         """\

@@ -101,7 +101,9 @@ def rewrite_write(
     """One `writer.writerow(...)`, `.writerows(...)` or `.writeheader()`."""
     edits, method = port.edits, call.func.attr  # type: ignore[attr-defined]
     head = f"{writer.name}.{method}"
-    arg = call.args[0] if len(call.args) == 1 else None
+    arg = (
+        call.args[0] if len(call.args) == 1 and not isinstance(call.args[0], ast.Starred) else None
+    )
     if method == "writeheader" or (
         not writer.dicts and method == "writerow" and writer.header is None and arg is not None
         and string_row(arg, constants) is not None

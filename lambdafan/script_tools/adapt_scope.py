@@ -50,4 +50,5 @@ def set_scope(port: Port) -> None:
     # After the imports: a blank line each side (one may follow already); at the top of the
     # file: two blank lines before the code.
     block = (["", line] if spaced else ["", line, ""]) if after else [line, "", ""]
-    edits.before.setdefault(after + 1, []).extend(block)
+    # First of what goes before that line: collect's `def` may start there too.
+    edits.before[after + 1] = [*block, *edits.before.get(after + 1, [])]
