@@ -246,6 +246,44 @@ for vpc in boto3.client("ec2").describe_vpcs()["Vpcs"]:
     compile(adapted.text, "port.py", "exec")
 
 
+def test_an_empty_list_the_top_level_code_fills_goes_into_collect() -> None:
+    adapted = adapt_source(
+        """\
+import json
+import boto3
+
+results = []
+client = boto3.client("lambda")
+for fn in client.list_functions()["Functions"]:
+    results.append({"name": fn["FunctionName"], "runtime": fn.get("Runtime")})
+print(json.dumps(results, indent=2, default=str))
+"""
+    )
+
+    # Left at module level it would pile up every account's and region's functions.
+    assert "def collect(session, region, account):\n    results = []\n" in adapted.text
+    assert (8, "print(...) of a list → yield from") in said_by(adapted)
+    assert adapted.text.endswith("    yield from results\n")
+
+
+def test_a_session_made_in_main_is_collects_own() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+
+def main(profile="default"):
+    session = boto3.Session(profile_name=profile)
+    for user in session.client("iam").list_users()["Users"]:
+        print(user["UserName"], user["CreateDate"])
+"""
+    )
+
+    assert (5, "removed `session = boto3.Session(...)`: collect has it") in said_by(adapted)
+    assert "session = " not in adapted.text and "profile" not in adapted.text
+    assert 'for user in session.client("iam").list_users()["Users"]:' in adapted.text
+
+
 def test_a_csv_file_the_writer_does_not_only_write_is_marked() -> None:
     adapted = adapt_source(
         """\

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambdafan.errors import UsageError
-from lambdafan.script_tools.adapt_args import mark_arguments
+from lambdafan.script_tools.adapt_args import give_arguments, mark_arguments
 from lambdafan.script_tools.adapt_body import SIGNATURE, find_body
 from lambdafan.script_tools.adapt_clients import (
     check_helper_regions,
@@ -117,6 +117,7 @@ def port(source: str, tree: ast.Module) -> Adapted:
     mark_arguments(state)
     check_helper_regions(state)
     move_module_clients(state, body, header)
+    give_arguments(state)
     remove_unused_imports(state, state.edits.assemble())
     set_scope(state)
     text = state.edits.assemble()

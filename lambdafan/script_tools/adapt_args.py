@@ -9,14 +9,22 @@ import ast
 from lambdafan.script_tools.adapt_port import Port
 
 
-def give_arguments(port: Port, main: ast.FunctionDef, guards: list[ast.stmt]) -> None:
-    """Set the parameters main reads at the top of collect, or mark them."""
-    edits = port.edits
+def give_arguments(port: Port) -> None:
+    """Set the parameters main still reads (in the lines that stay) at the top of collect, or
+    mark them."""
+    main, edits = port.main, port.edits
+    if main is None:
+        return
     defaults = parameters(port, main)
-    passed = guard_values(port, main, guards)
+    passed = guard_values(port, main, port.guards)
     read: dict[str, list[int]] = {}
     for node in (n for stmt in main.body for n in ast.walk(stmt)):
-        if isinstance(node, ast.Name) and node.id in defaults and isinstance(node.ctx, ast.Load):
+        if (
+            isinstance(node, ast.Name)
+            and node.id in defaults
+            and isinstance(node.ctx, ast.Load)
+            and node.lineno not in edits.deleted
+        ):
             lines = read.setdefault(node.id, [])
             if node.lineno not in lines:
                 lines.append(node.lineno)

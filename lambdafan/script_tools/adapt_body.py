@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 
 from lambdafan.errors import UsageError
-from lambdafan.script_tools.adapt_args import give_arguments
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr
 
@@ -30,7 +29,7 @@ def find_body(port: Port) -> tuple[list[ast.stmt], int]:
             indent = header[: len(header) - len(header.lstrip())]
             edits.replaced[main.lineno] = indent + SIGNATURE
             edits.change(main.lineno, "main() becomes collect(session, region, account)")
-        give_arguments(port, main, guards)
+        port.main, port.guards = main, guards  # their arguments: adapt_args, once all is edited
         for guard in guards:
             edits.delete(guard)
             edits.change(guard.lineno, 'removed the `if __name__ == "__main__":` block')
@@ -88,6 +87,8 @@ def is_action(port: Port, node: ast.stmt) -> bool:
         value = node.value
         if value is None or port.is_module_client(node):
             return False
+        if isinstance(value, ast.List | ast.Dict) and not ast.literal_eval(value):
+            return True  # `rows = []`: what the code collects into, once per account and region
         return any(isinstance(n, ast.Call) for n in ast.walk(value)) and not calls_attr(
             value, REGION_LISTS
         )

@@ -46,6 +46,12 @@ def rewrite_clients(port: Port) -> None:
             done.add(id(node))
             if id(node) not in inside and not port.module_level_session(node):
                 continue
+            if any(is_session_assign(stmt, node) for stmt in port.walk_collect()):
+                stmt = next(s for s in port.walk_collect() if is_session_assign(s, node))
+                assert isinstance(stmt, ast.stmt)
+                edits.delete(stmt)
+                edits.change(node.lineno, "removed `session = boto3.Session(...)`: collect has it")
+                continue
             edits.span(node, "session")
             edits.change(node.lineno, f"{one_line(port.segment(node))} → session (lambdafan's)")
     for node in ast.walk(port.tree):
@@ -109,3 +115,14 @@ def move_module_clients(port: Port, body: list[ast.stmt], header: int) -> None:
         edits.before.setdefault(target, []).extend(" " * indent + line for line in moved)
         used_by = f" (global: {', '.join(h + '()' for h in helpers)} reads it)" if helpers else ""
         edits.change(node.lineno, f"moved {name} into collect: {moved[-1]}{used_by}")
+
+
+def is_session_assign(stmt: ast.AST, call: ast.Call) -> bool:
+    """`session = <call>`: collect's parameter already is that session."""
+    return (
+        isinstance(stmt, ast.Assign)
+        and stmt.value is call
+        and len(stmt.targets) == 1
+        and isinstance(stmt.targets[0], ast.Name)
+        and stmt.targets[0].id == "session"
+    )

@@ -19,6 +19,8 @@ class Port:
         self.scope = "region"
         self.collect_nodes: list[ast.stmt] = []  # the statements whose code ends up in collect
         self.helper_clients: list[ast.Call] = []  # made in functions collect may call
+        self.main: ast.FunctionDef | None = None  # the main() that became collect
+        self.guards: list[ast.stmt] = []  # the `if __name__ == "__main__":` blocks that call it
         # Module-level `name = boto3.Session(...)`: their .client(...) are boto3 clients too.
         self.sessions = frozenset(
             node.targets[0].id
