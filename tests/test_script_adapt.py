@@ -266,6 +266,12 @@ print(json.dumps(results, indent=2, default=str))
     assert adapted.text.endswith("    yield from results\n")
 
 
+def test_a_list_of_calls_at_the_top_is_code_not_a_constant() -> None:
+    adapted = adapt_source('import boto3\n\nSIZES = [int("8")]\nboto3.client("ec2")\n')
+
+    assert '    SIZES = [int("8")]\n' in adapted.text  # it calls something: it is code
+
+
 def test_a_session_made_in_main_is_collects_own() -> None:
     adapted = adapt_source(
         """\

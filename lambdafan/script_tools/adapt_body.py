@@ -87,7 +87,10 @@ def is_action(port: Port, node: ast.stmt) -> bool:
         value = node.value
         if value is None or port.is_module_client(node):
             return False
-        if isinstance(value, ast.List | ast.Dict) and not ast.literal_eval(value):
+        empty = (isinstance(value, ast.List) and not value.elts) or (
+            isinstance(value, ast.Dict) and not value.keys
+        )
+        if empty:
             return True  # `rows = []`: what the code collects into, once per account and region
         return any(isinstance(n, ast.Call) for n in ast.walk(value)) and not calls_attr(
             value, REGION_LISTS
