@@ -84,11 +84,14 @@ def with_origin(
 ) -> dict[str, Any]:
     """A record as a row: where it came from (`origin`), then its own fields. A field named like
     an origin column (or a `reserved` name) is kept as `record_<name>`: the origin is what
-    tables and views group by, and the script's value is not lost."""
+    tables and views group by, and the script's value is not lost. One that only repeats its
+    origin column's value (a ported script's `"region": region`) is not shown twice."""
     fields = data if isinstance(data, dict) else {"value": data}
     if origin.keys().isdisjoint(fields) and reserved.isdisjoint(fields):  # nearly always
         return {**origin, **fields}
     row = dict(origin)
     for name, value in fields.items():
+        if name in origin and name not in reserved and origin[name] == value:
+            continue
         row[f"record_{name}" if name in origin or name in reserved else name] = value
     return row

@@ -240,3 +240,12 @@ def test_a_field_named_like_an_origin_column_is_kept_beside_it() -> None:
     }  # fmt: skip
     assert with_origin(origin, {"bucket": "b"}) == {**origin, "bucket": "b"}
     assert with_origin(origin, 7) == {**origin, "value": 7}
+    # A ported laptop script's `"region": region` repeats the origin: not shown twice.
+    assert with_origin(origin, {"bucket": "b", "region": "us-east-1"}) == {**origin, "bucket": "b"}
+    # A reserved name is always the script's own (Athena's `run` partition, say).
+    run = {"run_id": "r1"}
+    assert with_origin(run, {"run_id": "r1"}, frozenset({"run"})) == {"run_id": "r1"}
+    assert with_origin(run, {"run": "r1"}, frozenset({"run"})) == {
+        "run_id": "r1",
+        "record_run": "r1",
+    }
