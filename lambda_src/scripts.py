@@ -190,21 +190,31 @@ def load_script(path: Path, name: str | None = None) -> Script:
     return Script(name=script_name, path=path, scope=scope, collect=module.collect, key=key)
 
 
-# sys.argv is the process's: scripts imported on threads of one process take turns with it.
+# sys.argv is the process's: scripts importing at once on its threads share one stand-in, and
+# the first to start keeps lambdafan's own for the last to finish to put back. (A lock held
+# for a whole import would make one script that hangs there hold up every other.)
 _ARGV_LOCK = threading.Lock()
+_importing = 0
+_saved_argv: list[str] = []
 
 
 @contextlib.contextmanager
 def _no_command_line(path: Path) -> Generator[None, None, None]:
-    """While a script is imported, `sys.argv` is only its path (a laptop script's parse_args()
-    then takes its defaults, instead of reading lambdafan's own options)."""
+    """While a script is imported, `sys.argv` is only a script's path (a laptop script's
+    parse_args() then takes its defaults, instead of reading lambdafan's own options)."""
+    global _importing, _saved_argv
     with _ARGV_LOCK:
-        saved = sys.argv
+        if _importing == 0:
+            _saved_argv = sys.argv
+        _importing += 1
         sys.argv = [str(path)]
-        try:
-            yield
-        finally:
-            sys.argv = saved
+    try:
+        yield
+    finally:
+        with _ARGV_LOCK:
+            _importing -= 1
+            if _importing == 0:
+                sys.argv = _saved_argv
 
 
 def _where(exc: BaseException, path: Path) -> str:

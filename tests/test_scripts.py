@@ -3,9 +3,12 @@ scripts with their file and line."""
 
 from __future__ import annotations
 
+import builtins
 import re
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -475,3 +478,35 @@ def test_a_script_importing_in_this_process_has_no_command_line(
 
     assert list(script.collect(None, "us-east-1", None)) == [{"days": 90, "argv": [str(path)]}]
     assert sys.argv == argv  # put back
+
+
+def test_a_script_hanging_at_import_holds_up_no_other_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["lambdafan", "run", "--local", "--no-sandbox"]
+    monkeypatch.setattr(sys, "argv", argv)
+    release = threading.Event()
+    hangs = tmp_path / "hangs.py"
+    hangs.write_text(
+        "import builtins\nbuiltins._lambdafan_test_started.set()\n"
+        "builtins._lambdafan_test_release.wait(10)\n"
+        "def collect(session, region, account):\n    yield {}\n"
+    )
+    started_import = threading.Event()
+    monkeypatch.setattr(builtins, "_lambdafan_test_release", release, raising=False)
+    monkeypatch.setattr(builtins, "_lambdafan_test_started", started_import, raising=False)
+    hanging = threading.Thread(target=load_script, args=(hangs,))
+    hanging.start()
+    assert started_import.wait(10)
+    try:
+        path = Path(__file__).parent / "sandbox_scripts" / "parses_args.py"
+        started = time.monotonic()
+        script = load_script(path)  # while the other import waits
+        assert time.monotonic() - started < 5
+        [record] = script.collect(None, "us-east-1", None)
+        assert record["days"] == 90
+        assert sys.argv != argv  # still the other import's stand-in
+    finally:
+        release.set()
+        hanging.join(10)
+    assert sys.argv == argv  # the last import to finish put lambdafan's back
