@@ -199,7 +199,8 @@ def mail_html(report: RunReport) -> str:
     if s.silent_accounts:
         parts.append(f"<p><b>Never reported:</b> {_h(', '.join(s.silent_accounts))}</p>")
     if s.printed_only:
-        printed = ", ".join(s.printed_only[:10]) + (" …" if len(s.printed_only) > 10 else "")
+        more = len(s.printed_only) - 10
+        printed = ", ".join(s.printed_only[:10]) + (f" … and {more} more" if more > 0 else "")
         parts.append(f"<p><b>Printed but yielded no records:</b> {_h(printed)}</p>")
     accounts = f"{s.accounts_done}/{s.accounts_expected} done" + (
         f", {s.accounts_failed} failed" if s.accounts_failed else ""

@@ -14,7 +14,9 @@ from lambda_src import status, table
 from lambda_src.table import ItemStore
 
 MAX_ERRORS_SHOWN = 10
-PRINTED_ONLY_TITLE = "printed output but yielded no records (yield dicts instead of printing)"
+PRINTED_ONLY_TITLE = (
+    "printed output and yielded no records in the whole run (yield dicts instead of printing)"
+)
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,13 @@ def summarize(store: ItemStore, run_id: str) -> RunSummary:
     done = 0
     failed = 0
     counted: dict[str, str] = {}
-    printed_only: list[str] = []
+    printed: list[tuple[str, str]] = []  # (script, "name (id) script region")
     for account in table.account_items(store, run_id):
         done += 1
-        who = f"{account.get('account_name', '')} ({account['account_id']})"
-        printed_only += [f"{who} {pair}" for pair in account.get(table.PRINTED_ONLY) or ()]
+        name, account_id = account.get("account_name"), account["account_id"]
+        who = f"{name} ({account_id})" if name and name != account_id else str(account_id)
+        for pair in account.get(table.PRINTED_ONLY) or ():
+            printed.append((str(pair).split(" ", 1)[0], f"{who} {pair}"))
         failed += bool(account.get("failed"))
         counted[str(account["account_id"])] = str(account.get("attempt", ""))
         for script, count in (account.get("records_by_script") or {}).items():
@@ -116,7 +120,9 @@ def summarize(store: ItemStore, run_id: str) -> RunSummary:
         records_by_script=dict(by_script),
         errors=errors,
         silent_accounts=list(run.get("silent_accounts") or ()),
-        printed_only=printed_only,
+        # A script that prints progress and finds nothing in some regions is fine: only one that
+        # yielded nothing anywhere in the run while printing is called out.
+        printed_only=[pair for script, pair in printed if not by_script.get(script)],
         error=run.get("error"),
         deliveries=dict(run.get("deliveries") or {}),
     )

@@ -133,17 +133,20 @@ def test_a_pair_that_printed_and_yielded_nothing_is_flagged_in_the_summary(
     # Issue 15: a collect that prints its findings reported "0 records", exit 0, and nothing else.
     config = write_config(tmp_path, ["whoami"])
     data = yaml.safe_load(config.read_text())
-    data["scripts"].append(str(Path(__file__).parent / "sandbox_scripts" / "prints.py"))
+    for name in ("prints", "prints_progress"):
+        data["scripts"].append(str(Path(__file__).parent / "sandbox_scripts" / f"{name}.py"))
     config.write_text(yaml.safe_dump(data))
 
     done = cli("run", "--local", "-c", str(config))
 
     assert done.returncode == 0, done.stderr
-    flagged = done.stdout.split("printed output but yielded no records", 1)[1]
+    flagged = done.stdout.split("printed output and yielded no records in the whole run", 1)[1]
     assert f"prod ({A}) prints us-east-1" in flagged
     assert f"staging ({B}) prints us-east-1" in flagged
     assert "eu-west-1" not in flagged  # it printed nothing there
     assert "whoami" not in flagged
+    # It printed in eu-west-1 and found nothing there, but found records elsewhere in the run.
+    assert "prints_progress" not in flagged
     # What it printed is shown too (above the progress bar, where there is one).
     assert f"{A} us-east-1 vol-1" in done.stderr
 

@@ -136,6 +136,6 @@ def test_pairs_that_printed_and_yielded_nothing_are_named_in_both_parts() -> Non
     report = sample_report(errors=[])
     report.summary.printed_only = ["prod (111111111111) volumes us-east-1"]
     text, html = mail_parts(report)
-    assert "printed output but yielded no records" in text
+    assert "printed output and yielded no records in the whole run" in text
     assert "  prod (111111111111) volumes us-east-1" in text.splitlines()
     assert "Printed but yielded no records:</b> prod (111111111111) volumes us-east-1" in html
