@@ -67,17 +67,38 @@ def test_a_region_list_at_import_in_a_regional_script_says_to_use_collects_regio
     source = """\
         import boto3
 
+        REGIONS = [r["RegionName"] for r in boto3.client("ec2").describe_regions()["Regions"]]
+
+        def collect(session, region, account):
+            yield {"region": region}
+    """
+    assert lines(source)[0] == (
+        'scan.py:3: boto3.client("ec2").describe_regions() runs at import, and lambdafan '
+        "already calls collect once per region (duplicates): drop it and use collect's region"
+    )
+
+
+def test_get_available_regions_at_import_makes_no_request_but_is_still_a_region_list() -> None:
+    # botocore's own data: no AWS call, so validate still imports the script.
+    source = """\
+        import boto3
+
         REGIONS = boto3.Session().get_available_regions("ec2")
 
         def collect(session, region, account):
             yield {"region": region}
     """
-    assert lines(source) == [
-        "scan.py:3: boto3.Session().get_available_regions() runs at import, and lambdafan "
-        "already calls collect once per region (duplicates): drop it and use collect's region",
+    habits = laptop_habits(textwrap.dedent(source), "scan.py")
+    assert first_at_import(habits) is None
+    assert [str(h) for h in habits] == [
+        "scan.py:3: boto3.Session().get_available_regions() in a regional script: lambdafan "
+        "already calls collect once per region (duplicates): drop it and use region (or set SCOPE "
+        '= "account")',
         "scan.py:3: boto3.Session() outside collect: works (bound to the scanned account), but "
         "collect's session is the contract",
     ]
+    account = 'import boto3\nSCOPE = "account"\nR = boto3.Session().get_available_regions("s3")\n'
+    assert [h.kind for h in laptop_habits(account, "x")] == [BOTO3_DEFAULT]
 
 
 def test_paginators_and_resources_call_aws_when_they_are_used_not_when_made() -> None:
@@ -416,6 +437,29 @@ def test_a_client_made_in_collect_without_a_region_scans_the_home_region() -> No
     assert found('SCOPE = "account"\n' + textwrap.dedent(source)) == []
 
 
+def test_a_config_counts_as_a_region_only_when_it_sets_region_name() -> None:
+    source = """\
+        from botocore.config import Config
+
+        RETRIES = Config(retries={"max_attempts": 10})
+        HERE = Config(region_name="eu-west-1")
+
+        def collect(session, region, account, config=None):
+            ec2 = session.client("ec2", config=RETRIES)
+            rds = session.client("rds", config=Config(retries={"mode": "standard"}))
+            lam = session.client("lambda", config=HERE)
+            sns = session.client("sns", config=Config(region_name=region))
+            sqs = session.client("sqs", config=config)
+            yield {}
+    """
+    assert found(source) == [(7, NO_REGION), (8, NO_REGION), (11, NO_REGION)]
+    assert lines(source)[2] == (
+        'scan.py:11: session.client("sqs", config=config) may have no region (check that its '
+        "config sets region_name), so each region scans the home region (duplicates): add "
+        "region_name=region"
+    )
+
+
 # -- 4. a command line
 
 
@@ -493,6 +537,31 @@ def test_a_collect_that_gives_records_or_prints_nothing_is_fine(body: str) -> No
         f"def rows(region):\n    return []\n\ndef collect(session, region, account):\n    {body}\n"
     )
     assert found(source) == []
+
+
+def test_a_collect_whose_helper_prints_the_records_is_the_same_problem() -> None:
+    source = """\
+        import boto3
+
+        def show(volume):
+            print(volume["VolumeId"])
+
+        def scan_region(region):
+            ec2 = boto3.client("ec2", region_name=region)
+            for volume in ec2.describe_volumes()["Volumes"]:
+                show(volume)
+
+        def collect(session, region, account):
+            scan_region(region)
+    """
+    habits = [h for h in laptop_habits(textwrap.dedent(source), "scan.py") if h.problem]
+    assert [str(h) for h in habits] == [
+        "scan.py:12: collect never yields or returns a value, and scan_region() prints (line 4), "
+        "so it reports 0 records: make scan_region() yield dicts and `yield from` it here"
+    ]
+    assert habits[0].kind == ONLY_PRINTS
+    yielded = source.replace("    scan_region(region)", "    yield from scan_region(region)")
+    assert [h for h in laptop_habits(textwrap.dedent(yielded), "scan.py") if h.problem] == []
 
 
 def test_only_prints_is_the_only_problem() -> None:

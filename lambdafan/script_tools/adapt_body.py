@@ -7,7 +7,7 @@ import ast
 
 from lambdafan.errors import UsageError
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr
+from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr, is_main_guard
 
 SIGNATURE = "def collect(session, region, account):"
 
@@ -58,15 +58,6 @@ def find_body(port: Port) -> tuple[list[ast.stmt], int]:
     edits.change(first, "the top-level code becomes collect(session, region, account)")
     port.collect_nodes = nodes
     return nodes, 0
-
-
-def is_main_guard(node: ast.stmt) -> bool:
-    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
-        return False
-    sides = [node.test.left, *node.test.comparators]
-    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
-        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
-    )
 
 
 def is_main_call(node: ast.stmt) -> bool:

@@ -6,19 +6,9 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import field_name
+from lambdafan.script_tools.laptop_syntax import field_name, is_print
 
 YIELDED = "print(...) of"  # how the changes that made a yield start
-
-
-def is_print(node: ast.AST) -> bool:
-    """A `print(...)`, `pprint(...)` or `pprint.pprint(...)` statement."""
-    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
-        return False
-    func = node.value.func
-    if isinstance(func, ast.Name):
-        return func.id in ("print", "pprint")
-    return isinstance(func, ast.Attribute) and func.attr == "pprint"
 
 
 def printed(call: ast.Call) -> list[ast.expr]:

@@ -9,12 +9,12 @@ laptop entry point such as `main()` called only from the `__main__` block is the
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from lambdafan.script_tools.laptop_syntax import (
+    AWS_REGION_LISTS,
     GLOBAL_SERVICES,
     NEUTRAL_SERVICES,
     REGION_LISTS,
@@ -22,6 +22,8 @@ from lambdafan.script_tools.laptop_syntax import (
     is_boto3,
     is_session_call,
     one_line,
+    over_regions,
+    prints,
     service_of,
 )
 from lambdafan.script_tools.script_code import ScriptCode, walk
@@ -38,9 +40,6 @@ _ORDER = (ONLY_PRINTS, AWS_AT_IMPORT, REGION_LOOP, NO_REGION, BOTO3_DEFAULT, COM
 COLLECT = "collect(session, region, account)"
 PER_REGION = "lambdafan already calls collect once per region (duplicates)"
 _PARSE_ARGS = frozenset({"parse_args", "parse_known_args", "parse_intermixed_args"})
-# `for region in ...`, `for region_name in ...`: a loop over regions, whatever it iterates.
-_REGION_NAME = re.compile(r"(aws_)?region(_name|_code)?", re.IGNORECASE)
-_REGION_CODE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d")
 
 
 @dataclass(frozen=True)
@@ -87,11 +86,21 @@ def first_at_import(habits: Iterable[Habit]) -> Habit | None:
     return next((h for h in habits if h.kind == AWS_AT_IMPORT), None)
 
 
-def _has_region(call: ast.Call) -> bool:
-    """A client call given its region (or a config, or keywords we cannot see)."""
-    if len(call.args) >= 2:
-        return True
-    return any(k.arg in (None, "region_name", "config") for k in call.keywords)
+def _config_region(call: ast.expr) -> bool | None:
+    """A botocore `Config(...)` call sets region_name (None: not a Config call)."""
+    if not isinstance(call, ast.Call):
+        return None
+    func = call.func
+    name = (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
+    if name != "Config":
+        return None
+    return any(k.arg in ("region_name", None) for k in call.keywords)
 
 
 def _quoted(service: str | None) -> str:
@@ -105,6 +114,31 @@ class _Scan(ScriptCode):
         super().__init__(tree)
         self.source = source
         self.path = path
+        # Names bound to a botocore Config(...): does it set region_name?
+        self.configs: dict[str, bool] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and _config_region(node.value) is not None:
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        self.configs[target.id] = bool(_config_region(node.value))
+
+    def region_given(self, call: ast.Call) -> bool | None:
+        """A client call is given its region (region_name, a Config with one, keywords we
+        cannot see); None: a config we cannot read may set it."""
+        if len(call.args) >= 2 or any(k.arg in (None, "region_name") for k in call.keywords):
+            return True
+        config = next((k.value for k in call.keywords if k.arg == "config"), None)
+        if config is None:
+            return False
+        if isinstance(config, ast.Name) and config.id in self.configs:
+            return self.configs[config.id]
+        return _config_region(config)
+
+    def no_region_text(self, call: ast.Call) -> str:
+        """`x has no region_name` (or, with a config we cannot read: may have none)."""
+        if self.region_given(call) is None:
+            return f"{self.shown(call)} may have no region (check that its config sets region_name)"
+        return f"{self.shown(call)} has no region_name"
 
     def shown(self, node: ast.expr, limit: int = 60) -> str:
         text = one_line(ast.get_source_segment(self.source, node) or ast.unparse(node))
@@ -143,7 +177,9 @@ class _Scan(ScriptCode):
                     f"{func.id}() runs at import and calls AWS (line {self.touching[func.id]}), "
                     f"in every account's process: move that into {COLLECT}",
                 )
-            elif isinstance(func, ast.Attribute) and func.attr in REGION_LISTS and self.regional:
+            elif (
+                isinstance(func, ast.Attribute) and func.attr in AWS_REGION_LISTS and self.regional
+            ):
                 yield self.habit(
                     node,
                     AWS_AT_IMPORT,
@@ -151,7 +187,7 @@ class _Scan(ScriptCode):
                     "collect's region",
                 )
             elif isinstance(func, ast.Attribute) and (
-                func.attr in REGION_LISTS or self.requests(func)
+                func.attr in AWS_REGION_LISTS or self.requests(func)
             ):
                 yield self.habit(
                     node,
@@ -165,14 +201,10 @@ class _Scan(ScriptCode):
         loops: list[tuple[ast.AST, ast.expr]] = []
         calls: list[ast.Call] = []
         for node in self.run_nodes():
-            if isinstance(node, (ast.For, ast.AsyncFor)) and self._over_regions(
-                node.target, node.iter
-            ):
+            if isinstance(node, (ast.For, ast.AsyncFor)) and over_regions(node.target, node.iter):
                 loops.append((node, node.iter))
             elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-                loops += [
-                    (node, g.iter) for g in node.generators if self._over_regions(g.target, g.iter)
-                ]
+                loops += [(node, g.iter) for g in node.generators if over_regions(g.target, g.iter)]
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -198,34 +230,6 @@ class _Scan(ScriptCode):
                     'use region (or set SCOPE = "account")',
                 )
 
-    def _over_regions(self, target: ast.expr, iterated: ast.expr) -> bool:
-        if isinstance(target, ast.Name) and _REGION_NAME.fullmatch(target.id):
-            return True
-        if any(
-            isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Attribute)
-            and n.func.attr in REGION_LISTS
-            for n in ast.walk(iterated)
-        ):
-            return True
-        named = iterated.func if isinstance(iterated, ast.Call) else iterated
-        name = (
-            named.id
-            if isinstance(named, ast.Name)
-            else named.attr
-            if isinstance(named, ast.Attribute)
-            else ""
-        )
-        if "regions" in name.lower():
-            return True
-        codes = iterated.elts if isinstance(iterated, (ast.List, ast.Tuple, ast.Set)) else []
-        return len(codes) >= 2 and all(
-            isinstance(c, ast.Constant)
-            and isinstance(c.value, str)
-            and _REGION_CODE.fullmatch(c.value)
-            for c in codes
-        )
-
     def no_region(self) -> Iterator[Habit]:
         """Clients `collect` makes without a region, in a regional script: the home region's."""
         if self.collect is None:
@@ -245,12 +249,14 @@ class _Scan(ScriptCode):
             if not (ours or (inside and is_boto3(owner))):
                 continue
             service = service_of(call)
-            if not service or service in GLOBAL_SERVICES | NEUTRAL_SERVICES or _has_region(call):
+            if not service or service in GLOBAL_SERVICES | NEUTRAL_SERVICES:
+                continue
+            if self.region_given(call) is True:
                 continue
             yield self.habit(
                 call,
                 NO_REGION,
-                f"{self.shown(call)} has no region_name, so each region scans the home region "
+                f"{self.no_region_text(call)}, so each region scans the home region "
                 "(duplicates): add region_name=region",
             )
 
@@ -281,11 +287,11 @@ class _Scan(ScriptCode):
             regional = (
                 self.regional
                 and service not in GLOBAL_SERVICES | NEUTRAL_SERVICES
-                and not _has_region(call)
+                and self.region_given(call) is not True
             )
             if regional:
                 text = (
-                    f"{self.shown(call)} has no region_name, so each region scans the home "
+                    f"{self.no_region_text(call)}, so each region scans the home "
                     f"region (duplicates): make it in collect: {better}"
                 )
             else:
@@ -333,43 +339,58 @@ class _Scan(ScriptCode):
                 )
 
     def only_prints(self) -> Iterator[Habit]:
-        """A `collect` that prints its findings and gives none: 0 records, every run."""
+        """A `collect` that prints its findings (itself, or in the functions it calls) and gives
+        none: 0 records, every run."""
         if self.collect is None:
             return
         body = list(walk(self.collect.body))
-        if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in body):
+        if gives_values(body):
             return
-        if any(
-            isinstance(n, ast.Return)
-            and n.value is not None
-            and not (isinstance(n.value, ast.Constant) and n.value.value is None)
-            for n in body
-        ):
-            return
-        prints = [n for n in body if isinstance(n, ast.Call) and _prints(n.func)]
-        if prints:
+        shown = [n for n in body if isinstance(n, ast.Call) and prints(n.func)]
+        if shown:
             yield self.habit(
-                prints[0],
+                shown[0],
                 ONLY_PRINTS,
                 "collect prints but never yields or returns a value, so it reports 0 records: "
                 "yield dicts instead of printing them",
                 problem=True,
             )
+            return
+        for call in (n for n in body if isinstance(n, ast.Call)):
+            name = call.func.id if isinstance(call.func, ast.Name) else ""
+            line = self.printed_in(name, set())
+            if line:
+                yield self.habit(
+                    call,
+                    ONLY_PRINTS,
+                    f"collect never yields or returns a value, and {name}() prints (line {line}), "
+                    f"so it reports 0 records: make {name}() yield dicts and `yield from` it here",
+                    problem=True,
+                )
+                return
+
+    def printed_in(self, name: str, seen: set[str]) -> int:
+        """The line of a print in function `name` or one it calls (0: none)."""
+        fn = self.defs.get(name)
+        if name in seen or not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            return 0
+        seen.add(name)
+        calls = [n for n in walk(fn.body) if isinstance(n, ast.Call)]
+        shown = [c for c in calls if prints(c.func)]
+        if shown:
+            return shown[0].lineno
+        for call in calls:
+            line = self.printed_in(call.func.id, seen) if isinstance(call.func, ast.Name) else 0
+            if line:
+                return line
+        return 0
 
 
-def _prints(func: ast.expr) -> bool:
-    """`print`, `pprint`, `pprint.pprint`, `sys.stdout.write`."""
-    if isinstance(func, ast.Name):
-        return func.id in ("print", "pprint")
-    if isinstance(func, ast.Attribute):
-        owner = func.value
-        if func.attr == "pprint" and isinstance(owner, ast.Name) and owner.id == "pprint":
-            return True
-        return (
-            func.attr == "write"
-            and isinstance(owner, ast.Attribute)
-            and owner.attr == "stdout"
-            and isinstance(owner.value, ast.Name)
-            and owner.value.id == "sys"
-        )
-    return False
+def gives_values(body: list[ast.AST]) -> bool:
+    """Code that yields, or returns a value (not None)."""
+    return any(isinstance(n, ast.Yield | ast.YieldFrom) for n in body) or any(
+        isinstance(n, ast.Return)
+        and n.value is not None
+        and not (isinstance(n.value, ast.Constant) and n.value.value is None)
+        for n in body
+    )

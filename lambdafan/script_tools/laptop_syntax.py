@@ -1,5 +1,6 @@
-"""What a laptop script's syntax tree says, for `script adapt`: its boto3 sessions and clients,
-the services they name, and the values it prints. Pure functions of `ast` nodes and source."""
+"""What a laptop script's syntax tree says, for `script adapt` and `laptop_habits` alike: its
+boto3 sessions and clients, the services they name, its `__main__` block, its prints and its
+loops over regions. Pure functions of `ast` nodes and source."""
 
 from __future__ import annotations
 
@@ -13,10 +14,76 @@ import tokenize
 GLOBAL_SERVICES = frozenset({"iam", "s3", "organizations", "route53", "cloudfront"})
 NEUTRAL_SERVICES = frozenset({"sts"})
 REGION_LISTS = ("describe_regions", "get_available_regions")
+# Of those, the one that sends a request (get_available_regions reads botocore's own data).
+AWS_REGION_LISTS = ("describe_regions",)
+# `for region in ...`, `for region_name in ...`: a loop over regions, whatever it iterates.
+_REGION_NAME = re.compile(r"(aws_)?region(_name|_code)?", re.IGNORECASE)
+_REGION_CODE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d")
+# Keys too generic to name a field alone: `inst["State"]["Name"]` is state_name.
+_GENERIC_KEYS = frozenset({"Name", "Id", "Value", "Key", "Type"})
 
 
 def is_boto3(node: ast.expr) -> bool:
     return isinstance(node, ast.Name) and node.id == "boto3"
+
+
+def is_main_guard(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":` (either way round)."""
+    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)):
+        return False
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )
+
+
+def prints(func: ast.expr) -> bool:
+    """A called `func` that writes to stdout: `print`, `pprint`, `x.pprint`, `sys.stdout.write`."""
+    if isinstance(func, ast.Name):
+        return func.id in ("print", "pprint")
+    if not isinstance(func, ast.Attribute):
+        return False
+    owner = func.value
+    return func.attr == "pprint" or (
+        func.attr == "write"
+        and isinstance(owner, ast.Attribute)
+        and owner.attr == "stdout"
+        and isinstance(owner.value, ast.Name)
+        and owner.value.id == "sys"
+    )
+
+
+def is_print(node: ast.AST) -> bool:
+    """A statement that only prints: `print(...)`, `pprint.pprint(...)`..."""
+    call = node.value if isinstance(node, ast.Expr) else None
+    return isinstance(call, ast.Call) and prints(call.func)
+
+
+def over_regions(target: ast.expr, iterated: ast.expr) -> bool:
+    """`for target in iterated` goes over regions: a region-like variable, a region list call
+    (`describe_regions()`), a `*regions*` name, or a literal list of region codes."""
+    if isinstance(target, ast.Name) and _REGION_NAME.fullmatch(target.id):
+        return True
+    if calls_attr(iterated, REGION_LISTS):
+        return True
+    named = iterated.func if isinstance(iterated, ast.Call) else iterated
+    name = (
+        named.id
+        if isinstance(named, ast.Name)
+        else named.attr
+        if isinstance(named, ast.Attribute)
+        else ""
+    )
+    if "regions" in name.lower():
+        return True
+    codes = iterated.elts if isinstance(iterated, ast.List | ast.Tuple | ast.Set) else []
+    return len(codes) >= 2 and all(
+        isinstance(c, ast.Constant) and isinstance(c.value, str) and _REGION_CODE.fullmatch(c.value)
+        for c in codes
+    )
 
 
 def is_session_call(node: ast.AST) -> bool:
@@ -87,7 +154,12 @@ def field_name(node: ast.expr, index: int) -> str | None:
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
         value = node.slice.value
         if isinstance(value, str) and value:
-            return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value).lower().replace("-", "_")
+            name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", value).lower().replace("-", "_")
+            outer = node.value  # `inst["State"]["Name"]`: the state's name, not the instance's
+            if value in _GENERIC_KEYS and isinstance(outer, ast.Subscript):
+                owner = field_name(outer, index)
+                return f"{owner}_{name}" if owner else name
+            return name
     if isinstance(node, ast.Call) and node.args:
         return field_name(node.args[0], index)
     return None

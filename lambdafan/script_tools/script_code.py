@@ -7,7 +7,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Iterator
 
-from lambdafan.script_tools.laptop_syntax import REGION_LISTS, client_call, is_session_call
+from lambdafan.script_tools.laptop_syntax import (
+    AWS_REGION_LISTS,
+    client_call,
+    is_main_guard,
+    is_session_call,
+)
 
 # Methods of a client that make no request.
 _LOCAL_METHODS = frozenset({"get_paginator", "get_waiter", "can_paginate", "close"})
@@ -23,19 +28,6 @@ def walk(nodes: Iterable[ast.AST]) -> Iterator[ast.AST]:
         if isinstance(node, _SCOPES):
             continue
         stack.extend(reversed(list(ast.iter_child_nodes(node))))
-
-
-def is_main_guard(node: ast.stmt) -> bool:
-    """`if __name__ == "__main__":` (either way round)."""
-    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)):
-        return False
-    test = node.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
-        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
-    )
 
 
 def scope_of(tree: ast.Module) -> str:
@@ -219,7 +211,7 @@ class ScriptCode:
             return func.id in touching
         if not isinstance(func, ast.Attribute):
             return False
-        return func.attr in REGION_LISTS or self.requests(func, sessions, clients)
+        return func.attr in AWS_REGION_LISTS or self.requests(func, sessions, clients)
 
     def requests(
         self,
