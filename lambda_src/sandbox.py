@@ -153,6 +153,11 @@ def describe_exit(status: int | None, memory_mb: int | None = None) -> tuple[str
     return "ScriptProcessExited", f"the script's process exited (code {code}, e.g. os._exit)"
 
 
+# How long closing a sandbox waits for its scripts' last printed lines (its runners are gone by
+# then, on Linux; elsewhere one may still hold the pipe).
+PRINTED_WAIT_S = 1.0
+
+
 class ProcessSandbox:
     """Jobs in processes forked from one zygote; at most `max_jobs` at once (None: no limit).
     What scripts print goes to this process's stderr, or line by line to `output`."""
@@ -166,6 +171,7 @@ class ProcessSandbox:
     ) -> None:
         self._env = sandbox_env(os.environ if environ is None else environ)
         self._output = output
+        self._printed: _Printed | None = None
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_jobs) if max_jobs else None
         self._zygote: subprocess.Popen[bytes] | None = None
@@ -210,6 +216,7 @@ class ProcessSandbox:
         env[CONTROL_FD_ENV] = str(theirs.fileno())
         env[SYS_PATH_ENV] = json.dumps([p for p in sys.path if p])
         printed = _Printed(self._output) if self._output is not None else None
+        self._printed = printed
         stdout = sys.stderr.fileno() if _has_fileno(sys.stderr) else None
         with theirs:
             # -I: no PYTHON* variables, user site or working folder. Not -S: site's .pth hooks
@@ -247,6 +254,9 @@ class ProcessSandbox:
                         self._zygote.kill()
                         self._zygote.wait()
                 self._zygote = None
+            if self._printed is not None:
+                self._printed.finish(PRINTED_WAIT_S)
+                self._printed = None
 
 
 class _Printed:
@@ -256,12 +266,18 @@ class _Printed:
     def __init__(self, output: Callable[[str], None]) -> None:
         self._output = output
         self._read, self.fd = os.pipe()
+        self._reader = threading.Thread(target=self._lines, name="script-output", daemon=True)
 
     def follow(self) -> None:
         """The zygote has the write end now (or failed to start): read until it and every
         runner have closed it."""
         os.close(self.fd)
-        threading.Thread(target=self._lines, name="script-output", daemon=True).start()
+        self._reader.start()
+
+    def finish(self, timeout_s: float) -> None:
+        """Wait (at most `timeout_s`) for the last lines of processes that have ended: they are
+        shown before whatever the caller prints next (a run's summary)."""
+        self._reader.join(timeout_s)
 
     def _lines(self) -> None:
         with open(self._read, encoding="utf-8", errors="replace") as lines:

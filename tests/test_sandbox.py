@@ -500,7 +500,5 @@ def test_what_scripts_print_goes_line_by_line_to_the_output_given(moto_server: s
         process.close()
     finally:
         sandbox.close()
-    deadline = time.monotonic() + 10
-    while not lines and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # Closed, the sandbox has handed over every line: a summary printed next comes after them.
     assert lines == [f"{A} us-east-1 vol-1"]
