@@ -17,6 +17,7 @@ from lambdafan.aws import Aws
 from lambdafan.errors import UsageError
 from lambdafan.script_tools import trial
 from lambdafan.script_tools.adapt import CHECK, adapt_file, adapt_source, default_output
+from lambdafan.script_tools.laptop_habits import ONLY_PRINTS, laptop_habits
 from lambdafan.script_tools.trial import Credentials
 from tests.conftest import REGION, assumed, cli
 
@@ -470,7 +471,13 @@ for profile in ["prod", "dev"]:
     checks = [c.what for c in adapted.checks]
     assert "profile is the account's name now: records carry it anyway" in checks
     assert "    profile = account.name\n" in adapted.text
-    assert "lambdafan passes no arguments: parse_args() gets defaults" in checks
+    # In collect: sys.argv is lambdafan's own outside the sandbox, so it reads no command line.
+    assert "    args = parser.parse_args([])\n" in adapted.text
+    assert (
+        5,
+        "parser.parse_args() → parse_args([]): lambdafan passes no arguments (the defaults)",
+    ) in said_by(adapted)
+    assert not any("parse_args" in check for check in checks)
 
 
 HELPERS = """\
@@ -776,7 +783,7 @@ if __name__ == "__main__":
     assert "argv" not in adapted.text
 
 
-def test_main_given_sys_argv_to_parse_gets_an_empty_list() -> None:
+def test_main_given_sys_argv_to_parse_parses_no_arguments() -> None:
     adapted = adapt_source(
         """\
 import argparse
@@ -803,12 +810,52 @@ if __name__ == "__main__":
     )
 
     said = said_by(adapted)
-    assert (7, "main's arguments as the __main__ block gave them: argv = []") in said
-    assert "def collect(session, region, account):\n    argv = []\n    parser = " in adapted.text
-    assert [c.what for c in adapted.checks] == [
-        "lambdafan passes no arguments: parse_args() gets defaults"
-    ]
+    assert (
+        10,
+        "parser.parse_args(argv) → parse_args([]): lambdafan passes no arguments (the defaults)",
+    ) in said
+    assert "def collect(session, region, account):\n    parser = " in adapted.text
+    assert "    args = parser.parse_args([])\n" in adapted.text and "argv" not in adapted.text
+    assert adapted.checks == []
     assert adapted.text.startswith("import argparse\n\nSCOPE")  # sys went with the block
+
+
+def test_a_ported_parse_args_ignores_lambdafans_own_command_line(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outside the sandbox (--no-sandbox), sys.argv is lambdafan's once the import is done.
+    adapted = adapt_source(
+        """\
+import argparse
+
+import boto3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=5)
+    args = parser.parse_args(argv)
+    ec2 = boto3.client("ec2")
+    for volume in ec2.describe_volumes()["Volumes"]:
+        if volume["Size"] >= args.size:
+            print({"volume_id": volume["VolumeId"], "size": volume["Size"]})
+
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    ec2 = aws.client("ec2", region_name=REGION)
+    big = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=1)
+    monkeypatch.setattr("sys.argv", ["lambdafan", "script", "test", "port.py", "--no-sandbox"])
+    space: dict[str, Any] = {}
+    exec(compile(adapted.text, "port.py", "exec"), space)
+
+    rows = list(space["collect"](aws, REGION, Account(MEMBER, "prod")))
+
+    assert rows == [{"volume_id": big, "size": 8}]
+    assert adapted.checks == []
 
 
 CSV_WRITER = """\
@@ -925,3 +972,229 @@ for fn in boto3.client("lambda").list_functions()["Functions"]:
     )
     assert (9, "check: a csv row with no header: yield a dict of its values") in said
     assert "    writer = csv.writer(sys.stdout)\n" in adapted.text  # still used
+
+
+# --- laptop shapes that used to port wrong: each port's collect is run ------------------------
+
+
+def collected(adapted: Any, session: Any, region: str) -> list[Any]:
+    """The records of the port's collect, run with a (moto) session, as lambdafan calls it."""
+    space: dict[str, Any] = {}
+    exec(compile(adapted.text, "port.py", "exec"), space)
+    return list(space["collect"](session, region, Account(MEMBER, "prod")) or [])
+
+
+def volumes(session: Any, region: str, *sizes: int) -> list[str]:
+    ec2 = session.client("ec2", region_name=region)
+    return [ec2.create_volume(AvailabilityZone=f"{region}a", Size=s)["VolumeId"] for s in sizes]
+
+
+def test_a_continue_of_the_last_region_loop_in_collect_becomes_return(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+def main():
+    session = boto3.Session()
+    for region in session.get_available_regions("ec2"):
+        if region.startswith("ap-"):
+            continue
+        ec2 = session.client("ec2", region_name=region)
+        for v in ec2.describe_volumes()["Volumes"]:
+            if v["State"] != "available":
+                continue
+            print({"id": v["VolumeId"], "region": region})
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    [here] = volumes(aws, "eu-west-1", 4)
+    volumes(aws, "ap-southeast-1", 4)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"id": here, "region": "eu-west-1"}]
+    assert collected(adapted, aws, "ap-southeast-1") == []
+    assert (7, "continue of the loop over regions → return") in said_by(adapted)
+    assert "            continue\n" in adapted.text  # the inner loop's own stays
+    assert adapted.checks == []
+
+
+def test_a_break_of_a_region_loop_with_code_after_it_is_marked_not_unwrapped() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+def main():
+    for region in ["us-east-1", "eu-west-1"]:
+        ec2 = boto3.client("ec2", region_name=region)
+        if not ec2.describe_volumes()["Volumes"]:
+            break
+        print({"region": region})
+    print({"done": True})
+"""
+    )
+
+    compile(adapted.text, "port.py", "exec")
+    assert [(c.line, c.what) for c in adapted.checks] == [
+        (4, "continue/break of this loop over regions, and code after it: unwrap it by hand "
+            "(a return ends this region)"),
+    ]  # fmt: skip
+
+
+def test_a_port_that_does_not_compile_says_where() -> None:
+    # ast.parse takes it; the compiler does not (a nonlocal with no binding).
+    adapted = adapt_source("import boto3\n\ndef main():\n    nonlocal x\n    print({'x': x})\n")
+
+    assert adapted.checks[-1].what.startswith("the port does not compile: no binding for nonlocal")
+
+
+def test_top_level_counters_the_code_adds_to_move_into_collect(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+REGIONS = ["us-east-1", "eu-west-1"]
+total = 0
+count = 0
+for region in REGIONS:
+    ec2 = boto3.client("ec2", region_name=region)
+    for v in ec2.describe_volumes()["Volumes"]:
+        total += v["Size"]
+        count += 1
+        print({"id": v["VolumeId"], "size": v["Size"]})
+print(f"{count} volumes, {total} GiB")
+"""
+    )
+    [vol] = volumes(aws, "eu-west-1", 6)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"id": vol, "size": 6}]
+    assert "def collect(session, region, account):\n    total = 0\n    count = 0\n" in adapted.text
+    assert (4, "moved `total = 0` into collect, which sets it again") in said_by(adapted)
+
+
+def test_a_top_level_flag_moves_into_collect_and_one_a_helper_reads_is_marked(aws: Any) -> None:
+    source = """\
+import boto3
+
+REGIONS = ["us-east-1", "eu-west-1"]
+found = False
+for region in REGIONS:
+    ec2 = boto3.client("ec2", region_name=region)
+    for inst in ec2.describe_instances()["Reservations"]:
+        print({"r": region, "id": inst["ReservationId"]})
+        found = True
+        break
+    if found:
+        break
+else:
+    print("nothing found")
+"""
+    adapted = adapt_source(source)
+
+    assert collected(adapted, aws, "eu-west-1") == []  # not an UnboundLocalError
+    assert "    found = False\n    # lambdafan: check: a loop over regions with an else" in (
+        adapted.text
+    )
+    helper = adapt_source(source + "\ndef report():\n    return found\n")
+    checks = [(c.line, c.what) for c in helper.checks]
+    assert (4, "found is set here and again in collect (report() reads it): move this line into "
+               "collect (or add `global found` there)") in checks  # fmt: skip
+
+
+def test_a_helper_that_prints_per_region_yields_and_the_describe_regions_loop_goes(
+    aws: Any,
+) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+def check_region(region):
+    ec2 = boto3.client("ec2", region_name=region)
+    for v in ec2.describe_volumes()["Volumes"]:
+        print({"region": region, "id": v["VolumeId"]})
+
+def main():
+    ec2 = boto3.client("ec2")
+    for r in ec2.describe_regions()["Regions"]:
+        check_region(r["RegionName"])
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    [vol] = volumes(aws, "eu-west-1", 3)
+    volumes(aws, "us-east-1", 3)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"region": "eu-west-1", "id": vol}]
+    said = said_by(adapted)
+    assert (10, 'unwrapped `for r in ec2.describe_regions()["Regions"]`: lambdafan loops over '
+                "regions") in said  # fmt: skip
+    assert (11, "check_region() yields its printed records: yield from check_region(...)") in said
+    assert '    r = {"RegionName": region}\n    yield from check_region(r["RegionName"])\n' in (
+        adapted.text
+    )
+    assert adapted.checks == []
+    assert [h for h in laptop_habits(adapted.text, "port.py") if h.problem] == []
+
+
+def test_a_helper_printing_text_is_marked_at_its_call() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+def scan_region(region):
+    ec2 = boto3.client("ec2", region_name=region)
+    for v in ec2.describe_volumes()["Volumes"]:
+        print(f"{region}\\t{v['VolumeId']}\\t{v['Size']}")
+
+def main():
+    regions = [r["RegionName"] for r in boto3.client("ec2").describe_regions()["Regions"]]
+    for region in regions:
+        scan_region(region)
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+
+    assert (11, "the records are printed in scan_region(): make it yield them and `yield from` "
+                "it here") in [(c.line, c.what) for c in adapted.checks]  # fmt: skip
+    # Left as it is, validate says so too: collect gives no records.
+    assert [h.kind for h in laptop_habits(adapted.text, "port.py") if h.problem] == [ONLY_PRINTS]
+
+
+def test_an_account_scoped_region_loop_is_told_collect_gets_the_home_region() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+def main():
+    for region in ["us-east-1", "eu-west-1"]:
+        s3 = boto3.client("s3", region_name=region)
+        for b in s3.list_buckets()["Buckets"]:
+            print({"bucket": b["Name"]})
+"""
+    )
+
+    assert [c.what for c in adapted.checks] == [
+        "account-scoped: collect runs once, given the home region: drop this loop unless you "
+        "need every region"
+    ]
+
+
+def test_a_printed_nested_generic_key_is_named_after_its_path() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+ec2 = boto3.client("ec2")
+for reservation in ec2.describe_instances()["Reservations"]:
+    for i in reservation["Instances"]:
+        print(i["InstanceId"], i["State"]["Name"], i["Placement"]["AvailabilityZone"])
+"""
+    )
+
+    assert (
+        'yield {"instance_id": i["InstanceId"], "state_name": i["State"]["Name"], '
+        '"availability_zone": i["Placement"]["AvailabilityZone"]}' in adapted.text
+    )

@@ -7,7 +7,8 @@ The port is text edits guided by the `ast` of the script, so comments and layout
 - `boto3.client(...)`, `boto3.resource(...)` and `boto3.Session()` become the session lambdafan
   hands in (module-level clients move into `collect`);
 - `print(...)` of a dict, of `json.dumps(...)` or of a row of values becomes `yield`, as does a
-  csv writer's row (keyed by its header row);
+  csv writer's row (keyed by its header row); a function collect calls that prints them yields
+  them, and collect `yield from`s it;
 - main's arguments become constants (defaults, or what the `__main__` block passed);
 - imports the port no longer uses go;
 - `SCOPE` is "account" when every service used is a global one (IAM, S3, Organizations...);
@@ -31,6 +32,7 @@ from lambdafan.script_tools.adapt_clients import (
 )
 from lambdafan.script_tools.adapt_csv import rewrite_csv
 from lambdafan.script_tools.adapt_edits import CHECK, Change
+from lambdafan.script_tools.adapt_helpers import yield_from_helpers
 from lambdafan.script_tools.adapt_imports import remove_unused_imports
 from lambdafan.script_tools.adapt_loops import unwrap_loops
 from lambdafan.script_tools.adapt_port import Port
@@ -111,6 +113,7 @@ def port(source: str, tree: ast.Module) -> Adapted:
     rewrite_clients(state)
     rewrite_prints(state)
     rewrite_csv(state)
+    yield_from_helpers(state)
     rewrite_returns(state)
     unwrap_loops(state)
     mark_swallowed_errors(state)
@@ -122,8 +125,8 @@ def port(source: str, tree: ast.Module) -> Adapted:
     set_scope(state)
     text = state.edits.assemble()
     changes = state.edits.reported()
-    try:
-        ast.parse(text)
+    try:  # compile(), not ast.parse: that misses a `continue` out of a loop, for one
+        compile(text, "<port>", "exec", dont_inherit=True)
     except SyntaxError as exc:  # the port must compile: say where it went wrong
         changes.append(Change(exc.lineno or 0, f"the port does not compile: {exc.msg}", check=True))
     return Adapted(text, state.scope, changes)

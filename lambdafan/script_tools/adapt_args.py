@@ -24,6 +24,7 @@ def give_arguments(port: Port) -> None:
             and node.id in defaults
             and isinstance(node.ctx, ast.Load)
             and node.lineno not in edits.deleted
+            and id(node) not in port.dropped  # parse_args(argv) is parse_args([]) now
         ):
             lines = read.setdefault(node.id, [])
             if node.lineno not in lines:
@@ -222,11 +223,51 @@ def option_default(port: Port, keywords: dict[str, ast.expr], flag: str) -> str 
 
 
 def mark_arguments(port: Port) -> None:
+    """collect's `parse_args()` / `parse_args(argv)` become `parse_args([])`: lambdafan passes no
+    arguments, and sys.argv is lambdafan's own outside the sandbox. Other reads are marked."""
+    params = set(parameters(port, port.main)) if port.main is not None else set()
+    inside = {id(n) for n in port.walk_collect()}
     for node in ast.walk(port.tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("argv", "parse_args"):
+        if (
+            id(node) in inside
+            and is_parse_call(node)
+            and not node.keywords  # type: ignore[attr-defined]
+            and command_line(node.args, params)  # type: ignore[attr-defined]
+        ):
+            assert isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            port.dropped.update(id(n) for part in [node.func, *node.args] for n in ast.walk(part))
+            was = port.segment(node.func) + f"({', '.join(map(port.segment, node.args))})"
+            port.edits.span(node, f"{port.segment(node.func)}([])")
+            port.edits.change(
+                node.lineno,
+                f"{was} → {node.func.attr}([]): lambdafan passes no arguments (the defaults)",
+            )
+            continue
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("argv", "parse_args")
+            and id(node) not in port.dropped
+        ):
             port.edits.check(
                 node.lineno, "lambdafan passes no arguments: parse_args() gets defaults"
             )
+
+
+def command_line(args: list[ast.expr], params: set[str]) -> bool:
+    """What a laptop parse_args() reads: nothing (sys.argv), main's argv, or `sys.argv[1:]`."""
+    if not args:
+        return True
+    if len(args) != 1:
+        return False
+    arg = args[0]
+    if isinstance(arg, ast.Name):
+        return arg.id in params
+    return (
+        isinstance(arg, ast.Subscript)
+        and isinstance(arg.value, ast.Attribute)
+        and arg.value.attr == "argv"
+        and isinstance(arg.slice, ast.Slice)
+    )
 
 
 def lines_text(lines: list[int]) -> str:

@@ -7,6 +7,7 @@ import ast
 
 from lambdafan.errors import UsageError
 from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.adapt_yields import bindings
 from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr, is_main_guard
 
 SIGNATURE = "def collect(session, region, account):"
@@ -45,12 +46,14 @@ def find_body(port: Port) -> tuple[list[ast.stmt], int]:
         edits.replaced[guard.lineno] = SIGNATURE
         edits.change(guard.lineno, 'the `if __name__ == "__main__":` block becomes collect(...)')
         port.collect_nodes = guard.body
+        move_rebound(port, guard.body, [n for n in tree.body if n.lineno < guard.lineno])
         return guard.body, guard.lineno
     # Top-level code: from the first statement that does something to the last one.
     action = [i for i, node in enumerate(tree.body) if is_action(port, node)]
     if not action:
         raise UsageError("found no main(), no __main__ block and no top-level code to wrap")
     nodes = tree.body[action[0] : action[-1] + 1]
+    move_rebound(port, nodes, tree.body[: action[0]])
     first = edits.comments_above(nodes[0].lineno)  # comments right above go in with it
     last = nodes[-1].end_lineno or nodes[-1].lineno
     edits.before.setdefault(first, []).extend(["", "", SIGNATURE])  # two blank lines before
@@ -58,6 +61,54 @@ def find_body(port: Port) -> tuple[list[ast.stmt], int]:
     edits.change(first, "the top-level code becomes collect(session, region, account)")
     port.collect_nodes = nodes
     return nodes, 0
+
+
+def move_rebound(port: Port, body: list[ast.stmt], above: list[ast.stmt]) -> None:
+    """A module variable the code moving into collect assigns (`total = 0` ... `total += n`)
+    would be collect's local, unset there: its first value moves into collect too."""
+    rebound: set[str] = set()
+    declared: set[str] = set()
+    for top in body:
+        for node in walk_scope(top):
+            rebound.update(name for name, _ in bindings(node))
+            if isinstance(node, ast.Global):
+                declared.update(node.names)
+    rebound -= declared | {"session", "region", "account"}
+    edits = port.edits
+    for node in above:
+        if not isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign) or (
+            port.is_module_client(node)
+        ):
+            continue
+        names = [name for name, _ in bindings(node) if name in rebound]
+        if not names:
+            continue
+        helpers = sorted(port.users(names[0]) - {"collect"})
+        if helpers or node.lineno != node.end_lineno:
+            readers = f" ({', '.join(h + '()' for h in helpers)} reads it)" if helpers else ""
+            edits.check(
+                node.lineno,
+                f"{names[0]} is set here and again in collect{readers}: move this line into "
+                f"collect (or add `global {names[0]}` there)",
+            )
+            continue
+        edits.delete(node)
+        edits.aligned.setdefault(body[0].lineno, []).append(port.segment(node))
+        edits.change(node.lineno, f"moved `{port.segment(node)}` into collect, which sets it again")
+
+
+def walk_scope(node: ast.AST) -> list[ast.AST]:
+    """`node` and what runs with it (not the bodies of functions and classes in it)."""
+    found: list[ast.AST] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        if current is node or not isinstance(
+            current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+        ):
+            stack.extend(ast.iter_child_nodes(current))
+    return found
 
 
 def is_main_call(node: ast.stmt) -> bool:

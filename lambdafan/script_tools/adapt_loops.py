@@ -6,12 +6,41 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr
+from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr, over_regions
 
 
-def loop_kind(name: str) -> str:
-    """ "region", "profile" or "" for a loop variable's name."""
-    return "region" if "region" in name.lower() else "profile" if "profile" in name else ""
+def loop_kind(node: ast.For) -> str:
+    """ "region", "profile" or "" for a loop (the region rule is laptop_habits' too)."""
+    if over_regions(node.target, node.iter):
+        return "region"
+    name = node.target.id if isinstance(node.target, ast.Name) else ""
+    return "profile" if "profile" in name else ""
+
+
+def own_jumps(loop: ast.For) -> list[ast.Continue | ast.Break]:
+    """The `continue` and `break` statements of `loop` itself (not of loops or functions in it)."""
+    found: list[ast.Continue | ast.Break] = []
+    stack: list[ast.AST] = list(loop.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Continue | ast.Break):
+            found.append(node)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.While):
+            stack.extend(node.orelse)  # a jump in an inner loop's else is the outer loop's
+        elif not isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
+        ):
+            stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def ends_collect(port: Port, loop: ast.For) -> bool:
+    """Nothing runs in collect after `loop` (but lines the port removed)."""
+    statements: list[ast.stmt] = []
+    for top in port.collect_nodes:
+        statements.extend(top.body if isinstance(top, ast.FunctionDef) else [top])
+    kept = [s for s in statements if s.lineno not in port.edits.deleted]
+    return bool(kept) and kept[-1] is loop
 
 
 def unwrap_loops(port: Port) -> None:
@@ -19,17 +48,36 @@ def unwrap_loops(port: Port) -> None:
     gone: list[tuple[int, str]] = []  # (first line of a profile loop's body, its variable)
     iters: set[str] = set()  # the names of the region lists looped over
     for node in port.walk_collect():
-        if not isinstance(node, ast.For) or not isinstance(node.target, ast.Name):
+        if not isinstance(node, ast.For):
             continue
-        name = node.target.id
-        kind = loop_kind(name)
-        if not kind or (kind == "region" and port.scope == "account"):
-            if kind == "region":
-                edits.check(node.lineno, "account-scoped: collect gets no real region")
+        kind = loop_kind(node)
+        if kind == "region" and port.scope == "account":
+            edits.check(
+                node.lineno,
+                "account-scoped: collect runs once, given the home region: drop this loop "
+                "unless you need every region",
+            )
+            continue
+        if not kind or not isinstance(node.target, ast.Name):
+            if kind:
+                edits.check(node.lineno, f"a loop over {kind}s: unwrap it by hand")
             continue
         if node.orelse:
             edits.check(node.lineno, f"a loop over {kind}s with an else: unwrap it by hand")
             continue
+        jumps = own_jumps(node)
+        if jumps and not ends_collect(port, node):
+            edits.check(
+                node.lineno,
+                f"continue/break of this loop over {kind}s, and code after it: unwrap it by "
+                "hand (a return ends this region)",
+            )
+            continue
+        for jump in jumps:  # collect runs once per region: ending this one is a return
+            edits.span(jump, "return")
+            word = "continue" if isinstance(jump, ast.Continue) else "break"
+            edits.change(jump.lineno, f"{word} of the loop over {kind}s → return")
+        name = node.target.id
         body_end = node.body[-1].end_lineno or node.body[-1].lineno
         step = node.body[0].col_offset - node.col_offset
         edits.deleted.update(range(node.lineno, node.body[0].lineno))
@@ -40,7 +88,9 @@ def unwrap_loops(port: Port) -> None:
                 iters.add(node.iter.id)
             edits.change(node.lineno, f"unwrapped `{header}`: lambdafan loops over regions")
             if name != "region":
-                edits.aligned.setdefault(node.body[0].lineno, []).append(f"{name} = region")
+                # describe_regions()["Regions"] gives dicts: the loop read r["RegionName"]
+                item = '{"RegionName": region}' if gives_region_dicts(node.iter) else "region"
+                edits.aligned.setdefault(node.body[0].lineno, []).append(f"{name} = {item}")
         else:
             edits.change(node.lineno, f"unwrapped `{header}`: lambdafan loops over accounts")
             edits.aligned.setdefault(node.body[0].lineno, []).append(f"{name} = account.name")
@@ -50,6 +100,12 @@ def unwrap_loops(port: Port) -> None:
             line += 1
         edits.check(line, f"{name} is the account's name now: records carry it anyway")
     remove_region_lists(port, iters)
+
+
+def gives_region_dicts(iterated: ast.expr) -> bool:
+    """`ec2.describe_regions()["Regions"]`: the loop gets the API's dicts, not names."""
+    comprehension = ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp
+    return not isinstance(iterated, comprehension) and calls_attr(iterated, ("describe_regions",))
 
 
 def remove_region_lists(port: Port, iters: set[str]) -> None:

@@ -21,6 +21,7 @@ class Port:
         self.helper_clients: list[ast.Call] = []  # made in functions collect may call
         self.main: ast.FunctionDef | None = None  # the main() that became collect
         self.guards: list[ast.stmt] = []  # the `if __name__ == "__main__":` blocks that call it
+        self.dropped: set[int] = set()  # ids of nodes a span edit replaced (no longer read)
         # Module-level `name = boto3.Session(...)`: their .client(...) are boto3 clients too.
         self.sessions = frozenset(
             node.targets[0].id

@@ -17,16 +17,18 @@ def printed(call: ast.Call) -> list[ast.expr]:
     return call.args[:1] if pretty else call.args
 
 
-def rewrite_prints(port: Port) -> None:
+def rewrite_prints(port: Port, nodes: list[ast.AST] | None = None) -> None:
+    """The prints of collect (or of `nodes`, a helper's) that show records become yields."""
     edits = port.edits
-    dicts, lists = clearly_kinds(port)
+    nodes = port.walk_collect() if nodes is None else nodes
+    dicts, lists = clearly_kinds(port, nodes)
     in_handlers = {
         id(stmt)
-        for handler in port.walk_collect()
+        for handler in nodes
         if isinstance(handler, ast.ExceptHandler)
         for stmt in handler.body
     }
-    for node in port.walk_collect():
+    for node in nodes:
         if not is_print(node):
             continue
         assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
@@ -190,10 +192,10 @@ def target_names(target: ast.expr | None) -> list[str]:
     return target_names(target.value) if isinstance(target, ast.Starred) else []
 
 
-def clearly_kinds(port: Port) -> tuple[set[str], set[str]]:
-    """The names collect only ever assigns a dict, and those it only ever assigns a list."""
+def clearly_kinds(port: Port, nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
+    """The names `nodes` only ever assign a dict, and those they only ever assign a list."""
     kinds: dict[str, set[str]] = {}
-    for node in port.walk_collect():
+    for node in nodes:
         for name, kind in bindings(node):
             kinds.setdefault(name, set()).add(kind)
     dicts = {name for name, kind in kinds.items() if kind == {"dict"}}

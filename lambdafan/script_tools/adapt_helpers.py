@@ -1,0 +1,85 @@
+"""A port whose collect gives nothing but calls a module function that prints the records
+(`def scan(region): ... print(...)`, the common laptop shape): that function's prints become
+yields, and collect `yield from`s it; what it cannot rewrite is marked at the call."""
+
+from __future__ import annotations
+
+import ast
+
+from lambdafan.script_tools.adapt_body import walk_scope
+from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.adapt_yields import YIELDED, rewrite_prints
+from lambdafan.script_tools.laptop_syntax import is_print
+
+
+def yield_from_helpers(port: Port) -> None:
+    if collect_gives(port):
+        return
+    edits = port.edits
+    defs = {
+        n.name: n for n in port.tree.body if isinstance(n, ast.FunctionDef) and n.name != "main"
+    }
+    calls = [
+        node
+        for node in port.walk_collect()
+        if isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id in defs
+    ]
+    done: set[str] = set()
+    for call in calls:
+        name = call.value.func.id  # type: ignore[attr-defined]
+        helper = defs[name]
+        nodes = walk_scope(helper)[1:]
+        if not any(is_print(n) for n in nodes):
+            continue
+        hint = f"the records are printed in {name}(): make it yield them and `yield from` it here"
+        if not only_called_here(port, name, calls) or returns_value(nodes):
+            edits.check(call.lineno, hint)
+            continue
+        if name not in done:
+            before = len(made_yields(port))
+            rewrite_prints(port, nodes)
+            if len(made_yields(port)) > before:
+                done.add(name)
+        if name not in done:
+            edits.check(call.lineno, hint)
+            continue
+        edits.span(call.value, f"yield from {edits.edited(call.value)}")
+        edits.change(call.lineno, f"{name}() yields its printed records: yield from {name}(...)")
+
+
+def made_yields(port: Port) -> list[object]:
+    return [c for c in port.edits.changes if c.what.startswith(YIELDED) and not c.check]
+
+
+def collect_gives(port: Port) -> bool:
+    """collect yields (as written or by the port) or returns a value (not an exit code)."""
+    for node in port.walk_collect():
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return True
+        if isinstance(node, ast.Return) and node.value is not None:
+            value = node.value
+            if not (isinstance(value, ast.Constant) and isinstance(value.value, int | type(None))):
+                return True
+    return bool(made_yields(port))
+
+
+def returns_value(nodes: list[ast.AST]) -> bool:
+    return any(isinstance(n, ast.Return) and n.value is not None for n in nodes) or any(
+        isinstance(n, ast.Yield | ast.YieldFrom) for n in nodes
+    )
+
+
+def only_called_here(port: Port, name: str, calls: list[ast.Expr]) -> bool:
+    """Every use of `name` in the lines that stay is one of collect's call statements."""
+    allowed = {id(call.value.func) for call in calls}  # type: ignore[attr-defined]
+    return all(
+        id(n) in allowed
+        for n in ast.walk(port.tree)
+        if isinstance(n, ast.Name)
+        and n.id == name
+        and isinstance(n.ctx, ast.Load)
+        and n.lineno not in port.edits.deleted
+    )
