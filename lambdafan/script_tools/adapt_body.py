@@ -9,6 +9,7 @@ from lambdafan.errors import UsageError
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.adapt_yields import bindings
 from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr, is_main_guard
+from lambdafan.script_tools.script_code import walk
 
 SIGNATURE = "def collect(session, region, account):"
 
@@ -69,7 +70,7 @@ def move_rebound(port: Port, body: list[ast.stmt], above: list[ast.stmt]) -> Non
     rebound: set[str] = set()
     declared: set[str] = set()
     for top in body:
-        for node in walk_scope(top):
+        for node in walk([top]):
             rebound.update(name for name, _ in bindings(node))
             if isinstance(node, ast.Global):
                 declared.update(node.names)
@@ -95,20 +96,6 @@ def move_rebound(port: Port, body: list[ast.stmt], above: list[ast.stmt]) -> Non
         edits.delete(node)
         edits.aligned.setdefault(body[0].lineno, []).append(port.segment(node))
         edits.change(node.lineno, f"moved `{port.segment(node)}` into collect, which sets it again")
-
-
-def walk_scope(node: ast.AST) -> list[ast.AST]:
-    """`node` and what runs with it (not the bodies of functions and classes in it)."""
-    found: list[ast.AST] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        if current is node or not isinstance(
-            current, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda
-        ):
-            stack.extend(ast.iter_child_nodes(current))
-    return found
 
 
 def is_main_call(node: ast.stmt) -> bool:

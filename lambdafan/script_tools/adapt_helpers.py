@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ast
 
-from lambdafan.script_tools.adapt_body import walk_scope
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.adapt_yields import YIELDED, rewrite_prints
 from lambdafan.script_tools.laptop_syntax import is_print
+from lambdafan.script_tools.script_code import walk
 
 
 def yield_from_helpers(port: Port) -> None:
@@ -31,7 +31,7 @@ def yield_from_helpers(port: Port) -> None:
     for call in calls:
         name = call.value.func.id  # type: ignore[attr-defined]
         helper = defs[name]
-        nodes = walk_scope(helper)[1:]
+        nodes = list(walk(helper.body))
         if not any(is_print(n) for n in nodes):
             continue
         hint = f"the records are printed in {name}(): make it yield them and `yield from` it here"
