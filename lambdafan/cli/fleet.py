@@ -36,14 +36,10 @@ from lambdafan.render.deploy import (
     print_next,
     print_validation,
 )
-from lambdafan.script_tools.import_check import import_problems
+from lambdafan.script_tools.fleet_review import review_scripts
 from lambdafan.script_tools.imports import (
-    MissingImport,
     fleet_missing_imports,
-    missing_imports,
-    provided_modules,
 )
-from lambdafan.script_tools.laptop_habits import file_habits, first_at_import
 
 
 class MemberPermissionsChoice(str, enum.Enum):
@@ -233,45 +229,20 @@ def validate(
     # cached wheels, the others by their names.
     requirements = fleet.script_requirements
     wheels = cached_wheels(requirements, Target.for_lambda(RUNTIME, ARCHITECTURE))
-    # Before the scripts are imported here, where a module the Worker lacks may well exist.
-    problems: list[object] = list(
-        missing_imports(fleet.script_paths(), requirements, runtime=RUNTIME, wheels=wheels or ())
-    )
     scripts = fleet_scripts(settings)
-    # Read, never run: laptop habits with their line and fix; a collect that only prints is a
-    # problem (never any record), the rest warnings.
-    habits = {spec.path: file_habits(spec.path) for spec in scripts}
-    for habit in (h for found in habits.values() for h in found):
-        if habit.problem:
-            problems.append(habit)
-        else:
-            warning(str(habit))
-    calls_aws = {p: h for p, found in habits.items() if (h := first_at_import(found)) is not None}
-    if sandbox_supported():
-        # Imported in sandboxes, with a time limit: a script's import never runs in this
-        # process. Those already refused for their imports are not tried again, nor those that
-        # call AWS at import (validate makes no AWS call; in the fleet they run in the member
-        # account).
-        refused = {p.path for p in problems if isinstance(p, MissingImport)}
-        for spec in scripts:
-            if spec.path in calls_aws and spec.path not in refused:
-                line = calls_aws[spec.path].line
-                note(f"{spec.path}: import not tried: it calls AWS at import, line {line}")
-        imports = import_problems(
-            [s for s in scripts if s.path not in refused and s.path not in calls_aws],
-            settings.home_region,
-            declared=provided_modules(requirements, wheels or ()),
-        )
-        problems += [p for p in imports if not p.untried and not p.calls_aws]
-        for untried in (p for p in imports if p.untried):
-            note(str(untried))
-        for aws in (p for p in imports if p.calls_aws):
-            warning(str(aws))
-    else:
-        note("imports not tried: that needs the script sandbox, which needs fork (Linux, macOS)")
-    for problem in problems:
-        error(str(problem))
-    if problems:
+    review = review_scripts(
+        scripts,
+        requirements,
+        runtime=RUNTIME,
+        home_region=settings.home_region,
+        wheels=wheels,
+        try_imports=sandbox_supported(),
+    )
+    for kind, line in review.remarks:
+        (warning if kind == "warning" else note)(line)
+    for problem in review.problems:
+        error(problem)
+    if review.problems:
         raise typer.Exit(2)
     if wheels is None:
         note("script_requirements not downloaded yet (deploy does it): the size below omits them")
