@@ -180,6 +180,11 @@ def test_run_local_restricts_to_named_accounts_and_scripts(server: str, tmp_path
     assert done.returncode == 0, done.stderr
     assert "accounts: 1/1 done" in done.stdout
     assert "whoami (2 records)" in done.stdout and A not in done.stdout
+    # The file name, as `results --script` takes it (and the path as written in the config).
+    for named in ("whoami.py", str(SCRIPTS / "whoami.py")):
+        by_file = cli("run", "--local", "-c", str(config), "--account", B, "--script", named)
+        assert by_file.returncode == 0, by_file.stderr
+        assert "whoami (2 records)" in by_file.stdout and "buckets" not in by_file.stdout
 
 
 def test_bad_config_is_one_line_and_exit_2(server: str, tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ from lambdafan.local import (
 from lambdafan.render.console import console, note, stopped, warning
 from lambdafan.render.records import print_records, results_hint, write_jsonl
 from lambdafan.render.runs import RunProgress, print_summary
+from lambdafan.results import script_names
 from lambdafan.script_tools.imports import fleet_missing_imports
 
 NowOption = Annotated[
@@ -152,7 +153,9 @@ def run(
     opts = options(ctx, config, profile, region)
     fleet = opts.load()
     settings = fleet.to_settings()
-    accounts, scripts = account or [], script or []
+    # A script may be named as `results` names it: its name, or its file as in the config.
+    spellings = script_names(fleet.scripts, fleet.script_paths())
+    accounts, scripts = account or [], [spellings.get(s, s) for s in script or []]
     check_run_request(
         settings, now=now, local=local, accounts=accounts, scripts=scripts, output=output
     )
