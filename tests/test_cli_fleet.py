@@ -323,6 +323,17 @@ def test_broken_script_stops_deploy_before_any_upload(
     assert "whoami.py:2: syntax error" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_deploy_repeats_the_scripts_laptop_habits_as_warnings(server: str, tmp_path: Path) -> None:
+    # Issue 15: validate named them, deploy said nothing and shipped a script that never yields.
+    config = write_config(tmp_path)
+    (tmp_path / "whoami.py").write_text(
+        "def collect(session, region, account):\n    print(account.id, region)\n"
+    )
+    done = cli("deploy", "-c", str(config), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "whoami.py:2: collect prints but never yields" in done.stderr
+
+
 @pytest.mark.parametrize("permissions", ["ReadOnlyAccess", "SecurityAudit"])
 def test_member_role_template_trusts_this_fleets_worker(
     server: str, tmp_path: Path, permissions: str

@@ -147,8 +147,21 @@ def test_a_pair_that_printed_and_yielded_nothing_is_flagged_in_the_summary(
     assert "whoami" not in flagged
     # It printed in eu-west-1 and found nothing there, but found records elsewhere in the run.
     assert "prints_progress" not in flagged
+    # Its laptop habit was named before the run, as validate names it.
+    assert "prints.py:6: collect prints but never yields" in done.stderr
     # What it printed is shown too (above the progress bar, where there is one).
     assert f"{A} us-east-1 vol-1" in done.stderr
+
+
+def test_run_local_without_the_sandbox_warns_that_plain_boto3_uses_your_credentials(
+    server: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, ["whoami"])
+    done = cli("run", "--local", "--no-sandbox", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    assert "plain boto3 calls in them" in done.stderr and "use your credentials" in done.stderr
+    sandboxed = cli("run", "--local", "-c", str(config))
+    assert "use your credentials" not in sandboxed.stderr
 
 
 def test_run_local_stores_records_when_the_table_exists(server: str, tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from lambdafan.render.deploy import (
     print_next,
     print_validation,
 )
-from lambdafan.script_tools.fleet_review import review_scripts
+from lambdafan.script_tools.fleet_review import habit_lines, review_scripts
 from lambdafan.script_tools.imports import (
     fleet_missing_imports,
 )
@@ -71,6 +71,8 @@ def deploy(
     # requirement provides under another name is known for sure only once its wheel is cached.
     for problem in fleet_missing_imports(fleet):
         warning(str(problem))
+    for line in habit_lines(fleet.script_paths()):
+        warning(line)
     clients = DeployClients.from_aws(opts.aws(fleet), fleet.home_region)
     started = time.monotonic()
     try:

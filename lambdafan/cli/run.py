@@ -49,6 +49,7 @@ from lambdafan.render.console import console, note, stopped, warning
 from lambdafan.render.records import print_records, results_hint, write_jsonl
 from lambdafan.render.runs import RunProgress, print_summary
 from lambdafan.results import script_names
+from lambdafan.script_tools.fleet_review import habit_lines
 from lambdafan.script_tools.imports import fleet_missing_imports
 
 NowOption = Annotated[
@@ -180,8 +181,15 @@ def run(
     if not in_table:
         note(f"table {settings.table_name} not found: results are kept in memory only")
     sandbox = use_sandbox(sandbox)
+    if not sandbox:
+        warning(
+            "scripts run in this process: plain boto3 calls in them (boto3.client, a "
+            "module-level client) use your credentials, in every account's pairs"
+        )
     # Sandboxed, the scripts are imported only in their sandboxes, never in this process.
     specs = fleet_scripts(settings, load=not sandbox)
+    for line in habit_lines([s.path for s in specs if not scripts or s.name in scripts]):
+        warning(line)
     # This machine may well have a module the Worker lacks: say so before it works here only.
     for problem in fleet_missing_imports(fleet):
         here = importlib.util.find_spec(problem.module) is not None

@@ -82,3 +82,9 @@ def review_scripts(
         elif not problem.untried:
             review.problems.append(str(problem))
     return review
+
+
+def habit_lines(paths: Sequence[Path]) -> list[str]:
+    """Every laptop habit of these scripts, one line each, for `deploy` and `run --local` to
+    repeat as warnings (`validate` refuses a collect that only prints; they run it)."""
+    return [str(habit) for path in paths for habit in file_habits(path)]
