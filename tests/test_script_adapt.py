@@ -86,13 +86,25 @@ CHANGES = {
         (20, "removed `return 0`: an exit code"),
         (23, 'removed the `if __name__ == "__main__":` block'),
     ],
+    "stopped_instances": [
+        (14, "print(...) of a row → yield {...}"),
+        (17, "main() becomes collect(session, region, account)"),
+        (18, "removed ec2: nothing uses it now"),
+        (19, 'unwrapped `for r in ec2.describe_regions()["Regions"]`: lambdafan loops over '
+             "regions"),
+        (20, "check_region() yields its printed records: yield from check_region(...)"),
+        (23, 'removed the `if __name__ == "__main__":` block'),
+    ],
 }  # fmt: skip
+# A helper's client stays boto3's (bound to the scanned account), given the region it is passed.
+HELPER_CLIENTS = {"stopped_instances": 1}
 SCOPES = {
     "unencrypted_volumes": "region",
     "unattached_volumes": "region",
     "unused_security_groups": "region",
     "public_buckets": "account",
     "iam_password_users": "account",
+    "stopped_instances": "region",
 }
 
 
@@ -111,7 +123,8 @@ def test_each_laptop_script_adapts_to_the_contract(tmp_path: Path, name: str) ->
     assert out == tmp_path / f"{name}_lambdafan.py" == default_output(Path(source))
     assert check_script(out) == SCOPES[name] == adapted.scope  # compiles, collect's signature
     assert "def collect(session, region, account):" in out.read_text()
-    assert "boto3.client(" not in adapted.text and "boto3.Session(" not in adapted.text
+    assert adapted.text.count("boto3.client(") == HELPER_CLIENTS.get(name, 0)
+    assert "boto3.Session(" not in adapted.text
     said = [(c.line, ("check: " if c.check else "") + c.what) for c in adapted.changes]
     assert said == CHANGES[name]
     assert adapted.text.count(CHECK) == len(adapted.checks)
@@ -330,6 +343,7 @@ HAND_EDITS: dict[str, list[str]] = {
     "public_buckets": ['print("bucket,permission,grantee")'],
     "iam_password_users": [],
     "unencrypted_volumes": [],
+    "stopped_instances": [],
 }
 
 
@@ -358,6 +372,10 @@ def seed_the_laptop_scripts_resources(server: str) -> dict[str, list[tuple[Any, 
     for user in ("alice", "bob"):
         iam.create_user(UserName=user)
     iam.create_login_profile(UserName="alice", Password="correct-horse-battery-9")
+    stopped = ec2.run_instances(
+        ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro"
+    )["Instances"][0]["InstanceId"]
+    ec2.stop_instances(InstanceIds=[stopped])
     return {
         "unattached_volumes": sorted([(small, 8), (big, 20), (locked, 30)]),
         "unused_security_groups": [(idle, "idle", vpc)],
@@ -365,6 +383,7 @@ def seed_the_laptop_scripts_resources(server: str) -> dict[str, list[tuple[Any, 
         "iam_password_users": [("alice", "false")],
         # Of at least --min-size's default, 10 GiB (the instance's root volume has 8).
         "unencrypted_volumes": sorted([(big, 20), (attached, 40)]),
+        "stopped_instances": [(stopped, "t3.micro", "stopped")],
     }
 
 
@@ -374,6 +393,7 @@ FIELDS = {
     "public_buckets": ("bucket", "permission"),
     "iam_password_users": ("user", "mfa"),
     "unencrypted_volumes": ("volume_id", "size_gb"),
+    "stopped_instances": ("instance_id", "instance_type", "state_name"),
 }
 
 
@@ -1130,6 +1150,7 @@ if __name__ == "__main__":
     assert (10, 'unwrapped `for r in ec2.describe_regions()["Regions"]`: lambdafan loops over '
                 "regions") in said  # fmt: skip
     assert (11, "check_region() yields its printed records: yield from check_region(...)") in said
+    assert (9, "removed ec2: nothing uses it now") in said  # it listed the regions
     assert '    r = {"RegionName": region}\n    yield from check_region(r["RegionName"])\n' in (
         adapted.text
     )

@@ -27,6 +27,7 @@ from lambdafan.script_tools.adapt_args import give_arguments, mark_arguments
 from lambdafan.script_tools.adapt_body import SIGNATURE, find_body
 from lambdafan.script_tools.adapt_clients import (
     check_helper_regions,
+    drop_unused_clients,
     move_module_clients,
     rewrite_clients,
 )
@@ -116,6 +117,7 @@ def port(source: str, tree: ast.Module) -> Adapted:
     yield_from_helpers(state)
     rewrite_returns(state)
     unwrap_loops(state)
+    drop_unused_clients(state)
     mark_swallowed_errors(state)
     mark_arguments(state)
     check_helper_regions(state)

@@ -126,3 +126,26 @@ def is_session_assign(stmt: ast.AST, call: ast.Call) -> bool:
         and isinstance(stmt.targets[0], ast.Name)
         and stmt.targets[0].id == "session"
     )
+
+
+def drop_unused_clients(port: Port) -> None:
+    """A client collect makes and no longer uses (it listed the regions of an unwrapped loop)."""
+    edits = port.edits
+    nodes = port.walk_collect()
+    read = {
+        n.id
+        for n in nodes
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.lineno not in edits.deleted
+    }
+    for node in nodes:
+        if (
+            isinstance(node, ast.Assign)
+            and node.lineno not in edits.deleted
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id not in read
+            and client_call(node.value, port.sessions) is not None
+        ):
+            edits.delete(node)
+            edits.drop_changes(node.lineno, "→")
+            edits.change(node.lineno, f"removed {node.targets[0].id}: nothing uses it now")
