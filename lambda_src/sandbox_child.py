@@ -304,7 +304,7 @@ def _run(sock: socket.socket, data: dict[str, Any]) -> None:
 
     job = Job.from_dict(data)
     # A pair that prints and yields nothing is told apart from one that found nothing.
-    count_prints()
+    count_prints(f"{job.script} {job.account.id}")
     # Its credentials go in its environment: other scripts' processes (of other accounts, on a
     # laptop) must not read them from /proc.
     hide_process_memory()

@@ -184,6 +184,7 @@ def run_pair(
     collect is given. A pair that printed and found no records says how much it printed
     (`printed`, in its `end` message), where prints are counted."""
     found = 0
+    label_prints(f"{script.name} {account.id} {region}")
     printed_before = printed_here()
     try:
         emit(encode({"e": "start", "r": region}))
@@ -211,6 +212,7 @@ def run_pair(
             emit(encode(failure))
         except Closed:
             return
+    flush_prints()
     end: dict[str, Any] = {"e": "end", "r": region}
     printed = printed_here() - printed_before
     if printed and not found:
@@ -228,34 +230,78 @@ def _traceback_of(exc: BaseException | None) -> str:
 
 
 class PrintCounter:
-    """`sys.stdout` of a script's process: writes through, counting what each thread writes
-    (a pair's `collect` runs on a thread of its own). Installed by the sandbox's runner only:
-    on the Worker's own threads (`--no-sandbox`, tests) prints are not counted."""
+    """`sys.stdout` or `sys.stderr` of a script's process: counts what each thread writes (a
+    pair's `collect` runs on a thread of its own) and writes it through a line at a time, each
+    line in one write and labelled with its pair (`script account region: ...`), so that lines
+    of pairs printing at once never mix. Installed by the sandbox's runner only: on the
+    Worker's own threads (`--no-sandbox`, tests) prints are not counted."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, counts: dict[int, int], labels: dict[int, str]) -> None:
         self._stream = stream
-        self._counts: dict[int, int] = {}
+        self._counts = counts
+        self._labels = labels
+        self._partial: dict[int, str] = {}
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         ident = threading.get_ident()
-        self._counts[ident] = self._counts.get(ident, 0) + len(text)
-        self._stream.write(text)
+        with self._lock:
+            self._counts[ident] = self._counts.get(ident, 0) + len(text)
+            lines, newline, rest = (self._partial.pop(ident, "") + text).rpartition("\n")
+            if rest:
+                self._partial[ident] = rest
+        if newline:
+            self._write_lines(ident, lines)
         return len(text)
 
-    def count(self) -> int:
-        return self._counts.get(threading.get_ident(), 0)
+    def flush(self) -> None:
+        """Write this thread's unfinished line (a pair that ends without a newline)."""
+        ident = threading.get_ident()
+        with self._lock:
+            rest = self._partial.pop(ident, "")
+        if rest:
+            self._write_lines(ident, rest)
+        self._stream.flush()
+
+    def _write_lines(self, ident: int, lines: str) -> None:
+        label = self._labels.get(ident, self._labels.get(0, ""))
+        prefix = f"{label}: " if label else ""
+        self._stream.write("".join(f"{prefix}{line}\n" for line in lines.split("\n")))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
-def count_prints() -> None:
-    """Count what this process's threads print (the sandbox's runner calls this once)."""
-    if not isinstance(sys.stdout, PrintCounter):
-        sys.stdout = PrintCounter(sys.stdout)
+# What each thread of a script's process has printed (stdout and stderr), and each pair's label.
+_PRINTED: dict[int, int] = {}
+_LABELS: dict[int, str] = {}
+
+
+def count_prints(label: str = "") -> None:
+    """Count and label what this process's threads print (the sandbox's runner calls this
+    once); `label` names what is printed outside a pair (at import)."""
+    if label:
+        _LABELS[0] = label
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, PrintCounter):
+            setattr(sys, name, PrintCounter(stream, _PRINTED, _LABELS))
+
+
+def label_prints(label: str) -> None:
+    """What this thread prints from now on is labelled so (a pair: script, account, region)."""
+    _LABELS[threading.get_ident()] = label
 
 
 def printed_here() -> int:
     """Characters this thread has printed, where prints are counted (else 0)."""
-    stdout = sys.stdout
-    return stdout.count() if isinstance(stdout, PrintCounter) else 0
+    if not isinstance(sys.stdout, PrintCounter):
+        return 0
+    return _PRINTED.get(threading.get_ident(), 0)
+
+
+def flush_prints() -> None:
+    """Write out this thread's unfinished lines, where prints are counted."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, PrintCounter):
+            stream.flush()

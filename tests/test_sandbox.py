@@ -501,4 +501,31 @@ def test_what_scripts_print_goes_line_by_line_to_the_output_given(moto_server: s
     finally:
         sandbox.close()
     # Closed, the sandbox has handed over every line: a summary printed next comes after them.
-    assert lines == [f"{A} us-east-1 vol-1"]
+    assert lines == [f"prints {A} us-east-1: {A} us-east-1 vol-1"]
+
+
+def test_lines_printed_at_once_arrive_whole_and_labelled_and_logging_counts(
+    moto_server: str,
+) -> None:
+    lines: list[str] = []
+    sandbox = ProcessSandbox(output=lines.append)
+    regions = ("us-east-1", "eu-west-1", "ap-south-1", "us-west-2")
+    job = Job(
+        script="chatty",
+        path=str(HERE / "chatty.py"),
+        regions=regions,
+        account=Account(A, "a"),
+        home_region="us-east-1",
+    )
+    try:
+        process = sandbox.start(job)
+        ends = {m["r"]: m for m in process.messages() if m["e"] == "end"}
+        process.close()
+    finally:
+        sandbox.close()
+    assert sorted(lines) == sorted(
+        [f"chatty {A} {r}: one line in pieces" for r in regions]
+        + [f"chatty {A} {r}: found vol-1 in {r}" for r in regions]
+    )
+    # Logged (to stderr) and yielded nothing: flagged as a pair that printed.
+    assert all(ends[r]["printed"] > len("one line in pieces\n") for r in regions)
