@@ -1184,6 +1184,27 @@ if __name__ == "__main__":
     assert [h.kind for h in laptop_habits(adapted.text, "port.py") if h.problem] == [ONLY_PRINTS]
 
 
+def test_a_helper_that_prints_only_to_stderr_is_left_alone() -> None:
+    adapted = adapt_source(
+        """\
+import sys
+
+import boto3
+
+def warn(region):
+    print(f"scanning {region}", file=sys.stderr)
+
+def main():
+    for region in ["us-east-1", "eu-west-1"]:
+        warn(region)
+        ec2 = boto3.client("ec2", region_name=region)
+        ec2.delete_volume(VolumeId="vol-1")
+"""
+    )
+
+    assert "    warn(region)\n" in adapted.text and adapted.checks == []
+
+
 def test_an_account_scoped_region_loop_is_told_collect_gets_the_home_region() -> None:
     adapted = adapt_source(
         """\
