@@ -530,6 +530,7 @@ def test_a_collect_that_only_prints_is_a_problem_at_its_first_print() -> None:
         "print(region)\n    return rows(region)",
         "def inner():\n        print(region)\n    return None",  # prints nothing itself
         "pass",  # prints nothing: found nothing, or writes elsewhere
+        "print(region, file=sys.stderr)",  # a progress line, not its records
     ],
 )
 def test_a_collect_that_gives_records_or_prints_nothing_is_fine(body: str) -> None:

@@ -8,7 +8,7 @@ import ast
 
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.adapt_yields import YIELDED, rewrite_prints
-from lambdafan.script_tools.laptop_syntax import is_print
+from lambdafan.script_tools.laptop_syntax import to_stdout
 from lambdafan.script_tools.script_code import walk
 
 
@@ -32,7 +32,7 @@ def yield_from_helpers(port: Port) -> None:
         name = call.value.func.id  # type: ignore[attr-defined]
         helper = defs[name]
         nodes = list(walk(helper.body))
-        if not any(is_print(n) and not to_file(n) for n in nodes):
+        if not any(isinstance(n, ast.Call) and to_stdout(n) for n in nodes):
             continue
         hint = f"the records are printed in {name}(): make it yield them and `yield from` it here"
         if not only_called_here(port, name, calls) or returns_value(nodes):
@@ -83,9 +83,3 @@ def only_called_here(port: Port, name: str, calls: list[ast.Expr]) -> bool:
         and isinstance(n.ctx, ast.Load)
         and n.lineno not in port.edits.deleted
     )
-
-
-def to_file(node: ast.AST) -> bool:
-    """A print to a file or stderr (`file=`, pprint's `stream=`): not a record."""
-    call = node.value if isinstance(node, ast.Expr) else None
-    return isinstance(call, ast.Call) and any(k.arg in ("file", "stream") for k in call.keywords)

@@ -23,8 +23,8 @@ from lambdafan.script_tools.laptop_syntax import (
     is_session_call,
     one_line,
     over_regions,
-    prints,
     service_of,
+    to_stdout,
 )
 from lambdafan.script_tools.script_code import ScriptCode, walk
 
@@ -346,7 +346,7 @@ class _Scan(ScriptCode):
         body = list(walk(self.collect.body))
         if gives_values(body):
             return
-        shown = [n for n in body if isinstance(n, ast.Call) and prints(n.func)]
+        shown = [n for n in body if isinstance(n, ast.Call) and to_stdout(n)]
         if shown:
             yield self.habit(
                 shown[0],
@@ -376,7 +376,7 @@ class _Scan(ScriptCode):
             return 0
         seen.add(name)
         calls = [n for n in walk(fn.body) if isinstance(n, ast.Call)]
-        shown = [c for c in calls if prints(c.func)]
+        shown = [c for c in calls if to_stdout(c)]
         if shown:
             return shown[0].lineno
         for call in calls:

@@ -56,6 +56,11 @@ def prints(func: ast.expr) -> bool:
     )
 
 
+def to_stdout(call: ast.Call) -> bool:
+    """A print call that shows on stdout (not one given a `file=` or pprint's `stream=`)."""
+    return prints(call.func) and not any(k.arg in ("file", "stream") for k in call.keywords)
+
+
 def is_print(node: ast.AST) -> bool:
     """A statement that only prints: `print(...)`, `pprint.pprint(...)`..."""
     call = node.value if isinstance(node, ast.Expr) else None
