@@ -21,6 +21,7 @@ from lambdafan.script_tools.laptop_syntax import (
     client_call,
     is_boto3,
     is_session_call,
+    name_of,
     one_line,
     over_regions,
     service_of,
@@ -90,15 +91,7 @@ def _config_region(call: ast.expr) -> bool | None:
     """A botocore `Config(...)` call sets region_name (None: not a Config call)."""
     if not isinstance(call, ast.Call):
         return None
-    func = call.func
-    name = (
-        func.id
-        if isinstance(func, ast.Name)
-        else func.attr
-        if isinstance(func, ast.Attribute)
-        else ""
-    )
-    if name != "Config":
+    if name_of(call.func) != "Config":
         return None
     return any(k.arg in ("region_name", None) for k in call.keywords)
 

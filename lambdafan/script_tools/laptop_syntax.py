@@ -67,6 +67,13 @@ def is_print(node: ast.AST) -> bool:
     return isinstance(call, ast.Call) and prints(call.func)
 
 
+def name_of(node: ast.expr) -> str:
+    """`x` of a name `x` or an attribute `a.x` ("" for anything else)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else ""
+
+
 def over_regions(target: ast.expr, iterated: ast.expr) -> bool:
     """`for target in iterated` goes over regions: a region-like variable, a region list call
     (`describe_regions()`), a `*regions*` name, or a literal list of region codes."""
@@ -75,14 +82,7 @@ def over_regions(target: ast.expr, iterated: ast.expr) -> bool:
     if calls_attr(iterated, REGION_LISTS):
         return True
     named = iterated.func if isinstance(iterated, ast.Call) else iterated
-    name = (
-        named.id
-        if isinstance(named, ast.Name)
-        else named.attr
-        if isinstance(named, ast.Attribute)
-        else ""
-    )
-    if "regions" in name.lower():
+    if "regions" in name_of(named).lower():
         return True
     codes = iterated.elts if isinstance(iterated, ast.List | ast.Tuple | ast.Set) else []
     return len(codes) >= 2 and all(
