@@ -1092,6 +1092,27 @@ print(f"{count} volumes, {total} GiB")
     assert (4, "moved `total = 0` into collect, which sets it again") in said_by(adapted)
 
 
+def test_a_counter_the_main_block_adds_to_moves_into_collect(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+count = 0
+
+if __name__ == "__main__":
+    for region in ["us-east-1", "eu-west-1"]:
+        for v in boto3.client("ec2", region_name=region).describe_volumes()["Volumes"]:
+            count += 1
+            print({"id": v["VolumeId"]})
+    print(count)
+"""
+    )
+    [vol] = volumes(aws, "eu-west-1", 2)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"id": vol}]
+    assert "def collect(session, region, account):\n    count = 0\n" in adapted.text
+
+
 def test_a_top_level_flag_moves_into_collect_and_one_a_helper_reads_is_marked(aws: Any) -> None:
     source = """\
 import boto3
