@@ -54,7 +54,7 @@ def test_demo_runs_the_deployed_functions_and_keep_leaves_a_cloud_for_day_to_day
         assert "Plan: 12 to create, 0 to update, 0 to delete, 0 unchanged." in out
         assert re.search(r"started run \S+", out)
         # One table per script, in the config's order.
-        titles = re.findall(r"^(\w+) \(\d+ records\)", out, re.MULTILINE)
+        titles = re.findall(r"^(\w+) \(\d+ records?\)", out, re.MULTILINE)
         assert titles == ["ec2_instances", "s3_buckets", "iam_users_without_mfa"]
         # What the Notifier's own zip published, read back from the topic's queue.
         assert "Notifier summary (what it sent to SNS)" in out and "accounts: 2/2 done" in out

@@ -166,7 +166,7 @@ def test_test_prints_the_records_of_the_assumed_account(server: str, tmp_path: P
     )  # fmt: skip
 
     assert done.returncode == 0, done.stderr
-    assert "whoami (1 records)" in done.stdout
+    assert "whoami (1 record)" in done.stdout
     assert "hello-record" in done.stdout and "eu-west-1" in done.stdout
     assert f"1 record from whoami in {MEMBER} / eu-west-1 in " in done.stdout
     assert done.stderr == ""

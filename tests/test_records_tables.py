@@ -169,8 +169,8 @@ def test_a_script_without_the_columns_picked_still_shows_its_title_whole() -> No
     origin = {"account_id": A, "account_name": "prod", "region": "us-east-1"}
     rows = [{**origin, "script": "ec2_instances", "y": 1}, {**origin, "script": "s3", "x": 2}]
     text = render(rows, 80, columns=["y"])
-    assert "ec2_instances (1 records)" in text  # one line, however narrow the table
-    assert "s3 (1 records)" in text and "none of the columns picked" in text
+    assert "ec2_instances (1 record)" in text  # one line, however narrow the table
+    assert "s3 (1 record)" in text and "none of the columns picked" in text
 
 
 def test_script_tables_follow_the_order_given_whichever_account_comes_first() -> None:
@@ -196,7 +196,7 @@ def test_script_tables_follow_the_order_given_whichever_account_comes_first() ->
 def test_a_table_whose_only_column_does_not_fit_keeps_its_title_and_note() -> None:
     rows = [{**instances(1)[0], "arn": "arn:aws:x:" + "y" * 100}]
     text = render(rows, 80, columns=["arn"], hint="see them with --format jsonl")
-    assert "ec2_instances (1 records)" in text
+    assert "ec2_instances (1 record)" in text
     flat = " ".join(text.split())
     assert "columns left out (terminal 80 wide): arn: see them with --format jsonl" in flat
     assert "no column fits" in flat

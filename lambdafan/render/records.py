@@ -143,7 +143,7 @@ def records_tables(
     for script in sorted(by_script, key=lambda name: place.get(name, len(place))):
         kept = by_script[script]
         yield fitted_table(
-            f"{script} ({totals[script]} records)",
+            f"{script} ({totals[script]} record{'' if totals[script] == 1 else 's'})",
             kept,
             table_columns(kept, columns),
             more=totals[script] - len(kept),
