@@ -139,7 +139,8 @@ def run_job(
     except BaseException as exc:  # whatever a script raises at import is the script's fault
         failure = import_failure(exc, job.missing_hint, job.path)
         if job.traceback:
-            failure["tb"] = _traceback_of(exc.__context__ if isinstance(exc, ScriptError) else exc)
+            cause = exc.__context__ if isinstance(exc, ScriptError) else exc
+            failure["tb"] = _traceback_of(cause, Path(job.path))
         for region in job.regions:
             emit(encode({"e": "err", "r": region, **failure}))
             emit(encode({"e": "end", "r": region}))
@@ -207,7 +208,7 @@ def run_pair(
         if where:
             failure["w"] = where
         if traceback:
-            failure["tb"] = _traceback_of(exc)
+            failure["tb"] = _traceback_of(exc, script.path)
         try:
             emit(encode(failure))
         except Closed:
@@ -223,9 +224,23 @@ def run_pair(
         return
 
 
-def _traceback_of(exc: BaseException | None) -> str:
+def _traceback_of(exc: BaseException | None, path: Path | None = None) -> str:
+    """The whole traceback, chained exceptions too; each starts at the script's own first frame
+    (at `path`): lambdafan's frames above it say nothing about the script."""
     if exc is None:
         return ""
+    if path is not None:
+        target = str(path.resolve())
+        seen: set[int] = set()
+        link: BaseException | None = exc
+        while link is not None and id(link) not in seen:
+            seen.add(id(link))
+            tb = link.__traceback__
+            while tb is not None and str(Path(tb.tb_frame.f_code.co_filename).resolve()) != target:
+                tb = tb.tb_next
+            if tb is not None:
+                link.__traceback__ = tb
+            link = link.__cause__ or link.__context__
     return "".join(format_exception(exc))
 
 

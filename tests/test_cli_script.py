@@ -282,6 +282,7 @@ def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path:
     lines = shown.stderr.strip().splitlines()
     assert lines[0].startswith("Traceback (most recent call last):")
     assert any('boom.py", line 3, in collect' in line for line in lines)
+    assert not any("lambda_src" in line for line in lines)  # only the script's own frames
     assert lines[-1] == "error: boom.py:3: RuntimeError: it broke"
 
 

@@ -64,7 +64,9 @@ def print_script_run(run: ScriptRun, *, output_format: str, limit: int) -> None:
     )
     if run.failure is not None:
         if run.failure.traceback:  # asked for with --traceback: above the one-line summary
-            err_console.print(run.failure.traceback.rstrip(), markup=False, highlight=False)
+            err_console.print(
+                run.failure.traceback.rstrip(), markup=False, highlight=False, soft_wrap=True
+            )
         error(run.failure.line())
 
 
