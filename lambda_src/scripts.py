@@ -270,7 +270,7 @@ def script_error_type(exc: BaseException) -> str:
 
 def script_error_message(exc: BaseException, path: Path | None = None) -> str:
     """A script's exception's message (never empty), with the exceptions it was chained to:
-    `... (during handling of KeyError: 'Tags', line 4)`, `(caused by ...)`; lines are the
+    `... (during handling of KeyError at line 4: 'Tags')`, `(caused by ...)`; lines are the
     script's (`path`) when it is given."""
     text = _message_of(exc)
     seen = {id(exc)}
@@ -286,8 +286,9 @@ def script_error_message(exc: BaseException, path: Path | None = None) -> str:
             break
         seen.add(id(linked))
         line = _line_in(linked, path) if path is not None else None
-        at = f", line {line}" if line else ""
-        text += f" ({how} {script_error_type(linked)}: {_message_of(linked)}{at})"
+        # The line before the message: the linked exception's own text may name lines too.
+        at = f" at line {line}" if line else ""
+        text += f" ({how} {script_error_type(linked)}{at}: {_message_of(linked)})"
         current = linked
     return text
 

@@ -377,13 +377,13 @@ def test_yielded_values_and_resources_are_records_and_errors_show_their_chain(
     assert errors_of(result) == {
         ("friendly", "us-east-1"): (
             "_csv.Error",
-            "need to escape, but no escapechar set (during handling of KeyError: 'Tags', "
-            f"line 13) (at {path}:15)",
+            "need to escape, but no escapechar set (during handling of KeyError at line 13: "
+            f"'Tags') (at {path}:15)",
         ),
         ("friendly", "eu-west-1"): (
             "NameError",
-            "name 'undefined_name' is not defined (during handling of KeyError: 'Tags', "
-            f"line 17) (at {path}:19)",
+            "name 'undefined_name' is not defined (during handling of KeyError at line 17: "
+            f"'Tags') (at {path}:19)",
         ),
     }
     found = [{k: v for k, v in r.items() if k != "script"} for r in records(store, A)]

@@ -385,7 +385,7 @@ def test_a_failure_names_the_error_it_was_raised_in_and_carries_its_traceback_wh
     assert plain is not None and plain.traceback is None
     assert plain.line() == (
         f"{path}:5: NameError: name 'missing' is not defined "
-        "(during handling of KeyError: 'Tags', line 3)"
+        "(during handling of KeyError at line 3: 'Tags')"
     )
     assert full is not None and full.traceback is not None
     assert full.traceback.startswith("Traceback (most recent call last):")
@@ -430,4 +430,4 @@ def test_in_the_sandbox_a_script_that_prints_and_yields_nothing_is_warned_about(
     assert run.warnings == [trial.PRINTED_NOTHING_YIELDED.format(chars=len("vol-1\n"))]
     assert failed.failure is not None and failed.failure.traceback is not None
     assert "During handling of the above exception" in failed.failure.traceback
-    assert failed.failure.message.endswith("(during handling of KeyError: 'Tags', line 3)")
+    assert failed.failure.message.endswith("(during handling of KeyError at line 3: 'Tags')")

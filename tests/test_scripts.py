@@ -412,7 +412,7 @@ def test_an_error_raised_while_handling_another_shows_both(tmp_path: Path) -> No
 
     assert script_error_type(info.value) == "NameError"
     assert script_error_message(info.value, path) == (
-        "name 'undefined_name' is not defined (during handling of KeyError: 'Name', line 4)"
+        "name 'undefined_name' is not defined (during handling of KeyError at line 4: 'Name')"
     )
     assert script_location(info.value, path) == f"{path}:6"
 

@@ -341,7 +341,7 @@ def test_an_error_raised_while_handling_another_names_both(aws: Any, tmp_path: A
     [error] = _run_one_account(settings, MemoryStore(), aws).errors
     assert error["error_type"] == "NameError"
     assert error["message"] == (
-        "name 'missing' is not defined (during handling of KeyError: 'Tags', line 3)"
+        "name 'missing' is not defined (during handling of KeyError at line 3: 'Tags')"
         f" (at {tmp_path / 'one.py'}:5)"
     )
 
