@@ -840,6 +840,35 @@ if __name__ == "__main__":
     assert adapted.text.startswith("import argparse\n\nSCOPE")  # sys went with the block
 
 
+def test_parse_args_and_sys_argv_outside_collect_are_marked() -> None:
+    adapted = adapt_source(
+        """\
+import argparse
+import sys
+
+import boto3
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--days", type=int, default=30)
+ARGS = parser.parse_args()
+VERBOSE = "-v" in sys.argv
+
+
+def main():
+    for snap in boto3.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+        if VERBOSE or snap["VolumeSize"] > ARGS.days:
+            print(snap["SnapshotId"], snap["VolumeSize"])
+"""
+    )
+
+    assert [(c.line, c.what) for c in adapted.checks] == [
+        (8, "lambdafan passes no arguments: make it parse_args([]) (its defaults): sys.argv is "
+            "not this script's"),
+        (9, "lambdafan passes no arguments: sys.argv is not this script's command line: use "
+            "constants"),
+    ]  # fmt: skip
+
+
 def test_a_ported_parse_args_ignores_lambdafans_own_command_line(
     aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

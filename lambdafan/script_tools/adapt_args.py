@@ -248,9 +248,12 @@ def mark_arguments(port: Port) -> None:
             and node.attr in ("argv", "parse_args")
             and id(node) not in port.dropped
         ):
-            port.edits.check(
-                node.lineno, "lambdafan passes no arguments: parse_args() gets defaults"
+            why = (
+                "sys.argv is not this script's command line: use constants"
+                if node.attr == "argv"
+                else "make it parse_args([]) (its defaults): sys.argv is not this script's"
             )
+            port.edits.check(node.lineno, f"lambdafan passes no arguments: {why}")
 
 
 def command_line(args: list[ast.expr], params: set[str]) -> bool:
