@@ -118,6 +118,10 @@ def import_failure(
     if isinstance(cause, ModuleNotFoundError) and cause.name:
         top = cause.name.split(".")[0]
         if top not in sys.stdlib_module_names and top not in RUNTIME_PACKAGES:
+            folder = Path(path).parent if path else None
+            if folder and ((folder / f"{top}.py").is_file() or (folder / top).is_dir()):
+                # As validate says it: installing it would not help.
+                hint = f"only the script file itself is deployed, not the {top} module beside it"
             fields["m"] = f"{fields['m']} — {hint}"
             fields["mod"] = top
     return fields

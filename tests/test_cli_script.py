@@ -286,6 +286,33 @@ def test_test_a_raising_script_exits_1_with_file_and_line(server: str, tmp_path:
     assert lines[-1] == "error: boom.py:3: RuntimeError: it broke"
 
 
+def test_test_of_a_script_importing_a_module_beside_it_says_it_is_not_deployed(
+    server: str, tmp_path: Path
+) -> None:
+    # Issue 15: it said "install it here", which would not help.
+    (tmp_path / "awshelpers.py").write_text("def name():\n    return 'x'\n")
+    write_script(
+        tmp_path,
+        "uses_helper.py",
+        """\
+        import awshelpers
+
+
+        def collect(session, region, account):
+            yield {"name": awshelpers.name()}
+        """,
+    )
+
+    done = cli("script", "test", "uses_helper.py", "--no-assume", cwd=tmp_path)
+
+    assert done.returncode == 1
+    assert (
+        "only the script file itself is deployed, not the awshelpers module beside it"
+        in done.stderr
+    )
+    assert "install it here" not in done.stderr
+
+
 def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
     write_script(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
 
