@@ -317,7 +317,7 @@ def script_location(exc: BaseException, path: Path) -> str:
 def records_of(result: Any, collect: Any = None) -> Iterator[Mapping[str, Any]]:
     """What `collect` returned, as records: one record, an iterable of them (a generator, a
     list…), or None. A record is a dict; a boto3 resource (`ec2.Instance`…) stands for its
-    `.meta.data`, any other value `v` for `{"value": v}`. The one place both the sandbox and
+    `.meta.data`, None for no record, any other value `v` for `{"value": v}`. The one place both the sandbox and
     the Worker's own threads shape what a script gives (`collect`, for the line in errors)."""
     if result is None:
         return
@@ -336,7 +336,8 @@ def records_of(result: Any, collect: Any = None) -> Iterator[Mapping[str, Any]]:
             error.lambdafan_line = line  # type: ignore[attr-defined]
         raise error
     for item in result:
-        yield as_record(item)
+        if item is not None:  # `yield check(x)` of a helper that found nothing: no record
+            yield as_record(item)
 
 
 def as_record(value: Any) -> Mapping[str, Any]:
