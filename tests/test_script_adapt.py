@@ -1290,3 +1290,128 @@ for reservation in ec2.describe_instances()["Reservations"]:
         'yield {"instance_id": i["InstanceId"], "state_name": i["State"]["Name"], '
         '"availability_zone": i["Placement"]["AvailabilityZone"]}' in adapted.text
     )
+
+
+# --- a port that keeps the laptop's one region scans it in every region ----------------------
+
+
+def test_a_constant_region_of_a_client_made_in_main_becomes_collects_region(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+def main():
+    session = boto3.Session(profile_name="prod")
+    ec2 = session.resource("ec2", region_name="us-east-1")
+    for v in ec2.volumes.all():
+        print({"id": v.id})
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    [here] = volumes(aws, "eu-west-1", 4)
+    volumes(aws, "us-east-1", 4)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"id": here}]
+    assert (5, 'region_name="us-east-1" → region_name=region: else every region scans that '
+               "one") in said_by(adapted)  # fmt: skip
+    assert adapted.checks == []
+    assert [h for h in laptop_habits(adapted.text, "port.py") if h.kind == "no-region"] == []
+
+
+def test_an_argparse_region_passed_to_a_helper_becomes_collects_region(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import argparse
+
+import boto3
+
+
+def find_old_volumes(size, region):
+    ec2 = boto3.client("ec2", region_name=region)
+    for v in ec2.describe_volumes()["Volumes"]:
+        if v["Size"] >= size:
+            print({"id": v["VolumeId"], "region": region})
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--size", type=int, default=2)
+    p.add_argument("--region", default="eu-west-1")
+    a = p.parse_args()
+    find_old_volumes(a.size, a.region)
+
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    volumes(aws, "eu-west-1", 4)
+    [there] = volumes(aws, "us-east-1", 4)
+
+    assert collected(adapted, aws, "us-east-1") == [{"id": there, "region": "us-east-1"}]
+    assert (18, "a.region (the laptop's one region) → region") in said_by(adapted)
+    assert adapted.checks == []
+
+
+def test_main_given_the_region_gets_collects_and_a_client_of_an_unknown_region_is_marked(
+    aws: Any,
+) -> None:
+    adapted = adapt_source(
+        """\
+import argparse
+import os
+
+import boto3
+
+
+def main(region, days=30):
+    ec2 = boto3.client("ec2", region_name=region)
+    for v in ec2.describe_volumes()["Volumes"]:
+        print({"id": v["VolumeId"], "days": days})
+    s = boto3.Session()
+    rds = s.client("rds", region_name=os.environ["HOME_REGION"])
+    print(rds)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--region", default="eu-west-1")
+    main(p.parse_args().region)
+"""
+    )
+
+    assert "region = " not in adapted.text  # collect's own region, not "eu-west-1"
+    assert (7, "main's region argument is collect's region") in said_by(adapted)
+    assert (
+        12,
+        'check: region_name=os.environ["HOME_REGION"]: collect scans `region` (use '
+        "region_name=region), else every region scans the same one",
+    ) in said_by(adapted)
+
+
+def test_a_client_given_a_region_constant_is_marked_by_laptop_habits() -> None:
+    habits = laptop_habits(
+        """\
+import boto3
+
+REGION = "eu-west-1"
+
+def tags(arn):
+    return boto3.client("rds", region_name="us-east-1").list_tags_for_resource(ResourceName=arn)
+
+def collect(session, region, account):
+    ec2 = session.resource("ec2", region_name="us-east-1")
+    for v in ec2.volumes.all():
+        yield {"id": v.id, "tags": tags(v.id)}
+""",
+        "s.py",
+    )
+
+    assert [str(h) for h in habits if h.kind == "no-region"] == [
+        's.py:6: boto3.client("rds", region_name="us-east-1"): every region scans us-east-1 '
+        "(0 records or duplicates): use region_name=region",
+        's.py:9: session.resource("ec2", region_name="us-east-1"): every region scans '
+        "us-east-1 (0 records or duplicates): use region_name=region",
+    ]

@@ -37,6 +37,7 @@ from lambdafan.script_tools.adapt_helpers import yield_from_helpers
 from lambdafan.script_tools.adapt_imports import remove_unused_imports
 from lambdafan.script_tools.adapt_loops import unwrap_loops
 from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.adapt_regions import fix_regions
 from lambdafan.script_tools.adapt_scope import decide_scope, set_scope
 from lambdafan.script_tools.adapt_yields import (
     mark_swallowed_errors,
@@ -112,6 +113,7 @@ def port(source: str, tree: ast.Module) -> Adapted:
     body, header = find_body(state)
     state.scope = decide_scope(state)
     rewrite_clients(state)
+    fix_regions(state)
     rewrite_prints(state)
     rewrite_csv(state)
     yield_from_helpers(state)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.laptop_syntax import is_region_name
 
 
 def give_arguments(port: Port) -> None:
@@ -17,6 +18,18 @@ def give_arguments(port: Port) -> None:
         return
     defaults = parameters(port, main)
     passed = guard_values(port, main, port.guards)
+    if port.scope == "region":  # main(region): the laptop's one region; collect gets each one
+        for name in [n for n in defaults if is_region_name(n)]:
+            del defaults[name]
+            passed.pop(name, None)
+            if name != "region":
+                first = main.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                    first = main.body[1] if len(main.body) > 1 else first
+                edits.before.setdefault(first.lineno, []).append(
+                    f"{' ' * first.col_offset}{name} = region"
+                )
+            edits.change(main.lineno, f"main's {name} argument is collect's region")
     read: dict[str, list[int]] = {}
     for node in (n for stmt in main.body for n in ast.walk(stmt)):
         if (

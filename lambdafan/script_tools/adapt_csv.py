@@ -121,17 +121,17 @@ def rewrite_write(
         return
     elif writer.dicts:
         many = method == "writerows"
-        edits.span(stmt, f"yield {'from ' if many else ''}{port.segment(arg)}")
+        edits.span(stmt, f"yield {'from ' if many else ''}{port.edits.edited(arg)}")
         edits.change(stmt.lineno, f"{head}(...) of {'dicts' if many else 'a dict'} → yield")
     elif writer.header is not None:
-        text = port.segment(arg)
+        text = port.edits.edited(arg)
         if method == "writerows":
             record = f"yield from (dict(zip({writer.header}, row)) for row in {text})"
             what = f"{head}({text}) → {record}"
         elif isinstance(arg, ast.List | ast.Tuple) and len(arg.elts) == len(writer.keys or []):
             keys = writer.keys or []
             fields = ", ".join(
-                f'"{k}": {port.segment(v)}' for k, v in zip(keys, arg.elts, strict=True)
+                f'"{k}": {port.edits.edited(v)}' for k, v in zip(keys, arg.elts, strict=True)
             )
             record = f"yield {{{fields}}}"
             shape = ", ".join(f'"{key}": ...' for key in keys)

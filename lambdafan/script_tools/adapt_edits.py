@@ -69,22 +69,38 @@ class Edits:
             line -= 1
         return line
 
-    def edited(self, node: ast.expr) -> str:
-        """A node's text after a span edit of exactly that node."""
-        for line, col, end_line, end_col, new in self.spans:
-            if (line, col, end_line, end_col) == (
-                node.lineno,
-                node.col_offset,
-                node.end_lineno,
-                node.end_col_offset,
-            ):
+    def edited(self, node: ast.expr | ast.keyword) -> str:
+        """A node's text after the span edits of it (or of parts of it)."""
+        start, end = (
+            (node.lineno, node.col_offset),
+            (node.end_lineno or 0, node.end_col_offset or 0),
+        )
+        inner = [s for s in self.spans if start <= (s[0], s[1]) and (s[2], s[3]) <= end]
+        text = self.segment(node)
+        for line, col, end_line, end_col, new in sorted(inner, reverse=True):
+            if (line, col, end_line, end_col) == (*start, *end):
                 return new
-        return self.segment(node)
+            first, last = self.offset(line, col, start), self.offset(end_line, end_col, start)
+            text = text[:first] + new + text[last:]
+        return text
+
+    def offset(self, line: int, col: int, start: tuple[int, int]) -> int:
+        """Where (line, col) is in the text of a node starting at `start`."""
+        if line == start[0]:
+            return col - start[1]
+        before = self.source_lines[start[0] - 1 : line - 1]
+        return sum(len(text) + 1 for text in before) - start[1] + col
 
     # -- edits --
 
     def span(self, node: ast.expr | ast.stmt, text: str) -> None:
-        """Replace `node`'s text by `text`, keeping the lines after it in place."""
+        """Replace `node`'s text by `text`, keeping the lines after it in place (the span edits
+        inside it go: `text` is made from `edited(node)` or replaces them)."""
+        start, end = (
+            (node.lineno, node.col_offset),
+            (node.end_lineno or 0, node.end_col_offset or 0),
+        )
+        self.spans = [s for s in self.spans if not (start <= (s[0], s[1]) and (s[2], s[3]) <= end)]
         self.spans.append(
             (
                 node.lineno,
@@ -180,3 +196,8 @@ class Edits:
                     lines[line - 1] += tail
                     lines[end_line - 1] = ""
         return lines
+
+
+def bounds(node: ast.expr | ast.stmt | ast.keyword) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Where a node starts and ends: (line, col) each."""
+    return (node.lineno, node.col_offset), (node.end_lineno or 0, node.end_col_offset or 0)

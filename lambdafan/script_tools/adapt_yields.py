@@ -76,7 +76,7 @@ def row_record(port: Port, line: int, values: list[ast.expr]) -> str:
     if None in found or len(set(found)) < len(found):
         port.edits.check(line, "name these fields")
     fields = ", ".join(
-        f'"{key}": {port.segment(value)}' for key, value in zip(keys, values, strict=True)
+        f'"{key}": {port.edits.edited(value)}' for key, value in zip(keys, values, strict=True)
     )
     return f"yield {{{fields}}}"
 

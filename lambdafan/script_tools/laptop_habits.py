@@ -9,6 +9,7 @@ laptop entry point such as `main()` called only from the `__main__` block is the
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from lambdafan.script_tools.laptop_syntax import (
     name_of,
     one_line,
     over_regions,
+    region_keyword,
     service_of,
     to_stdout,
 )
@@ -105,6 +107,7 @@ class _Scan(ScriptCode):
 
     def __init__(self, tree: ast.Module, source: str, path: str) -> None:
         super().__init__(tree)
+        self.tree = tree
         self.source = source
         self.path = path
         # Names bound to a botocore Config(...): does it set region_name?
@@ -114,6 +117,24 @@ class _Scan(ScriptCode):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
                         self.configs[target.id] = bool(_config_region(node.value))
+
+    @functools.cached_property
+    def region_listers(self) -> set[int]:
+        """The client calls only used to list the regions (any region answers that)."""
+        uses: dict[str, set[str]] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                uses.setdefault(node.value.id, set()).add(node.attr)
+        found: set[int] = set()
+        for node in ast.walk(self.tree):
+            if (isinstance(node, ast.Attribute) and node.attr in REGION_LISTS) or (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and uses.get(node.targets[0].id, {""}) <= set(REGION_LISTS)
+            ):
+                found.add(id(node.value))
+        return found
 
     def region_given(self, call: ast.Call) -> bool | None:
         """A client call is given its region (region_name, a Config with one, keywords we
@@ -239,10 +260,23 @@ class _Scan(ScriptCode):
             owner = call.func.value
             inside = id(node) in in_collect
             ours = isinstance(owner, ast.Name) and owner.id in owners
-            if not (ours or (inside and is_boto3(owner))):
-                continue
             service = service_of(call)
             if not service or service in GLOBAL_SERVICES | NEUTRAL_SERVICES:
+                continue
+            fixed = region_keyword(call)
+            if (
+                isinstance(fixed, ast.Constant)
+                and isinstance(fixed.value, str)
+                and id(call) not in self.region_listers
+            ):
+                yield self.habit(
+                    call,
+                    NO_REGION,
+                    f"{self.shown(call)}: every region scans {fixed.value} "
+                    "(0 records or duplicates): use region_name=region",
+                )
+                continue
+            if not (ours or (inside and is_boto3(owner))):
                 continue
             if self.region_given(call) is True:
                 continue

@@ -91,6 +91,21 @@ def over_regions(target: ast.expr, iterated: ast.expr) -> bool:
     )
 
 
+def is_region_name(name: str) -> bool:
+    """`region`, `region_name`, `aws_region`...: a name that holds one region."""
+    return bool(_REGION_NAME.fullmatch(name))
+
+
+def is_region_code(text: str) -> bool:
+    """`us-east-1`, `eu-west-2`, `us-gov-west-1`: a region's code."""
+    return bool(_REGION_CODE.fullmatch(text))
+
+
+def region_keyword(call: ast.Call) -> ast.expr | None:
+    """What a client call's `region_name=` is given (None: no such keyword)."""
+    return next((k.value for k in call.keywords if k.arg == "region_name"), None)
+
+
 def is_session_call(node: ast.AST) -> bool:
     """`boto3.Session(...)` or `boto3.session.Session(...)`."""
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
