@@ -1415,3 +1415,28 @@ def collect(session, region, account):
         's.py:9: session.resource("ec2", region_name="us-east-1"): every region scans '
         "us-east-1 (0 records or duplicates): use region_name=region",
     ]
+
+
+def test_printed_values_of_the_same_name_get_distinct_keys(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+s3 = boto3.client("s3")
+
+
+def bucket_region(name):
+    return s3.get_bucket_location(Bucket=name)["LocationConstraint"] or "us-east-1"
+
+
+for b in s3.list_buckets()["Buckets"]:
+    name = b["Name"]
+    print(name, bucket_region(name), b["Name"], sep=",")
+"""
+    )
+    aws.client("s3").create_bucket(Bucket="app-logs")
+
+    assert collected(adapted, aws, "us-east-1") == [
+        {"name": "app-logs", "bucket_region": "us-east-1", "name_2": "app-logs"}
+    ]
+    assert (12, "check: name these fields") in said_by(adapted)

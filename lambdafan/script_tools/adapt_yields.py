@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import field_name, is_print
+from lambdafan.script_tools.laptop_syntax import field_name, is_print, name_of
 
 YIELDED = "print(...) of"  # how the changes that made a yield start
 
@@ -72,13 +72,34 @@ def row_record(port: Port, line: int, values: list[ast.expr]) -> str:
     """`yield {"name": value, ...}` for a row of values, named after them (marked when it
     cannot name them all apart)."""
     found = [field_name(value, i) for i, value in enumerate(values)]
-    keys = [key or f"value_{i}" for i, key in enumerate(found, 1)]
+    keys = distinct([key or f"value_{i}" for i, key in enumerate(found, 1)], values)
     if None in found or len(set(found)) < len(found):
         port.edits.check(line, "name these fields")
     fields = ", ".join(
         f'"{key}": {port.edits.edited(value)}' for key, value in zip(keys, values, strict=True)
     )
     return f"yield {{{fields}}}"
+
+
+def distinct(keys: list[str], values: list[ast.expr]) -> list[str]:
+    """Keys that are not repeated (a repeated key would keep only its last value): a repeat
+    is named after the function it calls (`bucket_region(name)`), else numbered (`name_2`)."""
+    out: list[str] = []
+    for key, value in zip(keys, values, strict=True):
+        if key in out or (key in keys[len(out) + 1 :] and is_call(value)):
+            func = value.func if isinstance(value, ast.Call) else None
+            called = name_of(func) if func is not None else ""
+            if called and called not in out and called not in keys:
+                key = called
+            number = 2
+            while key in out:
+                key, number = f"{keys[len(out)]}_{number}", number + 1
+        out.append(key)
+    return out
+
+
+def is_call(value: ast.expr) -> bool:
+    return isinstance(value, ast.Call) and bool(name_of(value.func))
 
 
 def why_text(args: list[ast.expr]) -> str:
