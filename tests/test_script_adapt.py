@@ -1440,3 +1440,133 @@ for b in s3.list_buckets()["Buckets"]:
         {"name": "app-logs", "bucket_region": "us-east-1", "name_2": "app-logs"}
     ]
     assert (12, "check: name these fields") in said_by(adapted)
+
+
+# --- ports that looked done but were not --------------------------------------------------
+
+
+def test_a_json_dump_of_the_results_is_yield_from_and_the_exit_code_goes(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import json
+import sys
+
+import boto3
+
+
+def main():
+    ec2 = boto3.client("ec2")
+    results = []
+    for v in ec2.describe_volumes()["Volumes"]:
+        if v["State"] == "available":
+            results.append({"id": v["VolumeId"], "size": v["Size"]})
+    if not results:
+        sys.exit(0)
+    json.dump(results, sys.stdout, indent=2, default=str)
+    sys.exit(1 if results else 0)
+
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    [vol] = volumes(aws, "eu-west-1", 5)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"id": vol, "size": 5}]
+    said = said_by(adapted)
+    assert (15, "json.dump(...) of a list → yield from") in said
+    assert (16, "removed `sys.exit(1 if results else 0)`: an exit code") in said
+    assert (14, "check: sys.exit() in collect fails the pair: return (no more records) or "
+                "raise") in said  # fmt: skip
+
+
+def test_a_main_block_looping_over_available_regions_calling_main_is_unwrapped(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+s = boto3.session.Session()
+
+
+def main(region):
+    ec2 = boto3.client("ec2", region_name=region)
+    for v in ec2.describe_volumes()["Volumes"]:
+        print({"id": v["VolumeId"], "region": region})
+
+
+if __name__ == "__main__":
+    for region in s.get_available_regions("ec2"):
+        main(region)
+"""
+    )
+    [vol] = volumes(aws, "eu-west-1", 5)
+    volumes(aws, "us-east-1", 5)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"id": vol, "region": "eu-west-1"}]
+    assert (6, "main's region argument is collect's region") in said_by(adapted)
+    assert adapted.checks == []
+
+
+def test_a_pool_map_over_the_regions_is_marked_not_unwrapped() -> None:
+    adapted = adapt_source(
+        """\
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+
+
+def scan(region):
+    elbv2 = boto3.client("elbv2", region_name=region)
+    return [lb["LoadBalancerName"] for lb in elbv2.describe_load_balancers()["LoadBalancers"]]
+
+
+if __name__ == "__main__":
+    s = boto3.Session()
+    with ThreadPoolExecutor() as pool:
+        for names in pool.map(scan, s.get_available_regions("elbv2")):
+            for name in names:
+                print({"name": name})
+"""
+    )
+
+    assert "names = region" not in adapted.text  # the loop gets scan's lists, not regions
+    assert [(c.line, c.what) for c in adapted.checks] == [
+        (14, "maps over regions: lambdafan calls collect per region: use region")
+    ]
+
+
+def test_a_dict_writer_that_ignores_extra_keys_yields_only_its_fields(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import csv
+import sys
+
+import boto3
+
+FIELDS = ["GroupId", "GroupName"]
+
+
+def main():
+    ec2 = boto3.client("ec2")
+    w = csv.DictWriter(sys.stdout, fieldnames=FIELDS, extrasaction="ignore")
+    w.writeheader()
+    for sg in ec2.describe_security_groups()["SecurityGroups"]:
+        w.writerow(sg)
+    rows = ec2.describe_security_groups()["SecurityGroups"]
+    w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    ec2 = aws.client("ec2", region_name="eu-west-1")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    made = ec2.create_security_group(GroupName="web", Description="x", VpcId=vpc)["GroupId"]
+
+    records = collected(adapted, aws, "eu-west-1")
+    assert {"GroupId": made, "GroupName": "web"} in records
+    assert all(set(r) == {"GroupId", "GroupName"} for r in records)
+    assert len(records) == 2 * len(ec2.describe_security_groups()["SecurityGroups"])
+    assert (14, "w.writerow(...) of a dict → yield (only the FIELDS fields: "
+                "extrasaction='ignore')") in said_by(adapted)  # fmt: skip

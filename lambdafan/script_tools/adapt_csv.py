@@ -24,6 +24,7 @@ class Writer:
     keys: list[str] | None = None  # the header's names, when they are string constants
     handled: set[int] = field(default_factory=set)  # ids of the Name nodes of rewritten calls
     left: bool = False  # a write it could not turn into a record
+    only: str | None = None  # extrasaction="ignore": the fieldnames' text (the row's fields kept)
 
 
 def writer_of(node: ast.AST) -> Writer | None:
@@ -43,7 +44,13 @@ def writer_of(node: ast.AST) -> Writer | None:
         isinstance(func.value, ast.Name) and func.value.id == "csv"
     ):
         return None
-    return Writer(node.targets[0].id, node, dicts=kind == "DictWriter")
+    writer = Writer(node.targets[0].id, node, dicts=kind == "DictWriter")
+    keywords = {k.arg: k.value for k in node.value.keywords if k.arg}
+    ignore = keywords.get("extrasaction")
+    fields = keywords.get("fieldnames", node.value.args[1] if len(node.value.args) > 1 else None)
+    if isinstance(ignore, ast.Constant) and ignore.value == "ignore" and fields is not None:
+        writer.only = ast.unparse(fields)  # the DictWriter writes only these of each row
+    return writer
 
 
 def string_row(node: ast.expr, constants: dict[str, ast.expr]) -> list[str] | None:
@@ -121,8 +128,14 @@ def rewrite_write(
         return
     elif writer.dicts:
         many = method == "writerows"
-        edits.span(stmt, f"yield {'from ' if many else ''}{port.edits.edited(arg)}")
-        edits.change(stmt.lineno, f"{head}(...) of {'dicts' if many else 'a dict'} → yield")
+        text = port.edits.edited(arg)
+        if writer.only is not None and many:
+            text = f"({{k: row.get(k) for k in {writer.only}}} for row in {text})"
+        elif writer.only is not None:
+            text = f"{{k: {text}.get(k) for k in {writer.only}}}"
+        edits.span(stmt, f"yield {'from ' if many else ''}{text}")
+        only = f" (only the {writer.only} fields: extrasaction='ignore')" if writer.only else ""
+        edits.change(stmt.lineno, f"{head}(...) of {'dicts' if many else 'a dict'} → yield{only}")
     elif writer.header is not None:
         text = port.edits.edited(arg)
         if method == "writerows":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.adapt_yields import YIELDED, rewrite_prints
+from lambdafan.script_tools.adapt_yields import DUMPED, YIELDED, rewrite_prints
 from lambdafan.script_tools.laptop_syntax import to_stdout
 from lambdafan.script_tools.script_code import walk
 
@@ -51,7 +51,7 @@ def yield_from_helpers(port: Port) -> None:
 
 
 def made_yields(port: Port) -> list[object]:
-    return [c for c in port.edits.changes if c.what.startswith(YIELDED) and not c.check]
+    return [c for c in port.edits.changes if c.what.startswith((YIELDED, DUMPED)) and not c.check]
 
 
 def collect_gives(port: Port) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr, over_regions
+from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr, name_of, over_regions
 
 
 def loop_kind(node: ast.For) -> str:
@@ -48,7 +48,21 @@ def unwrap_loops(port: Port) -> None:
     gone: list[tuple[int, str]] = []  # (first line of a profile loop's body, its variable)
     iters: set[str] = set()  # the names of the region lists looped over
     for node in port.walk_collect():
-        if not isinstance(node, ast.For):
+        if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp) and any(
+            over_regions(g.target, g.iter) for g in node.generators
+        ):
+            edits.check(
+                node.lineno, "goes over regions: lambdafan calls collect per region: use region"
+            )
+        elif (
+            isinstance(node, ast.Call)
+            and name_of(node.func) == "map"
+            and any(calls_attr(arg, REGION_LISTS) for arg in node.args)
+        ):  # pool.map(scan, regions)
+            edits.check(
+                node.lineno, "maps over regions: lambdafan calls collect per region: use region"
+            )
+        if not isinstance(node, ast.For) or is_map(node.iter):  # marked as a map above
             continue
         kind = loop_kind(node)
         if kind == "region" and port.scope == "account":
@@ -100,6 +114,15 @@ def unwrap_loops(port: Port) -> None:
             line += 1
         edits.check(line, f"{name} is the account's name now: records carry it anyway")
     remove_region_lists(port, iters)
+
+
+def is_map(node: ast.AST) -> bool:
+    """`map(f, regions)` / `pool.map(f, regions)` of a region list."""
+    return (
+        isinstance(node, ast.Call)
+        and name_of(node.func) in ("map", "imap", "imap_unordered")
+        and any(calls_attr(arg, REGION_LISTS) or over_regions(arg, arg) for arg in node.args[1:])
+    )
 
 
 def gives_region_dicts(iterated: ast.expr) -> bool:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import field_name, is_print, name_of
+from lambdafan.script_tools.laptop_syntax import field_name, is_print, name_of, one_line
 
 YIELDED = "print(...) of"  # how the changes that made a yield start
+DUMPED = "json.dump(...) of"
 
 
 def printed(call: ast.Call) -> list[ast.expr]:
@@ -29,6 +30,22 @@ def rewrite_prints(port: Port, nodes: list[ast.AST] | None = None) -> None:
         for stmt in handler.body
     }
     for node in nodes:
+        if is_stdout_dump(node):  # json.dump(x, sys.stdout): as print(json.dumps(x))
+            assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            dumped = node.value.args[0]
+            if isinstance(dumped, ast.ListComp | ast.List) or (
+                isinstance(dumped, ast.Name) and dumped.id in lists
+            ):
+                edits.unwrap(node.value, dumped, "yield from ")
+                edits.change(node.lineno, f"{DUMPED} a list → yield from")
+            elif isinstance(dumped, ast.Dict | ast.DictComp) or (
+                isinstance(dumped, ast.Name) and dumped.id in dicts
+            ):
+                edits.unwrap(node.value, dumped, "yield ")
+                edits.change(node.lineno, f"{DUMPED} a dict → yield")
+            else:
+                edits.check(node.lineno, "prints JSON: yield from it if it is a list of records")
+            continue
         if not is_print(node):
             continue
         assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
@@ -66,6 +83,19 @@ def rewrite_prints(port: Port, nodes: list[ast.AST] | None = None) -> None:
             )
         elif id(node) not in in_handlers:  # those are marked as swallowed errors
             edits.check(node.lineno, why_text(args))
+
+
+def is_stdout_dump(node: ast.AST) -> bool:
+    """`json.dump(x, sys.stdout, ...)`."""
+    call = node.value if isinstance(node, ast.Expr) else None
+    return (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "dump"
+        and len(call.args) >= 2
+        and isinstance(call.args[1], ast.Attribute)
+        and call.args[1].attr == "stdout"
+    )
 
 
 def row_record(port: Port, line: int, values: list[ast.expr]) -> str:
@@ -146,6 +176,25 @@ def rewrite_returns(port: Port) -> None:
                 continue
             edits.span(node, "return")
             edits.change(node.lineno, f"return {node.value.value} (an exit code) → return")
+    functions = [top for top in port.collect_nodes if isinstance(top, ast.FunctionDef)]
+    end = functions[0].body[-1] if functions else port.collect_nodes[-1]
+    if isinstance(end, ast.If) and all(
+        isinstance(s, ast.Expr) and is_exit(s.value) for s in [*end.body, *end.orelse]
+    ):  # `if found: sys.exit(1)` at the end: the laptop's exit status
+        edits.delete(end)
+        edits.change(
+            end.lineno, f"removed `{one_line(port.segment(end.test))}: exit`: an exit code"
+        )
+    for node in port.walk_collect():
+        if isinstance(node, ast.Expr) and is_exit(node.value) and node.lineno not in edits.deleted:
+            if node is end:
+                edits.delete(node)
+                edits.change(node.lineno, f"removed `{one_line(port.segment(node))}`: an exit code")
+            else:
+                edits.check(
+                    node.lineno,
+                    "sys.exit() in collect fails the pair: return (no more records) or raise",
+                )
     if not yields(port):
         return
     for node in port.walk_collect():
@@ -159,6 +208,21 @@ def rewrite_returns(port: Port) -> None:
                 "collect yields now, so this value is dropped: yield from it, or keep the "
                 "return and drop the yields",
             )
+
+
+def is_exit(node: ast.expr) -> bool:
+    """`sys.exit(...)`, `exit(...)`, `quit()`."""
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id in ("exit", "quit")
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr == "exit"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "sys"
+    )
 
 
 def realign(port: Port, call: ast.Call, value: ast.expr) -> None:
