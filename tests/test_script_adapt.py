@@ -535,6 +535,7 @@ def test_helpers_keep_their_clients_and_the_region_list_goes() -> None:
     said = [(c.line, ("check: " if c.check else "") + c.what) for c in adapted.changes]
     assert said == [
         # boto3's defaults are the scanned account's: only the region is the helper's to get
+        (4, "removed get_regions(): nothing calls it now"),
         (10, "check: a client outside collect: pass it region_name=region"),
         (14, "main() becomes collect(session, region, account)"),
         (15, "removed the region list: lambdafan has the regions"),
@@ -544,7 +545,7 @@ def test_helpers_keep_their_clients_and_the_region_list_goes() -> None:
              "the return and drop the yields"),
         (24, 'removed the `if __name__ == "__main__":` block'),
     ]  # fmt: skip
-    assert 'ec2 = boto3.client("ec2", region_name="us-east-1")' in adapted.text  # unused now
+    assert "ec2" not in adapted.text  # get_regions() went with the loop it fed
     assert "regions = get_regions()" not in adapted.text
     assert '        yield {"region": region, "function_name": fn["FunctionName"]}' in adapted.text
     compile(adapted.text, "port.py", "exec")
@@ -1570,3 +1571,79 @@ if __name__ == "__main__":
     assert len(records) == 2 * len(ec2.describe_security_groups()["SecurityGroups"])
     assert (14, "w.writerow(...) of a dict → yield (only the FIELDS fields: "
                 "extrasaction='ignore')") in said_by(adapted)  # fmt: skip
+
+
+def test_a_print_naming_the_csv_file_the_port_no_longer_writes_goes(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import csv
+import sys
+from datetime import datetime, timezone
+
+import boto3
+
+OUT = "old_keys.csv"
+
+
+def main():
+    iam = boto3.client("iam")
+    now = datetime.now(timezone.utc)
+    with open(OUT, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["user", "key_id", "age_days"])
+        for u in iam.list_users()["Users"]:
+            for k in iam.list_access_keys(UserName=u["UserName"])["AccessKeyMetadata"]:
+                age = (now - k["CreateDate"]).days
+                if age >= 0:
+                    w.writerow([u["UserName"], k["AccessKeyId"], age])
+    print(f"wrote {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    iam = aws.client("iam")
+    iam.create_user(UserName="ci")
+    key = iam.create_access_key(UserName="ci")["AccessKey"]["AccessKeyId"]
+
+    assert collected(adapted, aws, "us-east-1") == [{"user": "ci", "key_id": key, "age_days": 0}]
+    assert (21, "removed a print of the file: the port writes none") in said_by(adapted)
+    assert "print(" not in adapted.text and adapted.checks == []
+
+
+def test_a_dead_region_helper_its_client_and_global_go(aws: Any) -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+ec2 = None
+
+
+def get_regions():
+    return [r["RegionName"] for r in ec2.describe_regions()["Regions"]]
+
+
+def main():
+    global ec2
+    session = boto3.Session(profile_name="audit")
+    ec2 = session.client("ec2", region_name="us-east-1")
+    for region in get_regions():
+        regional = session.client("ec2", region_name=region)
+        for v in regional.describe_volumes()["Volumes"]:
+            print({"id": v["VolumeId"], "region": region})
+
+
+if __name__ == "__main__":
+    main()
+"""
+    )
+    [vol] = volumes(aws, "eu-west-1", 5)
+
+    assert collected(adapted, aws, "eu-west-1") == [{"id": vol, "region": "eu-west-1"}]
+    said = said_by(adapted)
+    assert (3, "removed `ec2 = None`: collect's now") in said
+    assert (6, "removed get_regions(): nothing calls it now") in said
+    assert (11, "removed `global ec2`: no function reads it now") in said
+    assert (13, "removed ec2: nothing uses it now") in said
+    assert "ec2 = " not in adapted.text.replace("regional", "") and adapted.checks == []

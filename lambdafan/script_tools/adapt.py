@@ -32,6 +32,7 @@ from lambdafan.script_tools.adapt_clients import (
     rewrite_clients,
 )
 from lambdafan.script_tools.adapt_csv import rewrite_csv
+from lambdafan.script_tools.adapt_dead import remove_dead_globals, remove_dead_helpers
 from lambdafan.script_tools.adapt_edits import CHECK, Change
 from lambdafan.script_tools.adapt_helpers import yield_from_helpers
 from lambdafan.script_tools.adapt_imports import remove_unused_imports
@@ -119,7 +120,9 @@ def port(source: str, tree: ast.Module) -> Adapted:
     yield_from_helpers(state)
     rewrite_returns(state)
     unwrap_loops(state)
+    remove_dead_helpers(state)
     drop_unused_clients(state)
+    remove_dead_globals(state)
     mark_swallowed_errors(state)
     mark_arguments(state)
     check_helper_regions(state)

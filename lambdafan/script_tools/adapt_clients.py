@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import client_call, is_session_call, one_line
+from lambdafan.script_tools.laptop_syntax import client_call, is_session_call, one_line, service_of
 
 
 def client_text(port: Port, call: ast.Call) -> str:
@@ -144,7 +144,11 @@ def drop_unused_clients(port: Port) -> None:
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
             and node.targets[0].id not in read
-            and client_call(node.value, port.sessions) is not None
+            and not port.global_readers(node.targets[0].id)
+            and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Attribute)
+            and node.value.func.attr in ("client", "resource")
+            and service_of(node.value) is not None
         ):
             edits.delete(node)
             edits.drop_changes(node.lineno, "→")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.adapt_yields import row_record
+from lambdafan.script_tools.laptop_syntax import is_print
 
 WRITES = ("writerow", "writerows", "writeheader")
 
@@ -216,6 +217,10 @@ def drop_file(port: Port, name: str, made: ast.Assign) -> None:
             edits.shift(node.body[0].lineno, body_end, -step)
             what = f"unwrapped `with open(...) as {name}`: lambdafan stores the records"
             edits.change(node.lineno, what)
+            opener = next(i.context_expr for i in node.items)
+            assert isinstance(opener, ast.Call)
+            if opener.args:
+                drop_file_prints(port, opener.args[0])
         else:
             edits.check(node.lineno, "writes a file: lambdafan stores the records; drop it")
         return
@@ -227,3 +232,47 @@ def is_name(node: ast.AST | None, name: str) -> bool:
 
 def is_open(node: ast.AST) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "open"
+
+
+def drop_file_prints(port: Port, path: ast.expr) -> None:
+    """A print that names the file the port no longer writes (`print("wrote x.csv")`) goes
+    (it is marked when it is the only statement of its block)."""
+    texts = (
+        {path.value} if isinstance(path, ast.Constant) and isinstance(path.value, str) else set()
+    )
+    names = {path.id} if isinstance(path, ast.Name) else set()
+    for node in ast.walk(port.tree):
+        if (
+            isinstance(node, ast.Assign)
+            and any(is_name(t, n) for t in node.targets for n in names)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            texts.add(node.value.value)
+    blocks = {
+        id(stmt): body
+        for parent in port.walk_collect()
+        for body in (getattr(parent, "body", None), getattr(parent, "orelse", None))
+        if isinstance(body, list)
+        for stmt in body
+    }
+    for top in port.collect_nodes:
+        body = top.body if isinstance(top, ast.FunctionDef) else port.collect_nodes
+        blocks.update({id(stmt): body for stmt in body})
+    for node in port.walk_collect():
+        if not (isinstance(node, ast.Expr) and is_print(node)) or node.lineno in port.edits.deleted:
+            continue
+        said = [
+            n
+            for n in ast.walk(node.value)
+            if (isinstance(n, ast.Constant) and any(t in str(n.value) for t in texts))
+            or (isinstance(n, ast.Name) and n.id in names)
+        ]
+        if not said:
+            continue
+        if len(blocks.get(id(node), [])) > 1:
+            port.edits.delete(node)
+            port.edits.drop_changes(node.lineno, "")
+            port.edits.change(node.lineno, "removed a print of the file: the port writes none")
+        else:
+            port.edits.check(node.lineno, "names the file the port no longer writes: drop it")

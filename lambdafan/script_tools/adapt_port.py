@@ -82,3 +82,27 @@ class Port:
 
     def module_level_session(self, call: ast.Call) -> bool:
         return any(isinstance(node, ast.Assign) and node.value is call for node in self.tree.body)
+
+    def global_readers(self, name: str) -> set[str]:
+        """The module-level functions (but main) that read the global `name`, in lines that
+        stay (not those with a local `name` of their own)."""
+        found: set[str] = set()
+        for node in self.tree.body:
+            if not isinstance(node, ast.FunctionDef) or node.name == "main":
+                continue
+            nodes = list(ast.walk(node))
+            declared = any(isinstance(n, ast.Global) and name in n.names for n in nodes)
+            local = any(
+                isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store)
+                for n in nodes
+            ) or any(a.arg == name for a in node.args.args)
+            read = any(
+                isinstance(n, ast.Name)
+                and n.id == name
+                and isinstance(n.ctx, ast.Load)
+                and n.lineno not in self.edits.deleted
+                for n in nodes
+            )
+            if read and (declared or not local):
+                found.add(node.name)
+        return found
