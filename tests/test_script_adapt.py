@@ -39,8 +39,7 @@ CHANGES = {
         (16, 'boto3.client("ec2", region_name=region_name) → '
              'session.client("ec2", region_name=region)'),
         (21, "print(...) of a dict → yield"),
-        (32, "check: prints text, not a record: yield a dict of its values "
-             "(a total? `lambdafan query` adds up records)"),
+        (32, "check: prints a total: drop it (`lambdafan query` adds up records)"),
         (35, 'removed the `if __name__ == "__main__":` block'),
     ],
     "unused_security_groups": [
@@ -1647,3 +1646,29 @@ if __name__ == "__main__":
     assert (11, "removed `global ec2`: no function reads it now") in said
     assert (13, "removed ec2: nothing uses it now") in said
     assert "ec2 = " not in adapted.text.replace("regional", "") and adapted.checks == []
+
+
+def test_only_a_print_after_the_loop_of_what_it_added_up_is_called_a_total() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+ec2 = boto3.client("ec2")
+print(f"{'id':<24}{'size':>6}")
+total = 0
+for v in ec2.describe_volumes()["Volumes"]:
+    print(f"{v['VolumeId']:<24}{v['Size']:>6}")
+    total += v["Size"]
+print(f"{len(ec2.describe_volumes()['Volumes'])} volumes scanned")
+print(f"total: {total} GiB")
+"""
+    )
+
+    checks = [(c.line, c.what) for c in adapted.checks]
+    text = "prints text, not a record: yield a dict of its values"
+    assert checks == [
+        (4, text),
+        (7, text),
+        (9, text),
+        (10, "prints a total: drop it (`lambdafan query` adds up records)"),
+    ]

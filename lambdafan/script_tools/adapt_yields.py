@@ -82,7 +82,7 @@ def rewrite_prints(port: Port, nodes: list[ast.AST] | None = None) -> None:
                 f"{YIELDED} a {'row' if len(args) > 1 else 'value'} → yield {{...}}",
             )
         elif id(node) not in in_handlers:  # those are marked as swallowed errors
-            edits.check(node.lineno, why_text(args))
+            edits.check(node.lineno, why_text(args, total=sums(node, nodes)))
 
 
 def is_stdout_dump(node: ast.AST) -> bool:
@@ -132,7 +132,23 @@ def is_call(value: ast.expr) -> bool:
     return isinstance(value, ast.Call) and bool(name_of(value.func))
 
 
-def why_text(args: list[ast.expr]) -> str:
+def sums(print_stmt: ast.AST, nodes: list[ast.AST]) -> bool:
+    """The print comes after a loop and shows what the loop added up (`total += ...`)."""
+    loops = [n for n in nodes if isinstance(n, ast.For | ast.AsyncFor | ast.While)]
+    inside = {id(n) for loop in loops for n in ast.walk(loop)}
+    if id(print_stmt) in inside:
+        return False  # once per row: a row, not a total
+    added = {
+        n.target.id
+        for loop in loops
+        for n in ast.walk(loop)
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)
+    }
+    shown = {n.id for n in ast.walk(print_stmt) if isinstance(n, ast.Name)}
+    return bool(added & shown)
+
+
+def why_text(args: list[ast.expr], *, total: bool = False) -> str:
     """Why a print was left: a heading, text (a total?) or a value of unknown shape."""
     if len(args) == 1 and isinstance(args[0], ast.Name):
         name = args[0].id
@@ -142,11 +158,8 @@ def why_text(args: list[ast.expr]) -> str:
         )
     if all(isinstance(a, ast.Constant) for a in args):
         return "a heading or a message: lambdafan's tables name their columns; drop it"
-    if any(isinstance(a, ast.JoinedStr) for a in args):
-        return (
-            "prints text, not a record: yield a dict of its values "
-            "(a total? `lambdafan query` adds up records)"
-        )
+    if total:
+        return "prints a total: drop it (`lambdafan query` adds up records)"
     return "prints text, not a record: yield a dict of its values"
 
 
