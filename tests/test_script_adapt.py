@@ -1672,3 +1672,38 @@ print(f"total: {total} GiB")
         (9, text),
         (10, "prints a total: drop it (`lambdafan query` adds up records)"),
     ]
+
+
+def test_check_comments_and_the_printed_changes_fit_the_width(tmp_path: Path) -> None:
+    from lambdafan.render import console as consoles
+    from lambdafan.render.scripts import print_adapted
+    from lambdafan.script_tools.adapt_edits import strip_checks
+
+    source = """\
+import boto3
+
+
+def main(owner, days, min_size):
+    for region in ["us-east-1", "eu-west-1"]:
+        for page in boto3.client("ec2", region_name=region).describe_snapshots(OwnerIds=[owner]):
+            try:
+                print(page, days, min_size)
+            except Exception:
+                pass
+"""
+    adapted = adapt_source(source)
+
+    lines = adapted.text.splitlines()
+    assert any(len(c.what) > 80 for c in adapted.checks)
+    assert max(len(line) for line in lines if line.lstrip().startswith("#")) <= 99
+    assert strip_checks(adapted.text).count("#") == 1  # SCOPE's: no stray continuation lines
+    console, saved = consoles.console, consoles.console._width
+    try:
+        console.width = 80
+        with console.capture() as shown:
+            print_adapted(tmp_path / "s.py", tmp_path / "p.py", adapted, "lambdafan script test")
+    finally:
+        console._width = saved
+    changes = shown.get().splitlines()[1:-3]  # not the paths of `wrote` and of the next step
+    assert len(changes) > len(adapted.changes) and max(len(line) for line in changes) <= 80
+    assert "\n            collect\n" in shown.get()  # a wrapped line goes on under its text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,10 +129,16 @@ def print_adapted(source: Path, out: Path, adapted: Adapted, next_step: str) -> 
         soft_wrap=True,
     )
     width = len(str(max((change.line for change in adapted.changes), default=1)))
+    indent = 2 + width + 2 + 5 + 2  # the text column: wrapped lines start under it
     for change in adapted.changes:
         mark = "check" if change.check else "     "
-        line = f"  {change.line:>{width}}  {mark}  {change.what}"
-        console.print(line, markup=False, soft_wrap=True, style="yellow" if change.check else "")
+        lines = textwrap.wrap(change.what, max(console.width - indent, 40), break_long_words=False)
+        head = f"  {change.line:>{width}}  {mark}  "
+        for text in lines or [""]:
+            console.print(
+                head + text, markup=False, soft_wrap=True, style="yellow" if change.check else ""
+            )
+            head = " " * indent
     checks = len(adapted.checks)
     if checks:
         console.print(

@@ -4,11 +4,14 @@ numbers, the changes it reports, and the assembled text of the port."""
 from __future__ import annotations
 
 import ast
+import textwrap
 from dataclasses import dataclass
 
 from lambdafan.script_tools.laptop_syntax import string_lines
 
 CHECK = "# lambdafan: check"
+CONTINUED = "#   "  # how the lines of a long check comment after its first start
+WIDTH = 99  # a check comment's lines are at most this long (with their indent)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,8 @@ class Edits:
             pad = text[: len(text) - len(text.lstrip())]
             out.extend(pad + line for line in [*pending, *self.aligned.get(number, [])])
             pending = []
-            out.extend(pad + why for why in self.checks_at.get(number, []))
+            for why in self.checks_at.get(number, []):
+                out.extend(pad + line for line in comment_lines(why, WIDTH - len(pad)))
             out.append(text)
         return "\n".join(out).rstrip("\n") + "\n"
 
@@ -201,3 +205,25 @@ class Edits:
 def bounds(node: ast.expr | ast.stmt | ast.keyword) -> tuple[tuple[int, int], tuple[int, int]]:
     """Where a node starts and ends: (line, col) each."""
     return (node.lineno, node.col_offset), (node.end_lineno or 0, node.end_col_offset or 0)
+
+
+def comment_lines(comment: str, width: int) -> list[str]:
+    """A `# lambdafan: check: ...` comment wrapped to `width`, its later lines `#   ...`."""
+    return textwrap.wrap(
+        comment, max(width, 40), subsequent_indent=CONTINUED, break_long_words=False
+    ) or [comment]
+
+
+def strip_checks(text: str) -> str:
+    """A port's text without its check comments (and their continuation lines)."""
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if CHECK in line:
+            inside = True
+            continue
+        if inside and line.lstrip().startswith(CONTINUED):
+            continue
+        inside = False
+        kept.append(line)
+    return "\n".join(kept) + "\n"
