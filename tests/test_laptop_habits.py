@@ -50,10 +50,9 @@ def test_a_module_level_call_on_a_client_names_its_line_and_the_fix() -> None:
             yield from USERS
     """
     assert lines(source)[1:3] == [
-        "scan.py:5: iam.list_users() runs at import, in every account's process: move it into "
-        "collect(session, region, account)",
-        'scan.py:6: boto3.client("ec2").describe_regions() runs at import, in every account\'s '
-        "process: move it into collect(session, region, account)",
+        "scan.py:5: iam.list_users() runs at import, in every account: move it into collect",
+        'scan.py:6: boto3.client("ec2").describe_regions() runs at import, in every account: '
+        "move it into collect",
     ]
     assert found(source) == [
         (4, BOTO3_DEFAULT),
@@ -73,8 +72,8 @@ def test_a_region_list_at_import_in_a_regional_script_says_to_use_collects_regio
             yield {"region": region}
     """
     assert lines(source)[0] == (
-        'scan.py:3: boto3.client("ec2").describe_regions() runs at import, and lambdafan '
-        "already calls collect once per region (duplicates): drop it and use collect's region"
+        'scan.py:3: boto3.client("ec2").describe_regions() runs at import: collect gets its '
+        "region: drop it"
     )
 
 
@@ -91,11 +90,9 @@ def test_get_available_regions_at_import_makes_no_request_but_is_still_a_region_
     habits = laptop_habits(textwrap.dedent(source), "scan.py")
     assert first_at_import(habits) is None
     assert [str(h) for h in habits] == [
-        "scan.py:3: boto3.Session().get_available_regions() in a regional script: lambdafan "
-        "already calls collect once per region (duplicates): drop it and use region (or set SCOPE "
-        '= "account")',
-        "scan.py:3: boto3.Session() outside collect: works (bound to the scanned account), but "
-        "collect's session is the contract",
+        "scan.py:3: boto3.Session().get_available_regions(): collect already runs once per "
+        'region (duplicates): use region (or SCOPE = "account")',
+        "scan.py:3: boto3.Session() outside collect: works, but use collect's session",
     ]
     account = 'import boto3\nSCOPE = "account"\nR = boto3.Session().get_available_regions("s3")\n'
     assert [h.kind for h in laptop_habits(account, "x")] == [BOTO3_DEFAULT]
@@ -202,8 +199,7 @@ def test_an_unguarded_main_that_calls_aws_runs_at_import_and_a_guarded_one_does_
     unguarded = lines(body + "main()\n")
     assert len(unguarded) == 2  # and users()' boto3.client, which now runs in lambdafan
     assert unguarded[1] == (
-        "scan.py:15: main() runs at import and calls AWS (line 9), in every account's process: "
-        "move that into collect(session, region, account)"
+        "scan.py:15: main() runs at import and calls AWS (line 9): call it in collect"
     )
     assert first_at_import(laptop_habits(body + "main()\n", "x")) is not None
     guarded = laptop_habits(body + "if __name__ == '__main__':\n    main()\n", "x")
@@ -267,11 +263,10 @@ def test_boto3_clients_and_sessions_outside_collect_are_a_note_inside_they_are_f
             yield from users(region)
     """
     assert lines(source) == [
-        'scan.py:4: boto3.client("iam") outside collect: works (bound to the scanned account), '
-        'but the contract is session.client("iam", region_name=region) in collect',
-        'scan.py:7: boto3.resource("iam", region_name=region) outside collect: works (bound to '
-        'the scanned account), but the contract is session.resource("iam", region_name=region) '
-        "in collect",
+        'scan.py:4: boto3.client("iam") outside collect: works, but use '
+        'session.client("iam", region_name=region)',
+        'scan.py:7: boto3.resource("iam", region_name=region) outside collect: works, but use '
+        'session.resource("iam", region_name=region)',
     ]
 
 
@@ -285,8 +280,8 @@ def test_a_regional_client_without_a_region_outside_collect_would_repeat_the_hom
             yield from ec2.describe_volumes()["Volumes"]
     """
     assert lines(source) == [
-        'scan.py:3: boto3.client("ec2") has no region_name, so each region scans the home region '
-        '(duplicates): make it in collect: session.client("ec2", region_name=region)'
+        'scan.py:3: boto3.client("ec2") has no region_name: every region scans the home one: '
+        'use session.client("ec2", region_name=region)'
     ]
 
 
@@ -301,7 +296,7 @@ def test_a_named_profile_fails_in_the_fleet() -> None:
             yield from session.client("iam").list_users()["Users"]
     """
     assert lines(source) == [
-        "scan.py:4: boto3.Session(...) with profile_name='prod': lambdafan has no profiles "
+        "scan.py:4: boto3.Session(...) with profile_name='prod': no profiles here "
         "(ProfileNotFound): use collect's session"
     ]
 
@@ -366,14 +361,13 @@ def test_a_region_loop_in_a_regional_script_would_scan_every_region_once_per_reg
             yield {"enabled": enabled}
     """
     assert lines(source)[0] == (
-        "scan.py:7: loops over regions, but lambdafan already calls collect once per region "
-        '(duplicates): drop the loop and use region (or set SCOPE = "account")'
+        "scan.py:7: loops over regions: collect already runs once per region (duplicates): use "
+        'region (or SCOPE = "account")'
     )
     assert found(source) == [(n, REGION_LOOP) for n in (7, 10, 12, 14, 16, 18)]
     assert lines(source)[-1] == (
-        'scan.py:18: session.client("ec2", region_name=region).describe_regions() in a regional '
-        "script: lambdafan already calls collect once per region (duplicates): drop it and use "
-        'region (or set SCOPE = "account")'
+        'scan.py:18: session.client("ec2", region_name=region).des...(): collect '
+        'already runs once per region (duplicates): use region (or SCOPE = "account")'
     )
 
 
@@ -428,10 +422,10 @@ def test_a_client_made_in_collect_without_a_region_scans_the_home_region() -> No
             yield {}
     """
     assert lines(source) == [
-        'scan.py:4: session.client("ec2") has no region_name, so each region scans the home '
-        "region (duplicates): add region_name=region",
-        'scan.py:5: boto3.client("rds") has no region_name, so each region scans the home region '
-        "(duplicates): add region_name=region",
+        'scan.py:4: session.client("ec2") has no region_name: every region scans the home one: '
+        "add region_name=region",
+        'scan.py:5: boto3.client("rds") has no region_name: every region scans the home one: '
+        "add region_name=region",
     ]
     assert found(source) == [(4, NO_REGION), (5, NO_REGION)]
     assert found('SCOPE = "account"\n' + textwrap.dedent(source)) == []
@@ -454,9 +448,8 @@ def test_a_config_counts_as_a_region_only_when_it_sets_region_name() -> None:
     """
     assert found(source) == [(7, NO_REGION), (8, NO_REGION), (11, NO_REGION)]
     assert lines(source)[2] == (
-        'scan.py:11: session.client("sqs", config=config) may have no region (check that its '
-        "config sets region_name), so each region scans the home region (duplicates): add "
-        "region_name=region"
+        'scan.py:11: session.client("sqs", config=config) may have no region_name (not in its '
+        "config?): every region scans the home one: add region_name=region"
     )
 
 
@@ -480,8 +473,7 @@ def test_sys_argv_and_argparse_at_import_or_in_collect_get_no_command_line() -> 
     assert lines(source) == [
         "scan.py:7: parser.parse_args(): scripts get no command line (it takes its defaults): "
         "use constants",
-        "scan.py:11: sys.argv: scripts get no command line (sys.argv is [the script's path]): "
-        "use constants",
+        "scan.py:11: sys.argv: scripts get no command line (just the script's path): use constants",
     ]
     assert found(source) == [(7, COMMAND_LINE), (11, COMMAND_LINE)]
 
@@ -516,8 +508,7 @@ def test_a_collect_that_only_prints_is_a_problem_at_its_first_print() -> None:
     """
     habits = laptop_habits(textwrap.dedent(source), "scan.py")
     assert [str(h) for h in habits] == [
-        "scan.py:7: collect prints but never yields or returns a value, so it reports 0 records: "
-        "yield dicts instead of printing them"
+        "scan.py:7: collect prints but never yields (0 records): yield dicts instead"
     ]
     assert habits[0].kind == ONLY_PRINTS and habits[0].problem
 
@@ -557,8 +548,8 @@ def test_a_collect_whose_helper_prints_the_records_is_the_same_problem() -> None
     """
     habits = [h for h in laptop_habits(textwrap.dedent(source), "scan.py") if h.problem]
     assert [str(h) for h in habits] == [
-        "scan.py:12: collect never yields or returns a value, and scan_region() prints (line 4), "
-        "so it reports 0 records: make scan_region() yield dicts and `yield from` it here"
+        "scan.py:12: collect never yields and scan_region() prints (line 4): 0 records: make "
+        "scan_region() yield, then `yield from` it"
     ]
     assert habits[0].kind == ONLY_PRINTS
     yielded = source.replace("    scan_region(region)", "    yield from scan_region(region)")

@@ -40,8 +40,7 @@ BOTO3_DEFAULT = "boto3-default"
 COMMAND_LINE = "command-line"
 _ORDER = (ONLY_PRINTS, AWS_AT_IMPORT, REGION_LOOP, NO_REGION, BOTO3_DEFAULT, COMMAND_LINE)
 
-COLLECT = "collect(session, region, account)"
-PER_REGION = "lambdafan already calls collect once per region (duplicates)"
+PER_REGION = "collect already runs once per region (duplicates)"
 _PARSE_ARGS = frozenset({"parse_args", "parse_known_args", "parse_intermixed_args"})
 
 
@@ -151,10 +150,10 @@ class _Scan(ScriptCode):
     def no_region_text(self, call: ast.Call) -> str:
         """`x has no region_name` (or, with a config we cannot read: may have none)."""
         if self.region_given(call) is None:
-            return f"{self.shown(call)} may have no region (check that its config sets region_name)"
+            return f"{self.shown(call)} may have no region_name (not in its config?)"
         return f"{self.shown(call)} has no region_name"
 
-    def shown(self, node: ast.expr, limit: int = 60) -> str:
+    def shown(self, node: ast.expr, limit: int = 48) -> str:
         text = one_line(ast.get_source_segment(self.source, node) or ast.unparse(node))
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -188,8 +187,8 @@ class _Scan(ScriptCode):
                 yield self.habit(
                     node,
                     AWS_AT_IMPORT,
-                    f"{func.id}() runs at import and calls AWS (line {self.touching[func.id]}), "
-                    f"in every account's process: move that into {COLLECT}",
+                    f"{func.id}() runs at import and calls AWS (line {self.touching[func.id]}): "
+                    "call it in collect",
                 )
             elif (
                 isinstance(func, ast.Attribute) and func.attr in AWS_REGION_LISTS and self.regional
@@ -197,8 +196,7 @@ class _Scan(ScriptCode):
                 yield self.habit(
                     node,
                     AWS_AT_IMPORT,
-                    f"{self.shown(func)}() runs at import, and {PER_REGION}: drop it and use "
-                    "collect's region",
+                    f"{self.shown(func)}() runs at import: collect gets its region: drop it",
                 )
             elif isinstance(func, ast.Attribute) and (
                 func.attr in AWS_REGION_LISTS or self.requests(func)
@@ -206,8 +204,7 @@ class _Scan(ScriptCode):
                 yield self.habit(
                     node,
                     AWS_AT_IMPORT,
-                    f"{self.shown(func)}() runs at import, in every account's process: move it "
-                    f"into {COLLECT}",
+                    f"{self.shown(func)}() runs at import, in every account: move it into collect",
                 )
 
     def region_loops(self) -> Iterator[Habit]:
@@ -232,16 +229,14 @@ class _Scan(ScriptCode):
             yield self.habit(
                 loop,
                 REGION_LOOP,
-                f"loops over regions, but {PER_REGION}: drop the loop and use region "
-                '(or set SCOPE = "account")',
+                f'loops over regions: {PER_REGION}: use region (or SCOPE = "account")',
             )
         for call in calls:
             if id(call) not in looped:
                 yield self.habit(
                     call,
                     REGION_LOOP,
-                    f"{self.shown(call.func)}() in a regional script: {PER_REGION}: drop it and "
-                    'use region (or set SCOPE = "account")',
+                    f'{self.shown(call.func)}(): {PER_REGION}: use region (or SCOPE = "account")',
                 )
 
     def no_region(self) -> Iterator[Habit]:
@@ -272,8 +267,8 @@ class _Scan(ScriptCode):
                 yield self.habit(
                     call,
                     NO_REGION,
-                    f"{self.shown(call)}: every region scans {fixed.value} "
-                    "(0 records or duplicates): use region_name=region",
+                    f"{self.shown(call)} scans {fixed.value} in every region: "
+                    "use region_name=region",
                 )
                 continue
             if not (ours or (inside and is_boto3(owner))):
@@ -283,8 +278,8 @@ class _Scan(ScriptCode):
             yield self.habit(
                 call,
                 NO_REGION,
-                f"{self.no_region_text(call)}, so each region scans the home region "
-                "(duplicates): add region_name=region",
+                f"{self.no_region_text(call)}: every region scans the home one: "
+                "add region_name=region",
             )
 
     def boto3_defaults(self) -> Iterator[Habit]:
@@ -296,14 +291,11 @@ class _Scan(ScriptCode):
                 made = f"{self.shown(node.func)}({'...' if node.args or node.keywords else ''})"
                 if isinstance(profile, ast.Constant) and isinstance(profile.value, str):
                     text = (
-                        f"{made} with profile_name={profile.value!r}: lambdafan has no profiles "
+                        f"{made} with profile_name={profile.value!r}: no profiles here "
                         "(ProfileNotFound): use collect's session"
                     )
                 else:
-                    text = (
-                        f"{made} outside collect: works (bound to the scanned account), but "
-                        "collect's session is the contract"
-                    )
+                    text = f"{made} outside collect: works, but use collect's session"
                 yield self.habit(node, BOTO3_DEFAULT, text)
             call = client_call(node)
             if call is None or not is_boto3(call.func.value):  # type: ignore[attr-defined]
@@ -317,15 +309,9 @@ class _Scan(ScriptCode):
                 and self.region_given(call) is not True
             )
             if regional:
-                text = (
-                    f"{self.no_region_text(call)}, so each region scans the home "
-                    f"region (duplicates): make it in collect: {better}"
-                )
+                text = f"{self.no_region_text(call)}: every region scans the home one: use {better}"
             else:
-                text = (
-                    f"{self.shown(call)} outside collect: works (bound to the scanned account), "
-                    f"but the contract is {better} in collect"
-                )
+                text = f"{self.shown(call)} outside collect: works, but use {better}"
             yield self.habit(call, BOTO3_DEFAULT, text)
 
     def command_line(self) -> Iterator[Habit]:
@@ -347,8 +333,7 @@ class _Scan(ScriptCode):
                 yield self.habit(
                     node,
                     COMMAND_LINE,
-                    "sys.argv: scripts get no command line (sys.argv is [the script's path]): "
-                    "use constants",
+                    "sys.argv: scripts get no command line (just the script's path): use constants",
                 )
             elif (
                 parsers
@@ -378,8 +363,7 @@ class _Scan(ScriptCode):
             yield self.habit(
                 shown[0],
                 ONLY_PRINTS,
-                "collect prints but never yields or returns a value, so it reports 0 records: "
-                "yield dicts instead of printing them",
+                "collect prints but never yields (0 records): yield dicts instead",
                 problem=True,
             )
             return
@@ -390,8 +374,8 @@ class _Scan(ScriptCode):
                 yield self.habit(
                     call,
                     ONLY_PRINTS,
-                    f"collect never yields or returns a value, and {name}() prints (line {line}), "
-                    f"so it reports 0 records: make {name}() yield dicts and `yield from` it here",
+                    f"collect never yields and {name}() prints (line {line}): 0 records: "
+                    f"make {name}() yield, then `yield from` it",
                     problem=True,
                 )
                 return
