@@ -94,9 +94,49 @@ CHANGES = {
         (20, "check_region() yields its printed records: yield from check_region(...)"),
         (23, 'removed the `if __name__ == "__main__":` block'),
     ],
+    "orphaned_snapshots": [
+        (15, "print(...) of a row → yield {...}"),
+        (17, "check: prints a total: drop it (`lambdafan query` adds up records)"),
+        (20, "main() becomes collect(session, region, account)"),
+        (24, "parser.parse_args() → parse_args([]): lambdafan passes no arguments (the defaults)"),
+        (25, "args.region (the laptop's one region) → region"),
+        (25, "find_orphaned_snapshots() yields its printed records: yield from "
+             "find_orphaned_snapshots(...)"),
+        (28, 'removed the `if __name__ == "__main__":` block'),
+    ],
+    "idle_target_groups": [
+        (4, "removed `import json`: the port no longer uses it"),
+        (5, "removed `import sys`: the port no longer uses it"),
+        (7, "removed `import boto3`: the port no longer uses it"),
+        (9, "moved s into collect: s = session (global: idle_target_groups() reads it)"),
+        (21, 'the `if __name__ == "__main__":` block becomes collect(...)'),
+        (23, 'unwrapped `for region in s.get_available_regions("elbv2")`: lambdafan loops over '
+             "regions"),
+        (25, "json.dump(...) of a list → yield from"),
+        (26, "removed `sys.exit(1 if results else 0)`: an exit code"),
+    ],
+    "open_security_groups": [
+        (4, "removed `import csv`: the port no longer uses it"),
+        (5, "removed `import sys`: the port no longer uses it"),
+        (7, "removed `import boto3`: the port no longer uses it"),
+        (10, "removed `ec2 = None`: collect's now"),
+        (13, "removed get_regions(): nothing calls it now"),
+        (23, "main() becomes collect(session, region, account)"),
+        (24, "removed `global ec2`: no function reads it now"),
+        (25, "removed ec2: nothing uses it now"),
+        (26, "unwrapped `with open(...) as f`: lambdafan stores the records"),
+        (27, "removed the csv writer: lambdafan stores the records"),
+        (28, "removed writer.writeheader(): the records' keys name the columns"),
+        (29, "unwrapped `for region in get_regions()`: lambdafan loops over regions"),
+        (30, 'boto3.client("ec2", region_name=region) → session.client("ec2", region_name=region)'),
+        (33, "writer.writerow(...) of a dict → yield (only the FIELDS fields: "
+             "extrasaction='ignore')"),
+        (34, "removed a print of the file: the port writes none"),
+        (37, 'removed the `if __name__ == "__main__":` block'),
+    ],
 }  # fmt: skip
 # A helper's client stays boto3's (bound to the scanned account), given the region it is passed.
-HELPER_CLIENTS = {"stopped_instances": 1}
+HELPER_CLIENTS = {"stopped_instances": 1, "orphaned_snapshots": 1}
 SCOPES = {
     "unencrypted_volumes": "region",
     "unattached_volumes": "region",
@@ -104,6 +144,9 @@ SCOPES = {
     "public_buckets": "account",
     "iam_password_users": "account",
     "stopped_instances": "region",
+    "orphaned_snapshots": "region",
+    "idle_target_groups": "region",
+    "open_security_groups": "region",
 }
 
 
@@ -343,6 +386,9 @@ HAND_EDITS: dict[str, list[str]] = {
     "iam_password_users": [],
     "unencrypted_volumes": [],
     "stopped_instances": [],
+    "orphaned_snapshots": ['print(f"{count} orphaned snapshots in {region}")'],  # a total
+    "idle_target_groups": [],
+    "open_security_groups": [],
 }
 
 
@@ -375,6 +421,16 @@ def seed_the_laptop_scripts_resources(server: str) -> dict[str, list[tuple[Any, 
         ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro"
     )["Instances"][0]["InstanceId"]
     ec2.stop_instances(InstanceIds=[stopped])
+    gone = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=6)["VolumeId"]
+    orphan = ec2.create_snapshot(VolumeId=gone)["SnapshotId"]
+    ec2.delete_volume(VolumeId=gone)
+    ec2.create_snapshot(VolumeId=small)  # its volume is still there
+    elbv2 = boto3.client("elbv2", region_name=REGION, endpoint_url=server)
+    idle_tg = elbv2.create_target_group(Name="idle-tg", Protocol="HTTP", Port=80, VpcId=vpc)
+    ec2.authorize_security_group_ingress(
+        GroupId=idle, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                                      "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )  # fmt: skip
     return {
         "unattached_volumes": sorted([(small, 8), (big, 20), (locked, 30)]),
         "unused_security_groups": [(idle, "idle", vpc)],
@@ -383,6 +439,9 @@ def seed_the_laptop_scripts_resources(server: str) -> dict[str, list[tuple[Any, 
         # Of at least --min-size's default, 10 GiB (the instance's root volume has 8).
         "unencrypted_volumes": sorted([(big, 20), (attached, 40)]),
         "stopped_instances": [(stopped, "t3.micro", "stopped")],
+        "orphaned_snapshots": [(orphan, gone, 6)],
+        "idle_target_groups": [("idle-tg", idle_tg["TargetGroups"][0]["TargetGroupArn"])],
+        "open_security_groups": [(idle, "idle", vpc)],
     }
 
 
@@ -393,6 +452,9 @@ FIELDS = {
     "iam_password_users": ("user", "mfa"),
     "unencrypted_volumes": ("volume_id", "size_gb"),
     "stopped_instances": ("instance_id", "instance_type", "state_name"),
+    "orphaned_snapshots": ("snapshot_id", "volume_id", "volume_size"),
+    "idle_target_groups": ("name", "arn"),
+    "open_security_groups": ("GroupId", "GroupName", "VpcId"),
 }
 
 
