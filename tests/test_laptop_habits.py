@@ -590,7 +590,10 @@ def test_laptop_scripts_as_written_show_their_habits() -> None:
 def test_laptop_scripts_ported_by_script_adapt_are_clean(path: Path) -> None:
     ported = adapt_source(path.read_text(), str(path)).text
     # A helper's client stays boto3's (it works: bound to the scanned account): a note.
-    helper_clients = {"stopped_instances": [(10, BOTO3_DEFAULT)]}
+    helper_clients = {
+        "stopped_instances": [(10, BOTO3_DEFAULT)],
+        "orphaned_snapshots": [(12, BOTO3_DEFAULT)],
+    }
     found = [(h.line, h.kind) for h in laptop_habits(ported, path.name)]
     assert found == helper_clients.get(path.stem, [])
 
