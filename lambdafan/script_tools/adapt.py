@@ -5,10 +5,13 @@ The port is text edits guided by the `ast` of the script, so comments and layout
   `collect(session, region, account)`; a loop over regions (or profiles) inside it is unwrapped,
   since lambdafan runs the script once per account and region;
 - `boto3.client(...)`, `boto3.resource(...)` and `boto3.Session()` become the session lambdafan
-  hands in (module-level clients move into `collect`);
-- `print(...)` of a dict, of `json.dumps(...)` or of a row of values becomes `yield`, as does a
-  csv writer's row (keyed by its header row); a function collect calls that prints them yields
-  them, and collect `yield from`s it;
+  hands in (module-level clients move into `collect`); a client's constant region, an argparse
+  `--region` option's value and main's region argument become collect's `region`;
+- `print(...)` of a dict, of `json.dumps(...)` or of a row of values becomes `yield`, as do
+  `json.dump(x, sys.stdout)` and a csv writer's row (keyed by its header row); a function
+  collect calls that prints them yields them, and collect `yield from`s it; an ending
+  `sys.exit(...)` goes;
+- what the port left dead goes: a helper nothing calls now, a client only it used, `global`s;
 - main's arguments become constants (defaults, or what the `__main__` block passed);
 - imports the port no longer uses go;
 - `SCOPE` is "account" when every service used is a global one (IAM, S3, Organizations...);
