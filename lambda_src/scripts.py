@@ -317,8 +317,9 @@ def script_location(exc: BaseException, path: Path) -> str:
 def records_of(result: Any, collect: Any = None) -> Iterator[Mapping[str, Any]]:
     """What `collect` returned, as records: one record, an iterable of them (a generator, a
     list…), or None. A record is a dict; a boto3 resource (`ec2.Instance`…) stands for its
-    `.meta.data`, None for no record, any other value `v` for `{"value": v}`. The one place both the sandbox and
-    the Worker's own threads shape what a script gives (`collect`, for the line in errors)."""
+    `.meta.data`, None for no record, any other value `v` for `{"value": v}`. The one place
+    both the sandbox and the Worker's own threads shape what a script gives (`collect`, for
+    the line in errors)."""
     if result is None:
         return
     if isinstance(result, Mapping) or _resource_data(result) is not None:

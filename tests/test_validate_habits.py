@@ -77,13 +77,11 @@ def test_a_script_calling_aws_at_import_is_not_imported_and_validate_passes(
     regions, hidden = tmp_path / "regions.py", tmp_path / "hidden.py"
     assert done.stderr.splitlines() == [
         f'warning: {regions}:5: boto3.client("ec2", region_name="us-east-1") outside collect: '
-        'works (bound to the scanned account), but the contract is session.client("ec2", '
-        "region_name=region) in collect",
-        f"warning: {regions}:6: ec2.describe_regions() runs at import, in every account's "
-        "process: move it into collect(session, region, account)",
+        'works, but use session.client("ec2", region_name=region)',
+        f"warning: {regions}:6: ec2.describe_regions() runs at import, in every account: "
+        "move it into collect",
         f'warning: {hidden}:4: boto3.client("sts", region_name="us-east-1") outside collect: '
-        'works (bound to the scanned account), but the contract is session.client("sts", '
-        "region_name=region) in collect",
+        'works, but use session.client("sts", region_name=region)',
         f"{regions}: import not tried: it calls AWS at import, line 6",
         f"warning: {hidden}:5: calls AWS at import (without credentials here: "
         "NoCredentialsError), so its import was not checked: move the call into "
@@ -106,8 +104,8 @@ def test_a_collect_that_only_prints_fails_validate(tmp_path: Path) -> None:
     done = cli("validate", "-c", str(write_fleet(tmp_path, [name])))
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"error: {tmp_path / name}:3: collect prints but never yields or returns a value, so it "
-        "reports 0 records: yield dicts instead of printing them"
+        f"error: {tmp_path / name}:3: collect prints but never yields (0 records): "
+        "yield dicts instead"
     ]
 
 
@@ -128,8 +126,8 @@ def test_a_script_parsing_its_command_line_at_import_validates(tmp_path: Path) -
     assert done.stderr.splitlines() == [
         f"warning: {tmp_path / name}:8: parser.parse_args(): scripts get no command line (it "
         "takes its defaults): use constants",
-        f"warning: {tmp_path / name}:9: sys.argv: scripts get no command line (sys.argv is [the "
-        "script's path]): use constants",
+        f"warning: {tmp_path / name}:9: sys.argv: scripts get no command line (just the "
+        "script's path): use constants",
     ]
 
 
@@ -179,8 +177,8 @@ def test_script_test_shows_the_findings_before_the_run(
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["volumes"] for line in done.stdout.splitlines()] == [0]
     assert done.stderr.splitlines()[0] == (
-        f'warning: {name}:3: boto3.client("ec2") has no region_name, so each region scans the '
-        'home region (duplicates): make it in collect: session.client("ec2", region_name=region)'
+        f'warning: {name}:3: boto3.client("ec2") has no region_name: every region scans the '
+        'home one: use session.client("ec2", region_name=region)'
     )
 
 
