@@ -482,37 +482,14 @@ def test_an_account_scoped_script_is_given_the_home_region_and_its_records_say_g
     assert record["given"] == settings.home_region == "us-east-1"
 
 
-def test_what_scripts_print_goes_line_by_line_to_the_output_given(moto_server: str) -> None:
-    # A local run's progress bar draws these above itself: written to the terminal directly,
-    # they were drawn over by the bar.
+def printed_by(script: str, regions: tuple[str, ...]) -> tuple[list[str], dict[str, Any]]:
+    """Run `script` in `regions` of account A in a sandbox of its own, handing its output to a
+    list: (the lines it printed, its pairs' `end` messages by region)."""
     lines: list[str] = []
     sandbox = ProcessSandbox(output=lines.append)
     job = Job(
-        script="prints",
-        path=str(HERE / "prints.py"),
-        regions=REGIONS,
-        account=Account(A, "a"),
-        home_region="us-east-1",
-    )
-    try:
-        process = sandbox.start(job)
-        list(process.messages())
-        process.close()
-    finally:
-        sandbox.close()
-    # Closed, the sandbox has handed over every line: a summary printed next comes after them.
-    assert lines == [f"prints {A} us-east-1: {A} us-east-1 vol-1"]
-
-
-def test_lines_printed_at_once_arrive_whole_and_labelled_and_logging_counts(
-    moto_server: str,
-) -> None:
-    lines: list[str] = []
-    sandbox = ProcessSandbox(output=lines.append)
-    regions = ("us-east-1", "eu-west-1", "ap-south-1", "us-west-2")
-    job = Job(
-        script="chatty",
-        path=str(HERE / "chatty.py"),
+        script=script,
+        path=str(HERE / f"{script}.py"),
         regions=regions,
         account=Account(A, "a"),
         home_region="us-east-1",
@@ -523,6 +500,22 @@ def test_lines_printed_at_once_arrive_whole_and_labelled_and_logging_counts(
         process.close()
     finally:
         sandbox.close()
+    return lines, ends
+
+
+def test_what_scripts_print_goes_line_by_line_to_the_output_given(moto_server: str) -> None:
+    # A local run's progress bar draws these above itself: written to the terminal directly,
+    # they were drawn over by the bar.
+    lines, _ = printed_by("prints", REGIONS)
+    # Closed, the sandbox has handed over every line: a summary printed next comes after them.
+    assert lines == [f"prints {A} us-east-1: {A} us-east-1 vol-1"]
+
+
+def test_lines_printed_at_once_arrive_whole_and_labelled_and_logging_counts(
+    moto_server: str,
+) -> None:
+    regions = ("us-east-1", "eu-west-1", "ap-south-1", "us-west-2")
+    lines, ends = printed_by("chatty", regions)
     assert sorted(lines) == sorted(
         [f"chatty {A} {r}: one line in pieces" for r in regions]
         + [f"chatty {A} {r}: found vol-1 in {r}" for r in regions]
