@@ -313,6 +313,17 @@ def test_test_of_a_script_importing_a_module_beside_it_says_it_is_not_deployed(
     assert "install it here" not in done.stderr
 
 
+def test_test_without_the_sandbox_warns_that_plain_boto3_is_your_account(
+    server: str, tmp_path: Path
+) -> None:
+    write_script(tmp_path, "whoami.py", WHOAMI)
+    args = ("script", "test", "whoami.py", "-a", MEMBER, "--role", ROLE)
+    done = cli(*args, "--no-sandbox", "--format", "jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"use your credentials, not {MEMBER}'s" in done.stderr
+    assert "use your credentials" not in cli(*args, cwd=tmp_path).stderr
+
+
 def test_test_a_broken_script_exits_2(server: str, tmp_path: Path) -> None:
     write_script(tmp_path, "broken.py", "def collect(session, region, account)\n    pass\n")
 

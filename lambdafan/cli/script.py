@@ -231,6 +231,13 @@ def try_script(
         # No session region anywhere (option, config, profile, environment): where the script
         # runs is the next best home for lambdafan's own STS calls.
         aws = replace(opts, region=region).aws(fleet)
+    in_sandbox = use_sandbox(sandbox)
+    if not in_sandbox and not no_assume:
+        warning(
+            f"the script runs in this process: plain boto3 calls in it (boto3.client, a "
+            f"module-level client) use your credentials, not {account}'s; session.client(...) "
+            "is in that account"
+        )
     run = guard_scripts(
         lambda: run_once(
             file,
@@ -239,7 +246,7 @@ def try_script(
             name_of=lambda account_id: account_name(fleet, account_id),
             region=region,
             credentials=credentials,
-            sandbox=use_sandbox(sandbox),
+            sandbox=in_sandbox,
             # As much memory as the fleet's Worker would give it (the default Worker's without
             # a config).
             memory_mb=memory_limit_mb(fleet.functions.worker.memory if fleet else 1024),
