@@ -612,3 +612,62 @@ def test_a_script_that_does_not_parse_or_read_has_no_habits(tmp_path: Path) -> N
     assert laptop_habits("def collect(:\n", "x") == []
     assert file_habits(tmp_path / "missing.py") == []
     assert found("") == []
+
+
+@pytest.mark.parametrize(
+    ("setup", "call", "verb"),
+    [
+        ("log = logging.getLogger(__name__)\n", "log.info('volume %s', v)", "logs"),
+        ("", "logging.warning('volume %s', v)", "logs"),
+        ("logger = logging.getLogger('scan')\n", "logger.error(v)", "logs"),
+    ],
+)
+def test_a_collect_that_only_logs_is_a_problem(setup: str, call: str, verb: str) -> None:
+    source = (
+        f"import logging\n{setup}\n"
+        "def collect(session, region, account):\n"
+        "    for v in session.client('ec2', region_name=region).describe_volumes()['Volumes']:\n"
+        f"        {call}\n"
+    )
+    habits = laptop_habits(source, "scan.py")
+    line = source.splitlines().index(f"        {call}") + 1
+    assert [str(h) for h in habits] == [
+        f"scan.py:{line}: collect {verb} but never yields (0 records): yield dicts instead"
+    ]
+    assert habits[0].kind == ONLY_PRINTS and habits[0].problem
+
+
+def test_a_helper_collect_calls_that_only_logs_is_named() -> None:
+    source = """\
+import logging
+log = logging.getLogger(__name__)
+
+def scan(region):
+    log.info("region %s", region)
+
+def collect(session, region, account):
+    scan(region)
+"""
+    assert [str(h) for h in laptop_habits(source, "scan.py")] == [
+        "scan.py:8: collect never yields and scan() logs (line 5): 0 records: make scan() yield, "
+        "then `yield from` it"
+    ]
+
+
+def test_a_collect_that_logs_and_yields_or_uses_another_log_is_not_a_problem() -> None:
+    yielding = """\
+import logging
+log = logging.getLogger(__name__)
+
+def collect(session, region, account):
+    log.info("scanning %s", region)
+    yield {"region": region}
+"""
+    other = """\
+import audit
+
+def collect(session, region, account):
+    audit.info(region)
+"""
+    assert laptop_habits(yielding, "a.py") == []
+    assert laptop_habits(other, "b.py") == []

@@ -109,6 +109,27 @@ def test_a_collect_that_only_prints_fails_validate(tmp_path: Path) -> None:
     ]
 
 
+def test_a_collect_that_only_logs_fails_validate(tmp_path: Path) -> None:
+    name = write(
+        tmp_path,
+        "logger.py",
+        """\
+        import logging
+        log = logging.getLogger(__name__)
+
+        def collect(session, region, account):
+            for user in session.client("iam").list_users()["Users"]:
+                log.info("user %s created %s", user["UserName"], user["CreateDate"])
+        """,
+    )
+    done = cli("validate", "-c", str(write_fleet(tmp_path, [name])))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: {tmp_path / name}:6: collect logs but never yields (0 records): "
+        "yield dicts instead"
+    ]
+
+
 def test_ported_laptop_scripts_and_builtins_validate_without_a_word(tmp_path: Path) -> None:
     ported = tmp_path / "unused_groups.py"
     done = cli("script", "adapt", str(LAPTOP / "unused_security_groups.py"), "-o", str(ported))

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambdafan.script_tools.laptop_output import only_prints
 from lambdafan.script_tools.laptop_syntax import (
     AWS_REGION_LISTS,
     GLOBAL_SERVICES,
@@ -27,7 +28,6 @@ from lambdafan.script_tools.laptop_syntax import (
     over_regions,
     region_keyword,
     service_of,
-    to_stdout,
 )
 from lambdafan.script_tools.script_code import ScriptCode, walk
 
@@ -351,57 +351,7 @@ class _Scan(ScriptCode):
                 )
 
     def only_prints(self) -> Iterator[Habit]:
-        """A `collect` that prints its findings (itself, or in the functions it calls) and gives
-        none: 0 records, every run."""
-        if self.collect is None:
-            return
-        body = list(walk(self.collect.body))
-        if gives_values(body):
-            return
-        shown = [n for n in body if isinstance(n, ast.Call) and to_stdout(n)]
-        if shown:
-            yield self.habit(
-                shown[0],
-                ONLY_PRINTS,
-                "collect prints but never yields (0 records): yield dicts instead",
-                problem=True,
-            )
-            return
-        for call in (n for n in body if isinstance(n, ast.Call)):
-            name = call.func.id if isinstance(call.func, ast.Name) else ""
-            line = self.printed_in(name, set())
-            if line:
-                yield self.habit(
-                    call,
-                    ONLY_PRINTS,
-                    f"collect never yields and {name}() prints (line {line}): 0 records: "
-                    f"make {name}() yield, then `yield from` it",
-                    problem=True,
-                )
-                return
-
-    def printed_in(self, name: str, seen: set[str]) -> int:
-        """The line of a print in function `name` or one it calls (0: none)."""
-        fn = self.defs.get(name)
-        if name in seen or not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
-            return 0
-        seen.add(name)
-        calls = [n for n in walk(fn.body) if isinstance(n, ast.Call)]
-        shown = [c for c in calls if to_stdout(c)]
-        if shown:
-            return shown[0].lineno
-        for call in calls:
-            line = self.printed_in(call.func.id, seen) if isinstance(call.func, ast.Name) else 0
-            if line:
-                return line
-        return 0
-
-
-def gives_values(body: list[ast.AST]) -> bool:
-    """Code that yields, or returns a value (not None)."""
-    return any(isinstance(n, ast.Yield | ast.YieldFrom) for n in body) or any(
-        isinstance(n, ast.Return)
-        and n.value is not None
-        and not (isinstance(n.value, ast.Constant) and n.value.value is None)
-        for n in body
-    )
+        """A `collect` that prints or logs its findings and gives none: 0 records, every run."""
+        found = only_prints(self, self.tree)
+        if found is not None:
+            yield self.habit(found[0], ONLY_PRINTS, found[1], problem=True)

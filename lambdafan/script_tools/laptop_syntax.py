@@ -19,6 +19,9 @@ AWS_REGION_LISTS = ("describe_regions",)
 # `for region in ...`, `for region_name in ...`: a loop over regions, whatever it iterates.
 _REGION_NAME = re.compile(r"(aws_)?region(_name|_code)?", re.IGNORECASE)
 _REGION_CODE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d")
+_LOG_LEVELS = frozenset(
+    {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
+)
 # Keys too generic to name a field alone: `inst["State"]["Name"]` is state_name.
 _GENERIC_KEYS = frozenset({"Name", "Id", "Value", "Key", "Type"})
 
@@ -53,6 +56,33 @@ def prints(func: ast.expr) -> bool:
         and owner.attr == "stdout"
         and isinstance(owner.value, ast.Name)
         and owner.value.id == "sys"
+    )
+
+
+def logger_names(tree: ast.AST) -> frozenset[str]:
+    """The names given a `logging.getLogger(...)` logger anywhere in the script."""
+    return frozenset(
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Attribute)
+        and node.value.func.attr == "getLogger"
+        and name_of(node.value.func.value) == "logging"
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    )
+
+
+def logs(call: ast.Call, loggers: frozenset[str]) -> bool:
+    """`log.info(...)` of a logger in `loggers`, or `logging.warning(...)`: shows the findings
+    as a print would (the README counts logging as printing)."""
+    func = call.func
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr in _LOG_LEVELS
+        and isinstance(func.value, ast.Name)
+        and (func.value.id == "logging" or func.value.id in loggers)
     )
 
 
