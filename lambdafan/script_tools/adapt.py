@@ -5,12 +5,15 @@ The port is text edits guided by the `ast` of the script, so comments and layout
   `collect(session, region, account)`; a loop over regions (or profiles) inside it is unwrapped,
   since lambdafan runs the script once per account and region;
 - `boto3.client(...)`, `boto3.resource(...)` and `boto3.Session()` become the session lambdafan
-  hands in (module-level clients move into `collect`); a client's constant region, an argparse
-  `--region` option's value and main's region argument become collect's `region`;
+  hands in (module-level clients move into `collect`; a helper reading a module-level `session`
+  is handed collect's); a client's constant region, an argparse `--region` option's value and
+  main's region argument become collect's `region`, as does a module name given as a client's
+  region wherever collect reads it;
 - `print(...)` of a dict, of `json.dumps(...)` or of a row of values becomes `yield`, as do
   `json.dump(x, sys.stdout)` and a csv writer's row (keyed by its header row); a function
-  collect calls that prints them yields them, and collect `yield from`s it; an ending
-  `sys.exit(...)` goes;
+  collect calls that prints them yields them, and collect `yield from`s it (`n += yield from
+  f()` where it counts them); an ending `sys.exit(...)` goes; a message printed after a loop
+  over regions goes when the loop `continue`s (that becomes a return);
 - what the port left dead goes: a helper nothing calls now, a client only it used, `global`s;
 - main's arguments become constants (defaults, or what the `__main__` block passed);
 - imports the port no longer uses go;
@@ -43,6 +46,7 @@ from lambdafan.script_tools.adapt_loops import unwrap_loops
 from lambdafan.script_tools.adapt_port import Port
 from lambdafan.script_tools.adapt_regions import fix_regions
 from lambdafan.script_tools.adapt_scope import decide_scope, set_scope
+from lambdafan.script_tools.adapt_session import forget_dead, pass_session
 from lambdafan.script_tools.adapt_yields import (
     mark_swallowed_errors,
     rewrite_prints,
@@ -118,12 +122,14 @@ def port(source: str, tree: ast.Module) -> Adapted:
     state.scope = decide_scope(state)
     rewrite_clients(state)
     fix_regions(state)
+    pass_session(state)
     rewrite_prints(state)
     rewrite_csv(state)
     yield_from_helpers(state)
     rewrite_returns(state)
     unwrap_loops(state)
     remove_dead_helpers(state)
+    forget_dead(state)
     drop_unused_clients(state)
     remove_dead_globals(state)
     mark_swallowed_errors(state)

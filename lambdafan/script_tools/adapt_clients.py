@@ -6,7 +6,13 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import client_call, is_session_call, one_line, service_of
+from lambdafan.script_tools.laptop_syntax import (
+    client_call,
+    is_session_call,
+    one_line,
+    region_keyword,
+    service_of,
+)
 
 
 def client_text(port: Port, call: ast.Call) -> str:
@@ -38,6 +44,9 @@ def rewrite_clients(port: Port) -> None:
                 port.helper_clients.append(call)
                 continue
             edits.span(call, client_text(port, call))
+            region = region_keyword(call)
+            if port.scope == "region" and isinstance(region, ast.Name):
+                port.region_names.add(region.id)  # collect's `region` now (adapt_regions)
             if port.segment(call) != client_text(port, call):
                 was = one_line(port.segment(call))
                 edits.change(call.lineno, f"{was} → {client_text(port, call)}")

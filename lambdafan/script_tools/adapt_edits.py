@@ -114,6 +114,10 @@ class Edits:
             )
         )
 
+    def insert(self, line: int, col: int, text: str) -> None:
+        """Insert `text` at (line, col) of the original (a span of no width)."""
+        self.spans.append((line, col, line, col, text))
+
     def unwrap(self, outer: ast.expr, inner: ast.expr, head: str) -> None:
         """Replace `outer`'s text around `inner` (e.g. `print(json.dumps(` and `))`): `head`
         before it, nothing after it."""

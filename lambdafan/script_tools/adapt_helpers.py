@@ -1,6 +1,7 @@
 """A port whose collect gives nothing but calls a module function that prints the records
 (`def scan(region): ... print(...)`, the common laptop shape): that function's prints become
-yields, and collect `yield from`s it; what it cannot rewrite is marked at the call."""
+yields, and collect `yield from`s it (`total += yield from scan(r)` keeps what it returns); what
+it cannot rewrite is marked at the call."""
 
 from __future__ import annotations
 
@@ -22,20 +23,30 @@ def yield_from_helpers(port: Port) -> None:
     calls = [
         node
         for node in port.walk_collect()
-        if isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Call)
-        and isinstance(node.value.func, ast.Name)
-        and node.value.func.id in defs
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in defs
     ]
+    # The statements that are a call (`scan(r)`) or give its value (`total += scan(r)`).
+    statements = {
+        id(helper_call(node)): node
+        for node in port.walk_collect()
+        if isinstance(node, ast.stmt) and helper_call(node) is not None
+    }
     done: set[str] = set()
     for call in calls:
-        name = call.value.func.id  # type: ignore[attr-defined]
+        name = call.func.id  # type: ignore[attr-defined]
         helper = defs[name]
         nodes = list(walk(helper.body))
         if not any(isinstance(n, ast.Call) and to_stdout(n) for n in nodes):
             continue
         hint = f"the records are printed in {name}(): make it yield them and `yield from` it here"
-        if not only_called_here(port, name, calls) or returns_value(nodes):
+        statement = statements.get(id(call))
+        counted = not isinstance(statement, ast.Expr)  # its value is kept (a count, say)
+        if (
+            statement is None
+            or not only_called_here(port, name, calls)
+            or (returns_value(nodes) and not counted)
+            or any(isinstance(n, ast.Yield | ast.YieldFrom) for n in nodes)
+        ):
             edits.check(call.lineno, hint)
             continue
         if name not in done:
@@ -46,8 +57,24 @@ def yield_from_helpers(port: Port) -> None:
         if name not in done:
             edits.check(call.lineno, hint)
             continue
-        edits.span(call.value, f"yield from {edits.edited(call.value)}")
+        # `total += yield from scan(r)`: the records go out, what it returns still counts.
+        edits.span(call, f"yield from {edits.edited(call)}")
         edits.change(call.lineno, f"{name}() yields its printed records: yield from {name}(...)")
+
+
+def helper_call(node: ast.stmt) -> ast.Call | None:
+    """The call of `f(...)`, `x = f(...)` or `x += f(...)` (a name `f`)."""
+    value: ast.expr | None = None
+    counted = (isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name)) or (
+        isinstance(node, ast.Assign) and [type(t) for t in node.targets] == [ast.Name]
+    )
+    if isinstance(node, ast.Expr | ast.AugAssign | ast.Assign) and (
+        counted or isinstance(node, ast.Expr)
+    ):
+        value = node.value
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+        return value
+    return None
 
 
 def made_yields(port: Port) -> list[object]:
@@ -72,9 +99,9 @@ def returns_value(nodes: list[ast.AST]) -> bool:
     )
 
 
-def only_called_here(port: Port, name: str, calls: list[ast.Expr]) -> bool:
-    """Every use of `name` in the lines that stay is one of collect's call statements."""
-    allowed = {id(call.value.func) for call in calls}  # type: ignore[attr-defined]
+def only_called_here(port: Port, name: str, calls: list[ast.Call]) -> bool:
+    """Every use of `name` in the lines that stay is one of collect's calls."""
+    allowed = {id(call.func) for call in calls}
     return all(
         id(n) in allowed
         for n in ast.walk(port.tree)

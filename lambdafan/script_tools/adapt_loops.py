@@ -6,7 +6,14 @@ from __future__ import annotations
 import ast
 
 from lambdafan.script_tools.adapt_port import Port
-from lambdafan.script_tools.laptop_syntax import REGION_LISTS, calls_attr, name_of, over_regions
+from lambdafan.script_tools.laptop_syntax import (
+    REGION_LISTS,
+    calls_attr,
+    is_print,
+    name_of,
+    one_line,
+    over_regions,
+)
 
 
 def loop_kind(node: ast.For) -> str:
@@ -41,6 +48,37 @@ def ends_collect(port: Port, loop: ast.For) -> bool:
         statements.extend(top.body if isinstance(top, ast.FunctionDef) else [top])
     kept = [s for s in statements if s.lineno not in port.edits.deleted]
     return bool(kept) and kept[-1] is loop
+
+
+def drop_messages_after(port: Port, loop: ast.For) -> None:
+    """The statements after `loop` in collect, when all are messages (`print("done")`): they
+    go, so that the loop ends collect and its `continue` can be a return."""
+    statements: list[ast.stmt] = []
+    for top in port.collect_nodes:
+        statements.extend(top.body if isinstance(top, ast.FunctionDef) else [top])
+    kept = [s for s in statements if s.lineno not in port.edits.deleted]
+    if loop not in kept:
+        return
+    after = kept[kept.index(loop) + 1 :]
+    if not all(is_message(s) for s in after):
+        return
+    for message in after:
+        port.edits.delete(message)
+        port.edits.change(
+            message.lineno,
+            f"removed `{one_line(port.segment(message))}`: a message after the loop over regions",
+        )
+
+
+def is_message(node: ast.stmt) -> bool:
+    """`print("done")`: a print of constants only, to stdout."""
+    return (
+        is_print(node)
+        and isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and not node.value.keywords
+        and all(isinstance(a, ast.Constant) for a in node.value.args)
+    )
 
 
 def unwrap_loops(port: Port) -> None:
@@ -80,6 +118,8 @@ def unwrap_loops(port: Port) -> None:
             edits.check(node.lineno, f"a loop over {kind}s with an else: unwrap it by hand")
             continue
         jumps = own_jumps(node)
+        if jumps and not ends_collect(port, node):
+            drop_messages_after(port, node)  # `print("done")` would show once per region
         if jumps and not ends_collect(port, node):
             edits.check(
                 node.lineno,

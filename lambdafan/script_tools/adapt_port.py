@@ -22,6 +22,7 @@ class Port:
         self.main: ast.FunctionDef | None = None  # the main() that became collect
         self.guards: list[ast.stmt] = []  # the `if __name__ == "__main__":` blocks that call it
         self.dropped: set[int] = set()  # ids of nodes a span edit replaced (no longer read)
+        self.region_names: set[str] = set()  # module names a client's region_name= had
         # Module-level `name = boto3.Session(...)`: their .client(...) are boto3 clients too.
         self.sessions = frozenset(
             node.targets[0].id

@@ -9,6 +9,7 @@ import ast
 from lambdafan.script_tools.adapt_args import option_defaults, parsed_namespaces
 from lambdafan.script_tools.adapt_edits import Edits
 from lambdafan.script_tools.adapt_port import Port
+from lambdafan.script_tools.adapt_yields import bindings
 from lambdafan.script_tools.laptop_syntax import (
     GLOBAL_SERVICES,
     NEUTRAL_SERVICES,
@@ -53,6 +54,8 @@ def fix_regions(port: Port) -> None:
             isinstance(value, ast.Name) and value.id in constants
         ):
             edits.span(value, "region")
+            if isinstance(value, ast.Name):
+                port.region_names.add(value.id)
             edits.change(
                 value.lineno,
                 f"region_name={port.segment(value)} → region_name=region: else every region "
@@ -64,6 +67,34 @@ def fix_regions(port: Port) -> None:
                 f"region_name={port.segment(value)}: collect scans `region` (use region_name="
                 "region), else every region scans the same one",
             )
+    follow_region_names(port)
+
+
+def follow_region_names(port: Port) -> None:
+    """A module name a client's region became `region` for (`REGION = os.environ.get(...)`) is
+    the laptop's region wherever else collect reads it (`{"region": REGION}`): `region` too; a
+    helper reading it is marked."""
+    edits = port.edits
+    nodes = port.walk_collect()
+    local = {name for node in nodes for name, _ in bindings(node)}
+    module = {name for node in port.tree.body for name, _ in bindings(node)}
+    for name in sorted((port.region_names & module) - local - {"region"}):
+        for node in nodes:
+            if (
+                isinstance(node, ast.Name)
+                and node.id == name
+                and isinstance(node.ctx, ast.Load)
+                and node.lineno not in edits.deleted
+                and not in_span(edits, node)
+            ):
+                edits.span(node, "region")
+                edits.change(node.lineno, f"{name} (the laptop's region) → region")
+        for helper in port.tree.body:
+            if isinstance(helper, ast.FunctionDef) and helper.name in port.global_readers(name):
+                edits.check(
+                    helper.lineno,
+                    f"{helper.name}() reads {name}, the laptop's region: give it collect's region",
+                )
 
 
 def is_option_read(node: ast.AST, namespaces: set[str], options: set[str]) -> bool:
