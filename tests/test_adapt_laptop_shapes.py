@@ -56,6 +56,35 @@ if __name__ == "__main__":
     assert adapted.checks == []
 
 
+def test_a_region_helper_reading_the_module_session_goes_with_its_loop() -> None:
+    adapted = adapt_source(
+        """\
+import boto3
+
+session = boto3.Session()
+
+def get_regions():
+    return [r["RegionName"] for r in session.client("ec2").describe_regions()["Regions"]]
+
+def scan(region):
+    for v in session.client("ec2", region_name=region).describe_volumes()["Volumes"]:
+        print({"id": v["VolumeId"]})
+
+def main():
+    for region in get_regions():
+        scan(region)
+
+main()
+"""
+    )
+    assert "get_regions" not in adapted.text
+    assert "    yield from scan(session, region)\n" in adapted.text
+    said = said_by(adapted)
+    assert (5, "removed get_regions(): nothing calls it now") in said
+    assert [line for line, what in said if "collect's session" in what] == [8]
+    assert adapted.checks == []
+
+
 def test_a_helper_reading_the_module_session_from_elsewhere_is_marked() -> None:
     adapted = adapt_source(
         """\
@@ -200,6 +229,10 @@ main()
     said = said_by(adapted)
     assert (12, 'removed `print("done")`: a message after the loop over regions') in said
     assert (9, "continue of the loop over regions → return") in said
+    # The region list's client went with it: no rewrite of it is reported.
+    assert [what for line, what in said if line == 4] == [
+        "removed the region list: lambdafan has the regions"
+    ]
     assert adapted.checks == []
     assert "done" not in adapted.text
     assert [h for h in laptop_habits(adapted.text, "port.py") if h.problem] == []

@@ -57,8 +57,13 @@ class Edits:
         self.changes = [c for c in self.changes if not (c.line == line and marker in c.what)]
 
     def reported(self) -> list[Change]:
-        """The changes in line order, without the checks of lines that went."""
-        kept = [c for c in self.changes if not (c.check and c.line in self.deleted)]
+        """The changes in line order, without the checks and rewrites (`a → b`) of lines that
+        went (a client of a region list the port removed)."""
+        kept = [
+            c
+            for c in self.changes
+            if not ((c.check or " → " in c.what) and c.line in self.deleted)
+        ]
         return sorted(kept, key=lambda change: (change.line, change.check))
 
     # -- reading the original --
