@@ -60,9 +60,7 @@ class Edits:
         """The changes in line order, without the checks and rewrites (`a → b`) of lines that
         went (a client of a region list the port removed)."""
         kept = [
-            c
-            for c in self.changes
-            if not ((c.check or " → " in c.what) and c.line in self.deleted)
+            c for c in self.changes if not ((c.check or " → " in c.what) and c.line in self.deleted)
         ]
         return sorted(kept, key=lambda change: (change.line, change.check))
 
