@@ -95,7 +95,8 @@ def _check(path: Path) -> tuple[Scope, tuple[str, ...]]:
     collect = _find_collect(tree)
     if collect is None:
         raise ScriptError(
-            f"{path}:1: no top-level function `collect(session, region, account)` defined"
+            f"{path}:1: no top-level function `collect(session, region, account)` defined "
+            f"(a laptop script? `lambdafan script adapt {path.name}` ports it)"
         )
     _check_signature(path, collect)
     return _scope_of(path, tree), _key_of(path, tree)

@@ -211,5 +211,6 @@ def test_script_test_of_a_script_without_collect_shows_only_that(tmp_path: Path)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"error: {LAPTOP / 'unattached_volumes.py'}:1: no top-level function "
-        "`collect(session, region, account)` defined"
+        "`collect(session, region, account)` defined (a laptop script? "
+        "`lambdafan script adapt unattached_volumes.py` ports it)"
     ]
