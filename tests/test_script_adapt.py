@@ -519,6 +519,10 @@ def test_adapt_prints_what_changed_and_refuses_to_overwrite(tmp_path: Path) -> N
     forced = cli("script", "adapt", "public_buckets.py", "-o", "x.py", cwd=tmp_path)
     assert forced.returncode == 0 and (tmp_path / "x.py").exists()
     assert cli("script", "adapt", "x.py", "--force", "-o", "x.py", cwd=tmp_path).returncode == 2
+    # -o into a folder that does not exist yet, as the README does it.
+    into = cli("script", "adapt", "public_buckets.py", "-o", "scripts/b.py", cwd=tmp_path)
+    assert into.returncode == 0, into.stderr
+    assert (tmp_path / "scripts" / "b.py").exists()
 
 
 def test_adapt_refuses_a_script_that_already_has_collect() -> None:

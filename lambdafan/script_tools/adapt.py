@@ -94,6 +94,7 @@ def adapt_file(path: Path, out: Path | None = None, *, force: bool = False) -> t
     if target.resolve() == path.resolve():
         raise UsageError(f"{target} is the script being adapted: pick another -o OUT")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # -o scripts/NAME.py, as the README
         with target.open("w" if force else "x", encoding="utf-8") as handle:
             handle.write(adapted.text)
     except FileExistsError:
