@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import datetime as dt
 import importlib.util
-import os
-import signal
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -27,6 +23,14 @@ from lambda_src.table import Item, ItemStore
 from lambdafan import remote_run
 from lambdafan.aws import Aws, describe_error, error_code
 from lambdafan.checks import check_organization_accounts, check_run_request
+from lambdafan.cli.interrupts import (
+    SigintHandler,
+    leave_now,
+    leave_on_interrupt,
+    on_sigint,
+    restore_sigint,
+    wait_for,
+)
 from lambdafan.cli.options import (
     DEFAULT_ROWS,
     ConfigOption,
@@ -114,7 +118,6 @@ PairTimeoutOption = Annotated[
     ),
 ]
 
-SigintHandler = Callable[[int, FrameType | None], object] | int | signal.Handlers
 ACCESS_DENIED = {"AccessDeniedException", "AccessDenied"}
 
 
@@ -247,10 +250,10 @@ def _run_local(
             # Threads still run scripts blocked in a call, which nothing can stop; a normal
             # exit would wait for them (ThreadPoolExecutor joins its threads at exit), maybe
             # for ever.
-            _leave_now(code)
+            leave_now(code)
         raise typer.Exit(code)
     finally:
-        _restore_sigint(sigint)
+        restore_sigint(sigint)
 
 
 def run_deployed(
@@ -312,55 +315,21 @@ def _run_here(
         executor.script_output = progress.script_output
         try:
             threading.Thread(target=target, name="local-run", daemon=True).start()
-            result = _wait(done)
-            sigint = _on_sigint(_leave_on_interrupt)
+            result = wait_for(done)
+            sigint = on_sigint(leave_on_interrupt)
         except KeyboardInterrupt:
-            sigint = _on_sigint(_leave_on_interrupt)
+            sigint = on_sigint(leave_on_interrupt)
             stopped("stopping: Ctrl-C again to quit at once")
             progress.interrupted()
             executor.cancel()
             try:
-                result = _wait(done)
+                result = wait_for(done)
             except BaseException:
-                _restore_sigint(sigint)
+                restore_sigint(sigint)
                 raise
     if result.interrupted:
         stopped(f"run {result.run_id} interrupted: what it found until then")
     return result, sigint
-
-
-def _wait(done: cf.Future[LocalRun]) -> LocalRun:
-    """The run's result; short waits, so that Ctrl-C is seen at once."""
-    while True:
-        try:
-            return done.result(timeout=0.1)
-        except cf.TimeoutError:
-            continue
-
-
-def _on_sigint(handler: SigintHandler) -> SigintHandler | None:
-    """Handle SIGINT with `handler`; the previous handler (None: not the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGINT, handler)
-
-
-def _restore_sigint(handler: SigintHandler | None) -> None:
-    if handler is not None:
-        signal.signal(signal.SIGINT, handler)
-
-
-def _leave_on_interrupt(signum: int, frame: FrameType | None) -> None:
-    stopped("interrupted: leaving now")
-    _leave_now(EXIT_INTERRUPTED)
-
-
-def _leave_now(code: int) -> None:
-    """Exit at once, without waiting for threads (what has been printed is flushed)."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(code)
 
 
 def _show_records(
