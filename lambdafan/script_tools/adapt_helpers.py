@@ -43,7 +43,7 @@ def yield_from_helpers(port: Port) -> None:
         counted = not isinstance(statement, ast.Expr)  # its value is kept (a count, say)
         if (
             statement is None
-            or not only_called_here(port, name, calls)
+            or not port.read_only_by(name, calls)
             or (returns_value(nodes) and not counted)
             or any(isinstance(n, ast.Yield | ast.YieldFrom) for n in nodes)
         ):
@@ -96,17 +96,4 @@ def collect_gives(port: Port) -> bool:
 def returns_value(nodes: list[ast.AST]) -> bool:
     return any(isinstance(n, ast.Return) and n.value is not None for n in nodes) or any(
         isinstance(n, ast.Yield | ast.YieldFrom) for n in nodes
-    )
-
-
-def only_called_here(port: Port, name: str, calls: list[ast.Call]) -> bool:
-    """Every use of `name` in the lines that stay is one of collect's calls."""
-    allowed = {id(call.func) for call in calls}
-    return all(
-        id(n) in allowed
-        for n in ast.walk(port.tree)
-        if isinstance(n, ast.Name)
-        and n.id == name
-        and isinstance(n.ctx, ast.Load)
-        and n.lineno not in port.edits.deleted
     )

@@ -107,3 +107,15 @@ class Port:
             if read and (declared or not local):
                 found.add(node.name)
         return found
+
+    def read_only_by(self, name: str, calls: list[ast.Call]) -> bool:
+        """Every read of `name` in the lines that stay is the callee of one of `calls`."""
+        allowed = {id(call.func) for call in calls}
+        return all(
+            id(n) in allowed
+            for n in ast.walk(self.tree)
+            if isinstance(n, ast.Name)
+            and n.id == name
+            and isinstance(n.ctx, ast.Load)
+            and n.lineno not in self.edits.deleted
+        )

@@ -27,7 +27,7 @@ def pass_session(port: Port) -> None:
     for name in sorted(port.global_readers("session")):
         helper = defs[name]
         mine = [c for c in calls if c.func.id == name]  # type: ignore[attr-defined]
-        if not mine or declares_global(helper) or not only_these(port, name, mine):
+        if not mine or declares_global(helper) or not port.read_only_by(name, mine):
             edits.check(
                 helper.lineno,
                 f"{name}() reads the module's session, which the port removes: give it "
@@ -65,16 +65,3 @@ def is_module_session(node: ast.stmt) -> bool:
 
 def declares_global(helper: ast.FunctionDef) -> bool:
     return any(isinstance(n, ast.Global) and "session" in n.names for n in ast.walk(helper))
-
-
-def only_these(port: Port, name: str, calls: list[ast.Call]) -> bool:
-    """Every read of `name` in the lines that stay is one of `calls`."""
-    allowed = {id(call.func) for call in calls}
-    return all(
-        id(n) in allowed
-        for n in ast.walk(port.tree)
-        if isinstance(n, ast.Name)
-        and n.id == name
-        and isinstance(n.ctx, ast.Load)
-        and n.lineno not in port.edits.deleted
-    )
