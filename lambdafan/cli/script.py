@@ -29,7 +29,6 @@ from lambdafan.cli.options import (
 from lambdafan.config import Config, ConfigError
 from lambdafan.errors import LambdafanError, UsageError
 from lambdafan.render.console import warning
-from lambdafan.render.habits import warn_laptop_habits
 from lambdafan.render.scripts import (
     Step,
     print_adapted,
@@ -43,6 +42,7 @@ from lambdafan.script_tools.catalog import (
     list_scripts,
     optional_config,
 )
+from lambdafan.script_tools.fleet_review import script_habit_lines
 from lambdafan.script_tools.starter import write_starter
 from lambdafan.script_tools.trial import account_name, choose_credentials, run_once
 
@@ -207,7 +207,8 @@ def try_script(
     Exit code: 0 the script finished, 1 it raised (the error names file:line),
     2 a broken script or bad options.
     """
-    warn_laptop_habits(file)  # read, never run: module-level clients, region loops, argv...
+    for line in script_habit_lines(file):  # read, never run: module-level clients, argv...
+        warning(line)
     if account is not None:
         check_account_id(account)
     elif not no_assume:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lambda_src.scripts import ScriptSpec
+from lambda_src.scripts import ScriptError, ScriptSpec, check_script
 from lambdafan.script_tools.import_check import import_problems
 from lambdafan.script_tools.imports import missing_imports, provided_modules
 from lambdafan.script_tools.laptop_habits import file_habits, first_at_import
@@ -82,6 +82,16 @@ def review_scripts(
         elif not problem.untried:
             review.problems.append(str(problem))
     return review
+
+
+def script_habit_lines(path: Path) -> list[str]:
+    """`script test FILE`'s warnings: the script's laptop habits, one line each (read, never
+    run); none for a script that breaks the contract (no `collect`...), whose run says that."""
+    try:
+        check_script(path)
+    except ScriptError:
+        return []
+    return [str(habit) for habit in file_habits(path)]
 
 
 def habit_lines(paths: Sequence[Path]) -> list[str]:
