@@ -29,7 +29,7 @@ from lambda_src.settings import SCRIPT_PACKAGES_DIR, AccountRef, FleetSettings, 
 from lambda_src.worker import WorkerDeps, WorkerResult, run_worker
 from lambdafan.deploy.bundle import build_bundle
 from lambdafan.deploy.requirements import script_packages
-from tests.conftest import create_table
+from tests.conftest import assumed, create_table
 from tests.wheel_support import DEMO_PACKAGE, write_wheel
 
 HERE = Path(__file__).parent / "sandbox_scripts"
@@ -433,15 +433,7 @@ def volume_in(account: str | None, region: str) -> str:
     """Create a volume in `account` (None: the caller's own); returns its id."""
     session = boto3.Session()
     if account is not None:
-        creds = session.client("sts").assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole",
-            RoleSessionName="seed",
-        )["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
+        session = assumed(session, account, "OrganizationAccountAccessRole")
     ec2: Any = session.client("ec2", region_name=region)
     return str(ec2.create_volume(AvailabilityZone=f"{region}a", Size=1)["VolumeId"])
 
